@@ -1,0 +1,255 @@
+//! Flurry's command-line interface.
+//!
+//! The clap command tree lives here; each command resolves paths and config through
+//! `flurry-config` and calls a library crate to do the work. `anyhow` is used only at
+//! this edge, and errors print as `error: …` with their chain of causes.
+//!
+//! ```text
+//! flurry ask "What is the capital of France?"
+//! flurry chat
+//! flurry model list --json
+//! flurry bench --threads 2
+//! ```
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod chat;
+mod model_cmd;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use flurry_config::{FileConfig, Paths};
+use flurry_infer::engine::{Engine, EngineConfig, Event, GenerateRequest, Prompt};
+use flurry_infer::model::Model;
+use flurry_infer::sampler::SamplingParams;
+use flurry_infer::store::{ModelEntry, ModelStore};
+use flurry_infer::template::ChatMessage;
+
+/// Flurry: your own private AI node.
+#[derive(Debug, Parser)]
+#[command(name = "flurry", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer one prompt and exit.
+    Ask(AskArgs),
+    /// Chat interactively in the terminal (Ctrl-C stops an answer, Ctrl-D exits).
+    Chat(ChatArgs),
+    /// Manage the model store.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
+    /// Measure prompt-processing and generation speed.
+    Bench(bench::BenchArgs),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+/// Options shared by commands that run the model.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ModelArgs {
+    /// Model: a name from `flurry model list`, a ModelId prefix, or a path to a GGUF file.
+    #[arg(long, short)]
+    pub(crate) model: Option<String>,
+    /// Kernel threads (default: [engine] threads, 0 = one per core).
+    #[arg(long, short)]
+    pub(crate) threads: Option<usize>,
+}
+
+/// Sampling options.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct SampleArgs {
+    /// Random seed; the same prompt and seed give the same answer.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Temperature; 0 means greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub(crate) temperature: f32,
+    /// Keep only the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub(crate) top_k: usize,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub(crate) top_p: f32,
+    /// Drop tokens below this fraction of the top probability (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    pub(crate) min_p: f32,
+    /// Penalty for recently seen tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) repeat_penalty: f32,
+    /// Maximum tokens to generate.
+    #[arg(long, short = 'n', default_value_t = 256)]
+    pub(crate) max_tokens: usize,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    pub(crate) stop: Vec<String>,
+}
+
+impl SampleArgs {
+    pub(crate) fn params(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            seed: self.seed,
+            ..SamplingParams::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct AskArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sample: SampleArgs,
+    /// Send the prompt as-is, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    /// System prompt (ignored with --raw).
+    #[arg(long)]
+    system: Option<String>,
+    /// Print one JSON object (text, tokens, model_id, timings) instead of streaming text.
+    #[arg(long)]
+    json: bool,
+    /// The prompt.
+    prompt: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) sample: SampleArgs,
+    /// System prompt.
+    #[arg(long)]
+    pub(crate) system: Option<String>,
+}
+
+/// Parses arguments and runs the command; the binary's whole `main`.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let paths = Paths::from_env()?;
+    let config = FileConfig::load(&paths.config_file())?;
+    let ctx = Setup { paths, config };
+    match cli.command {
+        Command::Ask(a) => ask(&ctx, a),
+        Command::Chat(a) => chat::run(&ctx, a),
+        Command::Model(m) => model_cmd::run(&ctx, m),
+        Command::Bench(b) => bench::run(&ctx, b),
+        Command::Config(ConfigCommand::Show) => {
+            println!("# {}", ctx.paths.config_file().display());
+            print!("{}", ctx.config.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Paths and config for a command.
+pub(crate) struct Setup {
+    pub(crate) paths: Paths,
+    pub(crate) config: FileConfig,
+}
+
+impl Setup {
+    pub(crate) fn store(&self) -> ModelStore {
+        ModelStore::new(&self.paths.models)
+    }
+
+    /// Resolves `--model` (or the configured default) to a store entry.
+    pub(crate) fn resolve_model(&self, spec: Option<&str>) -> Result<ModelEntry> {
+        let spec = spec.unwrap_or(&self.config.model.default);
+        Ok(self.store().resolve(spec)?)
+    }
+
+    /// Loads a model and starts an engine for it.
+    pub(crate) fn engine(&self, args: &ModelArgs) -> Result<(ModelEntry, Engine)> {
+        let entry = self.resolve_model(args.model.as_deref())?;
+        let model = Model::load(&entry.path)
+            .with_context(|| format!("cannot load model {}", entry.name))?;
+        let e = &self.config.engine;
+        let cfg = EngineConfig::default()
+            .with_threads(args.threads.unwrap_or(e.threads))
+            .with_queue_capacity(e.queue_capacity)
+            .with_max_active(e.max_active)
+            .with_context_length(e.context_length);
+        Ok((entry, Engine::start(Arc::new(model), cfg)?))
+    }
+}
+
+fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
+    let (entry, engine) = ctx.engine(&a.model)?;
+    let prompt = if a.raw {
+        Prompt::Raw(a.prompt)
+    } else {
+        let mut msgs = Vec::new();
+        if let Some(s) = a.system {
+            msgs.push(ChatMessage::new("system", s));
+        }
+        msgs.push(ChatMessage::new("user", a.prompt));
+        Prompt::Chat(msgs)
+    };
+    let req = GenerateRequest::new(prompt)
+        .with_sampling(a.sample.params())
+        .with_max_tokens(a.sample.max_tokens)
+        .with_stop(a.sample.stop.clone());
+    if a.json {
+        let c = engine.generate(req)?;
+        let out = serde_json::json!({
+            "text": c.text,
+            "tokens": c.tokens,
+            "finish_reason": c.finish_reason,
+            "model": entry.name,
+            "model_id": entry.model_id,
+            "seed": a.sample.seed,
+            "timings": c.timings,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rx = engine.submit(req)?;
+    let mut stdout = std::io::stdout().lock();
+    for ev in rx {
+        match ev {
+            Event::Token { text, .. } => {
+                stdout.write_all(text.as_bytes())?;
+                stdout.flush()?;
+            }
+            Event::Prefill { .. } => {}
+            Event::Done { tail, .. } => {
+                stdout.write_all(tail.as_bytes())?;
+                writeln!(stdout)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Event::Error(e) => anyhow::bail!(e),
+        }
+    }
+    anyhow::bail!("the engine stopped unexpectedly")
+}

@@ -1,0 +1,198 @@
+//! Flurry's configuration: the `flurry.toml` file and the data-directory layout.
+//!
+//! This is the only crate that reads environment variables for paths:
+//! - `FLURRY_HOME` (default `~/.flurry`): one node's own data (config, keys, history).
+//! - `FLURRY_MODELS` (default `~/.flurry/models`): the model store, shared by every
+//!   node home on the machine, as Ollama shares `~/.ollama/models`.
+//!
+//! ```
+//! let cfg: flurry_config::FileConfig = toml::from_str("[engine]\nthreads = 2\n").unwrap();
+//! assert_eq!(cfg.engine.threads, 2);
+//! assert!(toml::from_str::<flurry_config::FileConfig>("bogus = 1").is_err());
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors from loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No home directory could be found to place `~/.flurry` in.
+    #[error("cannot find a home directory: set FLURRY_HOME to choose where Flurry keeps its data")]
+    NoHome,
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The config file is not valid (syntax error, unknown key, wrong type).
+    #[error("invalid config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the offending key.
+        message: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The default model's file stem in the model store.
+pub const DEFAULT_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+/// Where Flurry keeps things on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The node's own data directory (`$FLURRY_HOME`).
+    pub home: PathBuf,
+    /// The shared model store (`$FLURRY_MODELS`).
+    pub models: PathBuf,
+}
+
+impl Paths {
+    /// Resolves paths from `FLURRY_HOME` / `FLURRY_MODELS`, falling back to `~/.flurry`.
+    pub fn from_env() -> Result<Self> {
+        let default_root = || -> Result<PathBuf> {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".flurry"))
+                .ok_or(Error::NoHome)
+        };
+        let home = match std::env::var_os("FLURRY_HOME").filter(|h| !h.is_empty()) {
+            Some(h) => PathBuf::from(h),
+            None => default_root()?,
+        };
+        let models = match std::env::var_os("FLURRY_MODELS").filter(|h| !h.is_empty()) {
+            Some(m) => PathBuf::from(m),
+            None => default_root()?.join("models"),
+        };
+        Ok(Self { home, models })
+    }
+
+    /// Paths rooted at explicit directories (tests, embedding).
+    pub fn new(home: impl Into<PathBuf>, models: impl Into<PathBuf>) -> Self {
+        Self {
+            home: home.into(),
+            models: models.into(),
+        }
+    }
+
+    /// `$FLURRY_HOME/flurry.toml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.home.join("flurry.toml")
+    }
+}
+
+/// The `flurry.toml` file. Every field has a default; unknown keys are errors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[model]`: which model to use when none is named.
+    pub model: ModelSection,
+    /// `[engine]`: the local inference engine.
+    pub engine: EngineSection,
+}
+
+/// `[model]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// Model used when a command names none: a name from `flurry model list`,
+    /// a ModelId prefix, or a path to a GGUF file. Default: SmolLM2-135M-Instruct.Q4_1.
+    pub default: String,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            default: DEFAULT_MODEL.to_string(),
+        }
+    }
+}
+
+/// `[engine]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    /// Worker threads for matrix kernels; 0 means one per CPU core. Default 0.
+    pub threads: usize,
+    /// Requests waiting for the engine beyond this are refused ("queue full"). Default 16.
+    pub queue_capacity: usize,
+    /// Requests generated at the same time (interleaved step by step). Default 4.
+    pub max_active: usize,
+    /// Context window used per request, capped at the model's own. 0 means the
+    /// model's full context. Default 4096.
+    pub context_length: usize,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            queue_capacity: 16,
+            max_active: 4,
+            context_length: 4096,
+        }
+    }
+}
+
+impl FileConfig {
+    /// Loads `path`; a missing file yields the defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Self::parse(&text).map_err(|message| Error::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text, returning the parser's message on error.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
+    }
+
+    /// The effective config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = FileConfig::load(&dir.path().join("flurry.toml")).unwrap();
+        assert_eq!(cfg, FileConfig::default());
+        assert_eq!(cfg.model.default, DEFAULT_MODEL);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = FileConfig::parse("[engine]\nthreadz = 3\n").unwrap_err();
+        assert!(err.contains("threadz"), "{err}");
+    }
+
+    #[test]
+    fn roundtrips() {
+        let mut cfg = FileConfig::default();
+        cfg.engine.threads = 3;
+        assert_eq!(FileConfig::parse(&cfg.to_toml()).unwrap(), cfg);
+    }
+}

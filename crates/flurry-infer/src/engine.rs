@@ -1,0 +1,576 @@
+//! The engine thread: a bounded request queue, per-request response channels, token
+//! streaming, cancellation and several sequences served at once.
+//!
+//! Each [`GenerateRequest`] gets its own bounded channel of [`Event`]s. Dropping the
+//! receiver cancels the request: the engine notices on its next send and frees the
+//! sequence. Up to `max_active` sequences run at once; the engine steps them in turn
+//! (a prefill chunk or one decode step each), so a long prompt never stalls the others.
+//! Requests beyond `max_active` wait in the queue; beyond `queue_capacity` they are
+//! refused with [`Error::QueueFull`].
+//!
+//! Context policy: a prompt that does not fit (it needs at least one free position for
+//! the answer) is refused with [`Error::ContextOverflow`]; generation that reaches the
+//! end of the context stops with [`FinishReason::Length`]. Nothing is truncated silently.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::model::{KvCache, Model, Scratch};
+use crate::sampler::{Sampler, SamplingParams};
+use crate::template::ChatMessage;
+use crate::tokenizer::StreamDecoder;
+use crate::{Error, Result};
+
+/// Prompt tokens processed per engine step, so one long prompt cannot hold up the
+/// other sequences for long.
+const PREFILL_CHUNK: usize = 256;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Kernel threads; 0 means one per core.
+    pub threads: usize,
+    /// Waiting requests beyond this are refused.
+    pub queue_capacity: usize,
+    /// Sequences generated at once.
+    pub max_active: usize,
+    /// Context window per sequence; 0 means the model's own, and it is capped by it.
+    pub context_length: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            queue_capacity: 16,
+            max_active: 4,
+            context_length: 4096,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets the thread count.
+    pub fn with_threads(mut self, n: usize) -> Self {
+        self.threads = n;
+        self
+    }
+    /// Sets the queue capacity.
+    pub fn with_queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+    /// Sets the number of sequences served at once.
+    pub fn with_max_active(mut self, n: usize) -> Self {
+        self.max_active = n;
+        self
+    }
+    /// Sets the context window.
+    pub fn with_context_length(mut self, n: usize) -> Self {
+        self.context_length = n;
+        self
+    }
+}
+
+/// What to generate from.
+#[derive(Debug, Clone)]
+pub enum Prompt {
+    /// Text sent as-is (no chat template). BOS is added when the vocabulary asks
+    /// for it; special-token text is not parsed.
+    Raw(String),
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<ChatMessage>),
+    /// Token ids, used as given.
+    Tokens(Vec<u32>),
+}
+
+/// One generation request.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Sampling parameters (seeded).
+    pub sampling: SamplingParams,
+    /// Maximum tokens to generate.
+    pub max_tokens: usize,
+    /// Generation stops before the first occurrence of any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl GenerateRequest {
+    /// A raw-text request with default sampling and 128 tokens.
+    pub fn raw(text: impl Into<String>) -> Self {
+        Self::new(Prompt::Raw(text.into()))
+    }
+
+    /// A chat request.
+    pub fn chat(messages: Vec<ChatMessage>) -> Self {
+        Self::new(Prompt::Chat(messages))
+    }
+
+    /// A request for a prompt with default settings.
+    pub fn new(prompt: Prompt) -> Self {
+        Self {
+            prompt,
+            sampling: SamplingParams::default(),
+            max_tokens: 128,
+            stop: Vec::new(),
+        }
+    }
+
+    /// Sets sampling parameters.
+    pub fn with_sampling(mut self, s: SamplingParams) -> Self {
+        self.sampling = s;
+        self
+    }
+
+    /// Sets the token limit.
+    pub fn with_max_tokens(mut self, n: usize) -> Self {
+        self.max_tokens = n;
+        self
+    }
+
+    /// Sets stop strings.
+    pub fn with_stop(mut self, stop: Vec<String>) -> Self {
+        self.stop = stop;
+        self
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` or the end of the context window.
+    Length,
+}
+
+/// Per-request figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Generated tokens.
+    pub completion_tokens: usize,
+    /// Time spent on the prompt, in milliseconds.
+    pub prefill_ms: f64,
+    /// Time spent generating, in milliseconds.
+    pub decode_ms: f64,
+    /// Time waiting in the queue, in milliseconds.
+    pub queue_ms: f64,
+}
+
+/// Events streamed back for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// One generated token and the text it completes (may be empty while a UTF-8
+    /// sequence or a possible stop string is incomplete).
+    Token {
+        /// Token id.
+        id: u32,
+        /// Newly visible text.
+        text: String,
+    },
+    /// The prompt is being processed (sent after each prefill chunk but the last).
+    Prefill {
+        /// Prompt tokens processed so far.
+        done: usize,
+        /// Prompt tokens in all.
+        total: usize,
+    },
+    /// Generation finished.
+    Done {
+        /// Why.
+        reason: FinishReason,
+        /// Counts and times.
+        timings: Timings,
+        /// Text not yet streamed (held back while it could have begun a stop string,
+        /// or an incomplete UTF-8 sequence); usually empty.
+        tail: String,
+    },
+    /// The request failed.
+    Error(String),
+}
+
+/// A finished generation collected by [`Engine::generate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// Generated text (stop string excluded).
+    pub text: String,
+    /// Generated token ids.
+    pub tokens: Vec<u32>,
+    /// Why generation ended.
+    pub finish_reason: FinishReason,
+    /// Counts and times.
+    pub timings: Timings,
+}
+
+struct Job {
+    req: GenerateRequest,
+    tx: SyncSender<Event>,
+    queued_at: Instant,
+}
+
+/// A running engine. Dropping it stops the thread after the current step.
+pub struct Engine {
+    tx: Option<SyncSender<Job>>,
+    handle: Option<JoinHandle<()>>,
+    model: Arc<Model>,
+    queue_capacity: usize,
+    context_length: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.model.name())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Starts the engine thread for a model.
+    pub fn start(model: impl Into<Arc<Model>>, cfg: EngineConfig) -> Result<Self> {
+        let model = model.into();
+        let threads = if cfg.threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            cfg.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("flurry-kernel-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidRequest(format!("cannot start {threads} threads: {e}")))?;
+        let train = model.hparams().n_ctx_train;
+        let context_length = match cfg.context_length {
+            0 => train,
+            n => n.min(train),
+        };
+        let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
+        let m = model.clone();
+        let max_active = cfg.max_active.max(1);
+        let handle = std::thread::Builder::new()
+            .name("flurry-engine".into())
+            .spawn(move || run(m, rx, pool, max_active, context_length))
+            .map_err(|e| Error::InvalidRequest(format!("cannot start the engine thread: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            handle: Some(handle),
+            model,
+            queue_capacity: cfg.queue_capacity,
+            context_length,
+        })
+    }
+
+    /// The model being served.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Context window per sequence.
+    pub fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    /// Queues a request. Returns its event stream, or [`Error::QueueFull`] at once when
+    /// the queue is full.
+    pub fn submit(&self, req: GenerateRequest) -> Result<Receiver<Event>> {
+        req.sampling.validate()?;
+        if req.max_tokens == 0 {
+            return Err(Error::InvalidRequest(
+                "max_tokens must be at least 1".into(),
+            ));
+        }
+        // The channel holds every event a request can produce, so the engine never
+        // blocks on a slow reader.
+        let cap = req.max_tokens.min(self.context_length) + self.context_length / PREFILL_CHUNK + 3;
+        let (tx, rx) = mpsc::sync_channel(cap);
+        let job = Job {
+            req,
+            tx,
+            queued_at: Instant::now(),
+        };
+        match self.tx.as_ref().ok_or(Error::EngineStopped)?.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(Error::QueueFull(self.queue_capacity)),
+            Err(TrySendError::Disconnected(_)) => Err(Error::EngineStopped),
+        }
+    }
+
+    /// Runs a request to completion.
+    pub fn generate(&self, req: GenerateRequest) -> Result<Completion> {
+        let rx = self.submit(req)?;
+        let mut text = String::new();
+        let mut tokens = Vec::new();
+        for ev in rx {
+            match ev {
+                Event::Token { id, text: t } => {
+                    tokens.push(id);
+                    text.push_str(&t);
+                }
+                Event::Prefill { .. } => {}
+                Event::Done {
+                    reason,
+                    timings,
+                    tail,
+                } => {
+                    text.push_str(&tail);
+                    return Ok(Completion {
+                        text,
+                        tokens,
+                        finish_reason: reason,
+                        timings,
+                    });
+                }
+                Event::Error(e) => return Err(Error::InvalidRequest(e)),
+            }
+        }
+        Err(Error::EngineStopped)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Seq {
+    tx: SyncSender<Event>,
+    pending: Vec<u32>,
+    cache: KvCache,
+    sampler: Sampler,
+    decoder: StreamDecoder,
+    stop: Vec<String>,
+    max_tokens: usize,
+    generated: usize,
+    text: String,
+    emitted: usize,
+    timings: Timings,
+    last: Option<u32>,
+}
+
+enum Step {
+    Continue,
+    Finished,
+}
+
+fn run(
+    model: Arc<Model>,
+    rx: Receiver<Job>,
+    pool: rayon::ThreadPool,
+    max_active: usize,
+    context: usize,
+) {
+    let mut active: Vec<Seq> = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut open = true;
+    loop {
+        while open && active.len() < max_active {
+            let job = if active.is_empty() {
+                match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => {
+                        open = false;
+                        break;
+                    }
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(j) => j,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            };
+            match admit(&model, job, context) {
+                Ok(seq) => active.push(seq),
+                Err((tx, e)) => {
+                    let _ = tx.try_send(Event::Error(e.to_string()));
+                }
+            }
+        }
+        if active.is_empty() {
+            if open {
+                continue;
+            }
+            return;
+        }
+        let mut i = 0;
+        while i < active.len() {
+            match step(&model, &mut active[i], &mut scratch, &pool, context) {
+                Step::Continue => i += 1,
+                Step::Finished => {
+                    active.swap_remove(i);
+                }
+            }
+        }
+    }
+}
+
+type AdmitError = (SyncSender<Event>, Error);
+
+fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, AdmitError> {
+    let Job { req, tx, queued_at } = job;
+    let tok = model.tokenizer();
+    let tokens = match &req.prompt {
+        Prompt::Raw(t) => tok.encode(t, true, false),
+        Prompt::Tokens(t) => t.clone(),
+        Prompt::Chat(msgs) => match model.template().render(msgs, true) {
+            Ok(text) => tok.encode(&text, false, true),
+            Err(e) => return Err((tx, e)),
+        },
+    };
+    if tokens.is_empty() {
+        return Err((tx, Error::InvalidRequest("the prompt is empty".into())));
+    }
+    if tokens.len() >= context {
+        return Err((
+            tx,
+            Error::ContextOverflow {
+                prompt: tokens.len(),
+                context,
+            },
+        ));
+    }
+    let mut sampler = Sampler::new(req.sampling.clone());
+    for &t in &tokens {
+        sampler.accept(t);
+    }
+    Ok(Seq {
+        tx,
+        cache: model.new_cache(context),
+        sampler,
+        decoder: StreamDecoder::new(),
+        stop: req.stop.into_iter().filter(|s| !s.is_empty()).collect(),
+        max_tokens: req.max_tokens,
+        generated: 0,
+        text: String::new(),
+        emitted: 0,
+        timings: Timings {
+            prompt_tokens: tokens.len(),
+            queue_ms: ms(queued_at.elapsed()),
+            ..Default::default()
+        },
+        pending: tokens,
+        last: None,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn step(
+    model: &Model,
+    seq: &mut Seq,
+    scratch: &mut Scratch,
+    pool: &rayon::ThreadPool,
+    context: usize,
+) -> Step {
+    let t0 = Instant::now();
+    let prefill = seq.generated == 0 && seq.last.is_none();
+    let input: Vec<u32> = if prefill {
+        let n = seq.pending.len().min(PREFILL_CHUNK);
+        seq.pending.drain(..n).collect()
+    } else {
+        vec![seq.last.expect("decode step has a last token")]
+    };
+    let logits = match model.forward(&mut seq.cache, &input, false, scratch, pool) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = seq.tx.try_send(Event::Error(e.to_string()));
+            return Step::Finished;
+        }
+    };
+    if prefill && !seq.pending.is_empty() {
+        seq.timings.prefill_ms += ms(t0.elapsed());
+        // Still prompt left: report progress, which also tells whether the client left.
+        let ev = Event::Prefill {
+            done: seq.cache.len(),
+            total: seq.timings.prompt_tokens,
+        };
+        return if seq.tx.try_send(ev).is_err() {
+            Step::Finished
+        } else {
+            Step::Continue
+        };
+    }
+    let next = seq.sampler.sample(logits);
+    if prefill {
+        seq.timings.prefill_ms += ms(t0.elapsed());
+    } else {
+        seq.timings.decode_ms += ms(t0.elapsed());
+    }
+    let tok = model.tokenizer();
+    if tok.is_eog(next) {
+        return finish(seq, FinishReason::Stop);
+    }
+    seq.sampler.accept(next);
+    seq.generated += 1;
+    seq.timings.completion_tokens = seq.generated;
+    seq.last = Some(next);
+    seq.text.push_str(&seq.decoder.push(tok, next));
+    // Stop strings: cut at the first match; hold back text that could begin one.
+    let mut visible = seq.text.len();
+    let mut stopped = false;
+    for s in &seq.stop {
+        if let Some(p) = seq.text[seq.emitted.saturating_sub(s.len())..].find(s.as_str()) {
+            let at = seq.emitted.saturating_sub(s.len()) + p;
+            if at < visible || !stopped {
+                visible = visible.min(at);
+                stopped = true;
+            }
+        }
+    }
+    if !stopped {
+        for s in &seq.stop {
+            for k in (1..s.len()).rev() {
+                if s.is_char_boundary(k) && seq.text.ends_with(&s[..k]) {
+                    visible = visible.min(seq.text.len() - k);
+                    break;
+                }
+            }
+        }
+    }
+    let visible = visible.max(seq.emitted);
+    let text = seq.text[seq.emitted..visible].to_string();
+    seq.emitted = visible;
+    if seq.tx.try_send(Event::Token { id: next, text }).is_err() {
+        // Receiver dropped: the request is cancelled.
+        return Step::Finished;
+    }
+    if stopped {
+        seq.text.truncate(visible);
+        seq.decoder = StreamDecoder::new();
+        return finish(seq, FinishReason::Stop);
+    }
+    if seq.generated >= seq.max_tokens || seq.cache.len() + 1 >= context {
+        return finish(seq, FinishReason::Length);
+    }
+    Step::Continue
+}
+
+fn finish(seq: &mut Seq, reason: FinishReason) -> Step {
+    let decoder = std::mem::take(&mut seq.decoder);
+    seq.text.push_str(&decoder.finish());
+    let tail = seq.text.get(seq.emitted..).unwrap_or_default().to_string();
+    let _ = seq.tx.try_send(Event::Done {
+        reason,
+        timings: seq.timings.clone(),
+        tail,
+    });
+    Step::Finished
+}

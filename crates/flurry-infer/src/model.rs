@@ -1,0 +1,855 @@
+//! The transformer forward pass for the llama and gemma3 families.
+//!
+//! One file holds both families because they differ in a handful of switches (norm
+//! placement, rope layout, activation, sliding-window layers, embedding scale).
+//! Numerics follow llama.cpp's CPU backend where it is cheap to do so — RMSNorm sums in
+//! f64, RoPE angles by repeated multiplication, a half-precision KV cache, queries and
+//! attention weights rounded to half precision before their dot products, GELU through
+//! half precision — so that greedy output matches llama.cpp (tested against fixtures).
+//!
+//! Every output element is computed by one thread in one fixed order, so logits are
+//! bit-identical whatever the thread count (see `docs/determinism.md`).
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::gguf::{Gguf, TensorInfo};
+use crate::quant::{self, QActs, QMatrix};
+use crate::template::ChatTemplate;
+use crate::tokenizer::Tokenizer;
+use crate::{Error, GgmlType, Result};
+
+/// Supported architecture families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Llama and look-alikes (SmolLM2, Llama 2/3, Mistral without SWA).
+    Llama,
+    /// Gemma 3 text models.
+    Gemma3,
+}
+
+impl Arch {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "llama" => Some(Self::Llama),
+            "gemma3" => Some(Self::Gemma3),
+            _ => None,
+        }
+    }
+
+    /// The GGUF architecture name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Gemma3 => "gemma3",
+        }
+    }
+}
+
+/// Hyper-parameters read from GGUF metadata.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hparams {
+    /// Architecture family.
+    pub arch: Arch,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Hidden size.
+    pub n_embd: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads.
+    pub n_head_kv: usize,
+    /// Size of one head.
+    pub head_dim: usize,
+    /// Feed-forward hidden size.
+    pub n_ff: usize,
+    /// Vocabulary size.
+    pub n_vocab: usize,
+    /// Context length the model was trained for.
+    pub n_ctx_train: usize,
+    /// RMSNorm epsilon.
+    pub rms_eps: f32,
+    /// RoPE base frequency (global layers).
+    pub rope_base: f32,
+    /// RoPE base frequency for sliding-window layers.
+    pub rope_base_swa: f32,
+    /// Dimensions rotated by RoPE.
+    pub rope_dims: usize,
+    /// Sliding window, for architectures that use one.
+    pub sliding_window: Option<usize>,
+}
+
+impl Hparams {
+    fn from_gguf(g: &Gguf) -> Result<Self> {
+        let arch_name = g.get_str("general.architecture")?;
+        let arch = Arch::from_name(arch_name).ok_or_else(|| {
+            g.error(format!(
+                "unsupported architecture {arch_name:?}: Flurry runs llama and gemma3 models"
+            ))
+        })?;
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let req = |k: &str| -> Result<usize> {
+            let v = g.get_u64(&key(k))?;
+            if v == 0 || v > 1 << 24 {
+                return Err(g.error(format!("metadata {} = {v} is out of range", key(k))));
+            }
+            Ok(v as usize)
+        };
+        let n_embd = req("embedding_length")?;
+        let n_head = req("attention.head_count")?;
+        let n_head_kv = match g.opt_u64(&key("attention.head_count_kv"))? {
+            Some(v) => v as usize,
+            None => n_head,
+        };
+        let head_dim = match g.opt_u64(&key("attention.key_length"))? {
+            Some(v) => v as usize,
+            None => n_embd / n_head,
+        };
+        if n_head_kv == 0 || n_head % n_head_kv != 0 || head_dim == 0 || head_dim % 2 != 0 {
+            return Err(g.error(format!(
+                "inconsistent attention shape: {n_head} heads, {n_head_kv} kv heads, head size {head_dim}"
+            )));
+        }
+        let n_vocab = match g.opt_u64(&key("vocab_size"))? {
+            Some(v) => v as usize,
+            None => g.get_array("tokenizer.ggml.tokens")?.len(),
+        };
+        let rope_dims = match g.opt_u64(&key("rope.dimension_count"))? {
+            Some(v) => v as usize,
+            None => head_dim,
+        };
+        if rope_dims > head_dim || rope_dims % 2 != 0 {
+            return Err(g.error(format!(
+                "rope dimension {rope_dims} does not fit head size {head_dim}"
+            )));
+        }
+        let rms_eps = g
+            .opt_f64(&key("attention.layer_norm_rms_epsilon"))?
+            .unwrap_or(1e-5) as f32;
+        let rope_base = g.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0) as f32;
+        let (sliding_window, rope_base_swa) = match arch {
+            Arch::Llama => (None, rope_base),
+            // llama.cpp hard-codes 10000 for Gemma 3's local layers.
+            Arch::Gemma3 => (
+                Some(g.opt_u64(&key("attention.sliding_window"))?.unwrap_or(512) as usize),
+                10_000.0,
+            ),
+        };
+        Ok(Self {
+            arch,
+            n_layer: req("block_count")?,
+            n_embd,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff: req("feed_forward_length")?,
+            n_vocab,
+            n_ctx_train: req("context_length")?,
+            rms_eps,
+            rope_base,
+            rope_base_swa,
+            rope_dims,
+            sliding_window,
+        })
+    }
+
+    /// Whether layer `il` uses the sliding window (Gemma 3: five local layers, then one global).
+    pub fn is_swa_layer(&self, il: usize) -> bool {
+        self.sliding_window.is_some() && (il + 1) % 6 != 0
+    }
+
+    fn q_dim(&self) -> usize {
+        self.n_head * self.head_dim
+    }
+
+    fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+/// A weight matrix inside the mapped file.
+#[derive(Debug, Clone)]
+struct Weight {
+    dtype: GgmlType,
+    rows: usize,
+    cols: usize,
+    range: Range<usize>,
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
+    wo: Weight,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    ffn_norm: Vec<f32>,
+    gate: Weight,
+    up: Weight,
+    down: Weight,
+    post_ffn_norm: Option<Vec<f32>>,
+}
+
+/// A loaded model: hyper-parameters, weights (memory-mapped), tokenizer and template.
+pub struct Model {
+    gguf: Gguf,
+    map: Arc<memmap2::Mmap>,
+    hp: Hparams,
+    layers: Vec<Layer>,
+    tok_embd: Weight,
+    output_norm: Vec<f32>,
+    output: Weight,
+    tokenizer: Arc<Tokenizer>,
+    template: ChatTemplate,
+    name: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("hparams", &self.hp)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads and validates a GGUF model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let gguf = Gguf::open(path)?;
+        let hp = Hparams::from_gguf(&gguf)?;
+        let tokenizer = Arc::new(Tokenizer::from_gguf(&gguf)?);
+        if tokenizer.vocab_size() != hp.n_vocab {
+            return Err(gguf.error(format!(
+                "vocabulary has {} tokens but the model expects {}",
+                tokenizer.vocab_size(),
+                hp.n_vocab
+            )));
+        }
+        let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
+        let e = hp.n_embd;
+        let matrix = |name: &str, cols: usize, rows: usize| -> Result<Weight> {
+            let t = require(&gguf, name)?;
+            check_shape(&gguf, t, &[cols as u64, rows as u64])?;
+            Ok(Weight {
+                dtype: t.dtype,
+                rows,
+                cols,
+                range: t.range.clone(),
+            })
+        };
+        let vector = |name: &str, n: usize| -> Result<Vec<f32>> {
+            let t = require(&gguf, name)?;
+            check_shape(&gguf, t, &[n as u64])?;
+            let mut out = vec![0.0; n];
+            match t.dtype {
+                GgmlType::F32 | GgmlType::F16 => {
+                    quant::dequantize_row(t.dtype, gguf.tensor_data(t), &mut out)
+                }
+                other => {
+                    return Err(gguf.error(format!("tensor {name} has type {other}, expected F32")));
+                }
+            }
+            if out.iter().any(|v| !v.is_finite()) {
+                return Err(gguf.error(format!("tensor {name} holds non-finite values")));
+            }
+            Ok(out)
+        };
+        let gemma = hp.arch == Arch::Gemma3;
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for il in 0..hp.n_layer {
+            let n = |s: &str| format!("blk.{il}.{s}.weight");
+            layers.push(Layer {
+                attn_norm: vector(&n("attn_norm"), e)?,
+                wq: matrix(&n("attn_q"), e, hp.q_dim())?,
+                wk: matrix(&n("attn_k"), e, hp.kv_dim())?,
+                wv: matrix(&n("attn_v"), e, hp.kv_dim())?,
+                wo: matrix(&n("attn_output"), hp.q_dim(), e)?,
+                q_norm: gemma
+                    .then(|| vector(&n("attn_q_norm"), hp.head_dim))
+                    .transpose()?,
+                k_norm: gemma
+                    .then(|| vector(&n("attn_k_norm"), hp.head_dim))
+                    .transpose()?,
+                post_attn_norm: gemma
+                    .then(|| vector(&n("post_attention_norm"), e))
+                    .transpose()?,
+                ffn_norm: vector(&n("ffn_norm"), e)?,
+                gate: matrix(&n("ffn_gate"), e, hp.n_ff)?,
+                up: matrix(&n("ffn_up"), e, hp.n_ff)?,
+                down: matrix(&n("ffn_down"), hp.n_ff, e)?,
+                post_ffn_norm: gemma.then(|| vector(&n("post_ffw_norm"), e)).transpose()?,
+            });
+        }
+        let tok_embd = matrix("token_embd.weight", e, hp.n_vocab)?;
+        let output = match gguf.tensor("output.weight") {
+            Some(_) => matrix("output.weight", e, hp.n_vocab)?,
+            None => tok_embd.clone(),
+        };
+        let output_norm = vector("output_norm.weight", e)?;
+        let name = gguf
+            .opt_str("general.name")?
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into()
+            });
+        Ok(Self {
+            map: gguf.map(),
+            gguf,
+            hp,
+            layers,
+            tok_embd,
+            output_norm,
+            output,
+            tokenizer,
+            template,
+            name,
+        })
+    }
+
+    /// Hyper-parameters.
+    pub fn hparams(&self) -> &Hparams {
+        &self.hp
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
+        &self.tokenizer
+    }
+
+    /// The chat template.
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// The parsed GGUF file (metadata, tensor table).
+    pub fn gguf(&self) -> &Gguf {
+        &self.gguf
+    }
+
+    /// `general.name`, or the file stem.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of parameters (elements of all tensors).
+    pub fn n_params(&self) -> u64 {
+        self.gguf.tensors().iter().map(TensorInfo::elements).sum()
+    }
+
+    fn qm(&self, w: &Weight) -> QMatrix<'_> {
+        QMatrix {
+            dtype: w.dtype,
+            rows: w.rows,
+            cols: w.cols,
+            data: &self.map[w.range.clone()],
+        }
+    }
+
+    /// A fresh, empty KV cache able to hold `capacity` positions.
+    pub fn new_cache(&self, capacity: usize) -> KvCache {
+        KvCache {
+            layers: (0..self.hp.n_layer)
+                .map(|_| (Vec::new(), Vec::new()))
+                .collect(),
+            len: 0,
+            capacity,
+            kv_dim: self.hp.kv_dim(),
+        }
+    }
+
+    /// Runs `tokens` at positions `cache.len()..` and appends them to the cache.
+    ///
+    /// Returns the logits of the last token, or of every token when `all_logits`
+    /// (row-major, `tokens.len() * n_vocab`).
+    pub fn forward<'s>(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+        scratch: &'s mut Scratch,
+        pool: &rayon::ThreadPool,
+    ) -> Result<&'s [f32]> {
+        let hp = &self.hp;
+        let t_n = tokens.len();
+        if t_n == 0 {
+            return Err(Error::InvalidRequest(
+                "forward needs at least one token".into(),
+            ));
+        }
+        if cache.len + t_n > cache.capacity {
+            return Err(Error::ContextOverflow {
+                prompt: cache.len + t_n,
+                context: cache.capacity,
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
+            return Err(Error::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        let (e, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
+        let s = scratch;
+        s.resize(t_n, e, qd, kvd, ff);
+        let start = cache.len;
+
+        // Embedding lookup.
+        let row_bytes = quant::row_bytes(self.tok_embd.dtype, e);
+        let embd = &self.map[self.tok_embd.range.clone()];
+        for (t, &tok) in tokens.iter().enumerate() {
+            let off = tok as usize * row_bytes;
+            let dst = &mut s.x[t * e..(t + 1) * e];
+            quant::dequantize_row(self.tok_embd.dtype, &embd[off..off + row_bytes], dst);
+            if hp.arch == Arch::Gemma3 {
+                let scale = (e as f32).sqrt();
+                dst.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+
+        for (il, layer) in self.layers.iter().enumerate() {
+            // Attention block.
+            rms_norm_rows(&s.x, &mut s.xb, &layer.attn_norm, hp.rms_eps);
+            self.matmul3(
+                &layer.wq,
+                &layer.wk,
+                &layer.wv,
+                &s.xb,
+                [&mut s.q, &mut s.k, &mut s.v],
+                &mut s.acts,
+                pool,
+            );
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                for row in s.q.chunks_exact_mut(hp.head_dim) {
+                    rms_norm_inplace(row, qn, hp.rms_eps);
+                }
+                for row in s.k.chunks_exact_mut(hp.head_dim) {
+                    rms_norm_inplace(row, kn, hp.rms_eps);
+                }
+            }
+            let base = if hp.is_swa_layer(il) {
+                hp.rope_base_swa
+            } else {
+                hp.rope_base
+            };
+            let neox = hp.arch == Arch::Gemma3;
+            for t in 0..t_n {
+                let pos = start + t;
+                rope(
+                    &mut s.q[t * qd..(t + 1) * qd],
+                    hp.head_dim,
+                    hp.rope_dims,
+                    pos,
+                    base,
+                    neox,
+                );
+                rope(
+                    &mut s.k[t * kvd..(t + 1) * kvd],
+                    hp.head_dim,
+                    hp.rope_dims,
+                    pos,
+                    base,
+                    neox,
+                );
+            }
+            if hp.arch == Arch::Gemma3 {
+                // Gemma 3 scales queries by 1/sqrt(query_pre_attn_scalar) (= head size for
+                // the sizes we run); a power of two, so exact.
+                let scale = 1.0 / (hp.head_dim as f32).sqrt();
+                s.q.iter_mut().for_each(|v| *v *= scale);
+            }
+            cache.append(il, &s.k, &s.v);
+            let window = if hp.is_swa_layer(il) {
+                hp.sliding_window
+            } else {
+                None
+            };
+            let scale = if hp.arch == Arch::Gemma3 {
+                1.0
+            } else {
+                1.0 / (hp.head_dim as f32).sqrt()
+            };
+            attention(
+                hp,
+                &s.q,
+                &cache.layers[il],
+                start,
+                window,
+                scale,
+                &mut s.att,
+                pool,
+            );
+            self.matmul1(&layer.wo, &s.att, &mut s.xb, &mut s.acts, pool);
+            if let Some(n) = &layer.post_attn_norm {
+                for row in s.xb.chunks_exact_mut(e) {
+                    rms_norm_inplace(row, n, hp.rms_eps);
+                }
+            }
+            add_inplace(&mut s.x, &s.xb);
+
+            // Feed-forward block.
+            rms_norm_rows(&s.x, &mut s.xb, &layer.ffn_norm, hp.rms_eps);
+            self.matmul2(
+                &layer.gate,
+                &layer.up,
+                &s.xb,
+                [&mut s.gate, &mut s.up],
+                &mut s.acts,
+                pool,
+            );
+            match hp.arch {
+                Arch::Llama => swiglu(&mut s.gate, &s.up),
+                Arch::Gemma3 => geglu(&mut s.gate, &s.up),
+            }
+            self.matmul1(&layer.down, &s.gate, &mut s.xb, &mut s.acts, pool);
+            if let Some(n) = &layer.post_ffn_norm {
+                for row in s.xb.chunks_exact_mut(e) {
+                    rms_norm_inplace(row, n, hp.rms_eps);
+                }
+            }
+            add_inplace(&mut s.x, &s.xb);
+        }
+        cache.len += t_n;
+
+        // Output head, for the last token only unless every position is wanted.
+        let first = if all_logits { 0 } else { t_n - 1 };
+        let rows = t_n - first;
+        s.xb.truncate(rows * e);
+        rms_norm_rows(&s.x[first * e..], &mut s.xb, &self.output_norm, hp.rms_eps);
+        s.logits.resize(rows * hp.n_vocab, 0.0);
+        let out = self.qm(&self.output);
+        s.acts.quantize(out.dtype, &s.xb, e);
+        quant::matmul(out, &s.acts, &mut s.logits, pool);
+        Ok(&s.logits)
+    }
+
+    fn matmul1(
+        &self,
+        w: &Weight,
+        x: &[f32],
+        out: &mut Vec<f32>,
+        acts: &mut QActs,
+        pool: &rayon::ThreadPool,
+    ) {
+        let n = x.len() / w.cols;
+        out.resize(n * w.rows, 0.0);
+        acts.quantize(w.dtype, x, w.cols);
+        quant::matmul(self.qm(w), acts, out, pool);
+    }
+
+    fn matmul2(
+        &self,
+        a: &Weight,
+        b: &Weight,
+        x: &[f32],
+        outs: [&mut Vec<f32>; 2],
+        acts: &mut QActs,
+        pool: &rayon::ThreadPool,
+    ) {
+        let [oa, ob] = outs;
+        if quant::act_type(a.dtype) == quant::act_type(b.dtype)
+            && quant::act_type(a.dtype).is_some()
+        {
+            // Same activation format: quantise the input once for both.
+            let n = x.len() / a.cols;
+            oa.resize(n * a.rows, 0.0);
+            ob.resize(n * b.rows, 0.0);
+            acts.quantize(a.dtype, x, a.cols);
+            quant::matmul(self.qm(a), acts, oa, pool);
+            quant::matmul(self.qm(b), acts, ob, pool);
+        } else {
+            self.matmul1(a, x, oa, acts, pool);
+            self.matmul1(b, x, ob, acts, pool);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matmul3(
+        &self,
+        a: &Weight,
+        b: &Weight,
+        c: &Weight,
+        x: &[f32],
+        outs: [&mut Vec<f32>; 3],
+        acts: &mut QActs,
+        pool: &rayon::ThreadPool,
+    ) {
+        let [oa, ob, oc] = outs;
+        self.matmul2(a, b, x, [oa, ob], acts, pool);
+        let shared = quant::act_type(a.dtype) == quant::act_type(c.dtype)
+            && quant::act_type(b.dtype) == quant::act_type(c.dtype)
+            && quant::act_type(c.dtype).is_some();
+        if shared {
+            let n = x.len() / c.cols;
+            oc.resize(n * c.rows, 0.0);
+            quant::matmul(self.qm(c), acts, oc, pool);
+        } else {
+            self.matmul1(c, x, oc, acts, pool);
+        }
+    }
+}
+
+fn require<'a>(g: &'a Gguf, name: &str) -> Result<&'a TensorInfo> {
+    g.tensor(name)
+        .ok_or_else(|| g.error(format!("missing tensor {name}")))
+}
+
+fn check_shape(g: &Gguf, t: &TensorInfo, want: &[u64]) -> Result<()> {
+    if t.dims != want {
+        return Err(g.error(format!(
+            "tensor {} has shape {:?}, expected {:?} for this architecture",
+            t.name, t.dims, want
+        )));
+    }
+    Ok(())
+}
+
+/// Per-sequence key/value cache, stored as f16 like llama.cpp's default.
+#[derive(Debug)]
+pub struct KvCache {
+    layers: Vec<(Vec<f16>, Vec<f16>)>,
+    len: usize,
+    capacity: usize,
+    kv_dim: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum positions.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets everything after the first `len` positions.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+            for (k, v) in &mut self.layers {
+                k.truncate(len * self.kv_dim);
+                v.truncate(len * self.kv_dim);
+            }
+        }
+    }
+
+    fn append(&mut self, il: usize, k: &[f32], v: &[f32]) {
+        let (kc, vc) = &mut self.layers[il];
+        kc.truncate(self.len * self.kv_dim);
+        vc.truncate(self.len * self.kv_dim);
+        kc.extend(k.iter().map(|&x| f16::from_f32(x)));
+        vc.extend(v.iter().map(|&x| f16::from_f32(x)));
+    }
+}
+
+/// Reusable buffers for [`Model::forward`], so steady-state decoding allocates nothing.
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    xb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    logits: Vec<f32>,
+    acts: QActs,
+}
+
+impl Scratch {
+    fn resize(&mut self, t: usize, e: usize, qd: usize, kvd: usize, ff: usize) {
+        self.x.resize(t * e, 0.0);
+        self.xb.resize(t * e, 0.0);
+        self.q.resize(t * qd, 0.0);
+        self.k.resize(t * kvd, 0.0);
+        self.v.resize(t * kvd, 0.0);
+        self.att.resize(t * qd, 0.0);
+        self.gate.resize(t * ff, 0.0);
+        self.up.resize(t * ff, 0.0);
+    }
+}
+
+fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    // llama.cpp sums squares in double precision.
+    let sum: f64 = x.iter().map(|&v| f64::from(v * v)).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    1.0 / (mean + eps).sqrt()
+}
+
+fn rms_norm_rows(x: &[f32], out: &mut Vec<f32>, w: &[f32], eps: f32) {
+    let n = w.len();
+    out.resize(x.len(), 0.0);
+    for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let scale = rms_scale(xr, eps);
+        for ((o, &xv), &wv) in or.iter_mut().zip(xr).zip(w) {
+            *o = (xv * scale) * wv;
+        }
+    }
+}
+
+fn rms_norm_inplace(x: &mut [f32], w: &[f32], eps: f32) {
+    let scale = rms_scale(x, eps);
+    for (v, &wv) in x.iter_mut().zip(w) {
+        *v = (*v * scale) * wv;
+    }
+}
+
+fn add_inplace(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += *b;
+    }
+}
+
+/// Rotary embedding over every head of one token. `neox` pairs element i with
+/// i + dims/2 (Gemma); otherwise adjacent pairs (llama GGUFs are permuted for this).
+fn rope(x: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, neox: bool) {
+    let theta_scale = base.powf(-2.0 / dims as f32);
+    for head in x.chunks_exact_mut(head_dim) {
+        let mut theta = pos as f32;
+        for i in 0..dims / 2 {
+            let (sin, cos) = theta.sin_cos();
+            let (a, b) = if neox {
+                (i, i + dims / 2)
+            } else {
+                (2 * i, 2 * i + 1)
+            };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cos - x1 * sin;
+            head[b] = x0 * sin + x1 * cos;
+            theta *= theta_scale;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    hp: &Hparams,
+    q: &[f32],
+    kv: &(Vec<f16>, Vec<f16>),
+    start: usize,
+    window: Option<usize>,
+    scale: f32,
+    out: &mut [f32],
+    pool: &rayon::ThreadPool,
+) {
+    let (hd, nh) = (hp.head_dim, hp.n_head);
+    let group = hp.n_head / hp.n_head_kv;
+    let kvd = hp.kv_dim();
+    let (kc, vc) = kv;
+    pool.install(|| {
+        out.par_chunks_mut(hd).enumerate().for_each(|(idx, o)| {
+            let (t, h) = (idx / nh, idx % nh);
+            let pos = start + t;
+            let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let kvh = h / group;
+            // llama.cpp converts the query to f16 for its dot with the f16 keys.
+            let qh: Vec<f32> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd]
+                .iter()
+                .map(|&v| f16::from_f32(v).to_f32())
+                .collect();
+            let mut scores = Vec::with_capacity(pos + 1 - lo);
+            for j in lo..=pos {
+                let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                let mut dot = 0.0f32;
+                for (a, b) in qh.iter().zip(k) {
+                    dot += a * b.to_f32();
+                }
+                scores.push(dot * scale);
+            }
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f64;
+            for s in &mut scores {
+                *s = (*s - max).exp();
+                sum += f64::from(*s);
+            }
+            let inv = (1.0 / sum) as f32;
+            o.fill(0.0);
+            for (jj, j) in (lo..=pos).enumerate() {
+                let p = f16::from_f32(scores[jj] * inv).to_f32();
+                let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                for (acc, b) in o.iter_mut().zip(v) {
+                    *acc += p * b.to_f32();
+                }
+            }
+        });
+    });
+}
+
+fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+fn geglu(gate: &mut [f32], up: &[f32]) {
+    // llama.cpp evaluates GELU through a half-precision table.
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            f16::from_f32(gelu(f16::from_f32(x).to_f32())).to_f32() * u
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rope_preserves_norm_and_position_zero_is_identity() {
+        let mut x: Vec<f32> = (0..16).map(|i| i as f32 * 0.1 - 0.7).collect();
+        let orig = x.clone();
+        rope(&mut x, 8, 8, 0, 10_000.0, false);
+        assert_eq!(x, orig);
+        for neox in [false, true] {
+            let mut y = orig.clone();
+            rope(&mut y, 8, 8, 17, 10_000.0, neox);
+            let n0: f32 = orig.iter().map(|v| v * v).sum();
+            let n1: f32 = y.iter().map(|v| v * v).sum();
+            assert!((n0 - n1).abs() < 1e-4, "{n0} {n1}");
+            assert_ne!(y, orig);
+        }
+    }
+
+    #[test]
+    fn rms_norm_unit_rms() {
+        let x = [3.0f32, -4.0, 0.0, 1.0];
+        let mut out = Vec::new();
+        rms_norm_rows(&x, &mut out, &[1.0; 4], 0.0);
+        let rms = (out.iter().map(|v| v * v).sum::<f32>() / 4.0).sqrt();
+        assert!((rms - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gelu_matches_known_values() {
+        assert!((gelu(1.0) - 0.841_192).abs() < 1e-4);
+        assert!(gelu(-3.0).abs() < 0.01);
+    }
+}

@@ -1,0 +1,475 @@
+//! GGML block formats and the quantised matrix kernels.
+//!
+//! Weights stay in their GGML byte layout (as memory-mapped from the GGUF file). Activations
+//! are quantised once per matrix product into a [`QActs`] buffer with the type llama.cpp
+//! pairs with each weight type ([`act_type`]), and [`matmul`] computes the dot product of
+//! every weight row with every activation row.
+//!
+//! # Determinism
+//!
+//! Every output element is bit-identical whatever the thread count and whichever kernel path
+//! (SIMD or portable) computed it. All paths use one canonical float order:
+//!
+//! - inside a block the integer dot products are exact (`i32`), so any SIMD order works;
+//! - each block contributes one `f32` term computed with exactly the same operations in
+//!   every path (see the `term_*` functions in the portable module), and the terms are
+//!   added to an `f32` accumulator sequentially in block order (no FMA contraction);
+//! - F32/F16 weights use a plain sequential `f32` dot product, element by element.
+//!
+//! Threads split output rows or activation rows, never the reduction.
+
+mod blocks;
+mod portable;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use rayon::prelude::*;
+
+pub use crate::GgmlType;
+pub use blocks::{dequantize_row, quantize_row, quantize_weights};
+
+/// Bytes of one row of `cols` elements.
+///
+/// # Panics
+///
+/// If `cols` is not a multiple of the type's block length.
+pub fn row_bytes(dtype: GgmlType, cols: usize) -> usize {
+    let bl = dtype.block_len();
+    assert!(
+        cols.is_multiple_of(bl),
+        "{cols} columns is not a whole number of {dtype} blocks ({bl})"
+    );
+    cols / bl * dtype.block_bytes()
+}
+
+/// Activation type used with weights of `dtype`: `None` for F32/F16 weights (whose
+/// activations stay `f32`) and for the activation-only types Q8_1/Q8_K, which [`matmul`]
+/// does not accept as weights.
+pub fn act_type(weight: GgmlType) -> Option<GgmlType> {
+    match weight {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => Some(GgmlType::Q8_0),
+        GgmlType::Q4_1 => Some(GgmlType::Q8_1),
+        GgmlType::Q4K | GgmlType::Q6K => Some(GgmlType::Q8K),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::Q8_1 | GgmlType::Q8K => None,
+    }
+}
+
+/// Whether [`matmul`] accepts weights of this type.
+pub fn is_weight_type(dtype: GgmlType) -> bool {
+    !matches!(dtype, GgmlType::Q8_1 | GgmlType::Q8K)
+}
+
+/// A borrowed weight matrix: `rows` rows of `cols` elements, row-major GGML blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct QMatrix<'a> {
+    /// Element type of `data`.
+    pub dtype: GgmlType,
+    /// Number of rows (outputs of a matrix-vector product).
+    pub rows: usize,
+    /// Elements per row (the reduction length).
+    pub cols: usize,
+    /// `rows * row_bytes(dtype, cols)` bytes.
+    pub data: &'a [u8],
+}
+
+impl QMatrix<'_> {
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        row_bytes(self.dtype, self.cols)
+    }
+
+    /// The bytes of row `r`.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let rb = self.row_bytes();
+        &self.data[r * rb..(r + 1) * rb]
+    }
+}
+
+/// Reusable quantised activations: `n` rows of `cols` elements, quantised for one weight
+/// type. Buffers are kept between calls, so a warm `QActs` does not allocate.
+#[derive(Debug, Default)]
+pub struct QActs {
+    /// Activation type (`None`: plain `f32` in `f`).
+    act: Option<GgmlType>,
+    n: usize,
+    cols: usize,
+    /// F32 activations, `n * cols`.
+    f: Vec<f32>,
+    /// Quantised values, `n * cols`.
+    qs: Vec<i8>,
+    /// Block scales as `f32` (rounded through f16 for Q8_0/Q8_1), one per block.
+    d: Vec<f32>,
+    /// Q8_1: `d * sum(qs)` per block, rounded through f16.
+    s: Vec<f32>,
+    /// Q8_K: sums of each group of 16 values.
+    bsums: Vec<i16>,
+}
+
+/// One activation row, as the kernels see it (unused parts are empty).
+#[derive(Clone, Copy)]
+pub(crate) struct ActRow<'a> {
+    pub(crate) f: &'a [f32],
+    pub(crate) qs: &'a [i8],
+    pub(crate) d: &'a [f32],
+    pub(crate) s: &'a [f32],
+    pub(crate) bsums: &'a [i16],
+}
+
+impl QActs {
+    /// Quantises `x` (`x.len() / cols` rows of `cols` elements) for a product with weights
+    /// of type `weight`, replacing the previous contents.
+    ///
+    /// # Panics
+    ///
+    /// If `cols` is zero, `x.len()` is not a multiple of `cols`, or `cols` is not a whole
+    /// number of blocks of the activation type.
+    pub fn quantize(&mut self, weight: GgmlType, x: &[f32], cols: usize) {
+        assert!(cols > 0, "zero columns");
+        assert!(
+            x.len().is_multiple_of(cols),
+            "{} values is not a whole number of rows of {cols}",
+            x.len()
+        );
+        let act = act_type(weight);
+        let n = x.len() / cols;
+        self.act = act;
+        self.n = n;
+        self.cols = cols;
+        self.f.clear();
+        self.qs.clear();
+        self.d.clear();
+        self.s.clear();
+        self.bsums.clear();
+        let Some(act) = act else {
+            self.f.extend_from_slice(x);
+            return;
+        };
+        let bl = act.block_len();
+        assert!(
+            cols.is_multiple_of(bl),
+            "{cols} columns is not a whole number of {act} blocks ({bl})"
+        );
+        let nb = x.len() / bl;
+        self.qs.resize(x.len(), 0);
+        self.d.resize(nb, 0.0);
+        match act {
+            GgmlType::Q8_0 => {
+                for ((xb, qb), d) in x
+                    .chunks_exact(32)
+                    .zip(self.qs.chunks_exact_mut(32))
+                    .zip(&mut self.d)
+                {
+                    let (dh, _) =
+                        blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
+                    *d = blocks::f16_to_f32(dh);
+                }
+            }
+            GgmlType::Q8_1 => {
+                self.s.resize(nb, 0.0);
+                for (((xb, qb), d), s) in x
+                    .chunks_exact(32)
+                    .zip(self.qs.chunks_exact_mut(32))
+                    .zip(&mut self.d)
+                    .zip(&mut self.s)
+                {
+                    let (dh, sh) =
+                        blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
+                    *d = blocks::f16_to_f32(dh);
+                    *s = blocks::f16_to_f32(sh);
+                }
+            }
+            GgmlType::Q8K => {
+                self.bsums.resize(x.len() / 16, 0);
+                for (((xb, qb), d), bs) in x
+                    .chunks_exact(256)
+                    .zip(self.qs.chunks_exact_mut(256))
+                    .zip(&mut self.d)
+                    .zip(self.bsums.chunks_exact_mut(16))
+                {
+                    *d = blocks::quantize_block_q8k(
+                        xb.try_into().unwrap(),
+                        qb.try_into().unwrap(),
+                        bs.try_into().unwrap(),
+                    );
+                }
+            }
+            _ => unreachable!("act_type returns only Q8_0, Q8_1 and Q8_K"),
+        }
+    }
+
+    /// Number of activation rows.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Elements per activation row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The activation type (`None`: plain `f32`).
+    pub fn act_type(&self) -> Option<GgmlType> {
+        self.act
+    }
+
+    /// Bytes of one activation row (a rough figure, used to size cache tiles).
+    fn row_footprint(&self) -> usize {
+        match self.act {
+            None => self.cols * 4,
+            Some(t) => row_bytes(t, self.cols),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn row(&self, t: usize) -> ActRow<'_> {
+        let c = self.cols;
+        match self.act {
+            None => ActRow {
+                f: &self.f[t * c..(t + 1) * c],
+                qs: &[],
+                d: &[],
+                s: &[],
+                bsums: &[],
+            },
+            Some(act) => {
+                let nb = c / act.block_len();
+                ActRow {
+                    f: &[],
+                    qs: &self.qs[t * c..(t + 1) * c],
+                    d: &self.d[t * nb..(t + 1) * nb],
+                    s: if self.s.is_empty() {
+                        &[]
+                    } else {
+                        &self.s[t * nb..(t + 1) * nb]
+                    },
+                    bsums: if self.bsums.is_empty() {
+                        &[]
+                    } else {
+                        &self.bsums[t * (c / 16)..(t + 1) * (c / 16)]
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// A unit of work for a kernel: weight rows `w` (whole rows of `row_bytes`) against
+/// activation rows `t0..t1`. The result for weight row `r` (counted within `w`) and
+/// activation row `t` goes to `out[(t - t0) * stride + r]`.
+pub(crate) struct Job<'a> {
+    pub(crate) w: &'a [u8],
+    pub(crate) row_bytes: usize,
+    pub(crate) acts: &'a QActs,
+    pub(crate) t0: usize,
+    pub(crate) t1: usize,
+    pub(crate) stride: usize,
+    /// Activation rows per cache tile.
+    pub(crate) tile: usize,
+}
+
+/// A kernel: computes one [`Job`].
+pub(crate) type Kernel = fn(&Job<'_>, &mut [f32]);
+
+/// Kernel implementation family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Portable Rust (auto-vectorised for the compile target only).
+    Scalar,
+    /// AVX2 + FMA + F16C, detected at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Path {
+    /// The best path this CPU supports.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            return Path::Avx2;
+        }
+        Path::Scalar
+    }
+
+    fn kernel(self, dtype: GgmlType) -> Kernel {
+        assert!(
+            is_weight_type(dtype),
+            "{dtype} is an activation type, not a weight type"
+        );
+        match self {
+            Path::Scalar => portable::kernel(dtype),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => x86::kernel(dtype).expect("AVX2 kernels need AVX2, FMA and F16C"),
+        }
+    }
+}
+
+/// Name of the kernel path chosen at run time: `"avx2"` or `"scalar"`.
+pub fn kernel_path() -> &'static str {
+    match Path::detect() {
+        Path::Scalar => "scalar",
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => "avx2",
+    }
+}
+
+fn check(w: &QMatrix<'_>, acts: &QActs, out: &[f32]) {
+    assert!(is_weight_type(w.dtype), "{} is not a weight type", w.dtype);
+    assert_eq!(
+        w.data.len(),
+        w.rows * w.row_bytes(),
+        "{} matrix {}x{}: wrong data length",
+        w.dtype,
+        w.rows,
+        w.cols
+    );
+    assert_eq!(
+        acts.act,
+        act_type(w.dtype),
+        "activations were quantised for another weight type than {}",
+        w.dtype
+    );
+    assert_eq!(
+        acts.cols, w.cols,
+        "activation rows have {} columns, weights {}",
+        acts.cols, w.cols
+    );
+    assert_eq!(out.len(), acts.n * w.rows, "output length");
+}
+
+/// Activation rows per cache tile (about 128 KiB of activations).
+fn tile_rows(acts: &QActs) -> usize {
+    ((128 << 10) / acts.row_footprint().max(1)).max(1)
+}
+
+/// `out[t * w.rows + r] = dot(w row r, activation row t)` for every activation row `t`,
+/// split across the threads of `pool`. Bit-identical to [`matmul_serial`].
+///
+/// # Panics
+///
+/// If the shapes disagree (`out.len() != acts.n() * w.rows`, different column counts, wrong
+/// data length) or `acts` was quantised for a weight type with another activation type.
+pub fn matmul(w: QMatrix<'_>, acts: &QActs, out: &mut [f32], pool: &rayon::ThreadPool) {
+    matmul_with(Path::detect(), w, acts, out, pool, PAR_MIN_WORK);
+}
+
+/// Below this many weight bytes times activation rows, threading costs more than it saves.
+pub(crate) const PAR_MIN_WORK: usize = 64 << 10;
+
+pub(crate) fn matmul_with(
+    path: Path,
+    w: QMatrix<'_>,
+    acts: &QActs,
+    out: &mut [f32],
+    pool: &rayon::ThreadPool,
+    min_work: usize,
+) {
+    check(&w, acts, out);
+    let threads = pool.current_num_threads();
+    let n = acts.n;
+    if threads <= 1 || w.rows == 0 || n == 0 || w.data.len() * n < min_work {
+        return matmul_serial_with(path, w, acts, out);
+    }
+    let kernel = path.kernel(w.dtype);
+    let rb = w.row_bytes();
+    let rows = w.rows;
+    let tile = tile_rows(acts);
+    pool.install(|| {
+        if n < 2 * threads {
+            // Few activation rows (decode): split the weight rows of each activation row.
+            let chunk = rows.div_ceil(4 * threads).max(16);
+            out.par_chunks_mut(rows).enumerate().for_each(|(t, out_t)| {
+                out_t.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+                    let r0 = c * chunk;
+                    let job = Job {
+                        w: &w.data[r0 * rb..(r0 + o.len()) * rb],
+                        row_bytes: rb,
+                        acts,
+                        t0: t,
+                        t1: t + 1,
+                        stride: 0,
+                        tile,
+                    };
+                    kernel(&job, o);
+                });
+            });
+        } else {
+            // Many activation rows (prefill): split the activation rows; every task walks
+            // all weight rows, activation rows innermost.
+            let per = n.div_ceil(2 * threads);
+            out.par_chunks_mut(per * rows)
+                .enumerate()
+                .for_each(|(c, o)| {
+                    let t0 = c * per;
+                    let job = Job {
+                        w: w.data,
+                        row_bytes: rb,
+                        acts,
+                        t0,
+                        t1: t0 + o.len() / rows,
+                        stride: rows,
+                        tile,
+                    };
+                    kernel(&job, o);
+                });
+        }
+    });
+}
+
+/// Single-threaded [`matmul`], with identical results.
+///
+/// # Panics
+///
+/// As [`matmul`].
+pub fn matmul_serial(w: QMatrix<'_>, acts: &QActs, out: &mut [f32]) {
+    matmul_serial_with(Path::detect(), w, acts, out);
+}
+
+pub(crate) fn matmul_serial_with(path: Path, w: QMatrix<'_>, acts: &QActs, out: &mut [f32]) {
+    check(&w, acts, out);
+    if w.rows == 0 || acts.n == 0 {
+        return;
+    }
+    let job = Job {
+        w: w.data,
+        row_bytes: w.row_bytes(),
+        acts,
+        t0: 0,
+        t1: acts.n,
+        stride: w.rows,
+        tile: tile_rows(acts),
+    };
+    path.kernel(w.dtype)(&job, out);
+}
+
+/// Slow `f32` reference: dequantises each row of `w` and takes a plain sequential `f32`
+/// dot product with each row of `x` (`x.len() / w.cols` rows); `out` as in [`matmul`].
+///
+/// # Panics
+///
+/// If the shapes disagree.
+pub fn matmul_reference_f32(w: QMatrix<'_>, x: &[f32], out: &mut [f32]) {
+    assert_eq!(
+        w.data.len(),
+        w.rows * w.row_bytes(),
+        "wrong weight data length"
+    );
+    assert!(
+        w.cols > 0 && x.len().is_multiple_of(w.cols),
+        "x is not a whole number of rows"
+    );
+    let n = x.len() / w.cols;
+    assert_eq!(out.len(), n * w.rows, "output length");
+    let mut row = vec![0f32; w.cols];
+    for r in 0..w.rows {
+        dequantize_row(w.dtype, w.row(r), &mut row);
+        for (t, xt) in x.chunks_exact(w.cols).enumerate() {
+            let mut sum = 0f32;
+            for (a, b) in row.iter().zip(xt) {
+                sum += a * b;
+            }
+            out[t * w.rows + r] = sum;
+        }
+    }
+}

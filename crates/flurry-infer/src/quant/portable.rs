@@ -1,0 +1,384 @@
+//! Portable kernels and the canonical per-block float terms shared by every path.
+//!
+//! The dot products here are written so that LLVM vectorises them for whatever target
+//! features the calling function has; the x86 module compiles the float kernels a second
+//! time with AVX2 enabled and replaces the quantised ones with hand-written intrinsics.
+
+use super::blocks::{rd_f16, scale_min_k4};
+use super::{ActRow, GgmlType, Kernel};
+
+// ---- Canonical per-block terms: every path must compute exactly these expressions. ----
+
+/// Q4_0/Q5_0/Q8_0 × Q8_0 and Q6_K × Q8_K: `(dw * da) * isum`.
+#[inline(always)]
+pub(crate) fn term_d(dw: f32, da: f32, isum: i32) -> f32 {
+    (dw * da) * isum as f32
+}
+
+/// Q4_1 × Q8_1: `(dw * da) * isum + mw * sa`.
+#[inline(always)]
+pub(crate) fn term_dm(dw: f32, da: f32, isum: i32, mw: f32, sa: f32) -> f32 {
+    (dw * da) * isum as f32 + mw * sa
+}
+
+/// Q4_K × Q8_K: `(dw * da) * isum - (dminw * da) * imin`.
+#[inline(always)]
+pub(crate) fn term_k4(dw: f32, dminw: f32, da: f32, isum: i32, imin: i32) -> f32 {
+    (dw * da) * isum as f32 - (dminw * da) * imin as f32
+}
+
+// ---- Exact integer block dots. ----
+
+#[inline(always)]
+fn isum_q4_0(qs: &[u8], y: &[i8]) -> i32 {
+    let (qs, y) = (&qs[..16], &y[..32]);
+    let mut s = 0i32;
+    for j in 0..16 {
+        s += (i32::from(qs[j] & 0xF) - 8) * i32::from(y[j]);
+        s += (i32::from(qs[j] >> 4) - 8) * i32::from(y[j + 16]);
+    }
+    s
+}
+
+#[inline(always)]
+fn isum_q4_1(qs: &[u8], y: &[i8]) -> i32 {
+    let (qs, y) = (&qs[..16], &y[..32]);
+    let mut s = 0i32;
+    for j in 0..16 {
+        s += i32::from(qs[j] & 0xF) * i32::from(y[j]);
+        s += i32::from(qs[j] >> 4) * i32::from(y[j + 16]);
+    }
+    s
+}
+
+#[inline(always)]
+fn isum_q5_0(qh: u32, qs: &[u8], y: &[i8]) -> i32 {
+    let (qs, y) = (&qs[..16], &y[..32]);
+    let mut s = 0i32;
+    for j in 0..16 {
+        let h0 = ((qh >> j) & 1) << 4;
+        let h1 = ((qh >> (j + 16)) & 1) << 4;
+        s += ((u32::from(qs[j] & 0xF) | h0) as i32 - 16) * i32::from(y[j]);
+        s += ((u32::from(qs[j] >> 4) | h1) as i32 - 16) * i32::from(y[j + 16]);
+    }
+    s
+}
+
+#[inline(always)]
+fn isum_q8_0(qs: &[u8], y: &[i8]) -> i32 {
+    let (qs, y) = (&qs[..32], &y[..32]);
+    let mut s = 0i32;
+    for j in 0..32 {
+        s += i32::from(qs[j] as i8) * i32::from(y[j]);
+    }
+    s
+}
+
+/// Q4_K super-block: `(isum, imin)`.
+#[inline(always)]
+fn isums_q4k(b: &[u8], y: &[i8], bsums: &[i16]) -> (i32, i32) {
+    let scales = &b[4..16];
+    let qs = &b[16..144];
+    let (y, bsums) = (&y[..256], &bsums[..16]);
+    let mut isum = 0i32;
+    let mut imin = 0i32;
+    for c in 0..4 {
+        let (sc1, m1) = scale_min_k4(2 * c, scales);
+        let (sc2, m2) = scale_min_k4(2 * c + 1, scales);
+        imin += i32::from(m1) * (i32::from(bsums[4 * c]) + i32::from(bsums[4 * c + 1]));
+        imin += i32::from(m2) * (i32::from(bsums[4 * c + 2]) + i32::from(bsums[4 * c + 3]));
+        let q = &qs[32 * c..32 * c + 32];
+        let ya = &y[64 * c..64 * c + 32];
+        let yb = &y[64 * c + 32..64 * c + 64];
+        let (mut s1, mut s2) = (0i32, 0i32);
+        for l in 0..32 {
+            s1 += i32::from(q[l] & 0xF) * i32::from(ya[l]);
+            s2 += i32::from(q[l] >> 4) * i32::from(yb[l]);
+        }
+        isum += i32::from(sc1) * s1 + i32::from(sc2) * s2;
+    }
+    (isum, imin)
+}
+
+/// Q6_K super-block: `isum`.
+#[inline(always)]
+fn isum_q6k(b: &[u8], y: &[i8]) -> i32 {
+    let y = &y[..256];
+    let mut isum = 0i32;
+    for half in 0..2 {
+        let ql = &b[64 * half..64 * half + 64];
+        let qh = &b[128 + 32 * half..128 + 32 * half + 32];
+        let sc = &b[192 + 8 * half..192 + 8 * half + 8];
+        let y = &y[128 * half..128 * half + 128];
+        // Group g of 16 values uses scale sc[g].
+        let mut g = [0i32; 8];
+        for is in 0..2 {
+            let (mut a1, mut a2, mut a3, mut a4) = (0i32, 0i32, 0i32, 0i32);
+            for l in 16 * is..16 * is + 16 {
+                let q1 = i32::from((ql[l] & 0xF) | (qh[l] & 3) << 4) - 32;
+                let q2 = i32::from((ql[l + 32] & 0xF) | ((qh[l] >> 2) & 3) << 4) - 32;
+                let q3 = i32::from((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+                let q4 = i32::from((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                a1 += q1 * i32::from(y[l]);
+                a2 += q2 * i32::from(y[l + 32]);
+                a3 += q3 * i32::from(y[l + 64]);
+                a4 += q4 * i32::from(y[l + 96]);
+            }
+            g[is] = a1;
+            g[is + 2] = a2;
+            g[is + 4] = a3;
+            g[is + 6] = a4;
+        }
+        for k in 0..8 {
+            isum += i32::from(sc[k] as i8) * g[k];
+        }
+    }
+    isum
+}
+
+// ---- Row dots: per-block terms added in block order. ----
+
+#[inline(always)]
+pub(crate) fn dot_q4_0(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for ((b, y), &da) in w.chunks_exact(18).zip(a.qs.chunks_exact(32)).zip(a.d) {
+        sum += term_d(rd_f16(b, 0), da, isum_q4_0(&b[2..], y));
+    }
+    sum
+}
+
+#[inline(always)]
+pub(crate) fn dot_q4_1(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for (((b, y), &da), &sa) in w
+        .chunks_exact(20)
+        .zip(a.qs.chunks_exact(32))
+        .zip(a.d)
+        .zip(a.s)
+    {
+        sum += term_dm(rd_f16(b, 0), da, isum_q4_1(&b[4..], y), rd_f16(b, 2), sa);
+    }
+    sum
+}
+
+#[inline(always)]
+pub(crate) fn dot_q5_0(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for ((b, y), &da) in w.chunks_exact(22).zip(a.qs.chunks_exact(32)).zip(a.d) {
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        sum += term_d(rd_f16(b, 0), da, isum_q5_0(qh, &b[6..], y));
+    }
+    sum
+}
+
+#[inline(always)]
+pub(crate) fn dot_q8_0(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for ((b, y), &da) in w.chunks_exact(34).zip(a.qs.chunks_exact(32)).zip(a.d) {
+        sum += term_d(rd_f16(b, 0), da, isum_q8_0(&b[2..], y));
+    }
+    sum
+}
+
+#[inline(always)]
+pub(crate) fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for (((b, y), &da), bs) in w
+        .chunks_exact(144)
+        .zip(a.qs.chunks_exact(256))
+        .zip(a.d)
+        .zip(a.bsums.chunks_exact(16))
+    {
+        let (isum, imin) = isums_q4k(b, y, bs);
+        sum += term_k4(rd_f16(b, 0), rd_f16(b, 2), da, isum, imin);
+    }
+    sum
+}
+
+#[inline(always)]
+pub(crate) fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
+    let mut sum = 0f32;
+    for ((b, y), &da) in w.chunks_exact(210).zip(a.qs.chunks_exact(256)).zip(a.d) {
+        sum += term_d(rd_f16(b, 208), da, isum_q6k(b, y));
+    }
+    sum
+}
+
+// ---- Kernel drivers. ----
+
+/// Defines a kernel `fn $name(&Job, &mut [f32])` from a row dot `$dot` and a two-pair
+/// dot `$dot2` (two (weight row, activation row) pairs, results as `$dot` would give).
+/// Activation rows go in cache tiles, weight rows next, activation rows of the tile
+/// innermost; pairs of weight rows (one activation row) or pairs of activation rows
+/// (several) go to `$dot2` so that their independent sums overlap.
+macro_rules! quant_kernel {
+    ($(#[$attr:meta])* fn $name:ident = $dot:path, $dot2:path) => {
+        $(#[$attr])*
+        fn $name(job: &$crate::quant::Job<'_>, out: &mut [f32]) {
+            let rb = job.row_bytes;
+            if job.t1 - job.t0 == 1 {
+                let a = job.acts.row(job.t0);
+                let mut pairs = job.w.chunks_exact(2 * rb);
+                let mut outs = out.chunks_exact_mut(2);
+                for (o, w) in (&mut outs).zip(&mut pairs) {
+                    let s = $dot2([&w[..rb], &w[rb..]], [a, a]);
+                    o.copy_from_slice(&s);
+                }
+                if let (Some(o), w) = (outs.into_remainder().first_mut(), pairs.remainder()) {
+                    *o = $dot(w, a);
+                }
+                return;
+            }
+            let mut t0 = job.t0;
+            while t0 < job.t1 {
+                let t1 = (t0 + job.tile).min(job.t1);
+                for (r, w) in job.w.chunks_exact(rb).enumerate() {
+                    let mut t = t0;
+                    while t + 2 <= t1 {
+                        let s = $dot2([w, w], [job.acts.row(t), job.acts.row(t + 1)]);
+                        out[(t - job.t0) * job.stride + r] = s[0];
+                        out[(t + 1 - job.t0) * job.stride + r] = s[1];
+                        t += 2;
+                    }
+                    if t < t1 {
+                        out[(t - job.t0) * job.stride + r] = $dot(w, job.acts.row(t));
+                    }
+                }
+                t0 = t1;
+            }
+        }
+    };
+}
+pub(crate) use quant_kernel;
+
+/// Rows of F32/F16 weights computed together (independent sequential sums, interleaved).
+pub(crate) const FLOAT_ROWS: usize = 8;
+
+/// Element `i` of an F32 (4-byte) or F16 (2-byte) row, as `f32`.
+#[inline(always)]
+pub(crate) fn load_float<const F16: bool>(w: &[u8], i: usize) -> f32 {
+    if F16 {
+        super::blocks::f16_to_f32(u16::from_le_bytes([w[2 * i], w[2 * i + 1]]))
+    } else {
+        f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]])
+    }
+}
+
+/// The first `len` bytes of each of `R` consecutive `rb`-byte rows of `w`.
+#[inline(always)]
+pub(crate) fn split_rows<const R: usize>(w: &[u8], rb: usize, len: usize) -> [&[u8]; R] {
+    let mut rows = [&w[..0]; R];
+    for (k, r) in rows.iter_mut().enumerate() {
+        *r = &w[k * rb..k * rb + len];
+    }
+    rows
+}
+
+/// `R` plain sequential dot products of consecutive rows (`rb` bytes each) of `w` with `x`.
+#[inline(always)]
+pub(crate) fn dot_float_rows<const R: usize, const F16: bool>(
+    w: &[u8],
+    rb: usize,
+    x: &[f32],
+) -> [f32; R] {
+    let n = x.len();
+    let width = if F16 { 2 } else { 4 };
+    let rows = split_rows::<R>(w, rb, n * width);
+    let mut acc = [0f32; R];
+    for (i, &xi) in x.iter().enumerate() {
+        for k in 0..R {
+            acc[k] += load_float::<F16>(rows[k], i) * xi;
+        }
+    }
+    acc
+}
+
+/// Defines an F32/F16 kernel: plain sequential `f32` dot products (the same order as
+/// [`matmul_reference_f32`](super::matmul_reference_f32)), [`FLOAT_ROWS`] rows at a time
+/// with `$dot8`, the remaining rows one by one.
+macro_rules! float_kernel {
+    ($(#[$attr:meta])* fn $name:ident<$f16:literal> = $dot8:path) => {
+        $(#[$attr])*
+        fn $name(job: &$crate::quant::Job<'_>, out: &mut [f32]) {
+            use $crate::quant::portable::{dot_float_rows, FLOAT_ROWS};
+            let rb = job.row_bytes;
+            let rows = job.w.len() / rb;
+            let full = rows / FLOAT_ROWS * FLOAT_ROWS;
+            let mut t0 = job.t0;
+            while t0 < job.t1 {
+                let t1 = (t0 + job.tile).min(job.t1);
+                for r in (0..full).step_by(FLOAT_ROWS) {
+                    let w = &job.w[r * rb..(r + FLOAT_ROWS) * rb];
+                    for t in t0..t1 {
+                        let s: [f32; FLOAT_ROWS] = $dot8(w, rb, job.acts.row(t).f);
+                        let o = (t - job.t0) * job.stride + r;
+                        out[o..o + FLOAT_ROWS].copy_from_slice(&s);
+                    }
+                }
+                for r in full..rows {
+                    let w = &job.w[r * rb..(r + 1) * rb];
+                    for t in t0..t1 {
+                        let [s] = dot_float_rows::<1, $f16>(w, rb, job.acts.row(t).f);
+                        out[(t - job.t0) * job.stride + r] = s;
+                    }
+                }
+                t0 = t1;
+            }
+        }
+    };
+}
+pub(crate) use float_kernel;
+
+#[inline(always)]
+fn dot8_f32(w: &[u8], rb: usize, x: &[f32]) -> [f32; FLOAT_ROWS] {
+    dot_float_rows::<FLOAT_ROWS, false>(w, rb, x)
+}
+
+#[inline(always)]
+fn dot8_f16(w: &[u8], rb: usize, x: &[f32]) -> [f32; FLOAT_ROWS] {
+    dot_float_rows::<FLOAT_ROWS, true>(w, rb, x)
+}
+
+float_kernel!(fn k_f32<false> = dot8_f32);
+float_kernel!(fn k_f16<true> = dot8_f16);
+
+/// Two row dots, one after the other.
+macro_rules! pair_fn {
+    ($($two:ident => $one:ident;)*) => {$(
+        #[inline(always)]
+        fn $two(w: [&[u8]; 2], a: [ActRow<'_>; 2]) -> [f32; 2] {
+            [$one(w[0], a[0]), $one(w[1], a[1])]
+        }
+    )*};
+}
+
+pair_fn! {
+    dot2_q4_0 => dot_q4_0;
+    dot2_q4_1 => dot_q4_1;
+    dot2_q5_0 => dot_q5_0;
+    dot2_q8_0 => dot_q8_0;
+    dot2_q4k => dot_q4k;
+    dot2_q6k => dot_q6k;
+}
+
+quant_kernel!(fn k_q4_0 = dot_q4_0, dot2_q4_0);
+quant_kernel!(fn k_q4_1 = dot_q4_1, dot2_q4_1);
+quant_kernel!(fn k_q5_0 = dot_q5_0, dot2_q5_0);
+quant_kernel!(fn k_q8_0 = dot_q8_0, dot2_q8_0);
+quant_kernel!(fn k_q4k = dot_q4k, dot2_q4k);
+quant_kernel!(fn k_q6k = dot_q6k, dot2_q6k);
+
+/// The portable kernel for a weight type.
+pub(crate) fn kernel(dtype: GgmlType) -> Kernel {
+    match dtype {
+        GgmlType::F32 => k_f32,
+        GgmlType::F16 => k_f16,
+        GgmlType::Q4_0 => k_q4_0,
+        GgmlType::Q4_1 => k_q4_1,
+        GgmlType::Q5_0 => k_q5_0,
+        GgmlType::Q8_0 => k_q8_0,
+        GgmlType::Q4K => k_q4k,
+        GgmlType::Q6K => k_q6k,
+        GgmlType::Q8_1 | GgmlType::Q8K => unreachable!("not a weight type"),
+    }
+}

@@ -1,0 +1,604 @@
+//! Tests for the block formats and kernels.
+
+use std::sync::LazyLock;
+
+use half::f16;
+use proptest::prelude::*;
+
+use super::blocks::{f16_to_f32, quantize_block_q8k};
+use super::*;
+
+/// Weight types `matmul` accepts.
+const WEIGHT_TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q6K,
+];
+
+/// splitmix64: test data from a proptest-chosen seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    fn bytes(&mut self, out: &mut [u8]) {
+        for b in out {
+            *b = self.next() as u8;
+        }
+    }
+
+    /// Activation-like values: a per-row magnitude, the odd outlier and exact zeros.
+    fn values(&mut self, n: usize) -> Vec<f32> {
+        let scale = [0.01f32, 1.0, 30.0][self.below(3) as usize];
+        (0..n)
+            .map(|_| match self.below(50) {
+                0 => 0.0,
+                1 => self.unit() * scale * 20.0,
+                _ => self.unit() * scale,
+            })
+            .collect()
+    }
+
+    /// A small finite f16 scale (sometimes zero, either sign).
+    fn scale_bits(&mut self) -> [u8; 2] {
+        let v = if self.below(20) == 0 {
+            0.0
+        } else {
+            self.unit() * 0.05
+        };
+        f16::from_f32(v).to_bits().to_le_bytes()
+    }
+}
+
+/// Random weight bytes: random quantised blocks (any bit pattern, finite small scales), or
+/// for some calls, quantised random values.
+fn random_weights(dtype: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u8> {
+    let n = rows * cols;
+    if matches!(dtype, GgmlType::F32 | GgmlType::F16) || rng.below(3) == 0 {
+        return quantize_weights(dtype, &rng.values(n));
+    }
+    let mut data = vec![0u8; row_bytes(dtype, n)];
+    rng.bytes(&mut data);
+    for b in data.chunks_exact_mut(dtype.block_bytes()) {
+        let offsets: &[usize] = match dtype {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q8_1 | GgmlType::Q4K => &[0, 2],
+            GgmlType::Q6K => &[208],
+            _ => unreachable!(),
+        };
+        for &o in offsets {
+            b[o..o + 2].copy_from_slice(&rng.scale_bits());
+        }
+    }
+    data
+}
+
+/// Straightforward dequantisation, element by element from the format description.
+fn naive_dequant(dtype: GgmlType, b: &[u8]) -> Vec<f32> {
+    let h = |o: usize| f16::from_bits(u16::from_le_bytes([b[o], b[o + 1]])).to_f32();
+    let nib = |qs: &[u8], j: usize| if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 };
+    match dtype {
+        GgmlType::Q4_0 => (0..32)
+            .map(|j| h(0) * (nib(&b[2..], j) as f32 - 8.0))
+            .collect(),
+        GgmlType::Q4_1 => (0..32)
+            .map(|j| h(0) * nib(&b[4..], j) as f32 + h(2))
+            .collect(),
+        GgmlType::Q5_0 => {
+            let qh = u32::from_le_bytes(b[2..6].try_into().unwrap());
+            (0..32)
+                .map(|j| {
+                    let q = u32::from(nib(&b[6..], j)) + 16 * ((qh >> j) & 1);
+                    h(0) * (q as f32 - 16.0)
+                })
+                .collect()
+        }
+        GgmlType::Q8_0 => (0..32).map(|j| h(0) * f32::from(b[2 + j] as i8)).collect(),
+        GgmlType::Q8_1 => (0..32).map(|j| h(0) * f32::from(b[4 + j] as i8)).collect(),
+        GgmlType::Q8K => {
+            let d = f32::from_le_bytes(b[..4].try_into().unwrap());
+            (0..256).map(|j| d * f32::from(b[4 + j] as i8)).collect()
+        }
+        GgmlType::Q4K => (0..256)
+            .map(|e| {
+                // Element e: sub-block e / 32; chunk c = e / 64 packs sub-blocks 2c (low
+                // nibbles) and 2c + 1 (high nibbles) in qs[32c..32c + 32].
+                let sub = e / 32;
+                let byte = b[16 + 32 * (e / 64) + e % 32];
+                let q = if sub % 2 == 0 { byte & 15 } else { byte >> 4 };
+                let s = &b[4..16];
+                let (sc, m) = if sub < 4 {
+                    (s[sub] & 63, s[sub + 4] & 63)
+                } else {
+                    (
+                        (s[sub + 4] & 15) | ((s[sub - 4] >> 6) << 4),
+                        (s[sub + 4] >> 4) | ((s[sub] >> 6) << 4),
+                    )
+                };
+                h(0) * f32::from(sc) * f32::from(q) - h(2) * f32::from(m)
+            })
+            .collect(),
+        GgmlType::Q6K => (0..256)
+            .map(|e| {
+                // Element e: half n = e / 128; within it quarter k = (e % 128) / 32 and l.
+                let (n, k, l) = (e / 128, (e % 128) / 32, e % 32);
+                let ql = b[64 * n + l + 32 * (k % 2)];
+                let low = if k < 2 { ql & 15 } else { ql >> 4 };
+                let high = (b[128 + 32 * n + l] >> (2 * k)) & 3;
+                let q = i32::from(low | (high << 4)) - 32;
+                let sc = b[192 + 8 * n + 2 * k + l / 16] as i8;
+                h(208) * f32::from(sc) * q as f32
+            })
+            .collect(),
+        GgmlType::F32 | GgmlType::F16 => unreachable!(),
+    }
+}
+
+fn pool(threads: usize) -> &'static rayon::ThreadPool {
+    static POOLS: LazyLock<Vec<rayon::ThreadPool>> = LazyLock::new(|| {
+        (1..=3)
+            .map(|t| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    });
+    &POOLS[threads - 1]
+}
+
+/// A random row length for `dtype`: whole blocks, up to 1024 (any length for F32/F16).
+fn cols_for(dtype: GgmlType, rng: &mut Rng) -> usize {
+    let bl = act_type(dtype)
+        .map_or(1, |a| a.block_len())
+        .max(dtype.block_len());
+    bl * (1 + rng.below((1024 / bl) as u64) as usize)
+}
+
+#[test]
+fn f16_conversion_matches_half_for_every_bit_pattern() {
+    for bits in 0..=u16::MAX {
+        let ours = f16_to_f32(bits);
+        let theirs = f16::from_bits(bits).to_f32();
+        if theirs.is_nan() {
+            assert!(ours.is_nan(), "{bits:#06x}");
+            // F16C (and half) return quiet NaNs with the payload kept.
+            assert_eq!(
+                ours.to_bits() | 0x0040_0000,
+                ours.to_bits(),
+                "{bits:#06x} not quiet"
+            );
+        } else {
+            assert_eq!(ours.to_bits(), theirs.to_bits(), "{bits:#06x}");
+        }
+    }
+}
+
+#[test]
+fn act_types_and_row_bytes() {
+    assert_eq!(act_type(GgmlType::Q4_0), Some(GgmlType::Q8_0));
+    assert_eq!(act_type(GgmlType::Q5_0), Some(GgmlType::Q8_0));
+    assert_eq!(act_type(GgmlType::Q8_0), Some(GgmlType::Q8_0));
+    assert_eq!(act_type(GgmlType::Q4_1), Some(GgmlType::Q8_1));
+    assert_eq!(act_type(GgmlType::Q4K), Some(GgmlType::Q8K));
+    assert_eq!(act_type(GgmlType::Q6K), Some(GgmlType::Q8K));
+    assert_eq!(act_type(GgmlType::F32), None);
+    assert_eq!(act_type(GgmlType::F16), None);
+    assert_eq!(row_bytes(GgmlType::Q4_1, 576), 18 * 20);
+    assert_eq!(row_bytes(GgmlType::Q6K, 1536), 6 * 210);
+    assert_eq!(row_bytes(GgmlType::F16, 7), 14);
+}
+
+#[test]
+#[should_panic(expected = "whole number")]
+fn row_bytes_rejects_partial_blocks() {
+    row_bytes(GgmlType::Q4_0, 48);
+}
+
+/// Hand-computed blocks: scales chosen so that the quantiser sees exact ties.
+#[test]
+fn quantisers_known_answers() {
+    // Q8_0/Q8_1: amax 127 -> d = 1, multiplier 127 / amax = 1; halves round to even (as
+    // llama.cpp's AVX2 quantize_row_q8_0/1).
+    let mut x = [0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -2.5;
+    x[3] = 0.49;
+    x[4] = -126.5;
+    x[5] = 3.5;
+    let q = quantize_weights(GgmlType::Q8_1, &x);
+    assert_eq!(
+        u16::from_le_bytes([q[0], q[1]]),
+        f16::from_f32(1.0).to_bits()
+    );
+    assert_eq!(&q[4..10], &[127u8, 2, (-2i8) as u8, 0, (-126i8) as u8, 4]);
+    // s = d * sum(q) = 127 + 2 - 2 + 0 - 126 + 4 = 5.
+    assert_eq!(
+        u16::from_le_bytes([q[2], q[3]]),
+        f16::from_f32(5.0).to_bits()
+    );
+    let q0 = quantize_weights(GgmlType::Q8_0, &x);
+    assert_eq!(&q0[..2], &q[..2]);
+    assert_eq!(&q0[2..], &q[4..]);
+
+    // Q8_K: max -127 -> iscale = 1, d = 1; nearest_int rounds halves to even.
+    let mut x = [0f32; 256];
+    x[0] = -127.0;
+    x[1] = 2.5;
+    x[2] = 3.5;
+    x[3] = -2.5;
+    x[17] = 100.0;
+    let q = quantize_weights(GgmlType::Q8K, &x);
+    assert_eq!(f32::from_le_bytes(q[..4].try_into().unwrap()), 1.0);
+    assert_eq!(&q[4..8], &[(-127i8) as u8, 2, 4, (-2i8) as u8]);
+    assert_eq!(q[4 + 17], 100);
+    let bsum = |g: usize| i16::from_le_bytes([q[260 + 2 * g], q[261 + 2 * g]]);
+    assert_eq!((bsum(0), bsum(1), bsum(2)), (-127 + 2 + 4 - 2, 100, 0));
+    // All zeros: d = 0 and zero values.
+    let z = quantize_weights(GgmlType::Q8K, &[0.0; 256]);
+    assert!(z.iter().all(|&b| b == 0));
+
+    // Q4_0: max -8 -> d = 1, q = min(15, trunc(x + 8.5)).
+    let mut x = [0f32; 32];
+    x[0] = -8.0;
+    x[1] = 7.0;
+    x[2] = 0.5;
+    x[3] = -0.5;
+    x[16] = 0.4;
+    let q = quantize_weights(GgmlType::Q4_0, &x);
+    assert_eq!(
+        u16::from_le_bytes([q[0], q[1]]),
+        f16::from_f32(1.0).to_bits()
+    );
+    assert_eq!(&q[2..6], &[8 << 4, 8 << 4 | 15, 8 << 4 | 9, 8 << 4 | 8]);
+
+    // Q4_1: min 0, max 15 -> d = 1, m = 0, q = trunc(x + 0.5).
+    let mut x = [0f32; 32];
+    x[0] = 15.0;
+    x[1] = 2.5;
+    x[2] = 2.4;
+    let q = quantize_weights(GgmlType::Q4_1, &x);
+    assert_eq!(&q[..4], &[0x00, 0x3c, 0, 0]);
+    assert_eq!(&q[4..7], &[15, 3, 2]);
+
+    // Q5_0: max -16 -> d = 1, q = min(31, trunc(x + 16.5)), fifth bits in qh.
+    let mut x = [0f32; 32];
+    x[0] = -16.0;
+    x[1] = 15.0;
+    x[17] = 1.0;
+    let q = quantize_weights(GgmlType::Q5_0, &x);
+    let qh = u32::from_le_bytes(q[2..6].try_into().unwrap());
+    // Element 0 -> 0, element 1 -> 31, 17 -> 17, the rest -> 16: bit 4 set except at 0.
+    assert_eq!(qh, !1);
+    assert_eq!(q[6], 0);
+    assert_eq!(q[7], 0x1F);
+    assert_eq!(q[8], 0);
+}
+
+/// The activation buffers hold exactly what the byte-layout quantisers produce.
+#[test]
+fn qacts_match_byte_quantisers() {
+    let mut rng = Rng(7);
+    let x = rng.values(3 * 512);
+    let mut acts = QActs::default();
+    for (weight, act) in [
+        (GgmlType::Q8_0, GgmlType::Q8_0),
+        (GgmlType::Q4_1, GgmlType::Q8_1),
+        (GgmlType::Q6K, GgmlType::Q8K),
+    ] {
+        acts.quantize(weight, &x, 512);
+        assert_eq!(acts.n(), 3);
+        assert_eq!(acts.act_type(), Some(act));
+        let bytes = quantize_weights(act, &x);
+        let mut from_bytes = vec![0f32; x.len()];
+        dequantize_row(act, &bytes, &mut from_bytes);
+        let bl = act.block_len();
+        for t in 0..3 {
+            let a = acts.row(t);
+            for (i, &q) in a.qs.iter().enumerate() {
+                let v = a.d[i / bl] * f32::from(q);
+                assert_eq!(
+                    v.to_bits(),
+                    from_bytes[t * 512 + i].to_bits(),
+                    "{act} row {t} [{i}]"
+                );
+            }
+            if act == GgmlType::Q8_1 {
+                for (b, &s) in a.s.iter().enumerate() {
+                    let off = (t * 16 + b) * 36;
+                    assert_eq!(
+                        s,
+                        f16_to_f32(u16::from_le_bytes([bytes[off + 2], bytes[off + 3]]))
+                    );
+                }
+            }
+            if act == GgmlType::Q8K {
+                for (g, &s) in a.bsums.iter().enumerate() {
+                    let sum: i16 = a.qs[16 * g..16 * g + 16]
+                        .iter()
+                        .map(|&q| i16::from(q))
+                        .sum();
+                    assert_eq!(s, sum);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn q8k_all_zero_block_has_zero_sums() {
+    let mut q = [1i8; 256];
+    let mut bs = [1i16; 16];
+    assert_eq!(quantize_block_q8k(&[0.0; 256], &mut q, &mut bs), 0.0);
+    assert!(q.iter().all(|&v| v == 0) && bs.iter().all(|&v| v == 0));
+}
+
+/// Extreme block contents (-128 weights, full scales, ±127 activations) where an
+/// intermediate i16 could overflow if the SIMD code were wrong.
+#[test]
+fn extreme_blocks_match_reference() {
+    let cols = 512;
+    let x: Vec<f32> = (0..cols)
+        .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    for dtype in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+    ] {
+        for fill in [0x00u8, 0x80, 0xFF, 0x7F] {
+            let mut data = vec![fill; row_bytes(dtype, cols)];
+            for b in data.chunks_exact_mut(dtype.block_bytes()) {
+                let one = f16::from_f32(0.5).to_bits().to_le_bytes();
+                match dtype {
+                    GgmlType::Q6K => b[208..210].copy_from_slice(&one),
+                    GgmlType::Q4_1 | GgmlType::Q4K => {
+                        b[0..2].copy_from_slice(&one);
+                        b[2..4].copy_from_slice(&one);
+                    }
+                    _ => b[0..2].copy_from_slice(&one),
+                }
+            }
+            let w = QMatrix {
+                dtype,
+                rows: 1,
+                cols,
+                data: &data,
+            };
+            let mut acts = QActs::default();
+            acts.quantize(dtype, &x, cols);
+            let mut got = [0f32];
+            let mut want = [0f32];
+            matmul_serial(w, &acts, &mut got);
+            // Activations are exactly ±1 after quantisation (amax 1 in every block), so
+            // the reference on the same values is exact up to float rounding.
+            matmul_reference_f32(w, &x, &mut want);
+            let mut scalar = [0f32];
+            matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
+            assert_eq!(
+                got[0].to_bits(),
+                scalar[0].to_bits(),
+                "{dtype} fill {fill:#x}"
+            );
+            let tol = 1e-3 * want[0].abs().max(1.0);
+            assert!(
+                (got[0] - want[0]).abs() <= tol,
+                "{dtype} fill {fill:#x}: {} vs {}",
+                got[0],
+                want[0]
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "quantised for another weight type")]
+fn matmul_rejects_mismatched_activations() {
+    let data = quantize_weights(GgmlType::Q4_1, &[0.5; 64]);
+    let w = QMatrix {
+        dtype: GgmlType::Q4_1,
+        rows: 2,
+        cols: 32,
+        data: &data,
+    };
+    let mut acts = QActs::default();
+    acts.quantize(GgmlType::Q8_0, &[1.0; 32], 32);
+    matmul_serial(w, &acts, &mut [0.0; 2]);
+}
+
+#[test]
+fn kernel_path_is_named() {
+    assert!(["avx2", "scalar"].contains(&kernel_path()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn dequantize_matches_naive(seed in any::<u64>(), blocks in 1usize..6, ti in 0usize..10) {
+        let dtype = [
+            GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q8_1,
+            GgmlType::Q8K, GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_0, GgmlType::Q6K,
+        ][ti];
+        let mut rng = Rng(seed);
+        let n = blocks * dtype.block_len();
+        let mut data = vec![0u8; row_bytes(dtype, n)];
+        rng.bytes(&mut data);
+        for b in data.chunks_exact_mut(dtype.block_bytes()) {
+            match dtype {
+                GgmlType::Q8K => b[..4].copy_from_slice(&(rng.unit() * 0.01).to_le_bytes()),
+                GgmlType::Q6K => b[208..210].copy_from_slice(&rng.scale_bits()),
+                GgmlType::Q4_1 | GgmlType::Q8_1 | GgmlType::Q4K => {
+                    b[..2].copy_from_slice(&rng.scale_bits());
+                    b[2..4].copy_from_slice(&rng.scale_bits());
+                }
+                _ => b[..2].copy_from_slice(&rng.scale_bits()),
+            }
+        }
+        let mut out = vec![f32::NAN; n];
+        dequantize_row(dtype, &data, &mut out);
+        let want: Vec<f32> = data.chunks_exact(dtype.block_bytes()).flat_map(|b| naive_dequant(dtype, b)).collect();
+        for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+            prop_assert_eq!(a.to_bits(), b.to_bits(), "{} element {}", dtype, i);
+        }
+    }
+
+    #[test]
+    fn float_rows_roundtrip(seed in any::<u64>(), n in 1usize..300) {
+        let x = Rng(seed).values(n);
+        let mut back = vec![0f32; n];
+        dequantize_row(GgmlType::F32, &quantize_weights(GgmlType::F32, &x), &mut back);
+        prop_assert_eq!(&back, &x);
+        dequantize_row(GgmlType::F16, &quantize_weights(GgmlType::F16, &x), &mut back);
+        for (a, b) in back.iter().zip(&x) {
+            prop_assert_eq!(*a, f16::from_f32(*b).to_f32());
+        }
+    }
+
+    #[test]
+    fn quantize_roundtrip_error_bounds(seed in any::<u64>(), blocks in 1usize..5, ti in 0usize..8) {
+        let dtype = [
+            GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K, GgmlType::Q4_0, GgmlType::Q4_1,
+            GgmlType::Q5_0, GgmlType::Q4K, GgmlType::Q6K,
+        ][ti];
+        let mut rng = Rng(seed);
+        let n = blocks * dtype.block_len();
+        let x = rng.values(n);
+        let q = quantize_weights(dtype, &x);
+        let mut y = vec![0f32; n];
+        dequantize_row(dtype, &q, &mut y);
+        let bl = dtype.block_len();
+        for (xb, yb) in x.chunks_exact(bl).zip(y.chunks_exact(bl)) {
+            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let (lo, hi) = xb.iter().fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
+            // Bound on |x - y|: half a step (a whole one where the range is asymmetric),
+            // plus the f16 rounding of the scales (relative for normal numbers, absolute
+            // for subnormal ones, times the largest integer factor).
+            let f16_abs = 2f32.powi(-24);
+            let bound = match dtype {
+                GgmlType::Q8_0 | GgmlType::Q8_1 => amax / 127.0 * 0.5 + amax * 2f32.powi(-10) + 128.0 * f16_abs,
+                GgmlType::Q8K => amax / 127.0 * 0.5 * 1.0001,
+                GgmlType::Q4_0 => amax / 8.0 * (1.0 + 2f32.powi(-7)) + 8.0 * f16_abs,
+                GgmlType::Q5_0 => amax / 16.0 * (1.0 + 2f32.powi(-7)) + 16.0 * f16_abs,
+                GgmlType::Q4_1 => {
+                    let (mn, mx) = xb.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                    (mx - mn) / 15.0 * 0.5 + (mx.abs() + mn.abs()) * 2f32.powi(-10) + 16.0 * f16_abs
+                }
+                // 8 sub-blocks share 6-bit scales and mins: within a step of the largest
+                // range in the super-block.
+                GgmlType::Q4K => (hi - lo) / 15.0 * 1.6 + amax * 2f32.powi(-8) + 2048.0 * f16_abs,
+                GgmlType::Q6K => amax / 31.0 * 1.2 + 8192.0 * f16_abs,
+                _ => unreachable!(),
+            };
+            for (a, b) in xb.iter().zip(yb) {
+                prop_assert!((a - b).abs() <= bound * 1.0001 + 1e-30, "{}: {} -> {}, bound {}", dtype, a, b, bound);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_close_to_f32_reference(seed in any::<u64>(), ti in 0usize..8, rows in 1usize..40, n in 1usize..5) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng);
+        let data = random_weights(dtype, rows, cols, &mut rng);
+        let w = QMatrix { dtype, rows, cols, data: &data };
+        let x = rng.values(n * cols);
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        let mut got = vec![0f32; n * rows];
+        let mut want = vec![0f32; n * rows];
+        matmul(w, &acts, &mut got, pool(2));
+        matmul_reference_f32(w, &x, &mut want);
+        let ab = act_type(dtype).map_or(1, |a| a.block_len());
+        let mut wrow = vec![0f32; cols];
+        for r in 0..rows {
+            dequantize_row(dtype, w.row(r), &mut wrow);
+            for t in 0..n {
+                let xt = &x[t * cols..(t + 1) * cols];
+                let (g, e) = (got[t * rows + r], want[t * rows + r]);
+                if act_type(dtype).is_none() {
+                    // Same sequential f32 sum: exact.
+                    prop_assert_eq!(g.to_bits(), e.to_bits());
+                    continue;
+                }
+                // Activation quantisation error: half a step (amax / 127 / 2) per element,
+                // plus f16 rounding of the Q8_0/Q8_1 scales; then float rounding.
+                let mut tol = 0f32;
+                let mut mag = 0f32;
+                for (wb, xb) in wrow.chunks_exact(ab).zip(xt.chunks_exact(ab)) {
+                    let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let wsum: f32 = wb.iter().map(|v| v.abs()).sum();
+                    tol += wsum * amax * (0.5 / 127.0 + 2f32.powi(-10));
+                    mag += wb.iter().zip(xb).map(|(a, b)| (a * b).abs()).sum::<f32>();
+                }
+                if dtype == GgmlType::Q4_1 {
+                    // The f16-rounded block sums s multiply the weight minimum.
+                    for (b, xb) in w.row(r).chunks_exact(20).zip(xt.chunks_exact(32)) {
+                        let m = f16_to_f32(u16::from_le_bytes([b[2], b[3]])).abs();
+                        tol += m * xb.iter().map(|v| v.abs()).sum::<f32>() * 2f32.powi(-10);
+                    }
+                }
+                let tol = tol * 1.01 + mag * 1e-4 + 1e-30;
+                prop_assert!((g - e).abs() <= tol, "{} {}x{} n={} [{},{}]: {} vs {} (tol {})", dtype, rows, cols, n, t, r, g, e, tol);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_threads_and_paths_bit_identical(
+        seed in any::<u64>(), ti in 0usize..8, rows in 1usize..200, n in 1usize..9,
+    ) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng).min(512);
+        let data = random_weights(dtype, rows, cols, &mut rng);
+        let w = QMatrix { dtype, rows, cols, data: &data };
+        let x = rng.values(n * cols);
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        let mut serial = vec![0f32; n * rows];
+        matmul_serial(w, &acts, &mut serial);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        // The portable path must agree with whatever `matmul_serial` picked (AVX2 here).
+        let mut scalar = vec![0f32; n * rows];
+        matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
+        prop_assert_eq!(bits(&scalar), bits(&serial), "scalar vs {}", kernel_path());
+        for threads in 1..=3 {
+            for path in [Path::detect(), Path::Scalar] {
+                let mut par = vec![f32::NAN; n * rows];
+                // min_work 0: always take the threaded code, even for tiny matrices.
+                matmul_with(path, w, &acts, &mut par, pool(threads), 0);
+                prop_assert_eq!(bits(&par), bits(&serial), "{} threads, {:?}", threads, path);
+            }
+        }
+        let mut public = vec![0f32; n * rows];
+        matmul(w, &acts, &mut public, pool(2));
+        prop_assert_eq!(bits(&public), bits(&serial));
+    }
+}

@@ -1,0 +1,628 @@
+//! AVX2 kernels for x86-64 CPUs with AVX2, FMA and F16C (detected at run time).
+//!
+//! The integer part of each block dot uses `maddubs`/`madd` (exact: no intermediate can
+//! saturate for the value ranges of these formats, see [`mul_sum_i8`]); the float part
+//! computes the canonical per-block terms of the portable module lane by lane and adds
+//! them to the row sum sequentially, so results are bit-identical to the portable path.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::portable::{self, float_kernel, quant_kernel, term_d, term_dm, term_k4};
+use super::{ActRow, GgmlType, Job, Kernel};
+
+/// Whether this CPU can run the kernels of this module.
+pub(crate) fn available() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+
+// ---- Loads and small helpers. ----
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256(p: &[u8]) -> __m256i {
+    let p = &p[..32];
+    // SAFETY: `p` has 32 readable bytes; unaligned loads have no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256_i8(p: &[i8]) -> __m256i {
+    let p = &p[..32];
+    // SAFETY: `p` has 32 readable bytes; unaligned loads have no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256_i16(p: &[i16]) -> __m256i {
+    let p = &p[..16];
+    // SAFETY: `p` has 16 readable i16s (32 bytes); unaligned loads have no alignment
+    // requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld128(p: &[u8]) -> __m128i {
+    let p = &p[..16];
+    // SAFETY: `p` has 16 readable bytes; unaligned loads have no alignment requirement.
+    unsafe { _mm_loadu_si128(p.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256_f32(p: &[f32]) -> __m256 {
+    let p = &p[..8];
+    // SAFETY: `p` has 8 readable f32s; unaligned loads have no alignment requirement.
+    unsafe { _mm256_loadu_ps(p.as_ptr()) }
+}
+
+/// Stores the 8 lanes of `t` into `out[..8]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn store8(out: &mut [f32], t: __m256) {
+    let out = &mut out[..8];
+    // SAFETY: `out` has room for 8 f32s; unaligned stores have no alignment requirement.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), t) };
+}
+
+#[inline(always)]
+fn h32(b: &[u8], off: usize) -> i32 {
+    i32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+#[inline(always)]
+fn h16(b: &[u8], off: usize) -> i16 {
+    i16::from_le_bytes([b[off], b[off + 1]])
+}
+
+/// The f16 at byte `off` of each of 8 consecutive `stride`-byte blocks of `g`, as f32.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16x8(g: &[u8], stride: usize, off: usize) -> __m256 {
+    let g = &g[..8 * stride];
+    let h = _mm_setr_epi16(
+        h16(g, off),
+        h16(g, stride + off),
+        h16(g, 2 * stride + off),
+        h16(g, 3 * stride + off),
+        h16(g, 4 * stride + off),
+        h16(g, 5 * stride + off),
+        h16(g, 6 * stride + off),
+        h16(g, 7 * stride + off),
+    );
+    _mm256_cvtph_ps(h)
+}
+
+/// The two f16s at bytes 0..4 of each of 8 consecutive `stride`-byte blocks of `g`
+/// (Q4_1's `d` and `m`), as f32.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16x8_pair(g: &[u8], stride: usize) -> (__m256, __m256) {
+    let g = &g[..8 * stride];
+    // Lane k: d_k | m_k << 16.
+    let v = _mm256_setr_epi32(
+        h32(g, 0),
+        h32(g, stride),
+        h32(g, 2 * stride),
+        h32(g, 3 * stride),
+        h32(g, 4 * stride),
+        h32(g, 5 * stride),
+        h32(g, 6 * stride),
+        h32(g, 7 * stride),
+    );
+    // Per 128-bit half: d0..d3 then m0..m3; then gather the d quarters and the m quarters.
+    let shuf = _mm256_setr_epi8(
+        0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7,
+        10, 11, 14, 15,
+    );
+    let v = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, shuf), 0xD8);
+    (
+        _mm256_cvtph_ps(_mm256_castsi256_si128(v)),
+        _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1)),
+    )
+}
+
+/// The f16 at byte `off` of `b`, as f32 (F16C; bit-identical to the portable conversion).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn f16_1(b: &[u8], off: usize) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h16(b, off)))))
+}
+
+/// 16 bytes of packed nibbles to 32 bytes: low nibbles, then high nibbles.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn nibbles(qs: &[u8]) -> __m256i {
+    // Both halves hold the 16 bytes; the high half shifted right by 4 (within 32-bit
+    // lanes: the bits pulled in from the next byte are masked off).
+    let x = _mm256_broadcastsi128_si256(ld128(qs));
+    let v = _mm256_srlv_epi32(x, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+    _mm256_and_si256(v, _mm256_set1_epi8(0x0F))
+}
+
+/// Byte `k` is 0xFF where bit `k` of `x` is set, else 0.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bytes_from_bits(x: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+/// Unsigned `x` times signed `y`, summed to 8 i32 lanes. Exact while every adjacent pair
+/// `x[2k]*y[2k] + x[2k+1]*y[2k+1]` fits an i16 (true for all callers: |x| <= 128 with
+/// |y| <= 127, or x <= 63).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn mul_sum_u8_i8(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
+}
+
+/// Signed `x` (any i8) times signed `y` (in [-127, 127], as the activation quantisers
+/// produce), summed to 8 i32 lanes, exactly: |x| becomes the unsigned operand (128 for
+/// -128 reads correctly as u8) and x's sign moves onto y, which cannot overflow.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256i {
+    mul_sum_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+}
+
+/// Horizontal sums of 8 vectors: lane k of the result is the sum of the lanes of `v[k]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum8(v: &[__m256i; 8]) -> __m256i {
+    let a = _mm256_hadd_epi32(v[0], v[1]);
+    let b = _mm256_hadd_epi32(v[2], v[3]);
+    let c = _mm256_hadd_epi32(v[4], v[5]);
+    let d = _mm256_hadd_epi32(v[6], v[7]);
+    // Lane halves: [v0 v1 v2 v3] partial sums (low: lanes 0-3, high: lanes 4-7).
+    let ab = _mm256_hadd_epi32(a, b);
+    let cd = _mm256_hadd_epi32(c, d);
+    let lo = _mm256_permute2x128_si256(ab, cd, 0x20);
+    let hi = _mm256_permute2x128_si256(ab, cd, 0x31);
+    _mm256_add_epi32(lo, hi)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum128(s: __m128i) -> i32 {
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    _mm_cvtsi128_si32(s)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn hsum(v: __m256i) -> i32 {
+    hsum128(_mm_add_epi32(
+        _mm256_castsi256_si128(v),
+        _mm256_extracti128_si256(v, 1),
+    ))
+}
+
+// ---- 32-element block formats. ----
+
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q5_0: u8 = 2;
+const Q8_0: u8 = 3;
+
+const fn block_bytes(t: u8) -> usize {
+    match t {
+        Q4_0 => 18,
+        Q4_1 => 20,
+        Q5_0 => 22,
+        _ => 34,
+    }
+}
+
+/// Integer dot of one weight block with 32 activations, as 8 i32 partial sums.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn block_isums<const T: u8>(b: &[u8], y: &[i8]) -> __m256i {
+    let y = ld256_i8(y);
+    match T {
+        Q4_0 => {
+            let x = _mm256_sub_epi8(nibbles(&b[2..18]), _mm256_set1_epi8(8));
+            mul_sum_i8(x, y)
+        }
+        Q4_1 => mul_sum_u8_i8(nibbles(&b[4..20]), y),
+        Q5_0 => {
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            // nibble | 0xF0 where the fifth bit is clear: as i8 that is (nibble | bit << 4) - 16.
+            let hi = _mm256_andnot_si256(bytes_from_bits(qh), _mm256_set1_epi8(0xF0u8 as i8));
+            mul_sum_i8(_mm256_or_si256(nibbles(&b[6..22]), hi), y)
+        }
+        _ => mul_sum_i8(ld256(&b[2..34]), y),
+    }
+}
+
+/// Canonical terms of 8 consecutive blocks `g` (8 blocks of `T`) against 8 activation
+/// blocks (`y`: 256 values, `da`/`sa`: 8 scales/sums): lane k is block k's term.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn group_terms<const T: u8>(g: &[u8], y: &[i8], da: &[f32], sa: &[f32]) -> __m256 {
+    let bb = block_bytes(T);
+    let mut v = [_mm256_setzero_si256(); 8];
+    for (k, v) in v.iter_mut().enumerate() {
+        *v = block_isums::<T>(&g[k * bb..(k + 1) * bb], &y[k * 32..(k + 1) * 32]);
+    }
+    let isum = _mm256_cvtepi32_ps(hsum8(&v));
+    if T == Q4_1 {
+        // (dw * da) * isum + mw * sa, as `term_dm`.
+        let (dw, mw) = f16x8_pair(g, bb);
+        let dd = _mm256_mul_ps(dw, ld256_f32(da));
+        _mm256_add_ps(_mm256_mul_ps(dd, isum), _mm256_mul_ps(mw, ld256_f32(sa)))
+    } else {
+        // (dw * da) * isum, as `term_d`.
+        _mm256_mul_ps(_mm256_mul_ps(f16x8(g, bb, 0), ld256_f32(da)), isum)
+    }
+}
+
+/// Row dots for the 32-element formats, `R` (weight row, activation row) pairs at once so
+/// that their sequential sums overlap. Blocks go in groups of 8: integer sums reduced
+/// together, canonical terms computed lane-wise, then added in block order. The last
+/// remaining blocks go one by one.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot32<const T: u8, const R: usize>(w: [&[u8]; R], a: [ActRow<'_>; R]) -> [f32; R] {
+    let bb = block_bytes(T);
+    let nb = w[0].len() / bb;
+    let mut sum = [0f32; R];
+    let full = nb / 8 * 8;
+    for r in 0..R {
+        assert!(w[r].len() == nb * bb && a[r].qs.len() == nb * 32 && a[r].d.len() == nb);
+        assert!(T != Q4_1 || a[r].s.len() == nb);
+    }
+    // Terms go through a buffer and are summed from memory: that keeps lane extraction
+    // off the shuffle units and the sequential adds off the integer work's critical path.
+    let mut terms = [[0f32; 64]; R];
+    let mut i = 0;
+    while i < full {
+        let n = (full - i).min(64);
+        for g in (0..n).step_by(8) {
+            let b = i + g;
+            for r in 0..R {
+                let sa = if T == Q4_1 {
+                    &a[r].s[b..b + 8]
+                } else {
+                    &[][..]
+                };
+                let t = group_terms::<T>(
+                    &w[r][b * bb..(b + 8) * bb],
+                    &a[r].qs[b * 32..(b + 8) * 32],
+                    &a[r].d[b..b + 8],
+                    sa,
+                );
+                store8(&mut terms[r][g..g + 8], t);
+            }
+        }
+        for r in 0..R {
+            for &v in &terms[r][..n] {
+                sum[r] += v;
+            }
+        }
+        i += n;
+    }
+    // The last blocks one at a time: the same terms, with scalar float operations.
+    for i in full..nb {
+        for r in 0..R {
+            let b = &w[r][i * bb..(i + 1) * bb];
+            let isum = hsum(block_isums::<T>(b, &a[r].qs[i * 32..(i + 1) * 32]));
+            sum[r] += if T == Q4_1 {
+                term_dm(f16_1(b, 0), a[r].d[i], isum, f16_1(b, 2), a[r].s[i])
+            } else {
+                term_d(f16_1(b, 0), a[r].d[i], isum)
+            };
+        }
+    }
+    sum
+}
+
+macro_rules! dot32_fns {
+    ($($one:ident, $two:ident => $t:ident;)*) => {$(
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        fn $one(w: &[u8], a: ActRow<'_>) -> f32 {
+            let [s] = dot32::<$t, 1>([w], [a]);
+            s
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        fn $two(w: [&[u8]; 2], a: [ActRow<'_>; 2]) -> [f32; 2] {
+            dot32::<$t, 2>(w, a)
+        }
+    )*};
+}
+
+dot32_fns! {
+    dot_q4_0, dot2_q4_0 => Q4_0;
+    dot_q4_1, dot2_q4_1 => Q4_1;
+    dot_q5_0, dot2_q5_0 => Q5_0;
+    dot_q8_0, dot2_q8_0 => Q8_0;
+}
+
+// ---- K-quants. ----
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let nb = w.len() / 144;
+    let (y, da, bsums) = (&a.qs[..nb * 256], &a.d[..nb], &a.bsums[..nb * 16]);
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut sum = 0f32;
+    for i in 0..nb {
+        let b = &w[i * 144..(i + 1) * 144];
+        let y = &y[i * 256..(i + 1) * 256];
+        // Unpack the 12 scale bytes into 8 scales then 8 mins (llama.cpp's utmp trick).
+        let u =
+            |k: usize| u32::from_le_bytes([b[4 + 4 * k], b[5 + 4 * k], b[6 + 4 * k], b[7 + 4 * k]]);
+        let (u0, u1, u2) = (u(0), u(1), u(2));
+        let m_hi = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+        let m_lo = u1 & KMASK1;
+        let s_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+        let s_lo = u0 & KMASK1;
+        let mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+            m_hi as i32,
+            m_lo as i32,
+            s_hi as i32,
+            s_lo as i32,
+        ));
+        // Sums of activation pairs of 16 (one per 32-element sub-block) times the mins.
+        let q8sums = ld256_i16(&bsums[i * 16..(i + 1) * 16]);
+        let q8s = _mm_hadd_epi16(
+            _mm256_castsi256_si128(q8sums),
+            _mm256_extracti128_si256(q8sums, 1),
+        );
+        let imin = hsum128(_mm_madd_epi16(
+            _mm256_extracti128_si256(mins_scales, 1),
+            q8s,
+        ));
+        let sc = _mm256_castsi256_si128(mins_scales);
+        let scales = _mm256_set_m128i(sc, sc);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..4 {
+            let pick = |s: usize| _mm256_set1_epi16((((2 * s + 1) << 8) | (2 * s)) as i16);
+            let scale_l = _mm256_shuffle_epi8(scales, pick(2 * j));
+            let scale_h = _mm256_shuffle_epi8(scales, pick(2 * j + 1));
+            let q4 = ld256(&b[16 + 32 * j..16 + 32 * j + 32]);
+            let q4l = _mm256_and_si256(q4, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            let p_l = _mm256_maddubs_epi16(q4l, ld256_i8(&y[64 * j..64 * j + 32]));
+            let p_h = _mm256_maddubs_epi16(q4h, ld256_i8(&y[64 * j + 32..64 * j + 64]));
+            let p_l = _mm256_madd_epi16(scale_l, p_l);
+            let p_h = _mm256_madd_epi16(scale_h, p_h);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_l, p_h));
+        }
+        sum += term_k4(f16_1(b, 0), f16_1(b, 2), da[i], hsum(sumi), imin);
+    }
+    sum
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
+    let nb = w.len() / 210;
+    let (y, da) = (&a.qs[..nb * 256], &a.d[..nb]);
+    let m4 = _mm256_set1_epi8(0xF);
+    let m2 = _mm256_set1_epi8(3);
+    let m32s = _mm256_set1_epi8(32);
+    let mut sum = 0f32;
+    for i in 0..nb {
+        let b = &w[i * 210..(i + 1) * 210];
+        let y = &y[i * 256..(i + 1) * 256];
+        let scales = ld128(&b[192..208]);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..2 {
+            let ql = &b[64 * j..64 * j + 64];
+            let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
+            let y = &y[128 * j..128 * j + 128];
+            let q4b1 = ld256(&ql[..32]);
+            let q4b2 = ld256(&ql[32..]);
+            let hbits = |s: i32| {
+                let v = match s {
+                    0 => qh,
+                    2 => _mm256_srli_epi16(qh, 2),
+                    4 => _mm256_srli_epi16(qh, 4),
+                    _ => _mm256_srli_epi16(qh, 6),
+                };
+                _mm256_slli_epi16(_mm256_and_si256(v, m2), 4)
+            };
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(0)),
+                _mm256_or_si256(_mm256_and_si256(q4b2, m4), hbits(2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4), hbits(4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4), hbits(6)),
+            ];
+            for (k, &q) in q.iter().enumerate() {
+                let y8 = ld256_i8(&y[32 * k..32 * k + 32]);
+                // (q - 32) * y = q * y - 32 * y, both halves exact in i16.
+                let p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, y8), _mm256_maddubs_epi16(m32s, y8));
+                let s = 4 * j + k;
+                let pick = _mm_set_epi64x(
+                    (2 * s as i64 + 1) * 0x0101_0101_0101_0101,
+                    (2 * s as i64) * 0x0101_0101_0101_0101,
+                );
+                let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        sum += term_d(f16_1(b, 208), da[i], hsum(sumi));
+    }
+    sum
+}
+
+// ---- Kernels. ----
+
+/// Two K-quant dots, one after the other (their per-super-block chains are short).
+macro_rules! pair_fn {
+    ($($two:ident => $one:ident;)*) => {$(
+        #[target_feature(enable = "avx2,fma,f16c")]
+        #[inline]
+        fn $two(w: [&[u8]; 2], a: [ActRow<'_>; 2]) -> [f32; 2] {
+            [$one(w[0], a[0]), $one(w[1], a[1])]
+        }
+    )*};
+}
+
+pair_fn! {
+    dot2_q4k => dot_q4k;
+    dot2_q6k => dot_q6k;
+}
+
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q4_0 = dot_q4_0, dot2_q4_0);
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q4_1 = dot_q4_1, dot2_q4_1);
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q5_0 = dot_q5_0, dot2_q5_0);
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q8_0 = dot_q8_0, dot2_q8_0);
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q4k = dot_q4k, dot2_q4k);
+quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q6k = dot_q6k, dot2_q6k);
+
+// ---- F32/F16 weights. ----
+
+/// Transposes 8 vectors: lane `k` of result `j` is lane `j` of `r[k]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn transpose8(r: &[__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    // Columns j (low half) and j + 4 (high half) of rows 0-3, then of rows 4-7.
+    let a0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    let a1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    let a2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    let a3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    let b0 = _mm256_shuffle_ps(t4, t6, 0x44);
+    let b1 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    let b2 = _mm256_shuffle_ps(t5, t7, 0x44);
+    let b3 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    [
+        _mm256_permute2f128_ps(a0, b0, 0x20),
+        _mm256_permute2f128_ps(a1, b1, 0x20),
+        _mm256_permute2f128_ps(a2, b2, 0x20),
+        _mm256_permute2f128_ps(a3, b3, 0x20),
+        _mm256_permute2f128_ps(a0, b0, 0x31),
+        _mm256_permute2f128_ps(a1, b1, 0x31),
+        _mm256_permute2f128_ps(a2, b2, 0x31),
+        _mm256_permute2f128_ps(a3, b3, 0x31),
+    ]
+}
+
+/// Elements `i..i + 8` of an F32 or F16 row.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn load8<const F16: bool>(row: &[u8], i: usize) -> __m256 {
+    if F16 {
+        _mm256_cvtph_ps(ld128(&row[2 * i..2 * i + 16]))
+    } else {
+        _mm256_castsi256_ps(ld256(&row[4 * i..4 * i + 32]))
+    }
+}
+
+/// 8 sequential dot products at once: lane k accumulates row k's products in element
+/// order, exactly as the portable loop does (products rounded, then added one by one).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot8_float<const F16: bool>(w: &[u8], rb: usize, x: &[f32]) -> [f32; 8] {
+    let n = x.len();
+    let width = if F16 { 2 } else { 4 };
+    let rows = portable::split_rows::<8>(w, rb, n * width);
+    let main = n / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < main {
+        let xv = ld256_f32(&x[i..i + 8]);
+        let mut p = [_mm256_setzero_ps(); 8];
+        for (p, row) in p.iter_mut().zip(&rows) {
+            *p = _mm256_mul_ps(load8::<F16>(row, i), xv);
+        }
+        for c in transpose8(&p) {
+            acc = _mm256_add_ps(acc, c);
+        }
+        i += 8;
+    }
+    let mut a = [0f32; 8];
+    // SAFETY: `a` has room for 8 f32s; unaligned stores have no alignment requirement.
+    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
+    for (a, row) in a.iter_mut().zip(&rows) {
+        for (i, &xi) in x.iter().enumerate().skip(main) {
+            *a += portable::load_float::<F16>(row, i) * xi;
+        }
+    }
+    a
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot8_f32(w: &[u8], rb: usize, x: &[f32]) -> [f32; 8] {
+    dot8_float::<false>(w, rb, x)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot8_f16(w: &[u8], rb: usize, x: &[f32]) -> [f32; 8] {
+    dot8_float::<true>(w, rb, x)
+}
+
+float_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_f32<false> = dot8_f32);
+float_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_f16<true> = dot8_f16);
+
+/// Safe entry points for the target-feature kernels.
+macro_rules! entry {
+    ($($name:ident => $inner:ident),* $(,)?) => {$(
+        fn $name(job: &Job<'_>, out: &mut [f32]) {
+            // SAFETY: these entry points are only handed out by `kernel`, which checks
+            // `available()` (AVX2, FMA and F16C present) first.
+            unsafe { $inner(job, out) }
+        }
+    )*};
+}
+
+entry! {
+    k_f32 => tf_f32,
+    k_f16 => tf_f16,
+    k_q4_0 => tf_q4_0,
+    k_q4_1 => tf_q4_1,
+    k_q5_0 => tf_q5_0,
+    k_q8_0 => tf_q8_0,
+    k_q4k => tf_q4k,
+    k_q6k => tf_q6k,
+}
+
+/// The AVX2 kernel for a weight type, or `None` when this CPU lacks AVX2, FMA or F16C.
+pub(crate) fn kernel(dtype: GgmlType) -> Option<Kernel> {
+    if !available() {
+        return None;
+    }
+    Some(match dtype {
+        GgmlType::F32 => k_f32,
+        GgmlType::F16 => k_f16,
+        GgmlType::Q4_0 => k_q4_0,
+        GgmlType::Q4_1 => k_q4_1,
+        GgmlType::Q5_0 => k_q5_0,
+        GgmlType::Q8_0 => k_q8_0,
+        GgmlType::Q4K => k_q4k,
+        GgmlType::Q6K => k_q6k,
+        GgmlType::Q8_1 | GgmlType::Q8K => unreachable!("not a weight type"),
+    })
+}

@@ -1,0 +1,6 @@
+//! Integration tests of flurry-infer (real models from `make models`, llama.cpp fixtures).
+
+mod common;
+mod determinism;
+mod reference;
+mod tokenizer;
