@@ -17,6 +17,17 @@
 //! - F32/F16 weights use a plain sequential `f32` dot product, element by element.
 //!
 //! Threads split output rows or activation rows, never the reduction.
+//!
+//! # Kernel paths
+//!
+//! - `avx2` (x86-64 with AVX2, FMA and F16C, detected at run time): hand-written
+//!   intrinsics for every weight type. The 32-element formats reduce the integer sums of
+//!   8 blocks at a time and work on two (weight row, activation row) pairs at once so that
+//!   the sequential float sums overlap; F32/F16 do 8 rows at once with a transpose.
+//! - `scalar`: portable Rust, also the reference the AVX2 path is tested against.
+//!
+//! For decode, call [`matmul`] from inside `pool.install(..)` (for example around the
+//! whole forward pass): from outside the pool every call pays for waking the workers.
 
 mod blocks;
 mod portable;

@@ -1,8 +1,9 @@
 //! Portable kernels and the canonical per-block float terms shared by every path.
 //!
-//! The dot products here are written so that LLVM vectorises them for whatever target
-//! features the calling function has; the x86 module compiles the float kernels a second
-//! time with AVX2 enabled and replaces the quantised ones with hand-written intrinsics.
+//! The dot products here are plain Rust that LLVM vectorises for the compile target; they
+//! are the reference for the x86 module, whose AVX2 kernels must (and are tested to) give
+//! bit-identical results. The kernel drivers are macros so that each path instantiates
+//! them inside its own `#[target_feature]` functions.
 
 use super::blocks::{rd_f16, scale_min_k4};
 use super::{ActRow, GgmlType, Kernel};

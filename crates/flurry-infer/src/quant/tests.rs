@@ -437,7 +437,7 @@ fn kernel_path_is_named() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn dequantize_matches_naive(seed in any::<u64>(), blocks in 1usize..6, ti in 0usize..10) {

@@ -2,5 +2,7 @@
 
 mod common;
 mod determinism;
+mod engine;
+mod gguf;
 mod reference;
 mod tokenizer;
