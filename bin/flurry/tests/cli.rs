@@ -10,7 +10,10 @@ fn models_dir() -> PathBuf {
     let dir = std::env::var_os("FLURRY_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".flurry/models"));
-    assert!(dir.join(format!("{SMOLLM2}.gguf")).is_file(), "run `make models` first");
+    assert!(
+        dir.join(format!("{SMOLLM2}.gguf")).is_file(),
+        "run `make models` first"
+    );
     dir
 }
 
@@ -24,14 +27,25 @@ fn flurry(home: &std::path::Path, args: &[&str]) -> Output {
 }
 
 fn stdout(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 #[test]
 fn help_everywhere() {
     let home = tempfile::tempdir().unwrap();
-    for args in [&["--help"][..], &["ask", "--help"], &["chat", "--help"], &["model", "--help"], &["model", "list", "--help"], &["bench", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["ask", "--help"],
+        &["chat", "--help"],
+        &["model", "--help"],
+        &["model", "list", "--help"],
+        &["bench", "--help"],
+    ] {
         let out = stdout(&flurry(home.path(), args));
         assert!(out.contains("Usage"), "{args:?}: {out}");
     }
@@ -40,7 +54,16 @@ fn help_everywhere() {
 #[test]
 fn ask_json_greedy_is_reproducible_and_names_the_model() {
     let home = tempfile::tempdir().unwrap();
-    let args = ["ask", "--raw", "--temperature", "0", "--max-tokens", "8", "--json", "The capital of France is"];
+    let args = [
+        "ask",
+        "--raw",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "8",
+        "--json",
+        "The capital of France is",
+    ];
     let a: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &args))).unwrap();
     assert!(a["text"].as_str().unwrap().contains("Paris"), "{a}");
     assert_eq!(a["tokens"].as_array().unwrap().len(), 8);
@@ -50,7 +73,15 @@ fn ask_json_greedy_is_reproducible_and_names_the_model() {
     let b: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &args))).unwrap();
     assert_eq!(a["tokens"], b["tokens"]);
     // Seeded sampling: same seed, same text.
-    let s = ["ask", "--seed", "5", "--max-tokens", "12", "--json", "Say something nice."];
+    let s = [
+        "ask",
+        "--seed",
+        "5",
+        "--max-tokens",
+        "12",
+        "--json",
+        "Say something nice.",
+    ];
     let x: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &s))).unwrap();
     let y: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &s))).unwrap();
     assert_eq!(x["tokens"], y["tokens"]);
@@ -63,18 +94,39 @@ fn blake3_hex(data: &[u8]) -> String {
 #[test]
 fn ask_streams_plain_text() {
     let home = tempfile::tempdir().unwrap();
-    let out = stdout(&flurry(home.path(), &["ask", "--temperature", "0", "-n", "40", "What is the capital of Germany?"]));
+    let out = stdout(&flurry(
+        home.path(),
+        &[
+            "ask",
+            "--temperature",
+            "0",
+            "-n",
+            "40",
+            "What is the capital of Germany?",
+        ],
+    ));
     assert!(out.contains("Berlin"), "{out}");
 }
 
 #[test]
 fn model_commands() {
     let home = tempfile::tempdir().unwrap();
-    let list: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &["model", "list", "--json"]))).unwrap();
-    let entry = list.as_array().unwrap().iter().find(|e| e["name"] == SMOLLM2).expect("default model listed").clone();
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&flurry(home.path(), &["model", "list", "--json"]))).unwrap();
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == SMOLLM2)
+        .expect("default model listed")
+        .clone();
     let id = entry["model_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 64);
-    let info: serde_json::Value = serde_json::from_str(&stdout(&flurry(home.path(), &["model", "info", &id[..8], "--json"]))).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&stdout(&flurry(
+        home.path(),
+        &["model", "info", &id[..8], "--json"],
+    )))
+    .unwrap();
     assert_eq!(info["architecture"], "llama");
     assert_eq!(info["context_length"], 8192);
     assert_eq!(info["model_id"], id.as_str());
@@ -121,9 +173,17 @@ fn chat_reads_stdin_until_eof() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"What is the capital of Germany?\nAnd of France?\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"What is the capital of Germany?\nAnd of France?\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = stdout(&out);
     assert!(text.contains("Berlin"), "{text}");
-    assert!(text.contains("Paris"), "the second turn should see the first: {text}");
+    assert!(
+        text.contains("Paris"),
+        "the second turn should see the first: {text}"
+    );
 }

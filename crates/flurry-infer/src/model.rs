@@ -160,7 +160,7 @@ impl Hparams {
 
     /// Whether layer `il` uses the sliding window (Gemma 3: five local layers, then one global).
     pub fn is_swa_layer(&self, il: usize) -> bool {
-        self.sliding_window.is_some() && (il + 1) % 6 != 0
+        self.sliding_window.is_some() && !(il + 1).is_multiple_of(6)
     }
 
     fn q_dim(&self) -> usize {

@@ -74,9 +74,9 @@ impl SamplingParams {
 
 /// xoshiro256** seeded by splitmix64.
 #[derive(Debug, Clone)]
-struct Rng([u64; 4]);
+struct Xoshiro([u64; 4]);
 
-impl Rng {
+impl Xoshiro {
     fn new(seed: u64) -> Self {
         let mut sm = seed;
         let mut next = || {
@@ -112,7 +112,7 @@ impl Rng {
 #[derive(Debug, Clone)]
 pub struct Sampler {
     params: SamplingParams,
-    rng: Rng,
+    rng: Xoshiro,
     recent: std::collections::VecDeque<u32>,
     candidates: Vec<(u32, f32)>,
 }
@@ -121,7 +121,7 @@ impl Sampler {
     /// A sampler seeded from `params.seed`.
     pub fn new(params: SamplingParams) -> Self {
         Self {
-            rng: Rng::new(params.seed),
+            rng: Xoshiro::new(params.seed),
             recent: Default::default(),
             candidates: Vec::new(),
             params,
@@ -235,7 +235,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn logits(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = Rng::new(seed);
+        let mut r = Xoshiro::new(seed);
         (0..n)
             .map(|_| (r.next_f64() * 20.0 - 10.0) as f32)
             .collect()

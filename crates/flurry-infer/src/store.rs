@@ -124,19 +124,18 @@ impl ModelStore {
             .join(".ids")
             .join(format!("{}.json", file_name(path)));
         let in_store = path.parent() == Some(self.dir.as_path());
-        if in_store {
-            if let Ok(text) = fs::read_to_string(&cache) {
-                if let Ok(c) = serde_json::from_str::<CachedId>(&text) {
-                    if c.size == meta.len() && c.mtime_ns == mtime_ns {
-                        return Ok(ModelEntry {
-                            name,
-                            path: path.to_path_buf(),
-                            size: c.size,
-                            model_id: c.model_id,
-                        });
-                    }
-                }
-            }
+        let cached = in_store
+            .then(|| fs::read_to_string(&cache).ok())
+            .flatten()
+            .and_then(|text| serde_json::from_str::<CachedId>(&text).ok())
+            .filter(|c| c.size == meta.len() && c.mtime_ns == mtime_ns);
+        if let Some(c) = cached {
+            return Ok(ModelEntry {
+                name,
+                path: path.to_path_buf(),
+                size: c.size,
+                model_id: c.model_id,
+            });
         }
         let model_id = hash_file(path, |_| {})?;
         if in_store {
@@ -262,7 +261,7 @@ impl ModelInfo {
             *by_type.entry(t.dtype.name()).or_default() += t.elements();
         }
         let mut types: Vec<_> = by_type.into_iter().collect();
-        types.sort_by(|a, b| b.1.cmp(&a.1));
+        types.sort_by_key(|t| std::cmp::Reverse(t.1));
         let arch = g.get_str("general.architecture")?.to_string();
         let ctx = g.opt_u64(&format!("{arch}.context_length"))?;
         let s = |k: &str| match g.get(k) {

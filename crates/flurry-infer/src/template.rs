@@ -70,10 +70,11 @@ impl ChatTemplate {
                 .unwrap_or_default()
         };
         let (bos, eos) = (special(tok.bos()), special(tok.eos()));
-        if let Some(text) = g.opt_str("tokenizer.chat_template")? {
-            if let Ok(t) = Self::compile(text, TemplateSource::Gguf, &bos, &eos) {
-                return Ok(t);
-            }
+        if let Some(Ok(t)) = g
+            .opt_str("tokenizer.chat_template")?
+            .map(|text| Self::compile(text, TemplateSource::Gguf, &bos, &eos))
+        {
+            return Ok(t);
         }
         let (text, source) = if arch.starts_with("gemma") {
             (GEMMA, TemplateSource::FallbackGemma)

@@ -418,16 +418,21 @@ fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
 #[inline]
 fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
     let nb = w.len() / 210;
-    let (y, da) = (&a.qs[..nb * 256], &a.d[..nb]);
+    let (y, da, bsums) = (&a.qs[..nb * 256], &a.d[..nb], &a.bsums[..nb * 16]);
     let m4 = _mm256_set1_epi8(0xF);
     let m2 = _mm256_set1_epi8(3);
-    let m32s = _mm256_set1_epi8(32);
     let mut sum = 0f32;
     for i in 0..nb {
         let b = &w[i * 210..(i + 1) * 210];
         let y = &y[i * 256..(i + 1) * 256];
         let scales = ld128(&b[192..208]);
-        let mut sumi = _mm256_setzero_si256();
+        // sum((q - 32) * y) = sum(q * y) - 32 * sum(y): the second part per group of 16
+        // from the activation block sums, sc[g] * bsums[g] (exact in i32).
+        let sc_bsums = _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(scales),
+            ld256_i16(&bsums[i * 16..(i + 1) * 16]),
+        );
+        let mut sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sc_bsums, 5));
         for j in 0..2 {
             let ql = &b[64 * j..64 * j + 64];
             let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
@@ -450,10 +455,8 @@ fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4), hbits(6)),
             ];
             for (k, &q) in q.iter().enumerate() {
-                let y8 = ld256_i8(&y[32 * k..32 * k + 32]);
-                // (q - 32) * y = q * y - 32 * y, both halves exact in i16.
-                let p =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, y8), _mm256_maddubs_epi16(m32s, y8));
+                // q <= 63: pairs of q * y fit i16.
+                let p = _mm256_maddubs_epi16(q, ld256_i8(&y[32 * k..32 * k + 32]));
                 let s = 4 * j + k;
                 let pick = _mm_set_epi64x(
                     (2 * s as i64 + 1) * 0x0101_0101_0101_0101,

@@ -18,27 +18,52 @@ fn engine(cfg: EngineConfig) -> Engine {
 }
 
 fn sampled(seed: u64) -> SamplingParams {
-    SamplingParams { temperature: 0.9, seed, ..SamplingParams::default() }
+    SamplingParams {
+        temperature: 0.9,
+        seed,
+        ..SamplingParams::default()
+    }
 }
 
 #[test]
 fn same_seed_same_tokens_different_seed_differs() {
     let e = engine(EngineConfig::default().with_threads(2));
-    let req = |seed| GenerateRequest::raw("Once upon a time").with_sampling(sampled(seed)).with_max_tokens(24);
+    let req = |seed| {
+        GenerateRequest::raw("Once upon a time")
+            .with_sampling(sampled(seed))
+            .with_max_tokens(24)
+    };
     let a = e.generate(req(7)).unwrap();
     let b = e.generate(req(7)).unwrap();
     assert_eq!(a.tokens, b.tokens);
     assert_eq!(a.text, b.text);
-    let others: Vec<_> = (8..12).map(|s| e.generate(req(s)).unwrap().tokens).collect();
-    assert!(others.iter().any(|t| *t != a.tokens), "seeds 8..12 all gave the tokens of seed 7");
+    let others: Vec<_> = (8..12)
+        .map(|s| e.generate(req(s)).unwrap().tokens)
+        .collect();
+    assert!(
+        others.iter().any(|t| *t != a.tokens),
+        "seeds 8..12 all gave the tokens of seed 7"
+    );
 }
 
 #[test]
 fn concurrent_requests_equal_sequential_ones() {
     let e = engine(EngineConfig::default().with_threads(2).with_max_active(4));
-    let prompts = ["The capital of France is", "1, 2, 3,", "def add(a, b):", "Water boils at"];
-    let req = |p: &str| GenerateRequest::raw(p).with_sampling(SamplingParams::greedy()).with_max_tokens(12);
-    let sequential: Vec<_> = prompts.iter().map(|p| e.generate(req(p)).unwrap().tokens).collect();
+    let prompts = [
+        "The capital of France is",
+        "1, 2, 3,",
+        "def add(a, b):",
+        "Water boils at",
+    ];
+    let req = |p: &str| {
+        GenerateRequest::raw(p)
+            .with_sampling(SamplingParams::greedy())
+            .with_max_tokens(12)
+    };
+    let sequential: Vec<_> = prompts
+        .iter()
+        .map(|p| e.generate(req(p)).unwrap().tokens)
+        .collect();
     let receivers: Vec<_> = prompts.iter().map(|p| e.submit(req(p)).unwrap()).collect();
     for (rx, want) in receivers.into_iter().zip(&sequential) {
         let got: Vec<u32> = rx
@@ -56,7 +81,11 @@ fn concurrent_requests_equal_sequential_ones() {
 fn dropping_the_receiver_cancels() {
     let e = engine(EngineConfig::default().with_threads(2).with_max_active(1));
     let rx = e
-        .submit(GenerateRequest::raw("Tell me a long story.").with_sampling(sampled(1)).with_max_tokens(2000))
+        .submit(
+            GenerateRequest::raw("Tell me a long story.")
+                .with_sampling(sampled(1))
+                .with_max_tokens(2000),
+        )
         .unwrap();
     let mut seen = 0;
     for ev in rx.iter() {
@@ -69,7 +98,9 @@ fn dropping_the_receiver_cancels() {
     }
     drop(rx);
     // With one active slot, the next request can only run once the first is gone.
-    let rx2 = e.submit(GenerateRequest::raw("Hi").with_max_tokens(4)).unwrap();
+    let rx2 = e
+        .submit(GenerateRequest::raw("Hi").with_max_tokens(4))
+        .unwrap();
     let mut done = false;
     while let Ok(ev) = rx2.recv_timeout(Duration::from_secs(60)) {
         if let Event::Done { timings, .. } = ev {
@@ -78,13 +109,18 @@ fn dropping_the_receiver_cancels() {
             break;
         }
     }
-    assert!(done, "the second request never finished: the first was not cancelled");
+    assert!(
+        done,
+        "the second request never finished: the first was not cancelled"
+    );
 }
 
 #[test]
 fn stop_strings_cut_the_text() {
     let e = engine(EngineConfig::default().with_threads(2));
-    let base = GenerateRequest::raw("1, 2, 3, 4,").with_sampling(SamplingParams::greedy()).with_max_tokens(20);
+    let base = GenerateRequest::raw("1, 2, 3, 4,")
+        .with_sampling(SamplingParams::greedy())
+        .with_max_tokens(20);
     let full = e.generate(base.clone()).unwrap();
     assert!(full.text.contains(" 7,"), "{:?}", full.text);
     let cut = e.generate(base.with_stop(vec![" 7,".into()])).unwrap();
@@ -97,31 +133,56 @@ fn max_tokens_and_chat_prompts() {
     let e = engine(EngineConfig::default().with_threads(2));
     let c = e
         .generate(
-            GenerateRequest::chat(vec![ChatMessage::new("user", "What is the capital of Germany?")])
-                .with_sampling(SamplingParams::greedy())
-                .with_max_tokens(64),
+            GenerateRequest::chat(vec![ChatMessage::new(
+                "user",
+                "What is the capital of Germany?",
+            )])
+            .with_sampling(SamplingParams::greedy())
+            .with_max_tokens(64),
         )
         .unwrap();
-    assert_eq!(c.finish_reason, FinishReason::Stop, "the chat answer should end with <|im_end|>");
+    assert_eq!(
+        c.finish_reason,
+        FinishReason::Stop,
+        "the chat answer should end with <|im_end|>"
+    );
     assert!(c.text.contains("Berlin"), "{:?}", c.text);
-    let c = e.generate(GenerateRequest::raw("Count: 1, 2,").with_max_tokens(5)).unwrap();
-    assert_eq!((c.finish_reason, c.tokens.len(), c.timings.completion_tokens), (FinishReason::Length, 5, 5));
+    let c = e
+        .generate(GenerateRequest::raw("Count: 1, 2,").with_max_tokens(5))
+        .unwrap();
+    assert_eq!(
+        (c.finish_reason, c.tokens.len(), c.timings.completion_tokens),
+        (FinishReason::Length, 5, 5)
+    );
 }
 
 #[test]
 fn context_overflow_is_a_clear_error() {
-    let e = engine(EngineConfig::default().with_threads(1).with_context_length(16));
-    let err = e.generate(GenerateRequest::raw("word ".repeat(40))).unwrap_err();
+    let e = engine(
+        EngineConfig::default()
+            .with_threads(1)
+            .with_context_length(16),
+    );
+    let err = e
+        .generate(GenerateRequest::raw("word ".repeat(40)))
+        .unwrap_err();
     assert!(err.to_string().contains("context window is 16"), "{err}");
     // Generation that reaches the end of the context stops with Length.
-    let c = e.generate(GenerateRequest::raw("Hi there").with_max_tokens(100)).unwrap();
+    let c = e
+        .generate(GenerateRequest::raw("Hi there").with_max_tokens(100))
+        .unwrap();
     assert_eq!(c.finish_reason, FinishReason::Length);
     assert!(c.timings.prompt_tokens + c.tokens.len() <= 16);
 }
 
 #[test]
 fn full_queue_refuses_and_accepted_requests_finish() {
-    let e = engine(EngineConfig::default().with_threads(1).with_max_active(1).with_queue_capacity(1));
+    let e = engine(
+        EngineConfig::default()
+            .with_threads(1)
+            .with_max_active(1)
+            .with_queue_capacity(1),
+    );
     let mut accepted = Vec::new();
     let mut refused = 0;
     for _ in 0..6 {
@@ -131,11 +192,17 @@ fn full_queue_refuses_and_accepted_requests_finish() {
             Err(other) => panic!("unexpected error {other}"),
         }
     }
-    assert!(refused >= 3, "only {refused} of 6 refused with a queue of 1 and one active slot");
+    assert!(
+        refused >= 3,
+        "only {refused} of 6 refused with a queue of 1 and one active slot"
+    );
     for rx in accepted {
         assert!(rx.iter().any(|ev| matches!(ev, Event::Done { .. })));
     }
     // Bad parameters are refused before queueing.
-    let bad = GenerateRequest::raw("x").with_sampling(SamplingParams { top_p: 2.0, ..Default::default() });
+    let bad = GenerateRequest::raw("x").with_sampling(SamplingParams {
+        top_p: 2.0,
+        ..Default::default()
+    });
     assert!(e.submit(bad).unwrap_err().to_string().contains("top_p"));
 }

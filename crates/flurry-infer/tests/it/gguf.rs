@@ -13,16 +13,32 @@ fn load_err(bytes: &[u8]) -> String {
     let mut f = tempfile::Builder::new().suffix(".gguf").tempfile().unwrap();
     f.write_all(bytes).unwrap();
     let err = Model::load(f.path()).unwrap_err().to_string();
-    assert!(err.contains(&f.path().display().to_string()), "error does not name the file: {err}");
+    assert!(
+        err.contains(&f.path().display().to_string()),
+        "error does not name the file: {err}"
+    );
     err
 }
 
 #[test]
 fn truncated_real_model_is_reported() {
     let full = std::fs::read(model_path(SMOLLM2)).unwrap();
-    for len in [0, 3, 7, 20, 1000, 500_000, 2_000_000, full.len() / 2, full.len() - 1] {
+    for len in [
+        0,
+        3,
+        7,
+        20,
+        1000,
+        500_000,
+        2_000_000,
+        full.len() / 2,
+        full.len() - 1,
+    ] {
         let err = load_err(&full[..len]);
-        assert!(err.contains("truncated") || err.contains("not a GGUF file"), "len {len}: {err}");
+        assert!(
+            err.contains("truncated") || err.contains("not a GGUF file"),
+            "len {len}: {err}"
+        );
     }
 }
 
@@ -45,7 +61,10 @@ fn tiny_llama(embd: u64, ffn_dims: Vec<u64>, arch: &str) -> Vec<u8> {
     let f32s = |n: u64| vec![0u8; n as usize * 4];
     let u = |v: u32| Value::U32(v);
     let meta = vec![
-        ("general.architecture".to_string(), Value::String(arch.into())),
+        (
+            "general.architecture".to_string(),
+            Value::String(arch.into()),
+        ),
         (format!("{arch}.block_count"), u(1)),
         (format!("{arch}.context_length"), u(64)),
         (format!("{arch}.embedding_length"), u(embd as u32)),
@@ -54,10 +73,19 @@ fn tiny_llama(embd: u64, ffn_dims: Vec<u64>, arch: &str) -> Vec<u8> {
         ("tokenizer.ggml.model".into(), Value::String("llama".into())),
         (
             "tokenizer.ggml.tokens".into(),
-            Value::Array(vec![Value::String("<unk>".into()), Value::String("a".into())]),
+            Value::Array(vec![
+                Value::String("<unk>".into()),
+                Value::String("a".into()),
+            ]),
         ),
-        ("tokenizer.ggml.scores".into(), Value::Array(vec![Value::F32(0.0), Value::F32(0.0)])),
-        ("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(2), Value::I32(1)])),
+        (
+            "tokenizer.ggml.scores".into(),
+            Value::Array(vec![Value::F32(0.0), Value::F32(0.0)]),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(vec![Value::I32(2), Value::I32(1)]),
+        ),
     ];
     let m = |name: &str, dims: Vec<u64>| {
         let n: u64 = dims.iter().product();
@@ -88,7 +116,10 @@ fn shapes_are_checked_against_the_architecture() {
     let m = Model::load(f.path()).expect("a well-formed tiny model loads");
     assert_eq!(m.hparams().n_embd, 32);
     let err = load_err(&tiny_llama(32, vec![32, 65], "llama"));
-    assert!(err.contains("blk.0.ffn_gate.weight has shape [32, 65], expected [32, 64]"), "{err}");
+    assert!(
+        err.contains("blk.0.ffn_gate.weight has shape [32, 65], expected [32, 64]"),
+        "{err}"
+    );
     let err = load_err(&tiny_llama(32, vec![32, 64], "mamba"));
     assert!(err.contains("unsupported architecture \"mamba\""), "{err}");
 }
