@@ -18,6 +18,9 @@ model (SmolLM2) at the highest thread count:
 
   prefill_ratio=X decode_ratio=Y rss_ratio=Z
 
+`make bench` passes --threads from BENCH_THREADS; BENCH_ROUNDS and BENCH_REPS in the
+environment set the defaults of --rounds and --reps (e.g. `BENCH_REPS=1 make bench`).
+
 Python 3.11 standard library only.
 """
 
@@ -81,6 +84,16 @@ def default_llama_bin() -> str:
     script = REPO / "scripts" / "build-llama-cpp.sh"
     out = subprocess.run([str(script)], check=True, stdout=subprocess.PIPE, text=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+def env_int(name: str, default: int) -> int:
+    val = os.environ.get(name, "").strip()
+    if not val:
+        return default
+    try:
+        return int(val)
+    except ValueError:
+        sys.exit(f"error: {name}={val!r} is not an integer")
 
 
 def parse_threads(s: str) -> list[int]:
@@ -207,8 +220,10 @@ def main() -> int:
                     "or paths (default: %%(default)s)" % ", ".join(MODELS))
     ap.add_argument("--threads", type=parse_threads, default=[1, 2],
                     help="comma-separated thread counts (default: 1,2)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds per model and thread count (default: %(default)s)")
-    ap.add_argument("--reps", type=int, default=2, help="repetitions per tool per round, its -r (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=env_int("BENCH_ROUNDS", 3),
+                    help="rounds per model and thread count (default: $BENCH_ROUNDS or 3)")
+    ap.add_argument("--reps", type=int, default=env_int("BENCH_REPS", 2),
+                    help="repetitions per tool per round, passed as -r (default: $BENCH_REPS or 2)")
     ap.add_argument("--json-out", metavar="FILE", help="write every raw number and the summary as JSON")
     args = ap.parse_args()
     if args.rounds < 1 or args.reps < 1:

@@ -83,6 +83,55 @@ RAW_PROMPTS = [
     "Hello, my name is",
     "The speed of light is approximately",
 ]
+# Candidates for the "decisive" set: prompts whose greedy continuation llama.cpp takes
+# without any near-tie (top-2 margin >= DECISIVE_MARGIN at all 32 positions). Greedy
+# agreement on a near-tie is a coin flip for any engine that is not bit-identical with
+# llama.cpp, so exact agreement is required on this set; the ordinary prompts above only
+# have to diverge at near-ties. Selection uses llama.cpp's margins alone, never Flurry's.
+DECISIVE_MARGIN = 0.5
+DECISIVE_MAX = 15  # keep the first 15 decisive prompts (in list order) per model
+DECISIVE_CANDIDATES = [
+    "1, 2, 3, 4, 5, 6, 7, 8,", "2, 4, 6, 8, 10, 12,", "100, 200, 300, 400,",
+    "one, two, three, four, five,", "a, b, c, d, e, f, g,", "A, B, C, D, E, F,",
+    "Monday\nTuesday\nWednesday\n", "January\nFebruary\nMarch\nApril\n",
+    "1. First\n2. Second\n3. Third\n4.", "Step 1:\nStep 2:\nStep 3:\n",
+    "0 1 2 3 4 5 6 7 8 9 10 11", "10 9 8 7 6 5 4 3", "1\n2\n3\n4\n5\n6\n",
+    "<ul>\n<li>Item 1</li>\n<li>Item 2</li>\n", "<!DOCTYPE html>\n<html>\n<head>\n",
+    "#include <stdio.h>\n\nint main(", "public static void main(String[] args) {",
+    "if __name__ == \"__main__\":\n", "import os\nimport sys\nimport",
+    "SELECT * FROM users WHERE", "for i in range(10):\n    print(",
+    "x = [1, 2, 3, 4, 5, 6,", "{\"a\": 1, \"b\": 2, \"c\": 3,",
+    "The quick brown fox jumps over the", "Mary had a little lamb, its fleece was",
+    "Happy birthday to you, happy birthday to you,", "Row, row, row your boat,",
+    "Jack and Jill went up the", "Humpty Dumpty sat on a wall,",
+    "Roses are red, violets are", "Four score and seven years ago",
+    "We hold these truths to be self-evident,", "It was the best of times, it was the",
+    "All work and no play makes Jack a dull boy. All work and no play makes Jack",
+    "I love you. I love you. I love you. I love", "ha ha ha ha ha ha ha",
+    "The cat sat on the mat. The cat sat on the mat. The cat", "abc abc abc abc abc",
+    "Sunday, Monday, Tuesday,", "North, South, East,", "red, orange, yellow, green,",
+    "Mercury, Venus, Earth, Mars,", "Alpha, Beta, Gamma, Delta,",
+    "spring, summer, autumn,", "first, second, third, fourth,",
+    "Q: What is the capital of France?\nA: Paris\nQ: What is the capital of Germany?\nA:",
+    "The sum of 2 and 2 is", "H2O is the chemical formula for",
+    "Lorem ipsum dolor sit amet,", "Once upon a time there was a little girl named",
+    "The first president of the United States was", "Python is a programming",
+    "def main():\n    pass\n\n\nif __name__ ==", "print(\"Hello, World",
+    "while True:\n    ", "fn main() {\n    println!(\"Hello", "console.log(\"Hello",
+    "<?php\necho \"Hello", "SELECT name, age FROM", "git commit -m \"",
+    "https://www.", "Copyright (c) 20", "Licensed under the Apache License, Version",
+    "Permission is hereby granted, free of charge, to any person obtaining a copy",
+    "3, 6, 9, 12, 15,", "5, 10, 15, 20, 25,", "11, 12, 13, 14, 15,", "1000, 2000, 3000, 4000,",
+    "1.0, 2.0, 3.0, 4.0,", "-1, -2, -3, -4,", "0, 0, 0, 0, 0,", "1, 1, 2, 3, 5, 8, 13,",
+    "1 2 3 4 5 6 7", "a b c d e f g", "Z, Y, X, W, V,", "i, ii, iii, iv, v,",
+    "test test test test test", "the the the the the", "no no no no no no", "x x x x x x x",
+    "A A A A A A A", "yes, yes, yes, yes,", "la la la la la la", "go go go go go go",
+    "1 + 1 = 2\n2 + 2 = 4\n3 + 3 = 6\n4 + 4 =", "2 x 1 = 2\n2 x 2 = 4\n2 x 3 = 6\n",
+    "Q: What is 1 + 1?\nA: 2\nQ: What is 2 + 2?\nA: 4\nQ: What is 3 + 3?\nA:",
+    "aa, bb, cc, dd, ee,", "AB AB AB AB AB", "1a 2b 3c 4d 5e", "10\n20\n30\n40\n",
+    "#1 #2 #3 #4 #5", "item1, item2, item3,", "x1 x2 x3 x4 x5", "v1.0 v2.0 v3.0",
+]
+
 CHAT_PROMPTS = [
     [{"role": "user", "content": "What is the capital of Germany?"}],
     [{"role": "user", "content": "Write a haiku about the sea."}],
@@ -144,14 +193,15 @@ def main():
         eos_id = llm.token_eos()
         bos = llm.detokenize([bos_id], special=True).decode() if bos_id >= 0 else ""
         eos = llm.detokenize([eos_id], special=True).decode() if eos_id >= 0 else ""
-        prompts = [{"kind": "raw", "prompt": p} for p in RAW_PROMPTS]
+        prompts = [{"kind": "raw", "set": "ordinary", "prompt": p} for p in RAW_PROMPTS]
+        prompts += [{"kind": "raw", "set": "candidate", "prompt": p} for p in DECISIVE_CANDIDATES]
         for msgs in CHAT_PROMPTS:
             try:
                 rendered = render(template, msgs, bos, eos)
             except jinja2.exceptions.TemplateError as e:
                 print(f"{name}: template refuses {msgs}: {e}", file=sys.stderr)
                 continue
-            prompts.append({"kind": "chat", "messages": msgs, "prompt": rendered})
+            prompts.append({"kind": "chat", "set": "ordinary", "messages": msgs, "prompt": rendered})
         out = []
         for p in prompts:
             # Raw prompts: text as-is with BOS per the vocab. Chat prompts: the rendered
@@ -174,10 +224,14 @@ def main():
                     break
                 llm.eval([tok])
             margins = [t[0][1] - t[1][1] for t in tops]
+            if p["set"] == "candidate":
+                if min(margins) < DECISIVE_MARGIN or sum(c["set"] == "decisive" for c in out) >= DECISIVE_MAX:
+                    continue
+                p = {**p, "set": "decisive"}
             out.append({**p, "prompt_ids": ids, "greedy": gen, "top_logits": tops,
                         "min_margin": min(margins),
                         "text": llm.detokenize(gen).decode("utf-8", errors="replace")})
-            print(f"{name}: {p['kind']} {len(ids)} prompt tokens -> {out[-1]['text'][:60]!r}", file=sys.stderr)
+            print(f"{name}: {p['set']} {p['kind']} {len(ids)} prompt tokens -> {out[-1]['text'][:60]!r}", file=sys.stderr)
         with open(os.path.join(OUT, "reference", f"{name}.json"), "w") as f:
             json.dump({"model_file": models[name],
                        "generator": "llama.cpp via llama-cpp-python 0.3.36, n_threads=2, greedy argmax, logits_all",

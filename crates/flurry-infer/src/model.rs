@@ -380,6 +380,19 @@ impl Model {
         scratch: &'s mut Scratch,
         pool: &rayon::ThreadPool,
     ) -> Result<&'s [f32]> {
+        // Running the whole pass inside the pool lets each kernel call hand work to
+        // already-awake workers instead of waking them from outside every time.
+        pool.install(|| self.forward_inner(cache, tokens, all_logits, scratch, pool))
+    }
+
+    fn forward_inner<'s>(
+        &self,
+        cache: &mut KvCache,
+        tokens: &[u32],
+        all_logits: bool,
+        scratch: &'s mut Scratch,
+        pool: &rayon::ThreadPool,
+    ) -> Result<&'s [f32]> {
         let hp = &self.hp;
         let t_n = tokens.len();
         if t_n == 0 {

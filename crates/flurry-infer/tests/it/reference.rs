@@ -5,8 +5,9 @@
 //! tokenizes to the same ids. Then, teacher-forced along llama.cpp's greedy tokens, the
 //! logits of llama.cpp's top-8 candidates must agree: on average within `MEAN_TOL` and
 //! at every position within `MAX_TOL`. Free-running greedy decoding must reproduce
-//! llama.cpp's tokens on every prompt where llama.cpp never faces a near-tie
-//! (`decisive` prompts), and wherever the two differ, the first divergent position must
+//! llama.cpp's tokens on at least 9 in 10 of the `decisive` prompts (those on which
+//! llama.cpp never faces a near-tie; at least 10 per model, selected by llama.cpp's own
+//! margins), on every prompt without a near-tie, and wherever the two differ, the first divergent position must
 //! be a near-tie in llama.cpp's own logits (top-2 margin below `NEAR_TIE`).
 //!
 //! Why near-ties are allowed to flip: both engines quantise activations to 8 bits before
@@ -44,6 +45,7 @@ struct Case {
     greedy: Vec<u32>,
     top_logits: Vec<Vec<(u32, f32)>>,
     min_margin: f32,
+    set: String,
 }
 
 fn argmax(l: &[f32]) -> u32 {
@@ -62,11 +64,15 @@ fn check_model(file: &str, fixture_name: &str) {
         &std::fs::read(fixture(&format!("reference/{fixture_name}.json"))).unwrap(),
     )
     .unwrap();
-    assert!(fx.cases.len() >= 10, "need at least 10 prompts");
+    assert!(
+        fx.cases.len() >= 20,
+        "need the ordinary and the decisive prompt sets"
+    );
     let tok = model.tokenizer();
     let pool = pool(2);
     let mut scratch = Scratch::default();
     let mut exact = 0;
+    let mut exact_decisive = 0;
     let mut worst = 0.0f32;
     let (mut sum_d, mut n_d) = (0.0f64, 0usize);
     let mut report = Vec::new();
@@ -132,6 +138,7 @@ fn check_model(file: &str, fixture_name: &str) {
         }
         if ours == case.greedy {
             exact += 1;
+            exact_decisive += usize::from(case.set == "decisive");
         } else {
             assert!(
                 case.min_margin < NEAR_TIE,
@@ -156,15 +163,19 @@ fn check_model(file: &str, fixture_name: &str) {
         }
     }
     let mean = sum_d / n_d as f64;
-    let decisive = fx.cases.iter().filter(|c| c.min_margin >= NEAR_TIE).count();
+    let decisive = fx.cases.iter().filter(|c| c.set == "decisive").count();
     eprintln!(
         "{fixture_name}: {exact}/{} prompts identical for 32 tokens ({decisive} decisive); \
          mean top-1 logit diff {mean:.3}, worst top-8 diff {worst:.3}; divergences: {report:?}",
         fx.cases.len()
     );
     assert!(
-        decisive >= 3,
-        "{fixture_name}: the fixture needs decisive prompts"
+        decisive >= 10,
+        "{fixture_name}: the fixture needs at least 10 decisive prompts"
+    );
+    assert!(
+        exact_decisive * 10 >= decisive * 9,
+        "{fixture_name}: only {exact_decisive}/{decisive} decisive prompts match llama.cpp's 32 greedy tokens"
     );
     assert!(
         mean <= MEAN_TOL,
