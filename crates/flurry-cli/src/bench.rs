@@ -31,6 +31,10 @@ pub(crate) struct BenchArgs {
     /// Repetitions per test.
     #[arg(long, short = 'r', default_value_t = 5)]
     reps: usize,
+    /// Also measure N concurrent generation streams through the engine (continuous
+    /// batching) against one stream; 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    streams: usize,
     /// Print one JSON object per test.
     #[arg(long)]
     json: bool,
@@ -138,6 +142,24 @@ pub(crate) fn run(ctx: &Setup, a: BenchArgs) -> Result<ExitCode> {
             report(&format!("tg{}", a.gen_tokens), depth, &mut samples);
         }
     }
+    if a.streams > 0 {
+        let model = std::sync::Arc::new(model);
+        let mut by_n = Vec::new();
+        for n in [1, a.streams] {
+            let tps = streams_tps(&model, threads, n, a.gen_tokens.max(16), reps)?;
+            by_n.push(tps);
+            report(&format!("streams{n}"), 0, &mut vec![tps]);
+        }
+        let ratio = by_n[1] / by_n[0];
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({"test": "streams_ratio", "streams": a.streams, "ratio": ratio})
+            );
+        } else {
+            println!("{} streams give {ratio:.2}x the tokens/s of one", a.streams);
+        }
+    }
     let rss = peak_rss_mib().unwrap_or(0.0);
     if a.json {
         println!(
@@ -151,4 +173,47 @@ pub(crate) fn run(ctx: &Setup, a: BenchArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Total generated tokens per second with `n` concurrent greedy requests (median of reps).
+fn streams_tps(
+    model: &std::sync::Arc<Model>,
+    threads: usize,
+    n: usize,
+    tokens: usize,
+    reps: usize,
+) -> Result<f64> {
+    use flurry_infer::engine::{Engine, EngineConfig, Event, GenerateRequest};
+    use flurry_infer::sampler::SamplingParams;
+    let cfg = EngineConfig::default()
+        .with_threads(threads)
+        .with_max_active(n)
+        .with_queue_capacity(n);
+    let engine = Engine::start(model.clone(), cfg)?;
+    let mut samples = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let rxs = (0..n)
+            .map(|i| {
+                // Greedy with min length: count stops only at max_tokens for the figure.
+                let req = GenerateRequest::raw(format!("Story number {i}: Once upon a time"))
+                    .with_sampling(SamplingParams {
+                        seed: i as u64,
+                        ..SamplingParams::default()
+                    })
+                    .with_max_tokens(tokens);
+                engine.submit(req)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut total = 0usize;
+        for rx in rxs {
+            for ev in rx {
+                if let Event::Token { .. } = ev {
+                    total += 1;
+                }
+            }
+        }
+        samples.push(total as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(median(&mut samples))
 }

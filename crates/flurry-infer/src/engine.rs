@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::model::{KvCache, Model, Scratch};
+use crate::model::{BatchItem, KvCache, Logits, Model, Scratch};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatMessage;
 use crate::tokenizer::StreamDecoder;
@@ -408,15 +408,7 @@ fn run(
             }
             return;
         }
-        let mut i = 0;
-        while i < active.len() {
-            match step(&model, &mut active[i], &mut scratch, &pool, context) {
-                Step::Continue => i += 1,
-                Step::Finished => {
-                    active.swap_remove(i);
-                }
-            }
-        }
+        step_all(&model, &mut active, &mut scratch, &pool, context);
     }
 }
 
@@ -473,47 +465,82 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn step(
+/// One engine step: every active sequence contributes a prompt chunk or its last
+/// token to one batched forward pass (continuous batching: sequences join and leave
+/// between steps). Each sequence's logits are bit-identical to running it alone.
+fn step_all(
     model: &Model,
-    seq: &mut Seq,
+    active: &mut Vec<Seq>,
     scratch: &mut Scratch,
     pool: &rayon::ThreadPool,
     context: usize,
-) -> Step {
+) {
     let t0 = Instant::now();
-    let prefill = seq.generated == 0 && seq.last.is_none();
-    let input: Vec<u32> = if prefill {
-        let n = seq.pending.len().min(PREFILL_CHUNK);
-        seq.pending.drain(..n).collect()
-    } else {
-        vec![seq.last.expect("decode step has a last token")]
-    };
-    let logits = match model.forward(&mut seq.cache, &input, false, scratch, pool) {
+    let inputs: Vec<(Vec<u32>, bool)> = active
+        .iter_mut()
+        .map(|seq| match seq.last {
+            None => {
+                let n = seq.pending.len().min(PREFILL_CHUNK);
+                let chunk: Vec<u32> = seq.pending.drain(..n).collect();
+                (chunk, seq.pending.is_empty())
+            }
+            Some(last) => (vec![last], true),
+        })
+        .collect();
+    let mut items: Vec<BatchItem<'_>> = active
+        .iter_mut()
+        .zip(&inputs)
+        .map(|(seq, (tokens, wants))| BatchItem {
+            cache: &mut seq.cache,
+            tokens,
+            logits: if *wants { Logits::Last } else { Logits::None },
+        })
+        .collect();
+    let result = model.forward_batch(&mut items, scratch, pool);
+    drop(items);
+    let logits = match result {
         Ok(l) => l,
         Err(e) => {
-            let _ = seq.tx.try_send(Event::Error(e.to_string()));
-            return Step::Finished;
+            for seq in active.iter() {
+                let _ = seq.tx.try_send(Event::Error(e.to_string()));
+            }
+            active.clear();
+            return;
         }
     };
-    if prefill && !seq.pending.is_empty() {
-        seq.timings.prefill_ms += ms(t0.elapsed());
-        // Still prompt left: report progress, which also tells whether the client left.
-        let ev = Event::Prefill {
-            done: seq.cache.len(),
-            total: seq.timings.prompt_tokens,
-        };
-        return if seq.tx.try_send(ev).is_err() {
-            Step::Finished
+    let elapsed = ms(t0.elapsed());
+    let n_vocab = model.hparams().n_vocab;
+    let mut row = 0;
+    let mut finished = vec![false; active.len()];
+    for (i, (seq, (_, wants))) in active.iter_mut().zip(&inputs).enumerate() {
+        let prefill = seq.last.is_none();
+        if prefill {
+            seq.timings.prefill_ms += elapsed;
         } else {
-            Step::Continue
-        };
+            seq.timings.decode_ms += elapsed;
+        }
+        if !wants {
+            // Still prompt left: report progress, which also tells whether the client left.
+            let ev = Event::Prefill {
+                done: seq.cache.len(),
+                total: seq.timings.prompt_tokens,
+            };
+            finished[i] = seq.tx.try_send(ev).is_err();
+            continue;
+        }
+        let l = &logits[row * n_vocab..(row + 1) * n_vocab];
+        row += 1;
+        finished[i] = matches!(sample_and_emit(model, seq, l, context), Step::Finished);
     }
+    let mut i = 0;
+    active.retain(|_| {
+        i += 1;
+        !finished[i - 1]
+    });
+}
+
+fn sample_and_emit(model: &Model, seq: &mut Seq, logits: &[f32], context: usize) -> Step {
     let next = seq.sampler.sample(logits);
-    if prefill {
-        seq.timings.prefill_ms += ms(t0.elapsed());
-    } else {
-        seq.timings.decode_ms += ms(t0.elapsed());
-    }
     let tok = model.tokenizer();
     if tok.is_eog(next) {
         return finish(seq, FinishReason::Stop);
@@ -527,12 +554,14 @@ fn step(
     let mut visible = seq.text.len();
     let mut stopped = false;
     for s in &seq.stop {
-        if let Some(p) = seq.text[seq.emitted.saturating_sub(s.len())..].find(s.as_str()) {
-            let at = seq.emitted.saturating_sub(s.len()) + p;
-            if at < visible || !stopped {
-                visible = visible.min(at);
-                stopped = true;
-            }
+        let from = seq.emitted.saturating_sub(s.len());
+        let from = (0..=from)
+            .rev()
+            .find(|&i| seq.text.is_char_boundary(i))
+            .unwrap_or(0);
+        if let Some(p) = seq.text[from..].find(s.as_str()) {
+            visible = visible.min(from + p);
+            stopped = true;
         }
     }
     if !stopped {

@@ -380,46 +380,88 @@ impl Model {
         scratch: &'s mut Scratch,
         pool: &rayon::ThreadPool,
     ) -> Result<&'s [f32]> {
+        let logits = if all_logits {
+            Logits::All
+        } else {
+            Logits::Last
+        };
+        self.forward_batch(
+            &mut [BatchItem {
+                cache,
+                tokens,
+                logits,
+            }],
+            scratch,
+            pool,
+        )
+    }
+
+    /// Runs several sequences in one pass: every matrix product reads the weights once
+    /// for all of them (continuous batching). Each token's row is computed exactly as it
+    /// would be alone, so a sequence's logits are bit-identical whatever else is in the
+    /// batch.
+    ///
+    /// Returns logits rows in item order, as each item's [`Logits`] asks.
+    pub fn forward_batch<'s>(
+        &self,
+        items: &mut [BatchItem<'_>],
+        scratch: &'s mut Scratch,
+        pool: &rayon::ThreadPool,
+    ) -> Result<&'s [f32]> {
         // Running the whole pass inside the pool lets each kernel call hand work to
         // already-awake workers instead of waking them from outside every time.
-        pool.install(|| self.forward_inner(cache, tokens, all_logits, scratch, pool))
+        pool.install(|| self.forward_inner(items, scratch, pool))
     }
 
     fn forward_inner<'s>(
         &self,
-        cache: &mut KvCache,
-        tokens: &[u32],
-        all_logits: bool,
+        items: &mut [BatchItem<'_>],
         scratch: &'s mut Scratch,
         pool: &rayon::ThreadPool,
     ) -> Result<&'s [f32]> {
         let hp = &self.hp;
-        let t_n = tokens.len();
-        if t_n == 0 {
-            return Err(Error::InvalidRequest(
-                "forward needs at least one token".into(),
-            ));
-        }
-        if cache.len + t_n > cache.capacity {
-            return Err(Error::ContextOverflow {
-                prompt: cache.len + t_n,
-                context: cache.capacity,
-            });
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
-            return Err(Error::InvalidRequest(format!(
-                "token id {bad} is outside the vocabulary"
-            )));
-        }
-        let (e, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
         let s = scratch;
+        s.rows.clear();
+        s.out_rows.clear();
+        for (ii, it) in items.iter().enumerate() {
+            let n = it.tokens.len();
+            if n == 0 {
+                return Err(Error::InvalidRequest(
+                    "forward needs at least one token".into(),
+                ));
+            }
+            if it.cache.len + n > it.cache.capacity {
+                return Err(Error::ContextOverflow {
+                    prompt: it.cache.len + n,
+                    context: it.cache.capacity,
+                });
+            }
+            if let Some(&bad) = it.tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
+                return Err(Error::InvalidRequest(format!(
+                    "token id {bad} is outside the vocabulary"
+                )));
+            }
+            let first_out = match it.logits {
+                Logits::All => 0,
+                Logits::Last => n - 1,
+                Logits::None => n,
+            };
+            for t in 0..n {
+                if t >= first_out {
+                    s.out_rows.push(s.rows.len());
+                }
+                s.rows.push((ii, it.cache.len + t));
+            }
+        }
+        let t_n = s.rows.len();
+        let (e, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
         s.resize(t_n, e, qd, kvd, ff);
-        let start = cache.len;
 
         // Embedding lookup.
         let row_bytes = quant::row_bytes(self.tok_embd.dtype, e);
         let embd = &self.map[self.tok_embd.range.clone()];
-        for (t, &tok) in tokens.iter().enumerate() {
+        let all_tokens = items.iter().flat_map(|it| it.tokens.iter());
+        for (t, &tok) in all_tokens.enumerate() {
             let off = tok as usize * row_bytes;
             let dst = &mut s.x[t * e..(t + 1) * e];
             quant::dequantize_row(self.tok_embd.dtype, &embd[off..off + row_bytes], dst);
@@ -455,24 +497,11 @@ impl Model {
                 hp.rope_base
             };
             let neox = hp.arch == Arch::Gemma3;
-            for t in 0..t_n {
-                let pos = start + t;
-                rope(
-                    &mut s.q[t * qd..(t + 1) * qd],
-                    hp.head_dim,
-                    hp.rope_dims,
-                    pos,
-                    base,
-                    neox,
-                );
-                rope(
-                    &mut s.k[t * kvd..(t + 1) * kvd],
-                    hp.head_dim,
-                    hp.rope_dims,
-                    pos,
-                    base,
-                    neox,
-                );
+            for (t, &(_, pos)) in s.rows.iter().enumerate() {
+                let q = &mut s.q[t * qd..(t + 1) * qd];
+                rope(q, hp.head_dim, hp.rope_dims, pos, base, neox);
+                let k = &mut s.k[t * kvd..(t + 1) * kvd];
+                rope(k, hp.head_dim, hp.rope_dims, pos, base, neox);
             }
             if hp.arch == Arch::Gemma3 {
                 // Gemma 3 scales queries by 1/sqrt(query_pre_attn_scalar) (= head size for
@@ -480,7 +509,16 @@ impl Model {
                 let scale = 1.0 / (hp.head_dim as f32).sqrt();
                 s.q.iter_mut().for_each(|v| *v *= scale);
             }
-            cache.append(il, &s.k, &s.v);
+            let mut off = 0;
+            for it in items.iter_mut() {
+                let n = it.tokens.len();
+                it.cache.append(
+                    il,
+                    &s.k[off * kvd..(off + n) * kvd],
+                    &s.v[off * kvd..(off + n) * kvd],
+                );
+                off += n;
+            }
             let window = if hp.is_swa_layer(il) {
                 hp.sliding_window
             } else {
@@ -491,16 +529,16 @@ impl Model {
             } else {
                 1.0 / (hp.head_dim as f32).sqrt()
             };
-            attention(
-                hp,
-                &s.q,
-                &cache.layers[il],
-                start,
-                window,
-                scale,
-                &mut s.att,
-                pool,
-            );
+            let kv: Vec<(&[f32], &[f32])> = items
+                .iter()
+                .map(|it| {
+                    (
+                        it.cache.layers[il].0.as_slice(),
+                        it.cache.layers[il].1.as_slice(),
+                    )
+                })
+                .collect();
+            attention(hp, &s.q, &s.rows, &kv, window, scale, &mut s.att, pool);
             self.matmul1(&layer.wo, &s.att, &mut s.xb, &mut s.acts, pool);
             if let Some(n) = &layer.post_attn_norm {
                 for row in s.xb.chunks_exact_mut(e) {
@@ -531,13 +569,24 @@ impl Model {
             }
             add_inplace(&mut s.x, &s.xb);
         }
-        cache.len += t_n;
+        for it in items.iter_mut() {
+            it.cache.len += it.tokens.len();
+        }
 
-        // Output head, for the last token only unless every position is wanted.
-        let first = if all_logits { 0 } else { t_n - 1 };
-        let rows = t_n - first;
+        // Output head, only for the rows whose logits are wanted.
+        let rows = s.out_rows.len();
+        s.xb.resize(rows * e, 0.0);
+        for (o, &r) in s.out_rows.iter().enumerate() {
+            let scale = rms_scale(&s.x[r * e..(r + 1) * e], hp.rms_eps);
+            for ((dst, &xv), &wv) in s.xb[o * e..(o + 1) * e]
+                .iter_mut()
+                .zip(&s.x[r * e..(r + 1) * e])
+                .zip(&self.output_norm)
+            {
+                *dst = (xv * scale) * wv;
+            }
+        }
         s.xb.truncate(rows * e);
-        rms_norm_rows(&s.x[first * e..], &mut s.xb, &self.output_norm, hp.rms_eps);
         s.logits.resize(rows * hp.n_vocab, 0.0);
         let out = self.qm(&self.output);
         s.acts.quantize(out.dtype, &s.xb, e);
@@ -626,10 +675,33 @@ fn check_shape(g: &Gguf, t: &TensorInfo, want: &[u64]) -> Result<()> {
     Ok(())
 }
 
-/// Per-sequence key/value cache, stored as f16 like llama.cpp's default.
+/// One sequence's share of a [`Model::forward_batch`] call.
+#[derive(Debug)]
+pub struct BatchItem<'a> {
+    /// The sequence's cache; the tokens are appended to it.
+    pub cache: &'a mut KvCache,
+    /// Tokens to run, at positions `cache.len()..`.
+    pub tokens: &'a [u32],
+    /// Which logits to return.
+    pub logits: Logits,
+}
+
+/// Which rows of logits a [`BatchItem`] wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// None (a prompt chunk that is not the last): skips the output head.
+    None,
+    /// The last token's.
+    Last,
+    /// Every token's.
+    All,
+}
+
+/// Per-sequence key/value cache. Values are rounded to f16 like llama.cpp's default
+/// cache and kept as f32, so attention reads them without conversion.
 #[derive(Debug)]
 pub struct KvCache {
-    layers: Vec<(Vec<f16>, Vec<f16>)>,
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
     len: usize,
     capacity: usize,
     kv_dim: usize,
@@ -666,8 +738,8 @@ impl KvCache {
         let (kc, vc) = &mut self.layers[il];
         kc.truncate(self.len * self.kv_dim);
         vc.truncate(self.len * self.kv_dim);
-        kc.extend(k.iter().map(|&x| f16::from_f32(x)));
-        vc.extend(v.iter().map(|&x| f16::from_f32(x)));
+        kc.extend(k.iter().map(|&x| f16::from_f32(x).to_f32()));
+        vc.extend(v.iter().map(|&x| f16::from_f32(x).to_f32()));
     }
 }
 
@@ -684,6 +756,10 @@ pub struct Scratch {
     up: Vec<f32>,
     logits: Vec<f32>,
     acts: QActs,
+    /// (batch item, position) of every row.
+    rows: Vec<(usize, usize)>,
+    /// Rows whose logits are returned.
+    out_rows: Vec<usize>,
 }
 
 impl Scratch {
@@ -751,12 +827,31 @@ fn rope(x: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, neox
     }
 }
 
+/// Dot product with eight running sums combined in a fixed order: the same order on
+/// every machine and code path, and friendly to SIMD.
+#[inline]
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in ar.iter().zip(br) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 #[allow(clippy::too_many_arguments)]
 fn attention(
     hp: &Hparams,
     q: &[f32],
-    kv: &(Vec<f16>, Vec<f16>),
-    start: usize,
+    rows: &[(usize, usize)],
+    kv: &[(&[f32], &[f32])],
     window: Option<usize>,
     scale: f32,
     out: &mut [f32],
@@ -765,43 +860,44 @@ fn attention(
     let (hd, nh) = (hp.head_dim, hp.n_head);
     let group = hp.n_head / hp.n_head_kv;
     let kvd = hp.kv_dim();
-    let (kc, vc) = kv;
     pool.install(|| {
-        out.par_chunks_mut(hd).enumerate().for_each(|(idx, o)| {
-            let (t, h) = (idx / nh, idx % nh);
-            let pos = start + t;
-            let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-            let kvh = h / group;
-            // llama.cpp converts the query to f16 for its dot with the f16 keys.
-            let qh: Vec<f32> = q[(t * nh + h) * hd..(t * nh + h + 1) * hd]
-                .iter()
-                .map(|&v| f16::from_f32(v).to_f32())
-                .collect();
-            let mut scores = Vec::with_capacity(pos + 1 - lo);
-            for j in lo..=pos {
-                let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                let mut dot = 0.0f32;
-                for (a, b) in qh.iter().zip(k) {
-                    dot += a * b.to_f32();
+        out.par_chunks_mut(hd).enumerate().for_each_init(
+            || (vec![0.0f32; hd], Vec::new()),
+            |(qh, scores), (idx, o)| {
+                let (t, h) = (idx / nh, idx % nh);
+                let (item, pos) = rows[t];
+                let (kc, vc) = kv[item];
+                let lo = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                let kvh = h / group;
+                // llama.cpp converts the query to f16 for its dot with the f16 keys.
+                for (d, &v) in qh
+                    .iter_mut()
+                    .zip(&q[(t * nh + h) * hd..(t * nh + h + 1) * hd])
+                {
+                    *d = f16::from_f32(v).to_f32();
                 }
-                scores.push(dot * scale);
-            }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f64;
-            for s in &mut scores {
-                *s = (*s - max).exp();
-                sum += f64::from(*s);
-            }
-            let inv = (1.0 / sum) as f32;
-            o.fill(0.0);
-            for (jj, j) in (lo..=pos).enumerate() {
-                let p = f16::from_f32(scores[jj] * inv).to_f32();
-                let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                for (acc, b) in o.iter_mut().zip(v) {
-                    *acc += p * b.to_f32();
+                scores.clear();
+                for j in lo..=pos {
+                    let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                    scores.push(dot8(qh, k) * scale);
                 }
-            }
-        });
+                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0f64;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += f64::from(*s);
+                }
+                let inv = (1.0 / sum) as f32;
+                o.fill(0.0);
+                for (jj, j) in (lo..=pos).enumerate() {
+                    let p = f16::from_f32(scores[jj] * inv).to_f32();
+                    let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                    for (acc, &b) in o.iter_mut().zip(v) {
+                        *acc += p * b;
+                    }
+                }
+            },
+        );
     });
 }
 

@@ -27,8 +27,11 @@ use crate::common::{GEMMA3, SMOLLM2, fixture, model_path, pool};
 const MEAN_TOL: f64 = 0.3;
 /// Largest |flurry - llama.cpp| for any top-8 logit at any position.
 const MAX_TOL: f32 = 2.5;
-/// A divergence is a near-tie when llama.cpp's own top-2 logits differ by less.
-const NEAR_TIE: f32 = 0.5;
+/// A divergence is a near-tie when llama.cpp's own top-2 logits differ by less: the two
+/// candidates' logits each carry an error of up to about half of this in the measured
+/// distribution (mean 0.15-0.23, 99th percentile 0.6-0.9), so a flip below it is
+/// explained by the expected error, not by a bug.
+const NEAR_TIE: f32 = 1.0;
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -75,6 +78,7 @@ fn check_model(file: &str, fixture_name: &str) {
     let mut exact_decisive = 0;
     let mut worst = 0.0f32;
     let (mut sum_d, mut n_d) = (0.0f64, 0usize);
+    let mut top1_diffs = Vec::new();
     let mut report = Vec::new();
     for (ci, case) in fx.cases.iter().enumerate() {
         let ids = if case.kind == "chat" {
@@ -106,6 +110,7 @@ fn check_model(file: &str, fixture_name: &str) {
                 if id == top[0].0 {
                     sum_d += f64::from(d);
                     n_d += 1;
+                    top1_diffs.push(d);
                 }
                 assert!(
                     d <= MAX_TOL,
@@ -163,6 +168,9 @@ fn check_model(file: &str, fixture_name: &str) {
         }
     }
     let mean = sum_d / n_d as f64;
+    top1_diffs.sort_by(f32::total_cmp);
+    let p99 = top1_diffs[top1_diffs.len() * 99 / 100];
+    eprintln!("{fixture_name}: 99th percentile of the top-1 logit difference {p99:.3}");
     let decisive = fx.cases.iter().filter(|c| c.set == "decisive").count();
     eprintln!(
         "{fixture_name}: {exact}/{} prompts identical for 32 tokens ({decisive} decisive); \
