@@ -58,6 +58,17 @@ fn nearest_int(x: f32) -> i32 {
     (v.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
 }
 
+/// `x.round_ties_even()` for |x| < 2^22, infinities and NaN (the only values
+/// [`quantize_block_q8`] rounds: |v * 127 / amax| <= 127 or not finite), without a libm
+/// call so that the loop vectorises: adding and subtracting 1.5 * 2^23 rounds to an
+/// integer in the default round-to-nearest-even mode, exactly (the sign is put back so
+/// that -0.3 gives -0.0 as `round_ties_even` does).
+#[inline(always)]
+pub(crate) fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((x.abs() + MAGIC) - MAGIC).copysign(x)
+}
+
 /// Quantises 32 values to Q8 as llama.cpp does on x86 (`quantize_row_q8_0/1` with AVX2:
 /// multiplier `127 / amax`, rounding half to even): returns the f16 bits of `d` and of
 /// `s = d * sum(q)`. Matching llama.cpp's rounding here keeps Flurry's logits close to
@@ -70,7 +81,7 @@ pub(crate) fn quantize_block_q8(x: &[f32; 32], q: &mut [i8; 32]) -> (u16, u16) {
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
     let mut sum = 0i32;
     for (q, &v) in q.iter_mut().zip(x) {
-        let r = (v * id).round_ties_even().clamp(-127.0, 127.0) as i8;
+        let r = round_small(v * id).clamp(-127.0, 127.0) as i8;
         *q = r;
         sum += i32::from(r);
     }

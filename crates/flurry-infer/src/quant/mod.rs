@@ -16,7 +16,8 @@
 //!   added to an `f32` accumulator sequentially in block order (no FMA contraction);
 //! - F32/F16 weights use a plain sequential `f32` dot product, element by element.
 //!
-//! Threads split output rows or activation rows, never the reduction.
+//! Threads split the weight rows (each task takes every activation row), never the
+//! reduction.
 //!
 //! # Kernel paths
 //!
@@ -24,6 +25,9 @@
 //!   intrinsics for every weight type. The 32-element formats reduce the integer sums of
 //!   8 blocks at a time and work on two (weight row, activation row) pairs at once so that
 //!   the sequential float sums overlap; F32/F16 do 8 rows at once with a transpose.
+//!   With several activation rows the quantised types take a GEMM path: each weight row is
+//!   unpacked once (quants to bytes, scales to `f32`/`i16`) and then dotted with every
+//!   activation row of the cache tile, four at a time, with the same canonical terms.
 //! - `scalar`: portable Rust, also the reference the AVX2 path is tested against.
 //!
 //! For decode, call [`matmul`] from inside `pool.install(..)` (for example around the
@@ -387,44 +391,52 @@ pub(crate) fn matmul_with(
     let rows = w.rows;
     let tile = tile_rows(acts);
     pool.install(|| {
-        if n < 2 * threads {
-            // Few activation rows (decode): split the weight rows of each activation row.
-            let chunk = rows.div_ceil(4 * threads).max(16);
-            out.par_chunks_mut(rows).enumerate().for_each(|(t, out_t)| {
-                out_t.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
-                    let r0 = c * chunk;
-                    let job = Job {
-                        w: &w.data[r0 * rb..(r0 + o.len()) * rb],
-                        row_bytes: rb,
-                        acts,
-                        t0: t,
-                        t1: t + 1,
-                        stride: 0,
-                        tile,
-                    };
-                    kernel(&job, o);
-                });
+        // Split the weight rows; every task takes all activation rows, so each thread
+        // streams (and the GEMM kernels unpack) a disjoint part of the weights once.
+        let chunk = rows.div_ceil(4 * threads).max(16);
+        if n == 1 {
+            out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+                let r0 = c * chunk;
+                let job = Job {
+                    w: &w.data[r0 * rb..(r0 + o.len()) * rb],
+                    row_bytes: rb,
+                    acts,
+                    t0: 0,
+                    t1: 1,
+                    stride: 0,
+                    tile,
+                };
+                kernel(&job, o);
             });
-        } else {
-            // Many activation rows (prefill): split the activation rows; every task walks
-            // all weight rows, activation rows innermost.
-            let per = n.div_ceil(2 * threads);
-            out.par_chunks_mut(per * rows)
-                .enumerate()
-                .for_each(|(c, o)| {
-                    let t0 = c * per;
-                    let job = Job {
-                        w: w.data,
-                        row_bytes: rb,
-                        acts,
-                        t0,
-                        t1: t0 + o.len() / rows,
-                        stride: rows,
-                        tile,
-                    };
-                    kernel(&job, o);
-                });
+            return;
         }
+        // Several activation rows: each task fills its own (activation row, weight row)
+        // block, then the blocks are copied into place.
+        let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                let r0 = c * chunk;
+                let m = chunk.min(rows - r0);
+                let mut o = vec![0f32; n * m];
+                let job = Job {
+                    w: &w.data[r0 * rb..(r0 + m) * rb],
+                    row_bytes: rb,
+                    acts,
+                    t0: 0,
+                    t1: n,
+                    stride: m,
+                    tile,
+                };
+                kernel(&job, &mut o);
+                (r0, o)
+            })
+            .collect();
+        out.par_chunks_mut(rows).enumerate().for_each(|(t, out_t)| {
+            for (r0, o) in &parts {
+                let m = o.len() / n;
+                out_t[*r0..*r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
+            }
+        });
     });
 }
 

@@ -602,3 +602,96 @@ proptest! {
         prop_assert_eq!(bits(&public), bits(&serial));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A token's results never depend on the other activation rows of the batch: `matmul`
+    /// over `n` rows equals, row by row and bit for bit, `matmul` over each row alone, for
+    /// every path, thread count and cache tile size (this exercises the GEMM kernels'
+    /// groups of activation rows and their remainders against the one-row kernels).
+    #[test]
+    fn batched_rows_equal_single_rows(
+        seed in any::<u64>(), ti in 0usize..8, rows in 1usize..40, n in 2usize..14,
+    ) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng).min(768);
+        let data = random_weights(dtype, rows, cols, &mut rng);
+        let w = QMatrix { dtype, rows, cols, data: &data };
+        let x = rng.values(n * cols);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        // Each activation row alone (n = 1), on the portable path and the detected one.
+        let mut single = Vec::new();
+        let mut one = QActs::default();
+        for xt in x.chunks_exact(cols) {
+            one.quantize(dtype, xt, cols);
+            let mut o = vec![0f32; rows];
+            matmul(w, &one, &mut o, pool(2));
+            let mut s = vec![0f32; rows];
+            matmul_serial_with(Path::Scalar, w, &one, &mut s);
+            prop_assert_eq!(bits(&o), bits(&s), "one row: {} vs scalar", kernel_path());
+            single.extend(o);
+        }
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        for path in [Path::detect(), Path::Scalar] {
+            for threads in 1..=3 {
+                let mut par = vec![f32::NAN; n * rows];
+                matmul_with(path, w, &acts, &mut par, pool(threads), 0);
+                prop_assert_eq!(bits(&par), bits(&single), "{:?}, {} threads", path, threads);
+            }
+            // Any cache tile size, on the kernel directly.
+            for tile in [1, 2, 3, 5, 7] {
+                let mut out = vec![f32::NAN; n * rows];
+                let job = Job {
+                    w: w.data,
+                    row_bytes: w.row_bytes(),
+                    acts: &acts,
+                    t0: 0,
+                    t1: n,
+                    stride: rows,
+                    tile,
+                };
+                path.kernel(dtype)(&job, &mut out);
+                prop_assert_eq!(bits(&out), bits(&single), "{:?}, tile {}", path, tile);
+            }
+        }
+        let mut public = vec![0f32; n * rows];
+        matmul(w, &acts, &mut public, pool(2));
+        prop_assert_eq!(bits(&public), bits(&single));
+    }
+}
+
+#[test]
+fn round_small_matches_round_ties_even() {
+    use super::blocks::round_small;
+    let check = |x: f32| {
+        let (a, b) = (round_small(x), x.round_ties_even());
+        assert!(
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            "{x}: {a} vs {b}"
+        );
+    };
+    for x in [
+        0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, 126.5, -126.5, 127.49999, 4194303.5,
+    ] {
+        check(x);
+    }
+    for x in [
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        1e-45,
+    ] {
+        check(x);
+        check(-x);
+    }
+    // Every f32 of magnitude up to 256, by bit pattern (a stride keeps it quick).
+    let top = 256f32.to_bits();
+    for bits in (0..=top).step_by(7) {
+        check(f32::from_bits(bits));
+        check(-f32::from_bits(bits));
+    }
+}

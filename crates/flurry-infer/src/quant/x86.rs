@@ -496,6 +496,323 @@ quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q8_0 = dot_q8_0,
 quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q4k = dot_q4k, dot2_q4k);
 quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q6k = dot_q6k, dot2_q6k);
 
+// ---- GEMM: each weight row unpacked once, then reused for many activation rows. ----
+
+/// Activation rows a GEMM kernel computes together (independent sums that overlap).
+const GEMM_ACTS: usize = 4;
+
+/// `GEMM_ACTS` is also the width of the unrolled dot below.
+const _: () = assert!(GEMM_ACTS == 4);
+
+/// `Q4_K` and `Q6_K` in the type codes of the GEMM kernels.
+const Q4K: u8 = 4;
+const Q6K: u8 = 5;
+
+/// One weight row unpacked for reuse across activation rows (buffers kept between rows).
+#[derive(Default)]
+struct Unpacked {
+    /// 32-element formats: the unsigned operand of `maddubs` (|x| for the signed
+    /// formats); K-quants: the quants (unsigned) in activation order.
+    q: Vec<u8>,
+    /// Signed 32-element formats: the signed values (their signs move onto the activations).
+    sgn: Vec<u8>,
+    /// Per block: the weight scale `d` (f32).
+    d: Vec<f32>,
+    /// Per block: Q4_1's `m`, Q4_K's `dmin`.
+    m: Vec<f32>,
+    /// Q4_K: per super-block 8 scales then 8 mins. Q6_K: per super-block the 16 group
+    /// scales, then for each 32-value sub-block 16 lanes of scales (8 × group 2s, 8 × 2s+1).
+    sc: Vec<i16>,
+}
+
+/// i16s per super-block in [`Unpacked::sc`].
+const fn sc_len(t: u8) -> usize {
+    if t == Q4K { 16 } else { 16 + 8 * 16 }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn st256(out: &mut [u8], v: __m256i) {
+    let out = &mut out[..32];
+    // SAFETY: `out` has room for 32 bytes; unaligned stores have no alignment requirement.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
+}
+
+/// Unpacks one weight row of type `T` (a 32-element format or a K-quant) into `u`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn unpack<const T: u8>(w: &[u8], u: &mut Unpacked) {
+    let (bb, bl) = match T {
+        Q4K => (144, 256),
+        Q6K => (210, 256),
+        _ => (block_bytes(T), 32),
+    };
+    let nb = w.len() / bb;
+    let signed = matches!(T, Q4_0 | Q5_0 | Q8_0);
+    u.q.resize(nb * bl, 0);
+    u.sgn.resize(if signed { nb * 32 } else { 0 }, 0);
+    u.d.resize(nb, 0.0);
+    u.m.resize(if matches!(T, Q4_1 | Q4K) { nb } else { 0 }, 0.0);
+    u.sc.resize(if bl == 256 { nb * sc_len(T) } else { 0 }, 0);
+    let m4 = _mm256_set1_epi8(0xF);
+    for (i, b) in w.chunks_exact(bb).enumerate() {
+        let q = &mut u.q[i * bl..(i + 1) * bl];
+        match T {
+            Q4K => {
+                u.d[i] = f16_1(b, 0);
+                u.m[i] = f16_1(b, 2);
+                let sc = &mut u.sc[i * 16..i * 16 + 16];
+                for j in 0..8 {
+                    let (s, m) = super::blocks::scale_min_k4(j, &b[4..16]);
+                    sc[j] = i16::from(s);
+                    sc[8 + j] = i16::from(m);
+                }
+                for j in 0..4 {
+                    let q4 = ld256(&b[16 + 32 * j..16 + 32 * j + 32]);
+                    st256(&mut q[64 * j..], _mm256_and_si256(q4, m4));
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+                    st256(&mut q[64 * j + 32..], hi);
+                }
+            }
+            Q6K => {
+                u.d[i] = f16_1(b, 208);
+                let sc = &mut u.sc[i * sc_len(Q6K)..(i + 1) * sc_len(Q6K)];
+                for g in 0..16 {
+                    sc[g] = i16::from(b[192 + g] as i8);
+                }
+                for s in 0..8 {
+                    for l in 0..8 {
+                        sc[16 + 16 * s + l] = i16::from(b[192 + 2 * s] as i8);
+                        sc[16 + 16 * s + 8 + l] = i16::from(b[192 + 2 * s + 1] as i8);
+                    }
+                }
+                let m2 = _mm256_set1_epi8(3);
+                for j in 0..2 {
+                    let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
+                    let q4b1 = ld256(&b[64 * j..64 * j + 32]);
+                    let q4b2 = ld256(&b[64 * j + 32..64 * j + 64]);
+                    let hbits = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, m2), 4);
+                    let v = [
+                        _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(qh)),
+                        _mm256_or_si256(
+                            _mm256_and_si256(q4b2, m4),
+                            hbits(_mm256_srli_epi16(qh, 2)),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4),
+                            hbits(_mm256_srli_epi16(qh, 4)),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4),
+                            hbits(_mm256_srli_epi16(qh, 6)),
+                        ),
+                    ];
+                    for (k, v) in v.into_iter().enumerate() {
+                        st256(&mut q[128 * j + 32 * k..], v);
+                    }
+                }
+            }
+            _ => {
+                u.d[i] = f16_1(b, 0);
+                if T == Q4_1 {
+                    u.m[i] = f16_1(b, 2);
+                    st256(q, nibbles(&b[4..20]));
+                    continue;
+                }
+                let x = match T {
+                    Q4_0 => _mm256_sub_epi8(nibbles(&b[2..18]), _mm256_set1_epi8(8)),
+                    Q5_0 => {
+                        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                        let hi = _mm256_andnot_si256(
+                            bytes_from_bits(qh),
+                            _mm256_set1_epi8(0xF0u8 as i8),
+                        );
+                        _mm256_or_si256(nibbles(&b[6..22]), hi)
+                    }
+                    _ => ld256(&b[2..34]),
+                };
+                st256(q, _mm256_sign_epi8(x, x));
+                st256(&mut u.sgn[i * 32..], x);
+            }
+        }
+    }
+}
+
+/// Integer dot of unpacked 32-element block `i` with 32 activations, as 8 i32 partial
+/// sums (exactly [`block_isums`]).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn unpacked_isums<const T: u8>(u: &Unpacked, i: usize, y: &[i8]) -> __m256i {
+    let x = ld256(&u.q[i * 32..]);
+    let y = ld256_i8(&y[i * 32..]);
+    if T == Q4_1 {
+        mul_sum_u8_i8(x, y)
+    } else {
+        mul_sum_u8_i8(x, _mm256_sign_epi8(y, ld256(&u.sgn[i * 32..])))
+    }
+}
+
+/// Row dots of one unpacked 32-element weight row with `C` activation rows: the same
+/// canonical terms, added in block order, as [`dot32`].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_unpacked32<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
+    let nb = u.d.len();
+    for a in &a {
+        assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
+        assert!(T != Q4_1 || (a.s.len() == nb && u.m.len() == nb));
+    }
+    let full = nb / 8 * 8;
+    let mut sum = [0f32; C];
+    let mut terms = [[0f32; 64]; C];
+    let mut i = 0;
+    while i < full {
+        let n = (full - i).min(64);
+        for g in (0..n).step_by(8) {
+            let b = i + g;
+            let dw = ld256_f32(&u.d[b..b + 8]);
+            for c in 0..C {
+                let mut v = [_mm256_setzero_si256(); 8];
+                for (k, v) in v.iter_mut().enumerate() {
+                    *v = unpacked_isums::<T>(u, b + k, a[c].qs);
+                }
+                let isum = _mm256_cvtepi32_ps(hsum8(&v));
+                let dd = _mm256_mul_ps(dw, ld256_f32(&a[c].d[b..b + 8]));
+                let t = if T == Q4_1 {
+                    // (dw * da) * isum + mw * sa, as `term_dm`.
+                    let ms = _mm256_mul_ps(ld256_f32(&u.m[b..b + 8]), ld256_f32(&a[c].s[b..b + 8]));
+                    _mm256_add_ps(_mm256_mul_ps(dd, isum), ms)
+                } else {
+                    // (dw * da) * isum, as `term_d`.
+                    _mm256_mul_ps(dd, isum)
+                };
+                store8(&mut terms[c][g..g + 8], t);
+            }
+        }
+        for c in 0..C {
+            for &v in &terms[c][..n] {
+                sum[c] += v;
+            }
+        }
+        i += n;
+    }
+    for i in full..nb {
+        for c in 0..C {
+            let isum = hsum(unpacked_isums::<T>(u, i, a[c].qs));
+            sum[c] += if T == Q4_1 {
+                term_dm(u.d[i], a[c].d[i], isum, u.m[i], a[c].s[i])
+            } else {
+                term_d(u.d[i], a[c].d[i], isum)
+            };
+        }
+    }
+    sum
+}
+
+/// Row dots of one unpacked Q4_K or Q6_K weight row with `C` activation rows: the same
+/// canonical terms, added in super-block order, as [`dot_q4k`] / [`dot_q6k`].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_unpacked_k<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
+    let nb = u.d.len();
+    let scl = sc_len(T);
+    assert!(u.q.len() == nb * 256 && u.sc.len() == nb * scl);
+    for a in &a {
+        assert!(a.qs.len() == nb * 256 && a.d.len() == nb && a.bsums.len() == nb * 16);
+    }
+    let mut sum = [0f32; C];
+    for i in 0..nb {
+        let q = &u.q[i * 256..(i + 1) * 256];
+        let sc = &u.sc[i * scl..(i + 1) * scl];
+        for c in 0..C {
+            let y = &a[c].qs[i * 256..(i + 1) * 256];
+            let bsums = ld256_i16(&a[c].bsums[i * 16..(i + 1) * 16]);
+            if T == Q4K {
+                let q8s = _mm_hadd_epi16(
+                    _mm256_castsi256_si128(bsums),
+                    _mm256_extracti128_si256(bsums, 1),
+                );
+                // The 8 mins.
+                let mins =
+                    _mm_setr_epi16(sc[8], sc[9], sc[10], sc[11], sc[12], sc[13], sc[14], sc[15]);
+                let imin = hsum128(_mm_madd_epi16(mins, q8s));
+                let mut sumi = _mm256_setzero_si256();
+                for s in 0..8 {
+                    let p = _mm256_maddubs_epi16(
+                        ld256(&q[32 * s..32 * s + 32]),
+                        ld256_i8(&y[32 * s..32 * s + 32]),
+                    );
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set1_epi16(sc[s]), p));
+                }
+                sum[c] += term_k4(u.d[i], u.m[i], a[c].d[i], hsum(sumi), imin);
+            } else {
+                let sc_bsums = _mm256_madd_epi16(ld256_i16(&sc[..16]), bsums);
+                let mut sumi =
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sc_bsums, 5));
+                for s in 0..8 {
+                    // q <= 63: pairs of q * y fit i16.
+                    let p = _mm256_maddubs_epi16(
+                        ld256(&q[32 * s..32 * s + 32]),
+                        ld256_i8(&y[32 * s..32 * s + 32]),
+                    );
+                    let scv = ld256_i16(&sc[16 + 16 * s..32 + 16 * s]);
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv, p));
+                }
+                sum[c] += term_d(u.d[i], a[c].d[i], hsum(sumi));
+            }
+        }
+    }
+    sum
+}
+
+/// Dots of one unpacked weight row with `C` activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_unpacked<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
+    if T == Q4K || T == Q6K {
+        dot_unpacked_k::<T, C>(u, a)
+    } else {
+        dot_unpacked32::<T, C>(u, a)
+    }
+}
+
+/// GEMM kernel for several activation rows: activation rows in cache tiles, then weight
+/// rows, each unpacked once per tile and used for every activation row of the tile,
+/// [`GEMM_ACTS`] of them at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gemm<const T: u8>(job: &Job<'_>, out: &mut [f32]) {
+    let rb = job.row_bytes;
+    let mut u = Unpacked::default();
+    let mut t0 = job.t0;
+    while t0 < job.t1 {
+        let t1 = (t0 + job.tile).min(job.t1);
+        for (r, w) in job.w.chunks_exact(rb).enumerate() {
+            unpack::<T>(w, &mut u);
+            let mut t = t0;
+            let mut put = |t: usize, s: f32| out[(t - job.t0) * job.stride + r] = s;
+            while t + GEMM_ACTS <= t1 {
+                let rows = |c: usize| job.acts.row(t + c);
+                let s = dot_unpacked::<T, 4>(&u, [rows(0), rows(1), rows(2), rows(3)]);
+                for (c, s) in s.into_iter().enumerate() {
+                    put(t + c, s);
+                }
+                t += GEMM_ACTS;
+            }
+            if t + 2 <= t1 {
+                let s = dot_unpacked::<T, 2>(&u, [job.acts.row(t), job.acts.row(t + 1)]);
+                put(t, s[0]);
+                put(t + 1, s[1]);
+                t += 2;
+            }
+            if t < t1 {
+                let [s] = dot_unpacked::<T, 1>(&u, [job.acts.row(t)]);
+                put(t, s);
+            }
+        }
+        t0 = t1;
+    }
+}
+
 // ---- F32/F16 weights. ----
 
 /// Transposes 8 vectors: lane `k` of result `j` is lane `j` of `r[k]`.
@@ -604,12 +921,32 @@ macro_rules! entry {
 entry! {
     k_f32 => tf_f32,
     k_f16 => tf_f16,
-    k_q4_0 => tf_q4_0,
-    k_q4_1 => tf_q4_1,
-    k_q5_0 => tf_q5_0,
-    k_q8_0 => tf_q8_0,
-    k_q4k => tf_q4k,
-    k_q6k => tf_q6k,
+}
+
+/// Safe entry points for the quantised kernels: one activation row goes to the row-dot
+/// kernel, several to the GEMM kernel.
+macro_rules! entry_q {
+    ($($name:ident => $inner:ident, $t:ident),* $(,)?) => {$(
+        fn $name(job: &Job<'_>, out: &mut [f32]) {
+            if job.t1 - job.t0 == 1 {
+                // SAFETY: these entry points are only handed out by `kernel`, which checks
+                // `available()` (AVX2, FMA and F16C present) first.
+                unsafe { $inner(job, out) }
+            } else {
+                // SAFETY: as above.
+                unsafe { gemm::<$t>(job, out) }
+            }
+        }
+    )*};
+}
+
+entry_q! {
+    k_q4_0 => tf_q4_0, Q4_0,
+    k_q4_1 => tf_q4_1, Q4_1,
+    k_q5_0 => tf_q5_0, Q5_0,
+    k_q8_0 => tf_q8_0, Q8_0,
+    k_q4k => tf_q4k, Q4K,
+    k_q6k => tf_q6k, Q6K,
 }
 
 /// The AVX2 kernel for a weight type, or `None` when this CPU lacks AVX2, FMA or F16C.
