@@ -428,6 +428,12 @@ fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, Ad
     if tokens.is_empty() {
         return Err((tx, Error::InvalidRequest("the prompt is empty".into())));
     }
+    // Checked here so that one bad request can never fail the batch it would join.
+    let n_vocab = model.hparams().n_vocab;
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+        let msg = format!("token id {bad} is outside the vocabulary of {n_vocab}");
+        return Err((tx, Error::InvalidRequest(msg)));
+    }
     if tokens.len() >= context {
         return Err((
             tx,

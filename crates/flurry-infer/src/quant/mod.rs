@@ -28,6 +28,11 @@
 //!   With several activation rows the quantised types take a GEMM path: each weight row is
 //!   unpacked once (quants to bytes, scales to `f32`/`i16`) and then dotted with every
 //!   activation row of the cache tile, four at a time, with the same canonical terms.
+//!   For the 32-element formats the GEMM kernel stores weights and activations with 8
+//!   blocks transposed into one group, so the integer sums of 8 blocks come out lane-wise
+//!   with no horizontal reduction, and register-blocks 2 weight rows × 4 activation rows.
+//! - `avx512vnni` (AVX2 plus AVX-512 F/VL/VNNI, detected at run time): the AVX2 kernels,
+//!   with `dpbusd` in the 32-element GEMM kernel and 4 weight rows × 4 activation rows.
 //! - `scalar`: portable Rust, also the reference the AVX2 path is tested against.
 //!
 //! For decode, call [`matmul`] from inside `pool.install(..)` (for example around the
@@ -295,16 +300,40 @@ pub(crate) enum Path {
     /// AVX2 + FMA + F16C, detected at run time.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// [`Path::Avx2`] with AVX-512 VNNI (F, VL, VNNI) GEMM kernels, detected at run time.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
 }
 
 impl Path {
     /// The best path this CPU supports.
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
+        if x86::vnni_available() {
+            return Path::Vnni;
+        }
+        #[cfg(target_arch = "x86_64")]
         if x86::available() {
             return Path::Avx2;
         }
         Path::Scalar
+    }
+
+    /// Every path this CPU can run (for tests).
+    #[cfg(test)]
+    pub(crate) fn all_available() -> Vec<Self> {
+        #[allow(unused_mut)]
+        let mut v = vec![Path::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if x86::available() {
+                v.push(Path::Avx2);
+            }
+            if x86::vnni_available() {
+                v.push(Path::Vnni);
+            }
+        }
+        v
     }
 
     fn kernel(self, dtype: GgmlType) -> Kernel {
@@ -315,17 +344,21 @@ impl Path {
         match self {
             Path::Scalar => portable::kernel(dtype),
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => x86::kernel(dtype).expect("AVX2 kernels need AVX2, FMA and F16C"),
+            Path::Avx2 => x86::kernel(dtype, false).expect("AVX2 kernels need AVX2, FMA and F16C"),
+            #[cfg(target_arch = "x86_64")]
+            Path::Vnni => x86::kernel(dtype, true).expect("VNNI kernels need AVX-512 F/VL/VNNI"),
         }
     }
 }
 
-/// Name of the kernel path chosen at run time: `"avx2"` or `"scalar"`.
+/// Name of the kernel path chosen at run time: `"avx512vnni"`, `"avx2"` or `"scalar"`.
 pub fn kernel_path() -> &'static str {
     match Path::detect() {
         Path::Scalar => "scalar",
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => "avx2",
+        #[cfg(target_arch = "x86_64")]
+        Path::Vnni => "avx512vnni",
     }
 }
 

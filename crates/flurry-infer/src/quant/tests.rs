@@ -405,6 +405,26 @@ fn extreme_blocks_match_reference() {
                 scalar[0].to_bits(),
                 "{dtype} fill {fill:#x}"
             );
+            // The same extremes through every path's GEMM kernels (several rows, some
+            // negated so that both signs meet the -128 weights).
+            let rows6: Vec<f32> = (0..6)
+                .flat_map(|t| x.iter().map(move |&v| if t % 2 == 0 { v } else { -v }))
+                .collect();
+            let mut acts6 = QActs::default();
+            acts6.quantize(dtype, &rows6, cols);
+            let mut want6 = [0f32; 6];
+            matmul_serial_with(Path::Scalar, w, &acts6, &mut want6);
+            for path in Path::all_available() {
+                for threads in 1..=3 {
+                    let mut got6 = [f32::NAN; 6];
+                    matmul_with(path, w, &acts6, &mut got6, pool(threads), 0);
+                    assert_eq!(
+                        got6.map(f32::to_bits),
+                        want6.map(f32::to_bits),
+                        "{dtype} fill {fill:#x} {path:?} {threads} threads"
+                    );
+                }
+            }
             let tol = 1e-3 * want[0].abs().max(1.0);
             assert!(
                 (got[0] - want[0]).abs() <= tol,
@@ -433,7 +453,7 @@ fn matmul_rejects_mismatched_activations() {
 
 #[test]
 fn kernel_path_is_named() {
-    assert!(["avx2", "scalar"].contains(&kernel_path()));
+    assert!(["avx512vnni", "avx2", "scalar"].contains(&kernel_path()));
 }
 
 proptest! {
@@ -590,7 +610,7 @@ proptest! {
         matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
         prop_assert_eq!(bits(&scalar), bits(&serial), "scalar vs {}", kernel_path());
         for threads in 1..=3 {
-            for path in [Path::detect(), Path::Scalar] {
+            for path in Path::all_available() {
                 let mut par = vec![f32::NAN; n * rows];
                 // min_work 0: always take the threaded code, even for tiny matrices.
                 matmul_with(path, w, &acts, &mut par, pool(threads), 0);
@@ -635,7 +655,7 @@ proptest! {
         }
         let mut acts = QActs::default();
         acts.quantize(dtype, &x, cols);
-        for path in [Path::detect(), Path::Scalar] {
+        for path in Path::all_available() {
             for threads in 1..=3 {
                 let mut par = vec![f32::NAN; n * rows];
                 matmul_with(path, w, &acts, &mut par, pool(threads), 0);

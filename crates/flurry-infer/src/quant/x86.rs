@@ -813,6 +813,403 @@ fn gemm<const T: u8>(job: &Job<'_>, out: &mut [f32]) {
     }
 }
 
+// ---- GEMM for the 32-element formats: blocks transposed in groups of 8. ----
+//
+// Weights and activations are copied into one layout: 8 consecutive blocks (a "group",
+// 256 bytes) stored so that byte `32 * m + 4 * k + j` is element `4 * m + j` of block `k`.
+// The 32-bit lane `k` of the `m`-th vector of a group then holds 4 elements of block `k`,
+// and accumulating the lane-wise 4-byte dot products over the 8 vectors of a group gives
+// the 8 block sums directly, with no horizontal reduction. The integer sums are exact, so
+// the canonical terms (lane `k`: block `k`'s term) and their sequential sum are unchanged.
+//
+// Weight bytes are unsigned (`maddubs`/`dpbusd` take the unsigned operand first): Q4_0,
+// Q5_0 and (with VNNI) Q8_0 are stored plus an offset (8, 16, 128) that is taken off again
+// with the activation block sums; on plain AVX2 Q8_0 keeps `|w|` and moves the sign of `w`
+// onto the activations, as [`mul_sum_i8`].
+
+/// Activation rows of a job in the group layout (buffers kept between tiles).
+#[derive(Default)]
+struct GemmActs {
+    /// Quants, `nbp * 32` per row (blocks past the row's end are zero).
+    q: Vec<u8>,
+    /// Block scales, `nbp` per row (zero past the end).
+    d: Vec<f32>,
+    /// Q8_1 `s` per block, `nbp` per row (Q4_1 only).
+    s: Vec<f32>,
+    /// Integer sums of each block's quants, `nbp` per row.
+    ys: Vec<i32>,
+}
+
+/// Up to [`GEMM_W`] weight rows in the group layout.
+#[derive(Default)]
+struct GemmW {
+    /// Unsigned weight bytes, `nbp * 32` per row.
+    q: Vec<u8>,
+    /// AVX2 Q8_0 only: the signed weights (their signs move onto the activations).
+    sgn: Vec<u8>,
+    /// Weight scales `d`, `nbp` per row.
+    d: Vec<f32>,
+    /// Q4_1's `m`, `nbp` per row.
+    m: Vec<f32>,
+}
+
+/// Most weight rows per microkernel step.
+const GEMM_W: usize = 4;
+
+/// Stores 8 natural-order 32-byte blocks as one group.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn put_group(out: &mut [u8], v: &[__m256i; 8]) {
+    let p = v.map(|x| _mm256_castsi256_ps(x));
+    for (m, t) in transpose8(&p).into_iter().enumerate() {
+        st256(&mut out[32 * m..], _mm256_castps_si256(t));
+    }
+}
+
+/// Left shift that takes the weight offset of type `T` off (`None`: no offset).
+const fn offset_shift(t: u8, vnni: bool) -> Option<i32> {
+    match t {
+        Q4_0 => Some(3),
+        Q5_0 => Some(4),
+        Q8_0 if vnni => Some(7),
+        _ => None,
+    }
+}
+
+/// Copies the activation rows of `job` into the group layout.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmActs) {
+    let n = job.t1 - job.t0;
+    ga.q.resize(n * nbp * 32, 0);
+    ga.d.resize(n * nbp, 0.0);
+    ga.s.resize(if T == Q4_1 { n * nbp } else { 0 }, 0.0);
+    ga.ys.resize(n * nbp, 0);
+    for t in 0..n {
+        let a = job.acts.row(job.t0 + t);
+        assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
+        let q = &mut ga.q[t * nbp * 32..(t + 1) * nbp * 32];
+        for g in 0..nbp / 8 {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (k, v) in v.iter_mut().enumerate() {
+                let b = 8 * g + k;
+                if b < nb {
+                    *v = ld256_i8(&a.qs[32 * b..]);
+                }
+            }
+            put_group(&mut q[256 * g..], &v);
+        }
+        let d = &mut ga.d[t * nbp..(t + 1) * nbp];
+        let ys = &mut ga.ys[t * nbp..(t + 1) * nbp];
+        for b in 0..nbp {
+            d[b] = if b < nb { a.d[b] } else { 0.0 };
+            ys[b] = if b < nb {
+                let mut sum = 0i32;
+                for &v in &a.qs[32 * b..32 * b + 32] {
+                    sum += i32::from(v);
+                }
+                sum
+            } else {
+                0
+            };
+        }
+        if T == Q4_1 {
+            assert!(a.s.len() == nb);
+            let s = &mut ga.s[t * nbp..(t + 1) * nbp];
+            for (b, s) in s.iter_mut().enumerate() {
+                *s = if b < nb { a.s[b] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// Unpacks weight row `w` (`nb` blocks of type `T`) into slot `slot` of `gw`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn unpack_w<const T: u8, const V: bool>(
+    w: &[u8],
+    nb: usize,
+    nbp: usize,
+    gw: &mut GemmW,
+    slot: usize,
+) {
+    let bb = block_bytes(T);
+    let signed = !V && T == Q8_0;
+    let q = &mut gw.q[slot * nbp * 32..(slot + 1) * nbp * 32];
+    let d = &mut gw.d[slot * nbp..(slot + 1) * nbp];
+    for g in 0..nbp / 8 {
+        let mut v = [_mm256_setzero_si256(); 8];
+        let mut sg = [_mm256_setzero_si256(); 8];
+        for k in 0..8 {
+            let i = 8 * g + k;
+            if i >= nb {
+                d[i] = 0.0;
+                continue;
+            }
+            let b = &w[i * bb..(i + 1) * bb];
+            d[i] = f16_1(b, 0);
+            v[k] = match T {
+                Q4_0 => nibbles(&b[2..18]),
+                Q4_1 => nibbles(&b[4..20]),
+                Q5_0 => {
+                    let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                    let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
+                    _mm256_or_si256(nibbles(&b[6..22]), hi)
+                }
+                _ => {
+                    let x = ld256(&b[2..34]);
+                    if V {
+                        _mm256_xor_si256(x, _mm256_set1_epi8(0x80u8 as i8))
+                    } else {
+                        sg[k] = x;
+                        _mm256_sign_epi8(x, x)
+                    }
+                }
+            };
+        }
+        put_group(&mut q[256 * g..], &v);
+        if signed {
+            put_group(&mut gw.sgn[slot * nbp * 32 + 256 * g..], &sg);
+        }
+    }
+    if T == Q4_1 {
+        let m = &mut gw.m[slot * nbp..(slot + 1) * nbp];
+        for (i, m) in m.iter_mut().enumerate() {
+            *m = if i < nb { f16_1(&w[i * bb..], 2) } else { 0.0 };
+        }
+    }
+}
+
+/// One 4-byte dot step on plain AVX2: `acc + madd(maddubs(w, y))`, with the sign of `s`
+/// moved onto `y` first when `signed` (exact, see [`mul_sum_i8`]).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn step_avx2(acc: __m256i, w: __m256i, s: __m256i, y: __m256i, signed: bool) -> __m256i {
+    let y = if signed { _mm256_sign_epi8(y, s) } else { y };
+    _mm256_add_epi32(acc, mul_sum_u8_i8(w, y))
+}
+
+/// One 4-byte dot step with AVX-512 VNNI: `dpbusd` (exact in i32 for these ranges).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn step_vnni(acc: __m256i, w: __m256i, _s: __m256i, y: __m256i, _signed: bool) -> __m256i {
+    _mm256_dpbusd_epi32(acc, w, y)
+}
+
+/// Whether this CPU has AVX-512 VNNI (with VL) on top of [`available`].
+pub(crate) fn vnni_available() -> bool {
+    available()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+macro_rules! gemm32 {
+    ($feat:literal, $v:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
+        /// Microkernel: `R` unpacked weight rows (slots `0..R`) times `C` activation rows
+        /// `ts` of `ga`, each sum the canonical terms added in block order.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn $micro<const T: u8, const R: usize, const C: usize>(
+            gw: &GemmW,
+            ga: &GemmActs,
+            ts: [usize; C],
+            nb: usize,
+            nbp: usize,
+        ) -> [[f32; C]; R] {
+            let signed = !$v && T == Q8_0;
+            let gb = nbp * 32;
+            let mut wq: [&[u8]; R] = [&[]; R];
+            let mut ws: [&[u8]; R] = [&[]; R];
+            for r in 0..R {
+                wq[r] = &gw.q[r * gb..(r + 1) * gb];
+                ws[r] = if signed {
+                    &gw.sgn[r * gb..(r + 1) * gb]
+                } else {
+                    wq[r]
+                };
+            }
+            let mut yq: [&[u8]; C] = [&[]; C];
+            for c in 0..C {
+                yq[c] = &ga.q[ts[c] * gb..(ts[c] + 1) * gb];
+            }
+            let mut sum = [[0f32; C]; R];
+            for g in 0..nbp / 8 {
+                let mut acc = [[_mm256_setzero_si256(); C]; R];
+                for m in 0..8 {
+                    let o = 256 * g + 32 * m;
+                    let mut y = [_mm256_setzero_si256(); C];
+                    for c in 0..C {
+                        y[c] = ld256(&yq[c][o..]);
+                    }
+                    for r in 0..R {
+                        let w = ld256(&wq[r][o..]);
+                        let s = if signed { ld256(&ws[r][o..]) } else { w };
+                        for c in 0..C {
+                            acc[r][c] = $step(acc[r][c], w, s, y[c], signed);
+                        }
+                    }
+                }
+                let b = 8 * g;
+                let nk = (nb - b).min(8);
+                for r in 0..R {
+                    let dw = ld256_f32(&gw.d[r * nbp + b..]);
+                    for c in 0..C {
+                        let t = ts[c];
+                        let mut isum = acc[r][c];
+                        if let Some(sh) = offset_shift(T, $v) {
+                            let ys = ld256_i32(&ga.ys[t * nbp + b..]);
+                            isum =
+                                _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+                        }
+                        let dd = _mm256_mul_ps(dw, ld256_f32(&ga.d[t * nbp + b..]));
+                        let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
+                        if T == Q4_1 {
+                            // (dw * da) * isum + mw * sa, as `term_dm`.
+                            let ms = _mm256_mul_ps(
+                                ld256_f32(&gw.m[r * nbp + b..]),
+                                ld256_f32(&ga.s[t * nbp + b..]),
+                            );
+                            term = _mm256_add_ps(term, ms);
+                        }
+                        let mut tmp = [0f32; 8];
+                        store8(&mut tmp, term);
+                        for &v in &tmp[..nk] {
+                            sum[r][c] += v;
+                        }
+                    }
+                }
+            }
+            sum
+        }
+
+        /// `R` unpacked weight rows (output rows `r0..r0 + R`) against activation rows
+        /// `t0..t1` of the job, `C` = 4, then 2, then 1 at a time.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        fn $rows<const T: u8, const R: usize>(
+            gw: &GemmW,
+            ga: &GemmActs,
+            (t0, t1): (usize, usize),
+            r0: usize,
+            nb: usize,
+            nbp: usize,
+            stride: usize,
+            out: &mut [f32],
+        ) {
+            let mut put = |t: usize, s: [f32; R]| {
+                for (r, s) in s.into_iter().enumerate() {
+                    out[t * stride + r0 + r] = s;
+                }
+            };
+            let mut t = t0;
+            while t + 4 <= t1 {
+                let s = $micro::<T, R, 4>(gw, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
+                for c in 0..4 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 4;
+            }
+            if t + 2 <= t1 {
+                let s = $micro::<T, R, 2>(gw, ga, [t, t + 1], nb, nbp);
+                for c in 0..2 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 2;
+            }
+            if t < t1 {
+                let s = $micro::<T, R, 1>(gw, ga, [t], nb, nbp);
+                put(t, std::array::from_fn(|r| s[r][0]));
+            }
+        }
+
+        /// GEMM kernel for the 32-element formats (see the section comment).
+        #[target_feature(enable = $feat)]
+        fn $gemm<const T: u8>(job: &Job<'_>, out: &mut [f32]) {
+            let rb = job.row_bytes;
+            let nb = rb / block_bytes(T);
+            let nbp = nb.next_multiple_of(8);
+            let rows = job.w.len() / rb;
+            let n = job.t1 - job.t0;
+            let mut ga = GemmActs::default();
+            prep_acts::<T>(job, nb, nbp, &mut ga);
+            let mut gw = GemmW {
+                q: vec![0; GEMM_W * nbp * 32],
+                sgn: vec![
+                    0;
+                    if !$v && T == Q8_0 {
+                        GEMM_W * nbp * 32
+                    } else {
+                        0
+                    }
+                ],
+                d: vec![0.0; GEMM_W * nbp],
+                m: vec![0.0; if T == Q4_1 { GEMM_W * nbp } else { 0 }],
+            };
+            let mut t0 = 0;
+            while t0 < n {
+                let t1 = (t0 + job.tile).min(n);
+                let mut r = 0;
+                while r < rows {
+                    let rr = if r + $rw <= rows {
+                        $rw
+                    } else if r + 2 <= rows {
+                        2
+                    } else {
+                        1
+                    };
+                    for k in 0..rr {
+                        unpack_w::<T, $v>(
+                            &job.w[(r + k) * rb..(r + k + 1) * rb],
+                            nb,
+                            nbp,
+                            &mut gw,
+                            k,
+                        );
+                    }
+                    if rr == $rw {
+                        $rows::<T, $rw>(&gw, &ga, (t0, t1), r, nb, nbp, job.stride, out);
+                    } else if rr == 2 {
+                        $rows::<T, 2>(&gw, &ga, (t0, t1), r, nb, nbp, job.stride, out);
+                    } else {
+                        $rows::<T, 1>(&gw, &ga, (t0, t1), r, nb, nbp, job.stride, out);
+                    }
+                    r += rr;
+                }
+                t0 = t1;
+            }
+        }
+    };
+}
+
+gemm32!(
+    "avx2,fma,f16c",
+    false,
+    2,
+    step_avx2,
+    micro_avx2,
+    rows_avx2,
+    gemm32_avx2
+);
+gemm32!(
+    "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
+    true,
+    4,
+    step_vnni,
+    micro_vnni,
+    rows_vnni,
+    gemm32_vnni
+);
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256_i32(p: &[i32]) -> __m256i {
+    let p = &p[..8];
+    // SAFETY: `p` has 8 readable i32s (32 bytes); unaligned loads have no alignment
+    // requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
 // ---- F32/F16 weights. ----
 
 /// Transposes 8 vectors: lane `k` of result `j` is lane `j` of `r[k]`.
@@ -924,9 +1321,9 @@ entry! {
 }
 
 /// Safe entry points for the quantised kernels: one activation row goes to the row-dot
-/// kernel, several to the GEMM kernel.
+/// kernel, several to a GEMM kernel (`$gemm`, or `$vgemm` on the VNNI path).
 macro_rules! entry_q {
-    ($($name:ident => $inner:ident, $t:ident),* $(,)?) => {$(
+    ($($name:ident, $vname:ident => $inner:ident, $gemm:ident, $vgemm:ident, $t:ident),* $(,)?) => {$(
         fn $name(job: &Job<'_>, out: &mut [f32]) {
             if job.t1 - job.t0 == 1 {
                 // SAFETY: these entry points are only handed out by `kernel`, which checks
@@ -934,35 +1331,48 @@ macro_rules! entry_q {
                 unsafe { $inner(job, out) }
             } else {
                 // SAFETY: as above.
-                unsafe { gemm::<$t>(job, out) }
+                unsafe { $gemm::<$t>(job, out) }
+            }
+        }
+
+        fn $vname(job: &Job<'_>, out: &mut [f32]) {
+            if job.t1 - job.t0 == 1 {
+                // SAFETY: these entry points are only handed out by `kernel`, which checks
+                // `vnni_available()` (AVX2, FMA, F16C, AVX-512 F/VL/VNNI present) first.
+                unsafe { $inner(job, out) }
+            } else {
+                // SAFETY: as above.
+                unsafe { $vgemm::<$t>(job, out) }
             }
         }
     )*};
 }
 
 entry_q! {
-    k_q4_0 => tf_q4_0, Q4_0,
-    k_q4_1 => tf_q4_1, Q4_1,
-    k_q5_0 => tf_q5_0, Q5_0,
-    k_q8_0 => tf_q8_0, Q8_0,
-    k_q4k => tf_q4k, Q4K,
-    k_q6k => tf_q6k, Q6K,
+    k_q4_0, v_q4_0 => tf_q4_0, gemm32_avx2, gemm32_vnni, Q4_0,
+    k_q4_1, v_q4_1 => tf_q4_1, gemm32_avx2, gemm32_vnni, Q4_1,
+    k_q5_0, v_q5_0 => tf_q5_0, gemm32_avx2, gemm32_vnni, Q5_0,
+    k_q8_0, v_q8_0 => tf_q8_0, gemm32_avx2, gemm32_vnni, Q8_0,
+    k_q4k, v_q4k => tf_q4k, gemm, gemm, Q4K,
+    k_q6k, v_q6k => tf_q6k, gemm, gemm, Q6K,
 }
 
-/// The AVX2 kernel for a weight type, or `None` when this CPU lacks AVX2, FMA or F16C.
-pub(crate) fn kernel(dtype: GgmlType) -> Option<Kernel> {
-    if !available() {
+/// The AVX2 kernel for a weight type (with the AVX-512 VNNI GEMM kernels when `vnni`), or
+/// `None` when this CPU lacks the features.
+pub(crate) fn kernel(dtype: GgmlType, vnni: bool) -> Option<Kernel> {
+    if !available() || (vnni && !vnni_available()) {
         return None;
     }
+    let pick = |k: Kernel, v: Kernel| if vnni { v } else { k };
     Some(match dtype {
         GgmlType::F32 => k_f32,
         GgmlType::F16 => k_f16,
-        GgmlType::Q4_0 => k_q4_0,
-        GgmlType::Q4_1 => k_q4_1,
-        GgmlType::Q5_0 => k_q5_0,
-        GgmlType::Q8_0 => k_q8_0,
-        GgmlType::Q4K => k_q4k,
-        GgmlType::Q6K => k_q6k,
+        GgmlType::Q4_0 => pick(k_q4_0, v_q4_0),
+        GgmlType::Q4_1 => pick(k_q4_1, v_q4_1),
+        GgmlType::Q5_0 => pick(k_q5_0, v_q5_0),
+        GgmlType::Q8_0 => pick(k_q8_0, v_q8_0),
+        GgmlType::Q4K => pick(k_q4k, v_q4k),
+        GgmlType::Q6K => pick(k_q6k, v_q6k),
         GgmlType::Q8_1 | GgmlType::Q8K => unreachable!("not a weight type"),
     })
 }

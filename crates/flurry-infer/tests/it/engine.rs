@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flurry_infer::Error;
-use flurry_infer::engine::{Engine, EngineConfig, Event, FinishReason, GenerateRequest};
+use flurry_infer::engine::{Engine, EngineConfig, Event, FinishReason, GenerateRequest, Prompt};
 use flurry_infer::model::Model;
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
@@ -199,6 +199,17 @@ fn full_queue_refuses_and_accepted_requests_finish() {
     for rx in accepted {
         assert!(rx.iter().any(|ev| matches!(ev, Event::Done { .. })));
     }
+    // A request with impossible token ids fails alone; the engine keeps serving.
+    let bad = e.generate(GenerateRequest::new(Prompt::Tokens(vec![1, 999_999])));
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary")
+    );
+    assert!(
+        e.generate(GenerateRequest::raw("Hello").with_max_tokens(2))
+            .is_ok()
+    );
     // Bad parameters are refused before queueing.
     let bad = GenerateRequest::raw("x").with_sampling(SamplingParams {
         top_p: 2.0,
