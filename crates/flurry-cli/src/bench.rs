@@ -195,11 +195,11 @@ fn streams_tps(
         let t = Instant::now();
         let rxs = (0..n)
             .map(|i| {
-                // Greedy with min length: count stops only at max_tokens for the figure.
+                // Greedy, so the figure measures the engine rather than the sampler.
                 let req = GenerateRequest::raw(format!("Story number {i}: Once upon a time"))
                     .with_sampling(SamplingParams {
                         seed: i as u64,
-                        ..SamplingParams::default()
+                        ..SamplingParams::greedy()
                     })
                     .with_max_tokens(tokens);
                 engine.submit(req)

@@ -876,29 +876,74 @@ fn attention(
                 {
                     *d = f16::from_f32(v).to_f32();
                 }
-                scores.clear();
-                for j in lo..=pos {
-                    let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                    scores.push(dot8(qh, k) * scale);
-                }
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0f64;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += f64::from(*s);
-                }
-                let inv = (1.0 / sum) as f32;
-                o.fill(0.0);
-                for (jj, j) in (lo..=pos).enumerate() {
-                    let p = f16::from_f32(scores[jj] * inv).to_f32();
-                    let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                    for (acc, &b) in o.iter_mut().zip(v) {
-                        *acc += p * b;
-                    }
-                }
+                let head = Head {
+                    kc,
+                    vc,
+                    kvd,
+                    off: kvh * hd,
+                    lo,
+                    pos,
+                    scale,
+                };
+                attend(&head, qh, scores, o);
             },
         );
     });
+}
+
+/// One query head's view of the cache.
+struct Head<'a> {
+    kc: &'a [f32],
+    vc: &'a [f32],
+    kvd: usize,
+    off: usize,
+    lo: usize,
+    pos: usize,
+    scale: f32,
+}
+
+/// Attention of one query head over positions `lo..=pos`. The arithmetic is the same on
+/// every path (eight-lane dot products, sequential softmax sum), so the AVX2 build of
+/// this function gives bit-identical results; it only uses wider registers.
+#[inline(always)]
+fn attend_generic(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
+    let hd = qh.len();
+    scores.clear();
+    for j in h.lo..=h.pos {
+        let k = &h.kc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
+        scores.push(dot8(qh, k) * h.scale);
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += f64::from(*s);
+    }
+    let inv = (1.0 / sum) as f32;
+    o.fill(0.0);
+    for (jj, j) in (h.lo..=h.pos).enumerate() {
+        let p = f16::from_f32(scores[jj] * inv).to_f32();
+        let v = &h.vc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
+        for (acc, &b) in o.iter_mut().zip(v) {
+            *acc += p * b;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
+    attend_generic(h, qh, scores, o);
+}
+
+#[allow(unsafe_code)]
+fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature `attend_avx2` is compiled for.
+        return unsafe { attend_avx2(h, qh, scores, o) };
+    }
+    attend_generic(h, qh, scores, o);
 }
 
 fn swiglu(gate: &mut [f32], up: &[f32]) {
@@ -913,8 +958,19 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
 }
 
+/// GELU of every half-precision input, rounded to half precision, as f32: llama.cpp
+/// evaluates GELU through such a table, and a lookup is far cheaper than `tanh`.
+fn gelu_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| f16::from_f32(gelu(f16::from_bits(bits).to_f32())).to_f32())
+            .collect()
+    })
+}
+
 fn geglu(gate: &mut [f32], up: &[f32]) {
-    // llama.cpp evaluates GELU through a half-precision table.
+    let table = gelu_table();
     for (g, &u) in gate.iter_mut().zip(up) {
         let x = *g;
         *g = if x <= -10.0 {
@@ -922,7 +978,7 @@ fn geglu(gate: &mut [f32], up: &[f32]) {
         } else if x >= 10.0 {
             x * u
         } else {
-            f16::from_f32(gelu(f16::from_f32(x).to_f32())).to_f32() * u
+            table[usize::from(f16::from_f32(x).to_bits())] * u
         };
     }
 }
@@ -954,6 +1010,45 @@ mod tests {
         rms_norm_rows(&x, &mut out, &[1.0; 4], 0.0);
         let rms = (out.iter().map(|v| v * v).sum::<f32>() / 4.0).sqrt();
         assert!((rms - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn attention_paths_agree_bit_for_bit() {
+        let hd = 64;
+        let n = 300;
+        let r = |i: usize| ((i * 2654435761) % 1000) as f32 / 500.0 - 1.0;
+        let kc: Vec<f32> = (0..n * hd).map(r).collect();
+        let vc: Vec<f32> = (0..n * hd).map(|i| r(i + 7)).collect();
+        let qh: Vec<f32> = (0..hd).map(|i| r(i + 13)).collect();
+        let head = Head {
+            kc: &kc,
+            vc: &vc,
+            kvd: hd,
+            off: 0,
+            lo: 3,
+            pos: n - 1,
+            scale: 0.125,
+        };
+        let (mut s1, mut s2) = (Vec::new(), Vec::new());
+        let (mut o1, mut o2) = (vec![0.0; hd], vec![0.0; hd]);
+        attend(&head, &qh, &mut s1, &mut o1);
+        attend_generic(&head, &qh, &mut s2, &mut o2);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&o1), bits(&o2));
+        assert!(o1.iter().any(|&x| x != 0.0));
+    }
+
+    #[test]
+    fn gelu_table_equals_direct_evaluation() {
+        // Inside (-10, 10), where geglu uses the table (outside it has fixed branches).
+        let mut x = -9.99f32;
+        while x < 10.0 {
+            let mut a = [x];
+            geglu(&mut a, &[1.5]);
+            let direct = f16::from_f32(gelu(f16::from_f32(x).to_f32())).to_f32() * 1.5;
+            assert_eq!(a[0].to_bits(), direct.to_bits(), "x = {x}");
+            x += 0.0137;
+        }
     }
 
     #[test]
