@@ -6,16 +6,18 @@ CARGO ?= cargo
 FLURRY := $(CARGO_TARGET_DIR)/release/flurry
 BENCH_THREADS ?= 1,2
 
-.PHONY: run build model models test lint unit bench fixtures fuzz contracts-test clean-models help
+FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
+
+.PHONY: run build model models test lint unit e2e web-test test-deps bench fixtures fuzz help
 
 help:
-	@echo "make run     build, fetch the default model, start chatting"
-	@echo "make test    fmt, clippy, unit and integration tests (fetches test models)"
+	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
+	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients) and browser tests"
 	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: build model
-	$(FLURRY) chat
+	$(FLURRY) up
 
 build:
 	$(CARGO) build --release --locked -p flurry
@@ -33,7 +35,21 @@ lint:
 unit: models
 	$(CARGO) test --locked --workspace
 
-test: lint unit
+test: lint unit e2e web-test
+
+test-deps:
+	scripts/test-deps.sh
+
+# The official openai and ollama Python clients against a real `flurry up` (debug build
+# from `make unit`).
+e2e: test-deps
+	$(CARGO) build --locked -p flurry
+	FLURRY_BIN=$(FLURRY_DEBUG) tests/e2e/run.sh
+
+# Chromium driven by Playwright against a real node; the screenshot is kept in artifacts/.
+web-test: test-deps
+	$(CARGO) build --locked -p flurry
+	scripts/web-test.sh $(FLURRY_DEBUG) artifacts/ui-chat.png
 
 bench: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)

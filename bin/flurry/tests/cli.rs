@@ -187,3 +187,247 @@ fn chat_reads_stdin_until_eof() {
         "the second turn should see the first: {text}"
     );
 }
+
+fn flurry_env(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flurry"));
+    c.args(args)
+        .env("FLURRY_HOME", home)
+        .env("FLURRY_MODELS", models_dir())
+        .env("FLURRY_TEST_LIGHT_KDF", "1")
+        .env_remove("FLURRY_PASSPHRASE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn node_commands_have_help() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["up", "--help"][..],
+        &["init", "--help"],
+        &["id", "--help"],
+        &["token", "create", "--help"],
+    ] {
+        let out = stdout(&flurry(home.path(), args));
+        assert!(out.contains("Usage"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn init_creates_one_key_and_id_shows_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let pass = [("FLURRY_PASSPHRASE", "correct horse")];
+    // No passphrase source and no terminal: a clear error, no key.
+    let o = flurry_env(home.path(), &["init"], &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FLURRY_PASSPHRASE"));
+    assert!(!home.path().join("keystore/node.json").exists());
+
+    let created: serde_json::Value = serde_json::from_str(&stdout(&flurry_env(
+        home.path(),
+        &["init", "--json"],
+        &pass,
+    )))
+    .unwrap();
+    let peer = created["peer_id"].as_str().unwrap();
+    let addr = created["address"].as_str().unwrap();
+    assert!(peer.starts_with("16Uiu2"), "{created}");
+    assert!(addr.starts_with("0x") && addr.len() == 42, "{created}");
+
+    let key = home.path().join("keystore/node.json");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let json = std::fs::read_to_string(&key).unwrap();
+    let ks: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(ks["version"], 3);
+    assert_eq!(ks["crypto"]["kdf"], "scrypt");
+    assert_eq!(ks["crypto"]["cipher"], "aes-128-ctr");
+    let unlocked = flurry_identity::Keystore::decrypt(&json, "correct horse").unwrap();
+    assert_eq!(unlocked.address(), addr);
+    assert_eq!(unlocked.peer_id(), peer);
+
+    // A second init refuses to overwrite.
+    let o = flurry_env(home.path(), &["init"], &pass);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), json);
+
+    let id: serde_json::Value =
+        serde_json::from_str(&stdout(&flurry_env(home.path(), &["id", "--json"], &[]))).unwrap();
+    assert_eq!(id["peer_id"], peer);
+    assert_eq!(id["address"], addr);
+}
+
+#[test]
+fn password_file_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let pw = home.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = flurry_env(
+        home.path(),
+        &["init", "--password-file", pw.to_str().unwrap()],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("0600")
+            || String::from_utf8_lossy(&o.stderr).contains("chmod"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = flurry_env(
+        home.path(),
+        &["init", "--password-file", pw.to_str().unwrap()],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = std::fs::read_to_string(home.path().join("keystore/node.json")).unwrap();
+    assert!(flurry_identity::Keystore::decrypt(&json, "secret").is_ok());
+}
+
+#[test]
+fn up_beyond_loopback_needs_a_token() {
+    let home = tempfile::tempdir().unwrap();
+    let o = flurry_env(home.path(), &["up", "--listen", "0.0.0.0:0"], &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("flurry token create"), "{err}");
+    let token = stdout(&flurry_env(
+        home.path(),
+        &["token", "create", "--name", "laptop"],
+        &[],
+    ));
+    let token = token.trim();
+    assert!(token.starts_with("flurry_") && token.len() == 39, "{token}");
+    let list = stdout(&flurry_env(home.path(), &["token", "list", "--json"], &[]));
+    assert!(list.contains("laptop") && !list.contains(token), "{list}");
+}
+
+/// Starts `flurry up` on a free port and waits for `node.json`.
+struct Up {
+    child: std::process::Child,
+    home: tempfile::TempDir,
+}
+
+impl Up {
+    fn start() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_flurry"))
+            .args(["up", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .env("FLURRY_HOME", home.path())
+            .env("FLURRY_MODELS", models_dir())
+            .env("FLURRY_TEST_LIGHT_KDF", "1")
+            .env_remove("FLURRY_PASSPHRASE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = Self { child, home };
+        for _ in 0..600 {
+            if up.home.path().join("node.json").exists() {
+                return up;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("flurry up did not start within 60 s");
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cli_uses_the_running_node_and_sigterm_stops_it_cleanly() {
+    let mut up = Up::start();
+    let home = up.home.path().to_path_buf();
+    let greedy = [
+        "ask",
+        "--json",
+        "--temperature",
+        "0",
+        "--top-k",
+        "0",
+        "--top-p",
+        "1",
+        "--min-p",
+        "0",
+        "-n",
+        "12",
+        "Name a fruit.",
+    ];
+    let remote: serde_json::Value = serde_json::from_str(&stdout(&flurry(&home, &greedy))).unwrap();
+    let url = remote["node"]
+        .as_str()
+        .expect("ask should go through the node");
+    assert!(url.starts_with("http://127.0.0.1:"), "{remote}");
+    let mut local_args = greedy.to_vec();
+    local_args.insert(1, "--local");
+    let local: serde_json::Value =
+        serde_json::from_str(&stdout(&flurry(&home, &local_args))).unwrap();
+    assert!(local.get("node").is_none());
+    assert_eq!(
+        remote["text"], local["text"],
+        "the node and the CLI must agree"
+    );
+
+    // The streamed form prints the same text.
+    let plain: Vec<&str> = greedy.iter().copied().filter(|a| *a != "--json").collect();
+    let streamed = stdout(&flurry(&home, &plain));
+    assert_eq!(
+        streamed.trim_end(),
+        remote["text"].as_str().unwrap().trim_end()
+    );
+
+    // `flurry chat` through the node stores the conversation.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flurry"))
+        .args(["chat", "--temperature", "0", "-n", "8"])
+        .env("FLURRY_HOME", &home)
+        .env("FLURRY_MODELS", models_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hi!\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("through the node"));
+    let db = rusqlite_count(&home.join("history.db"));
+    assert_eq!(db, 2, "one user message and one answer");
+
+    let pid = up.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = up.child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    assert!(
+        !home.join("node.json").exists(),
+        "node.json must be removed on exit"
+    );
+}
+
+fn rusqlite_count(db: &std::path::Path) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap()
+}

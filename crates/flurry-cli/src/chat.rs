@@ -12,6 +12,11 @@ use flurry_infer::template::ChatMessage;
 use crate::{ChatArgs, Setup};
 
 pub(crate) fn run(ctx: &Setup, a: ChatArgs) -> Result<ExitCode> {
+    if !a.local
+        && let Some(r) = crate::remote::Remote::find(&ctx.paths)
+    {
+        return crate::node_cmd::chat_remote(&r, &a);
+    }
     let (entry, engine) = ctx.engine(&a.model)?;
     let generating = Arc::new(AtomicBool::new(false));
     let cancel = Arc::new(AtomicBool::new(false));

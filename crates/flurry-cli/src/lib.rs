@@ -15,6 +15,8 @@
 mod bench;
 mod chat;
 mod model_cmd;
+mod node_cmd;
+mod remote;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,6 +41,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the node: API (OpenAI and Ollama compatible) and web UI on 127.0.0.1:7878.
+    Up(node_cmd::UpArgs),
+    /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
+    Init(node_cmd::InitArgs),
+    /// Show the node's PeerId and Ethereum address.
+    Id(node_cmd::IdArgs),
+    /// Manage API tokens (needed when the node listens beyond loopback).
+    #[command(subcommand)]
+    Token(node_cmd::TokenCommand),
     /// Answer one prompt and exit.
     Ask(AskArgs),
     /// Chat interactively in the terminal (Ctrl-C stops an answer, Ctrl-D exits).
@@ -114,22 +125,25 @@ impl SampleArgs {
 }
 
 #[derive(Debug, Args)]
-struct AskArgs {
+pub(crate) struct AskArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     #[command(flatten)]
-    sample: SampleArgs,
+    pub(crate) sample: SampleArgs,
     /// Send the prompt as-is, without the chat template.
     #[arg(long)]
-    raw: bool,
+    pub(crate) raw: bool,
     /// System prompt (ignored with --raw).
     #[arg(long)]
-    system: Option<String>,
+    pub(crate) system: Option<String>,
     /// Print one JSON object (text, tokens, model_id, timings) instead of streaming text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
+    /// Run in this process even when a node (`flurry up`) is running.
+    #[arg(long)]
+    pub(crate) local: bool,
     /// The prompt.
-    prompt: String,
+    pub(crate) prompt: String,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +155,9 @@ pub(crate) struct ChatArgs {
     /// System prompt.
     #[arg(long)]
     pub(crate) system: Option<String>,
+    /// Run in this process even when a node (`flurry up`) is running.
+    #[arg(long)]
+    pub(crate) local: bool,
 }
 
 /// Parses arguments and runs the command; the binary's whole `main`.
@@ -160,6 +177,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config = FileConfig::load(&paths.config_file())?;
     let ctx = Setup { paths, config };
     match cli.command {
+        Command::Up(a) => node_cmd::up(ctx, a),
+        Command::Init(a) => node_cmd::init(&ctx, a),
+        Command::Id(a) => node_cmd::id(&ctx, a),
+        Command::Token(t) => node_cmd::token(&ctx, t),
         Command::Ask(a) => ask(&ctx, a),
         Command::Chat(a) => chat::run(&ctx, a),
         Command::Model(m) => model_cmd::run(&ctx, m),
@@ -205,6 +226,11 @@ impl Setup {
 }
 
 fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
+    if !a.local
+        && let Some(r) = remote::Remote::find(&ctx.paths)
+    {
+        return node_cmd::ask_remote(&r, &a);
+    }
     let (entry, engine) = ctx.engine(&a.model)?;
     let prompt = if a.raw {
         Prompt::Raw(a.prompt)

@@ -86,6 +86,46 @@ impl Paths {
     pub fn config_file(&self) -> PathBuf {
         self.home.join("flurry.toml")
     }
+
+    /// `$FLURRY_HOME/keystore/node.json`: the node key (Ethereum keystore v3).
+    pub fn keystore_file(&self) -> PathBuf {
+        self.home.join("keystore").join("node.json")
+    }
+
+    /// `$FLURRY_HOME/keystore/password`: the passphrase file `flurry up` generates
+    /// when it creates the key non-interactively (mode 0600).
+    pub fn generated_password_file(&self) -> PathBuf {
+        self.home.join("keystore").join("password")
+    }
+
+    /// `$FLURRY_HOME/history.db`: chat history (SQLite, WAL).
+    pub fn history_db(&self) -> PathBuf {
+        self.home.join("history.db")
+    }
+
+    /// `$FLURRY_HOME/tokens.json`: hashes of API bearer tokens.
+    pub fn tokens_file(&self) -> PathBuf {
+        self.home.join("tokens.json")
+    }
+
+    /// `$FLURRY_HOME/node.json`: written by a running `flurry up` (API address, pid,
+    /// local token) so that the CLI finds it.
+    pub fn node_file(&self) -> PathBuf {
+        self.home.join("node.json")
+    }
+}
+
+/// Whether `FLURRY_TEST_LIGHT_KDF=1` asks for cheap key derivation for keys created
+/// now. For test suites only: such keys are far easier to brute-force.
+pub fn test_light_kdf() -> bool {
+    std::env::var_os("FLURRY_TEST_LIGHT_KDF").is_some_and(|v| v == "1")
+}
+
+/// The key passphrase from `FLURRY_PASSPHRASE`, if set and not empty.
+pub fn passphrase_from_env() -> Option<String> {
+    std::env::var("FLURRY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
 }
 
 /// The `flurry.toml` file. Every field has a default; unknown keys are errors.
@@ -96,6 +136,74 @@ pub struct FileConfig {
     pub model: ModelSection,
     /// `[engine]`: the local inference engine.
     pub engine: EngineSection,
+    /// `[api]`: the HTTP API and web UI of `flurry up`.
+    pub api: ApiSection,
+    /// `[log]`: logging of `flurry up`.
+    pub log: LogSection,
+}
+
+/// `[api]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Address the API and web UI listen on. A non-loopback address requires a token
+    /// (`flurry token create`). Default `127.0.0.1:7878`.
+    pub listen: String,
+    /// Origins allowed by CORS (e.g. `https://app.example`); empty means CORS is closed.
+    /// Default empty.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes; larger gets 413. Default 1048576 (1 MiB).
+    pub max_body_bytes: usize,
+    /// Most messages in one chat request; more gets 400. Default 256.
+    pub max_messages: usize,
+    /// Largest `max_tokens` a request may ask for; more gets 400. Default 4096.
+    pub max_tokens_limit: usize,
+    /// Seconds `flurry up` waits for in-flight requests on SIGINT/SIGTERM before it
+    /// stops them. Default 10.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7878".to_string(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            max_messages: 256,
+            max_tokens_limit: 4096,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[log]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (human-readable) or `json` (one object per line). Default `text`.
+    pub format: LogFormat,
+    /// Filter in `tracing` syntax, e.g. `info` or `flurry_api=debug,info`; the
+    /// `RUST_LOG` variable overrides it. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_string(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[model]` section.
@@ -128,6 +236,9 @@ pub struct EngineSection {
     /// Context window used per request, capped at the model's own. 0 means the
     /// model's full context. Default 4096.
     pub context_length: usize,
+    /// Models `flurry up` keeps loaded at once; loading another unloads the least
+    /// recently used idle one. Default 2.
+    pub max_loaded_models: usize,
 }
 
 impl Default for EngineSection {
@@ -137,6 +248,7 @@ impl Default for EngineSection {
             queue_capacity: 16,
             max_active: 4,
             context_length: 4096,
+            max_loaded_models: 2,
         }
     }
 }
@@ -187,6 +299,16 @@ mod tests {
     fn unknown_key_is_named() {
         let err = FileConfig::parse("[engine]\nthreadz = 3\n").unwrap_err();
         assert!(err.contains("threadz"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_new_sections_is_named() {
+        let err = FileConfig::parse("[api]\nlisten = \"127.0.0.1:1\"\nport = 3\n").unwrap_err();
+        assert!(err.contains("port"), "{err}");
+        let err = FileConfig::parse("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert!(err.contains("xml"), "{err}");
+        let cfg = FileConfig::parse("[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!(cfg.log.format, LogFormat::Json);
     }
 
     #[test]

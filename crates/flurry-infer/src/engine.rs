@@ -13,6 +13,7 @@
 //! end of the context stops with [`FinishReason::Length`]. Nothing is truncated silently.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -211,6 +212,22 @@ pub struct Completion {
     pub timings: Timings,
 }
 
+/// Live counters of an engine.
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicUsize,
+    active: AtomicUsize,
+}
+
+/// A snapshot of an engine's load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    /// Requests waiting to be admitted.
+    pub queued: usize,
+    /// Requests being generated.
+    pub active: usize,
+}
+
 struct Job {
     req: GenerateRequest,
     tx: SyncSender<Event>,
@@ -219,6 +236,7 @@ struct Job {
 
 /// A running engine. Dropping it stops the thread after the current step.
 pub struct Engine {
+    stats: Arc<Counters>,
     tx: Option<SyncSender<Job>>,
     handle: Option<JoinHandle<()>>,
     model: Arc<Model>,
@@ -256,11 +274,14 @@ impl Engine {
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
         let m = model.clone();
         let max_active = cfg.max_active.max(1);
+        let stats = Arc::new(Counters::default());
+        let st = stats.clone();
         let handle = std::thread::Builder::new()
             .name("flurry-engine".into())
-            .spawn(move || run(m, rx, pool, max_active, context_length))
+            .spawn(move || run(m, rx, pool, max_active, context_length, &st))
             .map_err(|e| Error::InvalidRequest(format!("cannot start the engine thread: {e}")))?;
         Ok(Self {
+            stats,
             tx: Some(tx),
             handle: Some(handle),
             model,
@@ -277,6 +298,24 @@ impl Engine {
     /// Context window per sequence.
     pub fn context_length(&self) -> usize {
         self.context_length
+    }
+
+    /// Requests waiting and running now.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            queued: self.stats.queued.load(Ordering::Relaxed),
+            active: self.stats.active.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Renders and tokenizes a prompt as the engine would, and checks that it fits the
+    /// context window with room for at least one generated token. Callers that want to
+    /// report the prompt's size, or refuse an over-long prompt before queueing it, call
+    /// this and submit [`Prompt::Tokens`].
+    pub fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let tokens = tokenize(&self.model, prompt)?;
+        check_tokens(&self.model, &tokens, self.context_length)?;
+        Ok(tokens)
     }
 
     /// Queues a request. Returns its event stream, or [`Error::QueueFull`] at once when
@@ -297,7 +336,13 @@ impl Engine {
             tx,
             queued_at: Instant::now(),
         };
-        match self.tx.as_ref().ok_or(Error::EngineStopped)?.try_send(job) {
+        // Counted before sending, so the engine never sees a job it has not counted.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.as_ref().ok_or(Error::EngineStopped)?.try_send(job);
+        if sent.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(Error::QueueFull(self.queue_capacity)),
             Err(TrySendError::Disconnected(_)) => Err(Error::EngineStopped),
@@ -371,6 +416,7 @@ fn run(
     pool: rayon::ThreadPool,
     max_active: usize,
     context: usize,
+    stats: &Counters,
 ) {
     let mut active: Vec<Seq> = Vec::new();
     let mut scratch = Scratch::default();
@@ -395,13 +441,16 @@ fn run(
                     }
                 }
             };
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
             match admit(&model, job, context) {
                 Ok(seq) => active.push(seq),
                 Err((tx, e)) => {
                     let _ = tx.try_send(Event::Error(e.to_string()));
                 }
             }
+            stats.active.store(active.len(), Ordering::Relaxed);
         }
+        stats.active.store(active.len(), Ordering::Relaxed);
         if active.is_empty() {
             if open {
                 continue;
@@ -416,32 +465,13 @@ type AdmitError = (SyncSender<Event>, Error);
 
 fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, AdmitError> {
     let Job { req, tx, queued_at } = job;
-    let tok = model.tokenizer();
-    let tokens = match &req.prompt {
-        Prompt::Raw(t) => tok.encode(t, true, false),
-        Prompt::Tokens(t) => t.clone(),
-        Prompt::Chat(msgs) => match model.template().render(msgs, true) {
-            Ok(text) => tok.encode(&text, false, true),
-            Err(e) => return Err((tx, e)),
-        },
+    let tokens = match tokenize(model, &req.prompt) {
+        Ok(t) => t,
+        Err(e) => return Err((tx, e)),
     };
-    if tokens.is_empty() {
-        return Err((tx, Error::InvalidRequest("the prompt is empty".into())));
-    }
     // Checked here so that one bad request can never fail the batch it would join.
-    let n_vocab = model.hparams().n_vocab;
-    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
-        let msg = format!("token id {bad} is outside the vocabulary of {n_vocab}");
-        return Err((tx, Error::InvalidRequest(msg)));
-    }
-    if tokens.len() >= context {
-        return Err((
-            tx,
-            Error::ContextOverflow {
-                prompt: tokens.len(),
-                context,
-            },
-        ));
+    if let Err(e) = check_tokens(model, &tokens, context) {
+        return Err((tx, e));
     }
     let mut sampler = Sampler::new(req.sampling.clone());
     for &t in &tokens {
@@ -465,6 +495,33 @@ fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, Ad
         pending: tokens,
         last: None,
     })
+}
+
+fn tokenize(model: &Model, prompt: &Prompt) -> Result<Vec<u32>> {
+    let tok = model.tokenizer();
+    Ok(match prompt {
+        Prompt::Raw(t) => tok.encode(t, true, false),
+        Prompt::Tokens(t) => t.clone(),
+        Prompt::Chat(msgs) => tok.encode(&model.template().render(msgs, true)?, false, true),
+    })
+}
+
+fn check_tokens(model: &Model, tokens: &[u32], context: usize) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(Error::InvalidRequest("the prompt is empty".into()));
+    }
+    let n_vocab = model.hparams().n_vocab;
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+        let msg = format!("token id {bad} is outside the vocabulary of {n_vocab}");
+        return Err(Error::InvalidRequest(msg));
+    }
+    if tokens.len() >= context {
+        return Err(Error::ContextOverflow {
+            prompt: tokens.len(),
+            context,
+        });
+    }
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -1,0 +1,220 @@
+//! Running a generation for a request: load the model, tokenize, queue, and bridge the
+//! engine's blocking event channel into async code.
+
+use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use flurry_agent::LoadedModel;
+use flurry_infer::engine::{Event, FinishReason, GenerateRequest, Prompt, Timings};
+use flurry_infer::sampler::SamplingParams;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::{AppState, MAX_STOP, MAX_STOP_BYTES};
+
+/// How often a bridge checks whether its reader went away.
+const POLL: Duration = Duration::from_millis(100);
+/// Events buffered between the engine and a slow client.
+const BRIDGE_CAPACITY: usize = 64;
+
+/// What a request asks for, after parsing.
+pub(crate) struct GenSpec {
+    pub(crate) model: Option<String>,
+    pub(crate) prompt: Prompt,
+    pub(crate) sampling: SamplingParams,
+    pub(crate) max_tokens: Option<usize>,
+    pub(crate) stop: Vec<String>,
+}
+
+/// A queued generation.
+pub(crate) struct Started {
+    pub(crate) model: Arc<LoadedModel>,
+    pub(crate) prompt_tokens: usize,
+    pub(crate) events: mpsc::Receiver<Event>,
+}
+
+/// The collected result of a generation.
+pub(crate) struct Finished {
+    pub(crate) text: String,
+    pub(crate) reason: FinishReason,
+    pub(crate) timings: Timings,
+}
+
+/// A random seed for requests that give none.
+pub(crate) fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // Falling back to the clock is fine: the seed only needs to vary.
+    if getrandom::fill(&mut b).is_err() {
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Checks stop strings against the limits.
+pub(crate) fn check_stop(stop: &[String], param: &str) -> Result<(), ApiError> {
+    if stop.len() > MAX_STOP {
+        return Err(ApiError::bad_field(
+            param,
+            format!("at most {MAX_STOP} stop strings are allowed"),
+        ));
+    }
+    if let Some(s) = stop.iter().find(|s| s.len() > MAX_STOP_BYTES) {
+        return Err(ApiError::bad_field(
+            param,
+            format!(
+                "stop strings are limited to {MAX_STOP_BYTES} bytes ({} given)",
+                s.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `max_tokens` against the node's limit.
+pub(crate) fn check_max_tokens(
+    st: &AppState,
+    n: Option<usize>,
+    param: &str,
+) -> Result<(), ApiError> {
+    match n {
+        Some(0) => Err(ApiError::bad_field(
+            param,
+            format!("`{param}` must be at least 1"),
+        )),
+        Some(n) if n > st.limits.max_tokens => Err(ApiError::bad_field(
+            param,
+            format!(
+                "`{param}` is {n} but this node allows at most {} ([api] max_tokens_limit)",
+                st.limits.max_tokens
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Loads the model, tokenizes and queues the request.
+pub(crate) async fn start(st: &AppState, spec: GenSpec) -> Result<Started, ApiError> {
+    spec.sampling
+        .validate()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let agent = st.agent.clone();
+    let cap = st.limits.max_tokens;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (tx, rx) = mpsc::channel(BRIDGE_CAPACITY);
+    tokio::task::spawn_blocking(move || {
+        let setup = || -> Result<_, ApiError> {
+            let model = agent.models.get(spec.model.as_deref())?;
+            let tokens = model.engine.tokenize(&spec.prompt)?;
+            let room = model.engine.context_length() - tokens.len();
+            let max_tokens = spec.max_tokens.unwrap_or(cap).min(room).max(1);
+            let n = tokens.len();
+            let req = GenerateRequest::new(Prompt::Tokens(tokens))
+                .with_sampling(spec.sampling)
+                .with_max_tokens(max_tokens)
+                .with_stop(spec.stop);
+            let events = model.engine.submit(req)?;
+            Ok((model, n, events))
+        };
+        match setup() {
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+            Ok((model, n, events)) => {
+                if ready_tx.send(Ok((model, n))).is_ok() {
+                    forward(|d| events.recv_timeout(d), &tx);
+                }
+            }
+        }
+    });
+    let (model, prompt_tokens) = ready_rx
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the request was lost"))??;
+    Ok(Started {
+        model,
+        prompt_tokens,
+        events: rx,
+    })
+}
+
+/// Moves events from a blocking source to an async channel until the end, or until the
+/// reader is gone (then it returns, dropping the source, which cancels the work).
+pub(crate) fn forward<T: Terminal + Send + 'static>(
+    mut recv: impl FnMut(Duration) -> Result<T, RecvTimeoutError>,
+    tx: &mpsc::Sender<T>,
+) {
+    loop {
+        match recv(POLL) {
+            Ok(ev) => {
+                let last = ev.is_terminal();
+                if tx.blocking_send(ev).is_err() || last {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if tx.is_closed() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = tx.blocking_send(T::stopped());
+                return;
+            }
+        }
+    }
+}
+
+/// Events that can end a stream.
+pub(crate) trait Terminal {
+    fn is_terminal(&self) -> bool;
+    fn stopped() -> Self;
+}
+
+impl Terminal for Event {
+    fn is_terminal(&self) -> bool {
+        matches!(self, Event::Done { .. } | Event::Error(_))
+    }
+    fn stopped() -> Self {
+        Event::Error("the engine stopped".into())
+    }
+}
+
+impl Started {
+    /// Reads every event and returns the whole text.
+    pub(crate) async fn collect(mut self, st: &AppState) -> Result<Finished, ApiError> {
+        let mut text = String::new();
+        while let Some(ev) = self.events.recv().await {
+            match ev {
+                Event::Token { text: t, .. } => text.push_str(&t),
+                Event::Prefill { .. } => {}
+                Event::Done {
+                    reason,
+                    timings,
+                    tail,
+                } => {
+                    text.push_str(&tail);
+                    st.metrics.record(
+                        timings.prompt_tokens,
+                        timings.completion_tokens,
+                        timings.decode_ms,
+                    );
+                    return Ok(Finished {
+                        text,
+                        reason,
+                        timings,
+                    });
+                }
+                Event::Error(e) => {
+                    return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e));
+                }
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the engine stopped",
+        ))
+    }
+}

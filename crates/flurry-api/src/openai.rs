@@ -1,0 +1,452 @@
+//! OpenAI-compatible routes: `/v1/chat/completions`, `/v1/completions`, `/v1/models`,
+//! `/v1/embeddings`.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use flurry_infer::engine::{Event, FinishReason, Prompt};
+use flurry_infer::sampler::SamplingParams;
+use flurry_infer::template::ChatMessage;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::generate::{self, GenSpec, Started};
+use crate::json::ApiJson;
+
+/// `content` of a message: a string, or an array of parts of which text parts count.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Deserialize)]
+struct Part {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Content>,
+}
+
+/// `stop`: one string or several.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s],
+            Stop::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// A body of `/v1/chat/completions` or `/v1/completions` (one struct, not flattened
+/// parts, so that errors can name the exact field).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Request {
+    model: Option<String>,
+    messages: Option<Vec<InMessage>>,
+    prompt: Option<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<usize>,
+    max_completion_tokens: Option<usize>,
+    stop: Option<Stop>,
+    seed: Option<u64>,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    n: Option<u32>,
+}
+
+struct Parsed {
+    sampling: SamplingParams,
+    max_tokens: Option<usize>,
+    stop: Vec<String>,
+    stream: bool,
+    include_usage: bool,
+}
+
+fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
+    if s.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::bad_field("n", "only n = 1 is supported"));
+    }
+    let temperature = s.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::bad_field(
+            "temperature",
+            "`temperature` must be between 0 and 2",
+        ));
+    }
+    let top_p = s.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::bad_field("top_p", "`top_p` must be in (0, 1]"));
+    }
+    let (max_tokens, param) = match (s.max_completion_tokens, s.max_tokens) {
+        (Some(n), _) => (Some(n), "max_completion_tokens"),
+        (None, n) => (n, "max_tokens"),
+    };
+    generate::check_max_tokens(st, max_tokens, param)?;
+    let stop = s.stop.take().map(Stop::into_vec).unwrap_or_default();
+    generate::check_stop(&stop, "stop")?;
+    Ok(Parsed {
+        sampling: SamplingParams {
+            temperature,
+            top_p,
+            top_k: 0,
+            min_p: 0.0,
+            repeat_penalty: 1.0,
+            seed: s.seed.unwrap_or_else(generate::random_seed),
+            ..SamplingParams::default()
+        },
+        max_tokens,
+        stop,
+        stream: s.stream,
+        include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
+    })
+}
+
+/// Converts OpenAI messages to chat messages, checking roles and limits.
+fn chat_messages(st: &AppState, msgs: Vec<InMessage>) -> Result<Vec<ChatMessage>, ApiError> {
+    if msgs.is_empty() {
+        return Err(ApiError::bad_field(
+            "messages",
+            "`messages` must not be empty",
+        ));
+    }
+    if msgs.len() > st.limits.max_messages {
+        return Err(ApiError::bad_field(
+            "messages",
+            format!(
+                "{} messages given; this node allows at most {} ([api] max_messages)",
+                msgs.len(),
+                st.limits.max_messages
+            ),
+        ));
+    }
+    msgs.into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let role = match m.role.as_str() {
+                "system" | "developer" => "system",
+                "user" => "user",
+                "assistant" => "assistant",
+                other => {
+                    return Err(ApiError::bad_field(
+                        &format!("messages[{i}].role"),
+                        format!("role {other:?} is not supported: use system, user or assistant"),
+                    ));
+                }
+            };
+            let text = match m.content {
+                None => String::new(),
+                Some(Content::Text(t)) => t,
+                Some(Content::Parts(parts)) => {
+                    let mut t = String::new();
+                    for p in parts {
+                        if p.kind != "text" {
+                            return Err(ApiError::bad_field(
+                                &format!("messages[{i}].content"),
+                                format!("content parts of type {:?} are not supported: this model reads text only", p.kind),
+                            ));
+                        }
+                        t.push_str(p.text.as_deref().unwrap_or(""));
+                    }
+                    t
+                }
+            };
+            Ok(ChatMessage::new(role, text))
+        })
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn reason(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", generate::random_seed())
+}
+
+pub(crate) async fn chat_completions(
+    State(st): State<AppState>,
+    ApiJson(mut req): ApiJson<Request>,
+) -> Result<Response, ApiError> {
+    let Some(messages) = req.messages.take() else {
+        return Err(ApiError::bad_field("messages", "missing field `messages`"));
+    };
+    let p = parse_sampling(&st, &mut req)?;
+    let messages = chat_messages(&st, messages)?;
+    let started = generate::start(
+        &st,
+        GenSpec {
+            model: req.model,
+            prompt: Prompt::Chat(messages),
+            sampling: p.sampling,
+            max_tokens: p.max_tokens,
+            stop: p.stop,
+        },
+    )
+    .await?;
+    let id = new_id("chatcmpl");
+    let model = started.model.entry.name.clone();
+    let created = now();
+    if !p.stream {
+        let n = started.prompt_tokens;
+        let f = started.collect(&st).await?;
+        return Ok(Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": started_fingerprint(&st),
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": f.text},
+                "logprobs": null,
+                "finish_reason": reason(f.reason),
+            }],
+            "usage": usage(n, f.timings.completion_tokens),
+        }))
+        .into_response());
+    }
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        })
+    };
+    Ok(stream(
+        st,
+        started,
+        p.include_usage,
+        move |piece| match piece {
+            Piece::First => Some(chunk(json!({"role": "assistant", "content": ""}), None)),
+            Piece::Text(t) => Some(chunk(json!({"content": t}), None)),
+            Piece::Finish(r) => Some(chunk(json!({}), Some(reason(r)))),
+        },
+    ))
+}
+
+fn started_fingerprint(st: &AppState) -> String {
+    format!(
+        "flurry-{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        &st.identity.peer_id[..st.identity.peer_id.len().min(12)]
+    )
+}
+
+fn usage(prompt: usize, completion: usize) -> Value {
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+}
+
+pub(crate) async fn completions(
+    State(st): State<AppState>,
+    ApiJson(mut req): ApiJson<Request>,
+) -> Result<Response, ApiError> {
+    let Some(prompt) = req.prompt.take() else {
+        return Err(ApiError::bad_field("prompt", "missing field `prompt`"));
+    };
+    let p = parse_sampling(&st, &mut req)?;
+    let started = generate::start(
+        &st,
+        GenSpec {
+            model: req.model,
+            prompt: Prompt::Raw(prompt),
+            sampling: p.sampling,
+            max_tokens: p.max_tokens,
+            stop: p.stop,
+        },
+    )
+    .await?;
+    let id = new_id("cmpl");
+    let model = started.model.entry.name.clone();
+    let created = now();
+    if !p.stream {
+        let n = started.prompt_tokens;
+        let f = started.collect(&st).await?;
+        return Ok(Json(json!({
+            "id": id, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"index": 0, "text": f.text, "logprobs": null, "finish_reason": reason(f.reason)}],
+            "usage": usage(n, f.timings.completion_tokens),
+        }))
+        .into_response());
+    }
+    let chunk = move |text: &str, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
+        })
+    };
+    Ok(stream(
+        st,
+        started,
+        p.include_usage,
+        move |piece| match piece {
+            Piece::First => None,
+            Piece::Text(t) => Some(chunk(&t, None)),
+            Piece::Finish(r) => Some(chunk("", Some(reason(r)))),
+        },
+    ))
+}
+
+/// What a streamed chunk carries.
+enum Piece {
+    First,
+    Text(String),
+    Finish(FinishReason),
+}
+
+/// Streams a generation as SSE chunks made by `chunk`, then an optional usage chunk,
+/// then `data: [DONE]`. Errors mid-stream are sent as an `error` object.
+fn stream(
+    st: AppState,
+    started: Started,
+    include_usage: bool,
+    chunk: impl Fn(Piece) -> Option<Value> + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(16);
+    let Started {
+        mut events,
+        prompt_tokens,
+        model,
+    } = started;
+    tokio::spawn(async move {
+        let _model = model;
+        let send = |v: Value| SseEvent::default().data(v.to_string());
+        if let Some(v) = chunk(Piece::First)
+            && tx.send(Ok(send(v))).await.is_err()
+        {
+            return;
+        }
+        while let Some(ev) = events.recv().await {
+            let out = match ev {
+                Event::Prefill { .. } => continue,
+                Event::Token { text, .. } if text.is_empty() => continue,
+                Event::Token { text, .. } => vec![chunk(Piece::Text(text))],
+                Event::Done {
+                    reason,
+                    timings,
+                    tail,
+                } => {
+                    st.metrics
+                        .record(prompt_tokens, timings.completion_tokens, timings.decode_ms);
+                    let mut v = Vec::new();
+                    if !tail.is_empty() {
+                        v.push(chunk(Piece::Text(tail)));
+                    }
+                    v.push(chunk(Piece::Finish(reason)));
+                    if include_usage {
+                        let mut u = chunk(Piece::Finish(reason)).unwrap_or_else(|| json!({}));
+                        u["choices"] = json!([]);
+                        u["usage"] = usage(prompt_tokens, timings.completion_tokens);
+                        v.push(Some(u));
+                    }
+                    for v in v.into_iter().flatten() {
+                        if tx.send(Ok(send(v))).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = tx.send(Ok(SseEvent::default().data("[DONE]"))).await;
+                    return;
+                }
+                Event::Error(e) => {
+                    let v = json!({"error": {"message": e, "type": "server_error", "param": null, "code": null}});
+                    let _ = tx.send(Ok(send(v))).await;
+                    return;
+                }
+            };
+            for v in out.into_iter().flatten() {
+                if tx.send(Ok(send(v))).await.is_err() {
+                    // The client left: dropping `events` cancels the generation.
+                    return;
+                }
+            }
+        }
+    });
+    Sse::new(ReceiverStream::new(rx)).into_response()
+}
+
+pub(crate) async fn models(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let agent = st.agent.clone();
+    let list = tokio::task::spawn_blocking(move || agent.models.list())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let data: Vec<Value> = list.iter().map(model_object).collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+fn model_object(e: &flurry_infer::store::ModelEntry) -> Value {
+    let created = std::fs::metadata(&e.path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    json!({"id": e.name, "object": "model", "created": created, "owned_by": "local", "model_id": e.model_id})
+}
+
+pub(crate) async fn model(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = st.agent.clone();
+    let entry = tokio::task::spawn_blocking(move || agent.models.resolve(Some(&name)))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(Json(model_object(&entry)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EmbeddingRequest {
+    #[allow(dead_code)]
+    input: Value,
+    model: Option<String>,
+}
+
+pub(crate) async fn embeddings(
+    State(_st): State<AppState>,
+    ApiJson(req): ApiJson<EmbeddingRequest>,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "model {:?} cannot make embeddings: no embedding model is installed on this node yet",
+            req.model.unwrap_or_else(|| "default".into())
+        ),
+    )
+    .param("model")
+    .code("model_not_supported")
+}

@@ -1,0 +1,334 @@
+//! `flurry up`, `init`, `id`, `token`, and `ask`/`chat` through a running node.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use flurry_config::LogFormat;
+use flurry_identity::ScryptParams;
+use flurry_node::{PassphraseOptions, UpOptions};
+use serde_json::{Value, json};
+
+use crate::remote::{Line, Remote};
+use crate::{AskArgs, ChatArgs, SampleArgs, Setup};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// API and web UI address (default: [api] listen, 127.0.0.1:7878). A non-loopback
+    /// address needs a token (`flurry token create`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Default model (default: [model] default).
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Kernel threads (default: [engine] threads, 0 = one per core).
+    #[arg(long, short)]
+    threads: Option<usize>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// File holding the passphrase (mode 0600). Also: FLURRY_PASSPHRASE; else you are asked.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Print the new identity as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// Print JSON (`peer_id`, `address`).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a new API token; it is shown once and stored only as a hash.
+    Create {
+        /// A label for the token.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// List tokens (labels and dates; the tokens themselves are not stored).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Scrypt cost for new keys: geth's standard, unless FLURRY_TEST_LIGHT_KDF=1 (tests only).
+fn scrypt_params() -> ScryptParams {
+    if flurry_config::test_light_kdf() {
+        ScryptParams::LIGHT
+    } else {
+        ScryptParams::STANDARD
+    }
+}
+
+pub(crate) fn up(ctx: Setup, a: UpArgs) -> Result<ExitCode> {
+    let opts = UpOptions {
+        listen: a.listen,
+        model: a.model,
+        threads: a.threads,
+        log_format: a.log_format.map(|f| match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+        passphrase: PassphraseOptions::from_env(a.password_file),
+        scrypt: Some(scrypt_params()),
+    };
+    flurry_node::up(ctx.paths, ctx.config, opts, |url| {
+        println!("Flurry is up. Web UI: {url}/  (OpenAI API: {url}/v1, Ollama API: {url})");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn init(ctx: &Setup, a: InitArgs) -> Result<ExitCode> {
+    let opts = PassphraseOptions::from_env(a.password_file);
+    let id = flurry_node::init(&ctx.paths, &opts, scrypt_params())?;
+    let p = flurry_node::save_public_identity(&ctx.paths, &id)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        println!(
+            "Created the node key: {}",
+            ctx.paths.keystore_file().display()
+        );
+        println!("peer id: {}\naddress: {}", p.peer_id, p.address);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn id(ctx: &Setup, a: IdArgs) -> Result<ExitCode> {
+    let p = match flurry_node::read_public_identity(&ctx.paths) {
+        Some(p) => p,
+        None => {
+            let id = flurry_node::unlock(&ctx.paths, &PassphraseOptions::from_env(None))?;
+            flurry_node::save_public_identity(&ctx.paths, &id)?
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        println!("peer id: {}\naddress: {}", p.peer_id, p.address);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn token(ctx: &Setup, t: TokenCommand) -> Result<ExitCode> {
+    let file = ctx.paths.tokens_file();
+    match t {
+        TokenCommand::Create { name } => {
+            let token = flurry_api::tokens::TokenFile::create(&file, &name)?;
+            println!("{token}");
+            eprintln!(
+                "Saved (as a hash) in {}. This is the only time the token is shown. Clients send it as `Authorization: Bearer <token>`; restart `flurry up` to use it.",
+                file.display()
+            );
+        }
+        TokenCommand::List { json } => {
+            let f = flurry_api::tokens::TokenFile::load(&file)?;
+            if json {
+                let list: Vec<Value> = f
+                    .tokens
+                    .iter()
+                    .map(|t| json!({"name": t.name, "created_at": t.created_at}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if f.tokens.is_empty() {
+                println!("no tokens (make one with `flurry token create`)");
+            } else {
+                for t in &f.tokens {
+                    println!("{}\tcreated {}", t.name, t.created_at);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn options(s: &SampleArgs) -> Value {
+    json!({
+        "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "min_p": s.min_p,
+        "repeat_penalty": s.repeat_penalty, "seed": s.seed, "num_predict": s.max_tokens,
+        "stop": s.stop,
+    })
+}
+
+pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
+    let model = a.model.model.clone().unwrap_or_else(|| "default".into());
+    let (path, body) = if a.raw {
+        (
+            "/api/generate",
+            json!({"model": model, "prompt": a.prompt, "raw": true, "options": options(&a.sample)}),
+        )
+    } else {
+        let mut msgs = Vec::new();
+        if let Some(s) = &a.system {
+            msgs.push(json!({"role": "system", "content": s}));
+        }
+        msgs.push(json!({"role": "user", "content": a.prompt}));
+        (
+            "/api/chat",
+            json!({"model": model, "messages": msgs, "options": options(&a.sample)}),
+        )
+    };
+    let piece = |v: &Value| {
+        v["message"]["content"]
+            .as_str()
+            .or_else(|| v["response"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    if a.json {
+        let mut body = body;
+        body["stream"] = json!(false);
+        let v = r.post(path, &body)?;
+        let out = json!({
+            "text": piece(&v), "finish_reason": v["done_reason"], "model": v["model"],
+            "seed": a.sample.seed, "prompt_tokens": v["prompt_eval_count"],
+            "completion_tokens": v["eval_count"], "node": r.node.url,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rx = r.stream(path, &body)?;
+    let mut out = std::io::stdout().lock();
+    for line in rx {
+        match line {
+            Line::Json(v) => {
+                if let Some(e) = v["error"].as_str() {
+                    bail!("{e}");
+                }
+                out.write_all(piece(&v).as_bytes())?;
+                out.flush()?;
+                if v["done"].as_bool() == Some(true) {
+                    writeln!(out)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            Line::Failed(e) => bail!(e),
+            Line::End => break,
+        }
+    }
+    bail!("the node closed the stream early")
+}
+
+pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
+    let mut conv = json!({});
+    if let Some(m) = &a.model.model {
+        conv["model"] = json!(m);
+    }
+    let c = r.post("/api/conversations", &conv)?;
+    let id = c["id"].as_str().unwrap_or_default().to_string();
+    if a.system.is_some() {
+        eprintln!("note: --system is not kept in node conversations; use --local to set one");
+    }
+    let generating = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let (generating, cancel) = (generating.clone(), cancel.clone());
+        ctrlc::set_handler(move || {
+            if generating.load(Ordering::SeqCst) {
+                cancel.store(true, Ordering::SeqCst);
+            } else {
+                eprintln!();
+                std::process::exit(130);
+            }
+        })?;
+    }
+    eprintln!(
+        "Chatting through the node at {} (conversation {id}, also in the web UI). Ctrl-C stops an answer, Ctrl-D exits.",
+        r.node.url
+    );
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    let mut seed = a.sample.seed;
+    loop {
+        eprint!(">>> ");
+        std::io::stderr().flush()?;
+        line.clear();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            eprintln!();
+            return Ok(ExitCode::SUCCESS);
+        }
+        let input = line.trim();
+        if input.is_empty() {
+            continue;
+        }
+        if input == "/bye" || input == "/exit" {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let s = &a.sample;
+        let mut body = json!({
+            "content": input, "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
+            "min_p": s.min_p, "repeat_penalty": s.repeat_penalty, "seed": seed,
+            "max_tokens": s.max_tokens,
+        });
+        if let Some(m) = &a.model.model {
+            body["model"] = json!(m);
+        }
+        seed = seed.wrapping_add(1);
+        let rx = match r.stream(&format!("/api/conversations/{id}/messages"), &body) {
+            Ok(rx) => rx,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                continue;
+            }
+        };
+        cancel.store(false, Ordering::SeqCst);
+        generating.store(true, Ordering::SeqCst);
+        let mut out = std::io::stdout().lock();
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                eprint!(" [stopped]");
+                break;
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Line::Json(v)) => match v["type"].as_str() {
+                    Some("token") => {
+                        out.write_all(v["text"].as_str().unwrap_or("").as_bytes())?;
+                        out.flush()?;
+                    }
+                    Some("error") => {
+                        eprint!("\nerror: {}", v["error"]["message"].as_str().unwrap_or("?"));
+                        break;
+                    }
+                    Some("done") => break,
+                    _ => {}
+                },
+                Ok(Line::Failed(e)) => {
+                    eprint!("\nerror: {e}");
+                    break;
+                }
+                Ok(Line::End) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+        // Dropping the stream closes the connection, which stops the answer on the node.
+        drop(rx);
+        generating.store(false, Ordering::SeqCst);
+        writeln!(out)?;
+    }
+}

@@ -1,0 +1,411 @@
+//! The composition root of a Flurry node: `flurry up` builds every service from the
+//! config, serves the API, and stops gracefully.
+//!
+//! Start-up: unlock (or, the first time, create) the node key; open the chat history;
+//! load the default model; bind the API; write `$FLURRY_HOME/node.json` so the CLI finds
+//! the node. Shutdown (SIGINT/SIGTERM): refuse new requests, wait up to
+//! `[api] shutdown_grace_secs` for in-flight ones, then stop and remove `node.json`.
+
+mod identity;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use flurry_agent::{Agent, History, ModelHost};
+use flurry_api::{ApiState, Auth, Limits, NodeIdentity};
+use flurry_config::{FileConfig, LogFormat, Paths};
+use flurry_identity::ScryptParams;
+use flurry_infer::engine::EngineConfig;
+use flurry_infer::store::ModelStore;
+use serde::{Deserialize, Serialize};
+
+pub use identity::{KeyOrigin, PassphraseOptions, init, unlock, unlock_or_create};
+
+/// Errors of the node.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Key handling failed.
+    #[error(transparent)]
+    Identity(#[from] flurry_identity::Error),
+    /// History or models failed.
+    #[error(transparent)]
+    Agent(#[from] flurry_agent::Error),
+    /// Tokens file.
+    #[error(transparent)]
+    Tokens(#[from] flurry_api::tokens::TokenError),
+    /// File-system or socket error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The listen address cannot be used.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The listen address does not parse.
+    #[error("invalid listen address {0:?}: use IP:PORT, e.g. 127.0.0.1:7878")]
+    BadListen(String),
+    /// Listening beyond loopback without any token.
+    #[error(
+        "refusing to listen on {0} without an API token: anyone on the network could use this node. Run `flurry token create` first, or listen on 127.0.0.1"
+    )]
+    NeedToken(SocketAddr),
+    /// `flurry init` found a key.
+    #[error("{} already exists: this node has a key (see `flurry id`); refusing to overwrite it", path.display())]
+    KeyExists {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// No key yet.
+    #[error("no node key at {}: run `flurry init` (or `flurry up`, which creates one)", path.display())]
+    NoKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// No passphrase source.
+    #[error(
+        "no passphrase: pass --password-file FILE (mode 0600), set FLURRY_PASSPHRASE, or run in a terminal to be asked"
+    )]
+    NoPassphrase,
+    /// The two prompted passphrases differ.
+    #[error("the passphrases do not match")]
+    PassphraseMismatch,
+    /// Reading from the terminal failed.
+    #[error("cannot read the passphrase from the terminal: {0}")]
+    Prompt(std::io::Error),
+    /// The random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Rng(String),
+    /// Async runtime failure.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The public half of the node identity, kept in `$FLURRY_HOME/identity.json` so that
+/// `flurry id` needs no passphrase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicIdentity {
+    /// libp2p PeerId.
+    pub peer_id: String,
+    /// EIP-55 Ethereum address.
+    pub address: String,
+}
+
+/// `$FLURRY_HOME/identity.json`.
+pub fn public_identity_file(paths: &Paths) -> PathBuf {
+    paths.home.join("identity.json")
+}
+
+/// Saves the public identity.
+pub fn save_public_identity(
+    paths: &Paths,
+    id: &flurry_identity::Identity,
+) -> Result<PublicIdentity> {
+    let p = PublicIdentity {
+        peer_id: id.peer_id(),
+        address: id.address(),
+    };
+    let file = public_identity_file(paths);
+    let json = serde_json::to_string_pretty(&p).unwrap_or_default();
+    flurry_api::tokens::write_private(&file, json.as_bytes())
+        .map_err(|source| Error::Io { path: file, source })?;
+    Ok(p)
+}
+
+/// Reads the public identity, if the node has a key.
+pub fn read_public_identity(paths: &Paths) -> Option<PublicIdentity> {
+    let text = std::fs::read_to_string(public_identity_file(paths)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// What a running node writes to `$FLURRY_HOME/node.json` (mode 0600).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFile {
+    /// Base URL of the API, e.g. `http://127.0.0.1:7878`.
+    pub url: String,
+    /// Process id.
+    pub pid: u32,
+    /// A token valid for this run, for the CLI of the same user.
+    pub token: String,
+    /// The node's PeerId.
+    pub peer_id: String,
+}
+
+impl NodeFile {
+    /// The file of a node that is running now, if any (a file left by a dead process
+    /// is ignored).
+    pub fn find(paths: &Paths) -> Option<Self> {
+        let text = std::fs::read_to_string(paths.node_file()).ok()?;
+        let f: Self = serde_json::from_str(&text).ok()?;
+        std::path::Path::new(&format!("/proc/{}", f.pid))
+            .exists()
+            .then_some(f)
+    }
+}
+
+/// Options of `flurry up` beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+    /// Passphrase sources.
+    pub passphrase: PassphraseOptions,
+    /// Key-derivation cost for a key created now.
+    pub scrypt: Option<ScryptParams>,
+}
+
+/// Sets up `tracing` output on stderr.
+pub fn init_logging(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the node until SIGINT or SIGTERM. `on_ready` is called with the API URL once it
+/// accepts connections.
+pub fn up(
+    paths: Paths,
+    mut config: FileConfig,
+    opts: UpOptions,
+    on_ready: impl FnOnce(&str),
+) -> Result<()> {
+    if let Some(l) = &opts.listen {
+        config.api.listen.clone_from(l);
+    }
+    if let Some(m) = &opts.model {
+        config.model.default.clone_from(m);
+    }
+    if let Some(t) = opts.threads {
+        config.engine.threads = t;
+    }
+    if let Some(f) = opts.log_format {
+        config.log.format = f;
+    }
+    init_logging(config.log.format, &config.log.level);
+    let addr: SocketAddr = config
+        .api
+        .listen
+        .parse()
+        .map_err(|_| Error::BadListen(config.api.listen.clone()))?;
+    let tokens = flurry_api::tokens::TokenFile::load(&paths.tokens_file())?;
+    let loopback = addr.ip().is_loopback();
+    if !loopback && tokens.tokens.is_empty() {
+        return Err(Error::NeedToken(addr));
+    }
+
+    let params = opts.scrypt.unwrap_or(ScryptParams::STANDARD);
+    let (id, origin) = unlock_or_create(&paths, &opts.passphrase, params)?;
+    let public = save_public_identity(&paths, &id)?;
+    match &origin {
+        KeyOrigin::Unlocked => {}
+        KeyOrigin::Created => tracing::info!(
+            peer_id = %public.peer_id, address = %public.address,
+            "created the node key (first start): {}", paths.keystore_file().display()
+        ),
+        KeyOrigin::CreatedWithGeneratedPassword(p) => tracing::warn!(
+            peer_id = %public.peer_id, address = %public.address,
+            "created the node key (first start) with a generated passphrase stored in {} (mode 0600); keep it safe, or re-create the key with `flurry init`",
+            p.display()
+        ),
+    }
+    drop(id);
+
+    let history = Arc::new(History::open(&paths.history_db())?);
+    let e = &config.engine;
+    let engine = EngineConfig::default()
+        .with_threads(e.threads)
+        .with_queue_capacity(e.queue_capacity)
+        .with_max_active(e.max_active)
+        .with_context_length(e.context_length);
+    let models = Arc::new(ModelHost::new(
+        ModelStore::new(&paths.models),
+        engine,
+        config.model.default.clone(),
+        e.max_loaded_models,
+    ));
+    match models.get(None) {
+        Ok(m) => tracing::info!(model = %m.entry.name, "default model ready"),
+        Err(err) => {
+            tracing::warn!(error = %err, "the default model is not available; requests naming it will fail until it is installed (`make model`)")
+        }
+    }
+    let agent = Arc::new(Agent {
+        history,
+        models,
+        max_tokens_cap: config.api.max_tokens_limit,
+    });
+    let local_token = flurry_api::tokens::generate_token()?;
+    let mut token_hashes: Vec<String> = tokens.tokens.iter().map(|t| t.hash.clone()).collect();
+    token_hashes.push(flurry_api::tokens::hash_token(&local_token));
+    let mut state = ApiState::new(
+        agent,
+        NodeIdentity {
+            peer_id: public.peer_id.clone(),
+            address: public.address.clone(),
+        },
+    );
+    state.limits = Limits {
+        max_body_bytes: config.api.max_body_bytes,
+        max_messages: config.api.max_messages,
+        max_tokens: config.api.max_tokens_limit,
+    };
+    state.auth = Auth {
+        require_token: !loopback,
+        loopback_hosts_only: loopback,
+        token_hashes,
+    };
+    state.cors_origins = config.api.cors_origins.clone();
+    let state = Arc::new(state);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("flurry-api")
+        .build()
+        .map_err(Error::Runtime)?;
+    let grace = Duration::from_secs(config.api.shutdown_grace_secs);
+    rt.block_on(serve(
+        paths,
+        state,
+        addr,
+        local_token,
+        public,
+        grace,
+        on_ready,
+    ))
+}
+
+async fn serve(
+    paths: Paths,
+    state: Arc<ApiState>,
+    addr: SocketAddr,
+    local_token: String,
+    public: PublicIdentity,
+    grace: Duration,
+    on_ready: impl FnOnce(&str),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                ": another program (perhaps another `flurry up`) uses it; pick another with --listen"
+            } else {
+                ""
+            },
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| Error::Io {
+        path: PathBuf::from(addr.to_string()),
+        source,
+    })?;
+    let url = format!("http://{bound}");
+    let node_file = NodeFile {
+        url: url.clone(),
+        pid: std::process::id(),
+        token: local_token,
+        peer_id: public.peer_id.clone(),
+    };
+    let nf = paths.node_file();
+    flurry_api::tokens::write_private(
+        &nf,
+        serde_json::to_string_pretty(&node_file)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .map_err(|source| Error::Io {
+        path: nf.clone(),
+        source,
+    })?;
+    tracing::info!(peer_id = %public.peer_id, address = %public.address, %url, "node is up; web UI at {url}/");
+    on_ready(&url);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let st = state.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        st.shutting_down.store(true, Ordering::Relaxed);
+        let active: usize = st
+            .agent
+            .models
+            .loaded()
+            .iter()
+            .map(|l| l.active + l.queued)
+            .sum();
+        tracing::info!(
+            in_flight = active,
+            grace_secs = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
+        let _ = stop_tx.send(true);
+    };
+    let app = flurry_api::router(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let mut stop_rx2 = stop_rx.clone();
+    let deadline = async move {
+        let _ = stop_rx2.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "server error");
+            }
+            tracing::info!("all requests finished");
+        }
+        () = deadline => tracing::warn!("grace period over: stopping the remaining requests"),
+    }
+    drop(stop_rx);
+    // Only remove the file if it is still ours.
+    if NodeFile::find(&paths).is_some_and(|f| f.pid == std::process::id()) {
+        let _ = std::fs::remove_file(&nf);
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,668 @@
+// Flurry web UI. Plain ES2020, no dependencies; served by the node at /app.js.
+// Model output is only ever written with textContent, never as HTML.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'flurry.apiToken';
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    main: $('main'),
+    sidebar: $('sidebar'),
+    scrim: $('scrim'),
+    menuBtn: $('menu-btn'),
+    newChat: $('new-chat'),
+    convList: $('conversation-list'),
+    convEmpty: $('conv-empty'),
+    convTitle: $('conv-title'),
+    peerId: $('identity-peer-id'),
+    address: $('identity-address'),
+    version: $('identity-version'),
+    forgetToken: $('forget-token'),
+    modelSelect: $('model-select'),
+    messages: $('messages'),
+    messagesInner: $('messages-inner'),
+    emptyState: $('empty-state'),
+    error: $('error'),
+    errorText: $('error-text'),
+    errorClose: $('error-close'),
+    composer: $('composer'),
+    input: $('prompt-input'),
+    send: $('send'),
+    stop: $('stop'),
+    tokenOverlay: $('token-overlay'),
+    tokenForm: $('token-form'),
+    tokenInput: $('token-input'),
+    tokenHint: $('token-hint'),
+  };
+
+  const state = {
+    token: readToken(),
+    currentId: null, // id of the conversation shown, null for a new chat
+    conversations: [],
+    defaultModel: null,
+    streaming: false,
+    abort: null, // AbortController of the running answer
+    loadSeq: 0, // guards against out-of-order conversation loads
+  };
+
+  // ---------------------------------------------------------------- storage
+
+  function readToken() {
+    try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (_) { return ''; }
+  }
+
+  function writeToken(token) {
+    state.token = token;
+    try {
+      if (token) localStorage.setItem(TOKEN_KEY, token);
+      else localStorage.removeItem(TOKEN_KEY);
+    } catch (_) { /* storage disabled: keep it for this page only */ }
+    el.forgetToken.hidden = !token;
+  }
+
+  // -------------------------------------------------------------------- API
+
+  class ApiError extends Error {
+    constructor(status, message, auth) {
+      super(message);
+      this.status = status;
+      this.auth = !!auth;
+    }
+  }
+
+  function authHeaders(extra) {
+    const h = Object.assign({ Accept: 'application/json' }, extra || {});
+    if (state.token) h.Authorization = 'Bearer ' + state.token;
+    return h;
+  }
+
+  async function errorFrom(res) {
+    let message = '';
+    try {
+      const text = await res.text();
+      try {
+        const j = JSON.parse(text);
+        if (j && j.error) message = typeof j.error === 'string' ? j.error : (j.error.message || '');
+      } catch (_) {
+        message = text.slice(0, 300);
+      }
+    } catch (_) { /* body unreadable */ }
+    if (!message) message = `${res.status} ${res.statusText || 'request failed'}`;
+    return new ApiError(res.status, message, res.status === 401);
+  }
+
+  // fetch() wrapper: bearer token, JSON body, OpenAI error shape, 401 -> token form.
+  // With opts.raw the Response itself is returned (for streaming).
+  async function request(method, path, body, opts) {
+    opts = opts || {};
+    const init = { method, headers: authHeaders(), signal: opts.signal };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    if (opts.accept) init.headers.Accept = opts.accept;
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      if (e && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'Cannot reach the node: ' + (e && e.message ? e.message : e));
+    }
+    if (res.status === 401) {
+      const err = await errorFrom(res);
+      askForToken(err.message);
+      throw err;
+    }
+    if (!res.ok) throw await errorFrom(res);
+    if (opts.raw) return res;
+    if (res.status === 204) return null;
+    const text = await res.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  const api = {
+    node: () => request('GET', '/api/node'),
+    models: () => request('GET', '/v1/models'),
+    list: () => request('GET', '/api/conversations'),
+    get: (id) => request('GET', '/api/conversations/' + encodeURIComponent(id)),
+    create: (body) => request('POST', '/api/conversations', body),
+    remove: (id) => request('DELETE', '/api/conversations/' + encodeURIComponent(id)),
+    send: (id, body, signal) => request('POST', '/api/conversations/' + encodeURIComponent(id) + '/messages', body,
+      { raw: true, signal, accept: 'text/event-stream' }),
+  };
+
+  // Server-Sent Events over a fetch() body: yields the data of each event.
+  async function* sseData(body) {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let data = [];
+    const takeLines = function* (final) {
+      for (;;) {
+        const m = /\r\n|\r|\n/.exec(buf);
+        if (!m) break;
+        if (!final && m[0] === '\r' && m.index === buf.length - 1) break; // may be half of \r\n
+        const line = buf.slice(0, m.index);
+        buf = buf.slice(m.index + m[0].length);
+        if (line === '') {
+          if (data.length) { yield data.join('\n'); data = []; }
+          continue;
+        }
+        if (line.startsWith(':')) continue; // comment / keep-alive
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? '' : line.slice(colon + 1);
+        if (value.startsWith(' ')) value = value.slice(1);
+        if (field === 'data') data.push(value);
+      }
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        yield* takeLines(false);
+      }
+      buf += decoder.decode();
+      if (buf) buf += '\n';
+      yield* takeLines(true);
+      if (data.length) yield data.join('\n');
+    } finally {
+      try { reader.releaseLock(); } catch (_) { /* already released */ }
+    }
+  }
+
+  // ------------------------------------------------------------------ errors
+
+  function showError(message) {
+    el.errorText.textContent = message;
+    el.error.hidden = false;
+  }
+
+  function clearError() {
+    el.error.hidden = true;
+    el.errorText.textContent = '';
+  }
+
+  function reportError(e) {
+    if (e && e.auth) return; // the token form is shown instead
+    if (e && e.name === 'AbortError') return;
+    showError(e && e.message ? e.message : String(e));
+  }
+
+  // ------------------------------------------------------------------- token
+
+  function askForToken(serverMessage) {
+    if (!el.tokenOverlay.hidden) return;
+    el.tokenHint.textContent = state.token
+      ? 'The node rejected the stored API token' + (serverMessage ? ' (' + serverMessage + ')' : '') + '. Enter a valid token.'
+      : 'This node requires an API token. Create one on the node with `flurry token create` and paste it here.';
+    el.tokenInput.value = '';
+    el.tokenOverlay.hidden = false;
+    setTimeout(() => el.tokenInput.focus(), 0);
+  }
+
+  el.tokenForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = el.tokenInput.value.trim();
+    if (!token) { el.tokenInput.focus(); return; }
+    writeToken(token);
+    el.tokenOverlay.hidden = true;
+    el.tokenInput.value = '';
+    boot();
+  });
+
+  el.forgetToken.addEventListener('click', () => {
+    writeToken('');
+    boot();
+  });
+
+  // ---------------------------------------------------------------- identity
+
+  function shorten(s, head, tail) {
+    if (!s || s.length <= head + tail + 1) return s || '';
+    return s.slice(0, head) + '…' + s.slice(-tail);
+  }
+
+  // The visible text is shortened; the title attribute holds the full value.
+  function setIdentity(node, full, head, tail) {
+    node.dataset.full = full || '';
+    node.title = full || '';
+    node.textContent = full ? shorten(full, head, tail) : '-';
+    node.setAttribute('aria-label', full ? full + ' (click to copy)' : '');
+  }
+
+  async function copyText(text) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        return true;
+      }
+    } catch (_) { /* fall back below */ }
+    const ta = document.createElement('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.style.position = 'fixed';
+    ta.style.opacity = '0';
+    document.body.appendChild(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    ta.remove();
+    return ok;
+  }
+
+  for (const node of [el.peerId, el.address]) {
+    node.addEventListener('click', async () => {
+      const full = node.dataset.full;
+      if (!full) return;
+      const ok = await copyText(full);
+      node.classList.add(ok ? 'copied' : 'copy-failed');
+      setTimeout(() => node.classList.remove('copied', 'copy-failed'), 1200);
+    });
+  }
+
+  async function loadNode() {
+    const node = await api.node();
+    setIdentity(el.peerId, node.peer_id, 10, 6);
+    setIdentity(el.address, node.address, 6, 4);
+    el.version.textContent = node.version ? 'Flurry v' + node.version : '';
+    state.defaultModel = node.default_model || null;
+    return node;
+  }
+
+  // ------------------------------------------------------------------ models
+
+  function hasModel(name) {
+    return Array.from(el.modelSelect.options).some((o) => o.value === name);
+  }
+
+  function selectModel(name) {
+    if (name && hasModel(name)) el.modelSelect.value = name;
+  }
+
+  async function loadModels() {
+    const previous = el.modelSelect.value;
+    const list = await api.models();
+    const ids = (list && Array.isArray(list.data) ? list.data : []).map((m) => m.id).filter(Boolean);
+    el.modelSelect.textContent = '';
+    for (const id of ids) {
+      const opt = document.createElement('option');
+      opt.value = id;
+      opt.textContent = id;
+      el.modelSelect.appendChild(opt);
+    }
+    if (!ids.length) {
+      const opt = document.createElement('option');
+      opt.value = '';
+      opt.textContent = 'default model';
+      el.modelSelect.appendChild(opt);
+    }
+    if (previous && hasModel(previous)) selectModel(previous);
+    else selectModel(state.defaultModel);
+  }
+
+  // ----------------------------------------------------------- conversations
+
+  function renderConversationList() {
+    el.convList.textContent = '';
+    for (const c of state.conversations) {
+      const li = document.createElement('li');
+      li.className = 'conv-item' + (c.id === state.currentId ? ' active' : '');
+      li.dataset.testid = 'conversation-item';
+      li.dataset.id = c.id;
+
+      const open = document.createElement('button');
+      open.type = 'button';
+      open.className = 'conv-open';
+      open.textContent = c.title || 'New chat';
+      open.title = c.title || 'New chat';
+      if (c.id === state.currentId) open.setAttribute('aria-current', 'page');
+      open.addEventListener('click', () => {
+        closeSidebar();
+        if (c.id !== state.currentId) navigateTo(c.id);
+      });
+
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'conv-delete';
+      del.dataset.testid = 'conversation-delete';
+      del.setAttribute('aria-label', 'Delete conversation');
+      del.title = 'Delete conversation';
+      del.textContent = '×';
+      let armed = null;
+      del.addEventListener('click', async (ev) => {
+        ev.stopPropagation();
+        if (!armed) { // first click arms, second click deletes
+          del.textContent = 'Delete?';
+          del.classList.add('armed');
+          armed = setTimeout(() => {
+            armed = null;
+            del.textContent = '×';
+            del.classList.remove('armed');
+          }, 3000);
+          return;
+        }
+        clearTimeout(armed);
+        armed = null;
+        await deleteConversation(c.id);
+      });
+
+      li.append(open, del);
+      el.convList.appendChild(li);
+    }
+    el.convEmpty.hidden = state.conversations.length > 0;
+  }
+
+  async function refreshConversations() {
+    const res = await api.list();
+    state.conversations = res && Array.isArray(res.conversations) ? res.conversations : [];
+    state.conversations.sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
+    renderConversationList();
+    updateTitle();
+  }
+
+  function updateTitle() {
+    const c = state.conversations.find((x) => x.id === state.currentId);
+    const title = state.currentId ? ((c && c.title) || 'New chat') : 'New chat';
+    el.convTitle.textContent = title;
+    document.title = state.currentId && c && c.title ? c.title + ' · Flurry' : 'Flurry';
+  }
+
+  async function deleteConversation(id) {
+    clearError();
+    try {
+      if (id === state.currentId) stopStreaming();
+      await api.remove(id);
+    } catch (e) {
+      if (e.status !== 404) { reportError(e); return; }
+    }
+    state.conversations = state.conversations.filter((c) => c.id !== id);
+    if (id === state.currentId) startNewChat();
+    renderConversationList();
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  const STATUS_LABEL = { stopped: 'stopped', interrupted: 'interrupted', error: 'error' };
+
+  function clearMessages() {
+    el.messagesInner.textContent = '';
+    el.messagesInner.appendChild(el.emptyState);
+    el.emptyState.hidden = false;
+  }
+
+  function setStatus(bubble, status) {
+    bubble.dataset.status = status;
+    let marker = bubble.querySelector('.msg-marker');
+    const label = STATUS_LABEL[status];
+    if (!label) { if (marker) marker.remove(); return; }
+    if (!marker) {
+      marker = document.createElement('span');
+      marker.className = 'msg-marker';
+      marker.dataset.testid = 'message-marker';
+      bubble.appendChild(marker);
+    }
+    marker.dataset.kind = status;
+    marker.textContent = label;
+    marker.title = status === 'stopped' ? 'You stopped this answer'
+      : status === 'interrupted' ? 'The node stopped while answering' : 'The answer failed';
+  }
+
+  function addMessage(msg) {
+    el.emptyState.hidden = true;
+    const bubble = document.createElement('div');
+    bubble.className = 'msg msg-' + (msg.role || 'assistant');
+    bubble.dataset.testid = 'message';
+    bubble.dataset.role = msg.role || 'assistant';
+    if (msg.id !== undefined && msg.id !== null) bubble.dataset.id = String(msg.id);
+    const content = document.createElement('div');
+    content.className = 'msg-content';
+    content.dataset.testid = 'message-content';
+    content.textContent = msg.content || '';
+    bubble.appendChild(content);
+    setStatus(bubble, msg.status || 'complete');
+    el.messagesInner.appendChild(bubble);
+    return bubble;
+  }
+
+  function renderMessages(messages) {
+    clearMessages();
+    for (const m of messages || []) addMessage(m);
+    scrollToBottom(true);
+  }
+
+  function nearBottom() {
+    const m = el.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+  }
+
+  function scrollToBottom(force) {
+    if (force || nearBottom()) el.messages.scrollTop = el.messages.scrollHeight;
+  }
+
+  // ------------------------------------------------------------- navigation
+
+  function idFromHash() {
+    const h = decodeURIComponent(location.hash.replace(/^#/, ''));
+    return h.startsWith('c_') ? h : null;
+  }
+
+  function navigateTo(id) {
+    stopStreaming();
+    if (idFromHash() !== id) location.hash = id; // hashchange -> openConversation
+    else openConversation(id);
+  }
+
+  function startNewChat() {
+    stopStreaming();
+    state.loadSeq++;
+    state.currentId = null;
+    if (location.hash) history.pushState(null, '', location.pathname + location.search);
+    clearMessages();
+    clearError();
+    renderConversationList();
+    updateTitle();
+    el.input.focus();
+  }
+
+  async function openConversation(id) {
+    const seq = ++state.loadSeq;
+    state.currentId = id;
+    clearError();
+    renderConversationList();
+    updateTitle();
+    try {
+      const conv = await api.get(id);
+      if (seq !== state.loadSeq) return;
+      renderMessages(conv.messages);
+      selectModel(conv.model);
+      if (!state.conversations.some((c) => c.id === id)) {
+        state.conversations.unshift(conv);
+        renderConversationList();
+      }
+      updateTitle();
+    } catch (e) {
+      if (seq !== state.loadSeq) return;
+      if (e.status === 404) {
+        startNewChat();
+        showError('Conversation ' + id + ' was not found.');
+      } else {
+        clearMessages();
+        reportError(e);
+      }
+    }
+  }
+
+  window.addEventListener('hashchange', () => {
+    const id = idFromHash();
+    if (id === state.currentId) return;
+    stopStreaming();
+    if (id) openConversation(id);
+    else startNewChat();
+  });
+
+  // --------------------------------------------------------------- sending
+
+  function setStreaming(on) {
+    state.streaming = on;
+    el.main.dataset.streaming = on ? 'true' : 'false';
+    el.send.disabled = on;
+    el.stop.disabled = !on;
+  }
+
+  function stopStreaming() {
+    if (state.abort) state.abort.abort();
+  }
+
+  async function sendMessage() {
+    const text = el.input.value;
+    if (!text.trim() || state.streaming) return;
+    clearError();
+    const model = el.modelSelect.value || undefined;
+    setStreaming(true);
+
+    let id = state.currentId;
+    if (!id) {
+      try {
+        const conv = await api.create(model ? { model } : {});
+        id = conv.id;
+        state.currentId = id;
+        state.loadSeq++;
+        state.conversations = [conv].concat(state.conversations.filter((c) => c.id !== id));
+        location.hash = id; // ignored by the hashchange handler (same id)
+        renderConversationList();
+        updateTitle();
+      } catch (e) {
+        setStreaming(false);
+        reportError(e);
+        return;
+      }
+    }
+
+    el.input.value = '';
+    autosize();
+    const userBubble = addMessage({ role: 'user', content: text, status: 'complete' });
+    const bubble = addMessage({ role: 'assistant', content: '', status: 'streaming' });
+    const content = bubble.querySelector('.msg-content');
+    scrollToBottom(true);
+
+    const controller = new AbortController();
+    state.abort = controller;
+    let status = 'interrupted';
+    let errorMessage = '';
+    try {
+      const body = { content: text };
+      if (model) body.model = model;
+      const res = await api.send(id, body, controller.signal);
+      for await (const data of sseData(res.body)) {
+        if (data === '[DONE]') continue;
+        let ev;
+        try { ev = JSON.parse(data); } catch (_) { continue; }
+        if (ev.type === 'start') {
+          if (ev.message_id !== undefined) bubble.dataset.id = String(ev.message_id);
+        } else if (ev.type === 'token') {
+          if (ev.text) {
+            content.textContent += ev.text;
+            scrollToBottom(false);
+          }
+        } else if (ev.type === 'done') {
+          status = 'complete';
+          if (ev.finish_reason) bubble.dataset.finishReason = ev.finish_reason;
+        } else if (ev.type === 'error') {
+          status = 'error';
+          errorMessage = (ev.error && ev.error.message) || 'The answer failed.';
+        }
+      }
+      if (status === 'interrupted') errorMessage = 'The connection to the node closed before the answer finished.';
+    } catch (e) {
+      if (controller.signal.aborted || (e && e.name === 'AbortError')) {
+        status = 'stopped';
+      } else {
+        status = 'error';
+        errorMessage = e && e.message ? e.message : String(e);
+        if (e && e.auth) errorMessage = '';
+        // Nothing was generated and the request itself failed: give the text back.
+        if (e instanceof ApiError && !content.textContent) {
+          bubble.remove();
+          userBubble.remove();
+          if (!el.messagesInner.querySelector('.msg')) el.emptyState.hidden = false;
+          if (!el.input.value) { el.input.value = text; autosize(); }
+        }
+      }
+    } finally {
+      if (state.abort === controller) state.abort = null;
+      setStatus(bubble, status);
+      setStreaming(false);
+    }
+    if (errorMessage) showError(errorMessage);
+    try { await refreshConversations(); } catch (e) { reportError(e); }
+  }
+
+  el.composer.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendMessage();
+  });
+
+  el.input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      if (!state.streaming) sendMessage();
+    }
+  });
+
+  function autosize() {
+    el.input.style.height = 'auto';
+    el.input.style.height = Math.min(el.input.scrollHeight, 220) + 'px';
+  }
+  el.input.addEventListener('input', autosize);
+
+  el.stop.addEventListener('click', stopStreaming);
+  el.newChat.addEventListener('click', () => { closeSidebar(); startNewChat(); });
+  $('new-chat-top').addEventListener('click', startNewChat);
+  el.errorClose.addEventListener('click', clearError);
+
+  // ---------------------------------------------------------------- sidebar
+
+  function openSidebar() {
+    el.sidebar.classList.add('open');
+    el.scrim.hidden = false;
+    el.menuBtn.setAttribute('aria-expanded', 'true');
+  }
+
+  function closeSidebar() {
+    el.sidebar.classList.remove('open');
+    el.scrim.hidden = true;
+    el.menuBtn.setAttribute('aria-expanded', 'false');
+  }
+
+  el.menuBtn.addEventListener('click', () => {
+    if (el.sidebar.classList.contains('open')) closeSidebar(); else openSidebar();
+  });
+  el.scrim.addEventListener('click', closeSidebar);
+  document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeSidebar(); });
+
+  // ------------------------------------------------------------------ boot
+
+  async function boot() {
+    clearError();
+    el.forgetToken.hidden = !state.token;
+    const results = await Promise.allSettled([
+      loadNode().then(() => selectModel(state.defaultModel)),
+      refreshConversations(),
+    ]);
+    // Models after /api/node so default_model is known for preselection.
+    const models = await Promise.allSettled([loadModels()]);
+    const failed = results.concat(models).find((r) => r.status === 'rejected');
+    if (failed) reportError(failed.reason);
+
+    const id = idFromHash();
+    if (id) await openConversation(id);
+    else { state.currentId = null; clearMessages(); renderConversationList(); updateTitle(); }
+    el.input.focus();
+  }
+
+  setStreaming(false);
+  boot();
+})();
