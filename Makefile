@@ -8,7 +8,7 @@ BENCH_THREADS ?= 1,2
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: run build model models test lint unit e2e web-test test-deps bench fixtures fuzz help
+.PHONY: run build model models test lint unit e2e web-test test-deps contracts-test bench fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -35,7 +35,11 @@ lint:
 unit: models
 	$(CARGO) test --locked --workspace
 
-test: lint unit e2e web-test
+test: lint contracts-test unit e2e web-test
+
+# Solidity contracts: forge + solc-js from npm (contracts/package-lock.json), offline.
+contracts-test:
+	contracts/test.sh
 
 test-deps:
 	scripts/test-deps.sh

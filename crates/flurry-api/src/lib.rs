@@ -220,12 +220,64 @@ async fn host_check(State(st): State<AppState>, req: Request, next: Next) -> Res
     next.run(req).await
 }
 
+/// Refuses what a foreign web page could send without a CORS preflight: a POST whose
+/// body is not declared JSON (a "simple" cross-site request, 415), and any request whose
+/// `Origin` is neither this node's own nor an allowed CORS origin (403).
+fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
+    let h = req.headers();
+    if let Some(origin) = h.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let host = h
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let own = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|o| o == host);
+        if !own && !st.cors_origins.iter().any(|o| o == origin) {
+            return Some(
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("requests from {origin} are not allowed: add it to [api] cors_origins to allow it"),
+                )
+                .code("origin_not_allowed")
+                .into_response(),
+            );
+        }
+    }
+    if req.method() == Method::POST {
+        let json = h
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || v.to_ascii_lowercase().ends_with("+json")
+            });
+        if !json {
+            return Some(
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the body must be JSON: send `Content-Type: application/json`",
+                )
+                .code("unsupported_media_type")
+                .into_response(),
+            );
+        }
+    }
+    None
+}
+
 /// Token check and shutdown refusal for every API route.
 async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if st.shutting_down.load(Ordering::Relaxed) {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down")
             .code("shutting_down")
             .into_response();
+    }
+    if let Some(resp) = cross_site(&st, &req) {
+        return resp;
     }
     if st.auth.require_token && req.method() != Method::OPTIONS {
         let token = req

@@ -519,3 +519,30 @@ async fn node_info_and_embeddings() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["code"], "model_not_supported");
 }
+
+#[tokio::test]
+async fn cross_site_requests_are_refused() {
+    let (st, _d) = empty_state();
+    let st = Arc::new(st);
+    // A "simple" cross-site POST (text/plain) never reaches a handler.
+    let mut r = req("POST", "/api/conversations", "{}");
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_media_type");
+    assert!(st.agent.history.list().unwrap().is_empty());
+    // A foreign Origin is refused; the node's own origin is fine.
+    let mut r = req("POST", "/api/conversations", "{}");
+    r.headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(st.agent.history.list().unwrap().is_empty());
+    let mut r = req("POST", "/api/conversations", "{}");
+    r.headers_mut()
+        .insert(header::ORIGIN, "http://127.0.0.1:7878".parse().unwrap());
+    let (s, _) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(st.agent.history.list().unwrap().len(), 1);
+}

@@ -458,6 +458,7 @@ fn run(
             return;
         }
         step_all(&model, &mut active, &mut scratch, &pool, context);
+        stats.active.store(active.len(), Ordering::Relaxed);
     }
 }
 

@@ -28,6 +28,19 @@ pub(crate) fn term_k4(dw: f32, dminw: f32, da: f32, isum: i32, imin: i32) -> f32
     (dw * da) * isum as f32 - (dminw * da) * imin as f32
 }
 
+/// Lanes of the canonical sum of a row's block terms.
+pub(crate) const LANES: usize = 8;
+
+/// The canonical combination of the lanes of a row's block terms. Term `i` (block `i`,
+/// or super-block `i` for K-quants) is added to lane `i % 8`, each lane in block order,
+/// then the lanes are folded as an 8-wide SIMD register folds:
+/// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`. Every path computes exactly this,
+/// so SIMD kernels keep 8 running sums in one register instead of adding terms one by one.
+#[inline(always)]
+pub(crate) fn fold_lanes(l: &[f32; LANES]) -> f32 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
+
 // ---- Exact integer block dots. ----
 
 #[inline(always)]
@@ -137,72 +150,94 @@ fn isum_q6k(b: &[u8], y: &[i8]) -> i32 {
     isum
 }
 
-// ---- Row dots: per-block terms added in block order. ----
+// ---- Row dots: per-block terms summed in the canonical order (`fold_lanes`). ----
 
 #[inline(always)]
 pub(crate) fn dot_q4_0(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for ((b, y), &da) in w.chunks_exact(18).zip(a.qs.chunks_exact(32)).zip(a.d) {
-        sum += term_d(rd_f16(b, 0), da, isum_q4_0(&b[2..], y));
+    let mut lanes = [0f32; LANES];
+    for (i, ((b, y), &da)) in w
+        .chunks_exact(18)
+        .zip(a.qs.chunks_exact(32))
+        .zip(a.d)
+        .enumerate()
+    {
+        lanes[i % LANES] += term_d(rd_f16(b, 0), da, isum_q4_0(&b[2..], y));
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[inline(always)]
 pub(crate) fn dot_q4_1(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for (((b, y), &da), &sa) in w
+    let mut lanes = [0f32; LANES];
+    for (i, (((b, y), &da), &sa)) in w
         .chunks_exact(20)
         .zip(a.qs.chunks_exact(32))
         .zip(a.d)
         .zip(a.s)
+        .enumerate()
     {
-        sum += term_dm(rd_f16(b, 0), da, isum_q4_1(&b[4..], y), rd_f16(b, 2), sa);
+        lanes[i % LANES] += term_dm(rd_f16(b, 0), da, isum_q4_1(&b[4..], y), rd_f16(b, 2), sa);
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[inline(always)]
 pub(crate) fn dot_q5_0(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for ((b, y), &da) in w.chunks_exact(22).zip(a.qs.chunks_exact(32)).zip(a.d) {
+    let mut lanes = [0f32; LANES];
+    for (i, ((b, y), &da)) in w
+        .chunks_exact(22)
+        .zip(a.qs.chunks_exact(32))
+        .zip(a.d)
+        .enumerate()
+    {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        sum += term_d(rd_f16(b, 0), da, isum_q5_0(qh, &b[6..], y));
+        lanes[i % LANES] += term_d(rd_f16(b, 0), da, isum_q5_0(qh, &b[6..], y));
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[inline(always)]
 pub(crate) fn dot_q8_0(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for ((b, y), &da) in w.chunks_exact(34).zip(a.qs.chunks_exact(32)).zip(a.d) {
-        sum += term_d(rd_f16(b, 0), da, isum_q8_0(&b[2..], y));
+    let mut lanes = [0f32; LANES];
+    for (i, ((b, y), &da)) in w
+        .chunks_exact(34)
+        .zip(a.qs.chunks_exact(32))
+        .zip(a.d)
+        .enumerate()
+    {
+        lanes[i % LANES] += term_d(rd_f16(b, 0), da, isum_q8_0(&b[2..], y));
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[inline(always)]
 pub(crate) fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for (((b, y), &da), bs) in w
+    let mut lanes = [0f32; LANES];
+    for (i, (((b, y), &da), bs)) in w
         .chunks_exact(144)
         .zip(a.qs.chunks_exact(256))
         .zip(a.d)
         .zip(a.bsums.chunks_exact(16))
+        .enumerate()
     {
         let (isum, imin) = isums_q4k(b, y, bs);
-        sum += term_k4(rd_f16(b, 0), rd_f16(b, 2), da, isum, imin);
+        lanes[i % LANES] += term_k4(rd_f16(b, 0), rd_f16(b, 2), da, isum, imin);
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[inline(always)]
 pub(crate) fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
-    let mut sum = 0f32;
-    for ((b, y), &da) in w.chunks_exact(210).zip(a.qs.chunks_exact(256)).zip(a.d) {
-        sum += term_d(rd_f16(b, 208), da, isum_q6k(b, y));
+    let mut lanes = [0f32; LANES];
+    for (i, ((b, y), &da)) in w
+        .chunks_exact(210)
+        .zip(a.qs.chunks_exact(256))
+        .zip(a.d)
+        .enumerate()
+    {
+        lanes[i % LANES] += term_d(rd_f16(b, 208), da, isum_q6k(b, y));
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 // ---- Kernel drivers. ----

@@ -715,3 +715,44 @@ fn round_small_matches_round_ties_even() {
         check(-f32::from_bits(bits));
     }
 }
+
+/// Long rows: several groups of 8 blocks (and of 8 super-blocks for the K-quants), with
+/// and without a partial last group, for every path and several activation rows.
+#[test]
+fn long_rows_bit_identical_across_paths() {
+    let mut rng = Rng(7);
+    for &dtype in WEIGHT_TYPES.iter() {
+        let bl = act_type(dtype)
+            .map_or(1, |a| a.block_len())
+            .max(dtype.block_len());
+        for blocks in [8, 9, 16, 17, 24] {
+            let cols = bl * blocks;
+            let rows = 7;
+            let data = random_weights(dtype, rows, cols, &mut rng);
+            let w = QMatrix {
+                dtype,
+                rows,
+                cols,
+                data: &data,
+            };
+            for n in [1, 3, 6] {
+                let x = rng.values(n * cols);
+                let mut acts = QActs::default();
+                acts.quantize(dtype, &x, cols);
+                let mut scalar = vec![0f32; n * rows];
+                matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
+                assert!(scalar.iter().all(|v| v.is_finite()), "{dtype}");
+                for path in Path::all_available() {
+                    let mut out = vec![f32::NAN; n * rows];
+                    matmul_with(path, w, &acts, &mut out, pool(2), 0);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&out),
+                        bits(&scalar),
+                        "{dtype} {blocks} blocks, n {n}, {path:?}"
+                    );
+                }
+            }
+        }
+    }
+}

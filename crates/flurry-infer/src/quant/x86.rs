@@ -2,13 +2,16 @@
 //!
 //! The integer part of each block dot uses `maddubs`/`madd` (exact: no intermediate can
 //! saturate for the value ranges of these formats, see [`mul_sum_i8`]); the float part
-//! computes the canonical per-block terms of the portable module lane by lane and adds
-//! them to the row sum sequentially, so results are bit-identical to the portable path.
+//! computes the canonical per-block terms of the portable module lane by lane and sums
+//! them in its canonical order (8 running lanes, then a fixed fold), so results are
+//! bit-identical to the portable path.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use super::portable::{self, float_kernel, quant_kernel, term_d, term_dm, term_k4};
+use super::portable::{
+    self, LANES, float_kernel, fold_lanes, quant_kernel, term_d, term_dm, term_k4,
+};
 use super::{ActRow, GgmlType, Job, Kernel};
 
 /// Whether this CPU can run the kernels of this module.
@@ -125,6 +128,18 @@ fn f16x8_pair(g: &[u8], stride: usize) -> (__m256, __m256) {
         _mm256_cvtph_ps(_mm256_castsi256_si128(v)),
         _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1)),
     )
+}
+
+/// [`fold_lanes`] of the 8 lanes of `v`, with the same additions in the same order.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn fold_ps(v: __m256) -> f32 {
+    // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    // [s0 + s2, s1 + s3, ..]
+    let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    // (s0 + s2) + (s1 + s3)
+    _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)))
 }
 
 /// The f16 at byte `off` of `b`, as f32 (F16C; bit-identical to the portable conversion).
@@ -271,61 +286,56 @@ fn group_terms<const T: u8>(g: &[u8], y: &[i8], da: &[f32], sa: &[f32]) -> __m25
 }
 
 /// Row dots for the 32-element formats, `R` (weight row, activation row) pairs at once so
-/// that their sequential sums overlap. Blocks go in groups of 8: integer sums reduced
-/// together, canonical terms computed lane-wise, then added in block order. The last
+/// that their sums overlap. Blocks go in groups of 8: integer sums reduced together,
+/// canonical terms computed lane-wise and added to the 8 canonical lanes. The last
 /// remaining blocks go one by one.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn dot32<const T: u8, const R: usize>(w: [&[u8]; R], a: [ActRow<'_>; R]) -> [f32; R] {
     let bb = block_bytes(T);
     let nb = w[0].len() / bb;
-    let mut sum = [0f32; R];
     let full = nb / 8 * 8;
     for r in 0..R {
         assert!(w[r].len() == nb * bb && a[r].qs.len() == nb * 32 && a[r].d.len() == nb);
         assert!(T != Q4_1 || a[r].s.len() == nb);
     }
-    // Terms go through a buffer and are summed from memory: that keeps lane extraction
-    // off the shuffle units and the sequential adds off the integer work's critical path.
-    let mut terms = [[0f32; 64]; R];
-    let mut i = 0;
-    while i < full {
-        let n = (full - i).min(64);
-        for g in (0..n).step_by(8) {
-            let b = i + g;
-            for r in 0..R {
-                let sa = if T == Q4_1 {
-                    &a[r].s[b..b + 8]
-                } else {
-                    &[][..]
-                };
-                let t = group_terms::<T>(
-                    &w[r][b * bb..(b + 8) * bb],
-                    &a[r].qs[b * 32..(b + 8) * 32],
-                    &a[r].d[b..b + 8],
-                    sa,
-                );
-                store8(&mut terms[r][g..g + 8], t);
-            }
-        }
+    // Each group of 8 blocks adds its 8 terms to 8 running lanes (one register).
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in (0..full).step_by(8) {
         for r in 0..R {
-            for &v in &terms[r][..n] {
-                sum[r] += v;
-            }
+            let sa = if T == Q4_1 {
+                &a[r].s[b..b + 8]
+            } else {
+                &[][..]
+            };
+            let t = group_terms::<T>(
+                &w[r][b * bb..(b + 8) * bb],
+                &a[r].qs[b * 32..(b + 8) * 32],
+                &a[r].d[b..b + 8],
+                sa,
+            );
+            acc[r] = _mm256_add_ps(acc[r], t);
         }
-        i += n;
     }
-    // The last blocks one at a time: the same terms, with scalar float operations.
-    for i in full..nb {
-        for r in 0..R {
+    let mut sum = [0f32; R];
+    for r in 0..R {
+        if full == nb {
+            sum[r] = fold_ps(acc[r]);
+            continue;
+        }
+        // The last blocks one at a time: the same terms, with scalar float operations.
+        let mut lanes = [0f32; LANES];
+        store8(&mut lanes, acc[r]);
+        for i in full..nb {
             let b = &w[r][i * bb..(i + 1) * bb];
             let isum = hsum(block_isums::<T>(b, &a[r].qs[i * 32..(i + 1) * 32]));
-            sum[r] += if T == Q4_1 {
+            lanes[i % LANES] += if T == Q4_1 {
                 term_dm(f16_1(b, 0), a[r].d[i], isum, f16_1(b, 2), a[r].s[i])
             } else {
                 term_d(f16_1(b, 0), a[r].d[i], isum)
             };
         }
+        sum[r] = fold_lanes(&lanes);
     }
     sum
 }
@@ -365,7 +375,7 @@ fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
     let nb = w.len() / 144;
     let (y, da, bsums) = (&a.qs[..nb * 256], &a.d[..nb], &a.bsums[..nb * 16]);
     let m4 = _mm256_set1_epi8(0xF);
-    let mut sum = 0f32;
+    let mut lanes = [0f32; LANES];
     for i in 0..nb {
         let b = &w[i * 144..(i + 1) * 144];
         let y = &y[i * 256..(i + 1) * 256];
@@ -409,9 +419,9 @@ fn dot_q4k(w: &[u8], a: ActRow<'_>) -> f32 {
             let p_h = _mm256_madd_epi16(scale_h, p_h);
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_l, p_h));
         }
-        sum += term_k4(f16_1(b, 0), f16_1(b, 2), da[i], hsum(sumi), imin);
+        lanes[i % LANES] += term_k4(f16_1(b, 0), f16_1(b, 2), da[i], hsum(sumi), imin);
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -421,7 +431,7 @@ fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
     let (y, da, bsums) = (&a.qs[..nb * 256], &a.d[..nb], &a.bsums[..nb * 16]);
     let m4 = _mm256_set1_epi8(0xF);
     let m2 = _mm256_set1_epi8(3);
-    let mut sum = 0f32;
+    let mut lanes = [0f32; LANES];
     for i in 0..nb {
         let b = &w[i * 210..(i + 1) * 210];
         let y = &y[i * 256..(i + 1) * 256];
@@ -466,9 +476,9 @@ fn dot_q6k(w: &[u8], a: ActRow<'_>) -> f32 {
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
             }
         }
-        sum += term_d(f16_1(b, 208), da[i], hsum(sumi));
+        lanes[i % LANES] += term_d(f16_1(b, 208), da[i], hsum(sumi));
     }
-    sum
+    fold_lanes(&lanes)
 }
 
 // ---- Kernels. ----
@@ -496,39 +506,28 @@ quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q8_0 = dot_q8_0,
 quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q4k = dot_q4k, dot2_q4k);
 quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q6k = dot_q6k, dot2_q6k);
 
-// ---- GEMM: each weight row unpacked once, then reused for many activation rows. ----
-
-/// Activation rows a GEMM kernel computes together (independent sums that overlap).
-const GEMM_ACTS: usize = 4;
-
-/// `GEMM_ACTS` is also the width of the unrolled dot below.
-const _: () = assert!(GEMM_ACTS == 4);
+// ---- K-quant rows unpacked for the GEMM kernels. ----
 
 /// `Q4_K` and `Q6_K` in the type codes of the GEMM kernels.
 const Q4K: u8 = 4;
 const Q6K: u8 = 5;
 
-/// One weight row unpacked for reuse across activation rows (buffers kept between rows).
+/// One K-quant weight row unpacked (buffers kept between rows).
 #[derive(Default)]
 struct Unpacked {
-    /// 32-element formats: the unsigned operand of `maddubs` (|x| for the signed
-    /// formats); K-quants: the quants (unsigned) in activation order.
+    /// The quants (unsigned) in activation order.
     q: Vec<u8>,
-    /// Signed 32-element formats: the signed values (their signs move onto the activations).
-    sgn: Vec<u8>,
-    /// Per block: the weight scale `d` (f32).
+    /// Per super-block: the weight scale `d` (f32).
     d: Vec<f32>,
-    /// Per block: Q4_1's `m`, Q4_K's `dmin`.
+    /// Per super-block: Q4_K's `dmin`.
     m: Vec<f32>,
     /// Q4_K: per super-block 8 scales then 8 mins. Q6_K: per super-block the 16 group
-    /// scales, then for each 32-value sub-block 16 lanes of scales (8 × group 2s, 8 × 2s+1).
+    /// scales.
     sc: Vec<i16>,
 }
 
 /// i16s per super-block in [`Unpacked::sc`].
-const fn sc_len(t: u8) -> usize {
-    if t == Q4K { 16 } else { 16 + 8 * 16 }
-}
+const SC_LEN: usize = 16;
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
@@ -538,278 +537,62 @@ fn st256(out: &mut [u8], v: __m256i) {
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
 }
 
-/// Unpacks one weight row of type `T` (a 32-element format or a K-quant) into `u`.
+/// Unpacks one Q4_K or Q6_K weight row into `u`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn unpack<const T: u8>(w: &[u8], u: &mut Unpacked) {
-    let (bb, bl) = match T {
-        Q4K => (144, 256),
-        Q6K => (210, 256),
-        _ => (block_bytes(T), 32),
-    };
+    let bb = if T == Q4K { 144 } else { 210 };
     let nb = w.len() / bb;
-    let signed = matches!(T, Q4_0 | Q5_0 | Q8_0);
-    u.q.resize(nb * bl, 0);
-    u.sgn.resize(if signed { nb * 32 } else { 0 }, 0);
+    u.q.resize(nb * 256, 0);
     u.d.resize(nb, 0.0);
-    u.m.resize(if matches!(T, Q4_1 | Q4K) { nb } else { 0 }, 0.0);
-    u.sc.resize(if bl == 256 { nb * sc_len(T) } else { 0 }, 0);
+    u.m.resize(if T == Q4K { nb } else { 0 }, 0.0);
+    u.sc.resize(nb * SC_LEN, 0);
     let m4 = _mm256_set1_epi8(0xF);
     for (i, b) in w.chunks_exact(bb).enumerate() {
-        let q = &mut u.q[i * bl..(i + 1) * bl];
-        match T {
-            Q4K => {
-                u.d[i] = f16_1(b, 0);
-                u.m[i] = f16_1(b, 2);
-                let sc = &mut u.sc[i * 16..i * 16 + 16];
-                for j in 0..8 {
-                    let (s, m) = super::blocks::scale_min_k4(j, &b[4..16]);
-                    sc[j] = i16::from(s);
-                    sc[8 + j] = i16::from(m);
-                }
-                for j in 0..4 {
-                    let q4 = ld256(&b[16 + 32 * j..16 + 32 * j + 32]);
-                    st256(&mut q[64 * j..], _mm256_and_si256(q4, m4));
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-                    st256(&mut q[64 * j + 32..], hi);
-                }
+        let q = &mut u.q[i * 256..(i + 1) * 256];
+        let sc = &mut u.sc[i * SC_LEN..(i + 1) * SC_LEN];
+        if T == Q4K {
+            u.d[i] = f16_1(b, 0);
+            u.m[i] = f16_1(b, 2);
+            for j in 0..8 {
+                let (s, m) = super::blocks::scale_min_k4(j, &b[4..16]);
+                sc[j] = i16::from(s);
+                sc[8 + j] = i16::from(m);
             }
-            Q6K => {
-                u.d[i] = f16_1(b, 208);
-                let sc = &mut u.sc[i * sc_len(Q6K)..(i + 1) * sc_len(Q6K)];
-                for g in 0..16 {
-                    sc[g] = i16::from(b[192 + g] as i8);
-                }
-                for s in 0..8 {
-                    for l in 0..8 {
-                        sc[16 + 16 * s + l] = i16::from(b[192 + 2 * s] as i8);
-                        sc[16 + 16 * s + 8 + l] = i16::from(b[192 + 2 * s + 1] as i8);
-                    }
-                }
-                let m2 = _mm256_set1_epi8(3);
-                for j in 0..2 {
-                    let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
-                    let q4b1 = ld256(&b[64 * j..64 * j + 32]);
-                    let q4b2 = ld256(&b[64 * j + 32..64 * j + 64]);
-                    let hbits = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, m2), 4);
-                    let v = [
-                        _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(qh)),
-                        _mm256_or_si256(
-                            _mm256_and_si256(q4b2, m4),
-                            hbits(_mm256_srli_epi16(qh, 2)),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4),
-                            hbits(_mm256_srli_epi16(qh, 4)),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4),
-                            hbits(_mm256_srli_epi16(qh, 6)),
-                        ),
-                    ];
-                    for (k, v) in v.into_iter().enumerate() {
-                        st256(&mut q[128 * j + 32 * k..], v);
-                    }
-                }
+            for j in 0..4 {
+                let q4 = ld256(&b[16 + 32 * j..16 + 32 * j + 32]);
+                st256(&mut q[64 * j..], _mm256_and_si256(q4, m4));
+                let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+                st256(&mut q[64 * j + 32..], hi);
             }
-            _ => {
-                u.d[i] = f16_1(b, 0);
-                if T == Q4_1 {
-                    u.m[i] = f16_1(b, 2);
-                    st256(q, nibbles(&b[4..20]));
-                    continue;
+        } else {
+            u.d[i] = f16_1(b, 208);
+            for g in 0..16 {
+                sc[g] = i16::from(b[192 + g] as i8);
+            }
+            let m2 = _mm256_set1_epi8(3);
+            for j in 0..2 {
+                let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
+                let q4b1 = ld256(&b[64 * j..64 * j + 32]);
+                let q4b2 = ld256(&b[64 * j + 32..64 * j + 64]);
+                let hbits = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, m2), 4);
+                let v = [
+                    _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(qh)),
+                    _mm256_or_si256(_mm256_and_si256(q4b2, m4), hbits(_mm256_srli_epi16(qh, 2))),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4),
+                        hbits(_mm256_srli_epi16(qh, 4)),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4),
+                        hbits(_mm256_srli_epi16(qh, 6)),
+                    ),
+                ];
+                for (k, v) in v.into_iter().enumerate() {
+                    st256(&mut q[128 * j + 32 * k..], v);
                 }
-                let x = match T {
-                    Q4_0 => _mm256_sub_epi8(nibbles(&b[2..18]), _mm256_set1_epi8(8)),
-                    Q5_0 => {
-                        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-                        let hi = _mm256_andnot_si256(
-                            bytes_from_bits(qh),
-                            _mm256_set1_epi8(0xF0u8 as i8),
-                        );
-                        _mm256_or_si256(nibbles(&b[6..22]), hi)
-                    }
-                    _ => ld256(&b[2..34]),
-                };
-                st256(q, _mm256_sign_epi8(x, x));
-                st256(&mut u.sgn[i * 32..], x);
             }
         }
-    }
-}
-
-/// Integer dot of unpacked 32-element block `i` with 32 activations, as 8 i32 partial
-/// sums (exactly [`block_isums`]).
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn unpacked_isums<const T: u8>(u: &Unpacked, i: usize, y: &[i8]) -> __m256i {
-    let x = ld256(&u.q[i * 32..]);
-    let y = ld256_i8(&y[i * 32..]);
-    if T == Q4_1 {
-        mul_sum_u8_i8(x, y)
-    } else {
-        mul_sum_u8_i8(x, _mm256_sign_epi8(y, ld256(&u.sgn[i * 32..])))
-    }
-}
-
-/// Row dots of one unpacked 32-element weight row with `C` activation rows: the same
-/// canonical terms, added in block order, as [`dot32`].
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn dot_unpacked32<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
-    let nb = u.d.len();
-    for a in &a {
-        assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
-        assert!(T != Q4_1 || (a.s.len() == nb && u.m.len() == nb));
-    }
-    let full = nb / 8 * 8;
-    let mut sum = [0f32; C];
-    let mut terms = [[0f32; 64]; C];
-    let mut i = 0;
-    while i < full {
-        let n = (full - i).min(64);
-        for g in (0..n).step_by(8) {
-            let b = i + g;
-            let dw = ld256_f32(&u.d[b..b + 8]);
-            for c in 0..C {
-                let mut v = [_mm256_setzero_si256(); 8];
-                for (k, v) in v.iter_mut().enumerate() {
-                    *v = unpacked_isums::<T>(u, b + k, a[c].qs);
-                }
-                let isum = _mm256_cvtepi32_ps(hsum8(&v));
-                let dd = _mm256_mul_ps(dw, ld256_f32(&a[c].d[b..b + 8]));
-                let t = if T == Q4_1 {
-                    // (dw * da) * isum + mw * sa, as `term_dm`.
-                    let ms = _mm256_mul_ps(ld256_f32(&u.m[b..b + 8]), ld256_f32(&a[c].s[b..b + 8]));
-                    _mm256_add_ps(_mm256_mul_ps(dd, isum), ms)
-                } else {
-                    // (dw * da) * isum, as `term_d`.
-                    _mm256_mul_ps(dd, isum)
-                };
-                store8(&mut terms[c][g..g + 8], t);
-            }
-        }
-        for c in 0..C {
-            for &v in &terms[c][..n] {
-                sum[c] += v;
-            }
-        }
-        i += n;
-    }
-    for i in full..nb {
-        for c in 0..C {
-            let isum = hsum(unpacked_isums::<T>(u, i, a[c].qs));
-            sum[c] += if T == Q4_1 {
-                term_dm(u.d[i], a[c].d[i], isum, u.m[i], a[c].s[i])
-            } else {
-                term_d(u.d[i], a[c].d[i], isum)
-            };
-        }
-    }
-    sum
-}
-
-/// Row dots of one unpacked Q4_K or Q6_K weight row with `C` activation rows: the same
-/// canonical terms, added in super-block order, as [`dot_q4k`] / [`dot_q6k`].
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn dot_unpacked_k<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
-    let nb = u.d.len();
-    let scl = sc_len(T);
-    assert!(u.q.len() == nb * 256 && u.sc.len() == nb * scl);
-    for a in &a {
-        assert!(a.qs.len() == nb * 256 && a.d.len() == nb && a.bsums.len() == nb * 16);
-    }
-    let mut sum = [0f32; C];
-    for i in 0..nb {
-        let q = &u.q[i * 256..(i + 1) * 256];
-        let sc = &u.sc[i * scl..(i + 1) * scl];
-        for c in 0..C {
-            let y = &a[c].qs[i * 256..(i + 1) * 256];
-            let bsums = ld256_i16(&a[c].bsums[i * 16..(i + 1) * 16]);
-            if T == Q4K {
-                let q8s = _mm_hadd_epi16(
-                    _mm256_castsi256_si128(bsums),
-                    _mm256_extracti128_si256(bsums, 1),
-                );
-                // The 8 mins.
-                let mins =
-                    _mm_setr_epi16(sc[8], sc[9], sc[10], sc[11], sc[12], sc[13], sc[14], sc[15]);
-                let imin = hsum128(_mm_madd_epi16(mins, q8s));
-                let mut sumi = _mm256_setzero_si256();
-                for s in 0..8 {
-                    let p = _mm256_maddubs_epi16(
-                        ld256(&q[32 * s..32 * s + 32]),
-                        ld256_i8(&y[32 * s..32 * s + 32]),
-                    );
-                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set1_epi16(sc[s]), p));
-                }
-                sum[c] += term_k4(u.d[i], u.m[i], a[c].d[i], hsum(sumi), imin);
-            } else {
-                let sc_bsums = _mm256_madd_epi16(ld256_i16(&sc[..16]), bsums);
-                let mut sumi =
-                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sc_bsums, 5));
-                for s in 0..8 {
-                    // q <= 63: pairs of q * y fit i16.
-                    let p = _mm256_maddubs_epi16(
-                        ld256(&q[32 * s..32 * s + 32]),
-                        ld256_i8(&y[32 * s..32 * s + 32]),
-                    );
-                    let scv = ld256_i16(&sc[16 + 16 * s..32 + 16 * s]);
-                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv, p));
-                }
-                sum[c] += term_d(u.d[i], a[c].d[i], hsum(sumi));
-            }
-        }
-    }
-    sum
-}
-
-/// Dots of one unpacked weight row with `C` activation rows.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn dot_unpacked<const T: u8, const C: usize>(u: &Unpacked, a: [ActRow<'_>; C]) -> [f32; C] {
-    if T == Q4K || T == Q6K {
-        dot_unpacked_k::<T, C>(u, a)
-    } else {
-        dot_unpacked32::<T, C>(u, a)
-    }
-}
-
-/// GEMM kernel for several activation rows: activation rows in cache tiles, then weight
-/// rows, each unpacked once per tile and used for every activation row of the tile,
-/// [`GEMM_ACTS`] of them at a time.
-#[target_feature(enable = "avx2,fma,f16c")]
-fn gemm<const T: u8>(job: &Job<'_>, out: &mut [f32]) {
-    let rb = job.row_bytes;
-    let mut u = Unpacked::default();
-    let mut t0 = job.t0;
-    while t0 < job.t1 {
-        let t1 = (t0 + job.tile).min(job.t1);
-        for (r, w) in job.w.chunks_exact(rb).enumerate() {
-            unpack::<T>(w, &mut u);
-            let mut t = t0;
-            let mut put = |t: usize, s: f32| out[(t - job.t0) * job.stride + r] = s;
-            while t + GEMM_ACTS <= t1 {
-                let rows = |c: usize| job.acts.row(t + c);
-                let s = dot_unpacked::<T, 4>(&u, [rows(0), rows(1), rows(2), rows(3)]);
-                for (c, s) in s.into_iter().enumerate() {
-                    put(t + c, s);
-                }
-                t += GEMM_ACTS;
-            }
-            if t + 2 <= t1 {
-                let s = dot_unpacked::<T, 2>(&u, [job.acts.row(t), job.acts.row(t + 1)]);
-                put(t, s[0]);
-                put(t + 1, s[1]);
-                t += 2;
-            }
-            if t < t1 {
-                let [s] = dot_unpacked::<T, 1>(&u, [job.acts.row(t)]);
-                put(t, s);
-            }
-        }
-        t0 = t1;
     }
 }
 
@@ -1006,7 +789,7 @@ pub(crate) fn vnni_available() -> bool {
 macro_rules! gemm32 {
     ($feat:literal, $v:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
         /// Microkernel: `R` unpacked weight rows (slots `0..R`) times `C` activation rows
-        /// `ts` of `ga`, each sum the canonical terms added in block order.
+        /// `ts` of `ga`, each sum the canonical terms in the canonical lanes.
         #[target_feature(enable = $feat)]
         #[inline]
         fn $micro<const T: u8, const R: usize, const C: usize>(
@@ -1032,7 +815,7 @@ macro_rules! gemm32 {
             for c in 0..C {
                 yq[c] = &ga.q[ts[c] * gb..(ts[c] + 1) * gb];
             }
-            let mut sum = [[0f32; C]; R];
+            let mut lanes = [[_mm256_setzero_ps(); C]; R];
             for g in 0..nbp / 8 {
                 let mut acc = [[_mm256_setzero_si256(); C]; R];
                 for m in 0..8 {
@@ -1050,7 +833,6 @@ macro_rules! gemm32 {
                     }
                 }
                 let b = 8 * g;
-                let nk = (nb - b).min(8);
                 for r in 0..R {
                     let dw = ld256_f32(&gw.d[r * nbp + b..]);
                     for c in 0..C {
@@ -1071,15 +853,14 @@ macro_rules! gemm32 {
                             );
                             term = _mm256_add_ps(term, ms);
                         }
-                        let mut tmp = [0f32; 8];
-                        store8(&mut tmp, term);
-                        for &v in &tmp[..nk] {
-                            sum[r][c] += v;
-                        }
+                        // Blocks past the row's end have zero scales: their terms are
+                        // +0.0, which leaves a lane unchanged (a lane is never -0.0).
+                        lanes[r][c] = _mm256_add_ps(lanes[r][c], term);
                     }
                 }
             }
-            sum
+            let _ = nb;
+            lanes.map(|l| l.map(|v| fold_ps(v)))
         }
 
         /// `R` unpacked weight rows (output rows `r0..r0 + R`) against activation rows
@@ -1199,6 +980,299 @@ gemm32!(
     micro_vnni,
     rows_vnni,
     gemm32_vnni
+);
+
+// ---- GEMM for the K-quants: each super-block stored as one group. ----
+//
+// A super-block's 8 sub-blocks of 32 values are one group in the layout above, so lane
+// `k` accumulates sub-block `k`'s integer dot (Q6_K: vectors 0-3 hold the first 16 values
+// of each sub-block, vectors 4-7 the second 16, which have their own scales, so they go to
+// two accumulators). Products with the weight scales as i32 lanes, summed over the lanes
+// (`hsum8` of up to 8 super-blocks at once), give each super-block's exact `isum` (and
+// Q4_K's `imin`); the canonical terms then go to the canonical lanes, as in
+// `dot_q4k`/`dot_q6k`.
+
+/// Activation rows of a K-quant job in the group layout.
+#[derive(Default)]
+struct KActs {
+    /// Quants, `nb * 256` per row.
+    q: Vec<u8>,
+    /// Super-block scales, `nbp` per row (zero past the end).
+    d: Vec<f32>,
+    /// Per super-block 8 lanes: Q4_K the sums of the 8 sub-blocks; Q6_K the sums of the
+    /// first 16 values of each sub-block.
+    b0: Vec<i32>,
+    /// Q6_K: per super-block 8 lanes, the sums of the second 16 values of each sub-block.
+    b1: Vec<i32>,
+}
+
+/// Up to [`GEMM_W`] K-quant weight rows in the group layout.
+#[derive(Default)]
+struct KW {
+    /// Quants (unsigned), `nb * 256` per row.
+    q: Vec<u8>,
+    /// `d`, `nbp` per row.
+    d: Vec<f32>,
+    /// Q4_K's `dmin`, `nbp` per row.
+    dm: Vec<f32>,
+    /// Per super-block 8 lanes: Q4_K the sub-block scales; Q6_K the scales of the first
+    /// 16 values of each sub-block.
+    s0: Vec<i32>,
+    /// Per super-block 8 lanes: Q4_K the sub-block mins; Q6_K the scales of the second 16.
+    s1: Vec<i32>,
+    /// Scratch for unpacking one row.
+    u: Unpacked,
+}
+
+/// Copies the activation rows of `job` into the K-quant group layout.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prep_kacts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ka: &mut KActs) {
+    let n = job.t1 - job.t0;
+    ka.q.resize(n * nb * 256, 0);
+    ka.d.resize(n * nbp, 0.0);
+    ka.b0.resize(n * nb * 8, 0);
+    ka.b1.resize(if T == Q6K { n * nb * 8 } else { 0 }, 0);
+    for t in 0..n {
+        let a = job.acts.row(job.t0 + t);
+        assert!(a.qs.len() == nb * 256 && a.d.len() == nb && a.bsums.len() == nb * 16);
+        for i in 0..nb {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (k, v) in v.iter_mut().enumerate() {
+                *v = ld256_i8(&a.qs[256 * i + 32 * k..]);
+            }
+            put_group(&mut ka.q[(t * nb + i) * 256..], &v);
+            let bs = &a.bsums[16 * i..16 * i + 16];
+            let o = (t * nb + i) * 8;
+            for k in 0..8 {
+                let (lo, hi) = (i32::from(bs[2 * k]), i32::from(bs[2 * k + 1]));
+                if T == Q4K {
+                    ka.b0[o + k] = lo + hi;
+                } else {
+                    ka.b0[o + k] = lo;
+                    ka.b1[o + k] = hi;
+                }
+            }
+        }
+        let d = &mut ka.d[t * nbp..(t + 1) * nbp];
+        for (i, d) in d.iter_mut().enumerate() {
+            *d = if i < nb { a.d[i] } else { 0.0 };
+        }
+    }
+}
+
+/// Unpacks K-quant weight row `w` into slot `slot` of `kw`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn unpack_kw<const T: u8>(w: &[u8], nb: usize, nbp: usize, kw: &mut KW, slot: usize) {
+    unpack::<T>(w, &mut kw.u);
+    for i in 0..nb {
+        let mut v = [_mm256_setzero_si256(); 8];
+        for (k, v) in v.iter_mut().enumerate() {
+            *v = ld256(&kw.u.q[256 * i + 32 * k..]);
+        }
+        put_group(&mut kw.q[(slot * nb + i) * 256..], &v);
+        let sc = &kw.u.sc[i * SC_LEN..];
+        let o = (slot * nb + i) * 8;
+        for k in 0..8 {
+            if T == Q4K {
+                kw.s0[o + k] = i32::from(sc[k]);
+                kw.s1[o + k] = i32::from(sc[8 + k]);
+            } else {
+                kw.s0[o + k] = i32::from(sc[2 * k]);
+                kw.s1[o + k] = i32::from(sc[2 * k + 1]);
+            }
+        }
+    }
+    for i in 0..nbp {
+        kw.d[slot * nbp + i] = if i < nb { kw.u.d[i] } else { 0.0 };
+        if T == Q4K {
+            kw.dm[slot * nbp + i] = if i < nb { kw.u.m[i] } else { 0.0 };
+        }
+    }
+}
+
+macro_rules! gemmk {
+    ($feat:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
+        /// Microkernel: `R` weight rows (slots `0..R` of `kw`) times `C` activation rows
+        /// `ts` of `ka`, each sum the canonical terms in the canonical lanes.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn $micro<const T: u8, const R: usize, const C: usize>(
+            kw: &KW,
+            ka: &KActs,
+            ts: [usize; C],
+            nb: usize,
+            nbp: usize,
+        ) -> [[f32; C]; R] {
+            let zero = _mm256_setzero_si256();
+            let mut lanes = [[_mm256_setzero_ps(); C]; R];
+            for g in 0..nbp / 8 {
+                // Lane-wise products for up to 8 super-blocks, summed over lanes below.
+                let mut pi = [[[zero; 8]; C]; R];
+                let mut pm = [[[zero; 8]; C]; R];
+                for j in 0..(nb - 8 * g).min(8) {
+                    let i = 8 * g + j;
+                    let mut a0 = [[zero; C]; R];
+                    let mut a1 = [[zero; C]; R];
+                    for m in 0..8 {
+                        let mut y = [zero; C];
+                        for c in 0..C {
+                            y[c] = ld256(&ka.q[(ts[c] * nb + i) * 256 + 32 * m..]);
+                        }
+                        for r in 0..R {
+                            let w = ld256(&kw.q[(r * nb + i) * 256 + 32 * m..]);
+                            for c in 0..C {
+                                if T == Q6K && m >= 4 {
+                                    a1[r][c] = $step(a1[r][c], w, w, y[c], false);
+                                } else {
+                                    a0[r][c] = $step(a0[r][c], w, w, y[c], false);
+                                }
+                            }
+                        }
+                    }
+                    for r in 0..R {
+                        let o = (r * nb + i) * 8;
+                        let s0 = ld256_i32(&kw.s0[o..]);
+                        let s1 = ld256_i32(&kw.s1[o..]);
+                        for c in 0..C {
+                            let oa = (ts[c] * nb + i) * 8;
+                            let b0 = ld256_i32(&ka.b0[oa..]);
+                            if T == Q4K {
+                                pi[r][c][j] = _mm256_mullo_epi32(s0, a0[r][c]);
+                                pm[r][c][j] = _mm256_mullo_epi32(s1, b0);
+                            } else {
+                                // sum(sc * (q - 32) * y) = sum(sc * q * y) - 32 * sum(sc * ysum)
+                                let b1 = ld256_i32(&ka.b1[oa..]);
+                                let qy = _mm256_add_epi32(
+                                    _mm256_mullo_epi32(s0, a0[r][c]),
+                                    _mm256_mullo_epi32(s1, a1[r][c]),
+                                );
+                                let sy = _mm256_add_epi32(
+                                    _mm256_mullo_epi32(s0, b0),
+                                    _mm256_mullo_epi32(s1, b1),
+                                );
+                                pi[r][c][j] = _mm256_sub_epi32(qy, _mm256_slli_epi32(sy, 5));
+                            }
+                        }
+                    }
+                }
+                let b = 8 * g;
+                for r in 0..R {
+                    let dw = ld256_f32(&kw.d[r * nbp + b..]);
+                    for c in 0..C {
+                        let da = ld256_f32(&ka.d[ts[c] * nbp + b..]);
+                        let isum = _mm256_cvtepi32_ps(hsum8(&pi[r][c]));
+                        // (dw * da) * isum [- (dminw * da) * imin], as `term_d`/`term_k4`.
+                        let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), isum);
+                        if T == Q4K {
+                            let imin = _mm256_cvtepi32_ps(hsum8(&pm[r][c]));
+                            let dm = ld256_f32(&kw.dm[r * nbp + b..]);
+                            term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(dm, da), imin));
+                        }
+                        // Super-blocks past the end have zero scales: +0.0 terms.
+                        lanes[r][c] = _mm256_add_ps(lanes[r][c], term);
+                    }
+                }
+            }
+            lanes.map(|l| l.map(|v| fold_ps(v)))
+        }
+
+        /// `R` weight rows (output rows `r0..r0 + R`) against activation rows `t0..t1`,
+        /// `C` = 4, then 2, then 1 at a time.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        fn $rows<const T: u8, const R: usize>(
+            kw: &KW,
+            ka: &KActs,
+            (t0, t1): (usize, usize),
+            r0: usize,
+            nb: usize,
+            nbp: usize,
+            stride: usize,
+            out: &mut [f32],
+        ) {
+            let mut put = |t: usize, s: [f32; R]| {
+                for (r, s) in s.into_iter().enumerate() {
+                    out[t * stride + r0 + r] = s;
+                }
+            };
+            let mut t = t0;
+            while t + 4 <= t1 {
+                let s = $micro::<T, R, 4>(kw, ka, [t, t + 1, t + 2, t + 3], nb, nbp);
+                for c in 0..4 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 4;
+            }
+            if t + 2 <= t1 {
+                let s = $micro::<T, R, 2>(kw, ka, [t, t + 1], nb, nbp);
+                for c in 0..2 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 2;
+            }
+            if t < t1 {
+                let s = $micro::<T, R, 1>(kw, ka, [t], nb, nbp);
+                put(t, std::array::from_fn(|r| s[r][0]));
+            }
+        }
+
+        /// GEMM kernel for Q4_K and Q6_K (see the section comment).
+        #[target_feature(enable = $feat)]
+        fn $gemm<const T: u8>(job: &Job<'_>, out: &mut [f32]) {
+            let rb = job.row_bytes;
+            let nb = rb / if T == Q4K { 144 } else { 210 };
+            let nbp = nb.next_multiple_of(8);
+            let rows = job.w.len() / rb;
+            let n = job.t1 - job.t0;
+            let mut ka = KActs::default();
+            prep_kacts::<T>(job, nb, nbp, &mut ka);
+            let mut kw = KW {
+                q: vec![0; GEMM_W * nb * 256],
+                d: vec![0.0; GEMM_W * nbp],
+                dm: vec![0.0; if T == Q4K { GEMM_W * nbp } else { 0 }],
+                s0: vec![0; GEMM_W * nb * 8],
+                s1: vec![0; GEMM_W * nb * 8],
+                u: Unpacked::default(),
+            };
+            let mut t0 = 0;
+            while t0 < n {
+                let t1 = (t0 + job.tile).min(n);
+                let mut r = 0;
+                while r < rows {
+                    let rr = if r + $rw <= rows { $rw } else { 1 };
+                    for k in 0..rr {
+                        unpack_kw::<T>(&job.w[(r + k) * rb..(r + k + 1) * rb], nb, nbp, &mut kw, k);
+                    }
+                    if rr == $rw {
+                        $rows::<T, $rw>(&kw, &ka, (t0, t1), r, nb, nbp, job.stride, out);
+                    } else {
+                        $rows::<T, 1>(&kw, &ka, (t0, t1), r, nb, nbp, job.stride, out);
+                    }
+                    r += rr;
+                }
+                t0 = t1;
+            }
+        }
+    };
+}
+
+gemmk!(
+    "avx2,fma,f16c",
+    2,
+    step_avx2,
+    microk_avx2,
+    rowsk_avx2,
+    gemmk_avx2
+);
+gemmk!(
+    "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
+    2,
+    step_vnni,
+    microk_vnni,
+    rowsk_vnni,
+    gemmk_vnni
 );
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -1353,8 +1427,8 @@ entry_q! {
     k_q4_1, v_q4_1 => tf_q4_1, gemm32_avx2, gemm32_vnni, Q4_1,
     k_q5_0, v_q5_0 => tf_q5_0, gemm32_avx2, gemm32_vnni, Q5_0,
     k_q8_0, v_q8_0 => tf_q8_0, gemm32_avx2, gemm32_vnni, Q8_0,
-    k_q4k, v_q4k => tf_q4k, gemm, gemm, Q4K,
-    k_q6k, v_q6k => tf_q6k, gemm, gemm, Q6K,
+    k_q4k, v_q4k => tf_q4k, gemmk_avx2, gemmk_vnni, Q4K,
+    k_q6k, v_q6k => tf_q6k, gemmk_avx2, gemmk_vnni, Q6K,
 }
 
 /// The AVX2 kernel for a weight type (with the AVX-512 VNNI GEMM kernels when `vnni`), or

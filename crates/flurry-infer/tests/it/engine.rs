@@ -217,3 +217,47 @@ fn full_queue_refuses_and_accepted_requests_finish() {
     });
     assert!(e.submit(bad).unwrap_err().to_string().contains("top_p"));
 }
+
+#[test]
+fn stats_count_queued_and_active_and_return_to_zero() {
+    let e = engine(
+        EngineConfig::default()
+            .with_threads(1)
+            .with_max_active(1)
+            .with_queue_capacity(4),
+    );
+    assert_eq!(e.stats(), flurry_infer::engine::EngineStats::default());
+    let req = || GenerateRequest::raw("Once upon a time").with_max_tokens(64);
+    let a = e.submit(req()).unwrap();
+    let b = e.submit(req()).unwrap();
+    // While the first runs, the second waits (one active at most).
+    let first = a.recv().unwrap();
+    assert!(matches!(first, Event::Token { .. } | Event::Prefill { .. }));
+    let s = e.stats();
+    assert_eq!(s.active, 1, "{s:?}");
+    assert_eq!(s.queued, 1, "{s:?}");
+    drop(a);
+    drop(b);
+    // Cancelled requests leave; the counters settle at zero.
+    let mut settled = false;
+    for _ in 0..200 {
+        if e.stats() == flurry_infer::engine::EngineStats::default() {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(settled, "stats stuck at {:?}", e.stats());
+    // And after a request that runs to the end.
+    let c = e
+        .generate(GenerateRequest::raw("Hi").with_max_tokens(3))
+        .unwrap();
+    assert!(!c.tokens.is_empty());
+    for _ in 0..200 {
+        if e.stats().active == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(e.stats(), flurry_infer::engine::EngineStats::default());
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ReentrancyGuard} from "./utils/ReentrancyGuard.sol";
+import {IReserveGate} from "./interfaces/IReserveGate.sol";
+
+/// @title ProviderRegistry
+/// @notice Providers (Flurry nodes that sell inference) bond native currency against their
+///         node address (msg.sender, the node's Ethereum key) and publish where and what
+///         they serve. Bonded and unbonding stake can be slashed by the arbiter.
+///
+/// Roles:
+/// - `owner`: may replace the arbiter and hand ownership on (`transferOwnership`;
+///   address(0) renounces, after which only the arbiter can replace itself).
+/// - `arbiter`: the only address that may `slash`; may hand its role to another address.
+///
+/// Stake lifecycle: `stake()` adds to the bonded stake. `unbond(amount)` moves `amount`
+/// into a single unbonding bucket and (re)starts its timer: all unbonding funds become
+/// withdrawable `unbondingPeriod` seconds after the latest `unbond`. `withdrawUnbonded()`
+/// pays the bucket out after that. `rebond()` moves the bucket back to bonded stake.
+///
+/// Slashing: `slash(provider, amount, challenger)` takes `amount` from the bonded stake
+/// first and then from the unbonding bucket (so unbonding does not escape a slash).
+/// `amount * challengerShareBps / 10_000` (rounded down) goes to `challenger`; the rest
+/// is burned by sending it to `BURN_ADDRESS` (0x…dEaD). If `challenger` is address(0),
+/// everything is burned.
+///
+/// Invariant: address(this).balance == totalBonded + totalUnbonding.
+contract ProviderRegistry is ReentrancyGuard, IReserveGate {
+    /// @notice Where the burned part of a slash is sent.
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+    uint256 public constant BPS = 10_000;
+
+    struct Provider {
+        uint128 bonded; // bonded stake, wei
+        uint128 unbonding; // stake in the unbonding bucket, wei
+        uint64 unbondingWithdrawTime; // when the bucket may be withdrawn (0 = empty)
+        bytes32 capabilities; // hash (or packed id) of the capability document
+        string serviceUri; // multiaddr or URL where the node serves
+    }
+
+    error ZeroValue();
+    error ZeroAddress();
+    error InvalidConfig();
+    error AmountTooLarge(uint256 amount);
+    error NotOwner(address caller);
+    error NotArbiter(address caller);
+    error NotArbiterOrOwner(address caller);
+    error InsufficientBonded(uint256 requested, uint256 bonded);
+    error InsufficientStake(uint256 requested, uint256 available);
+    error NothingUnbonding();
+    error UnbondingNotOver(uint256 withdrawTime);
+    error TransferFailed(address to, uint256 amount);
+
+    event Staked(address indexed provider, uint256 amount, uint256 newBonded);
+    event MetadataUpdated(address indexed provider, string serviceUri, bytes32 capabilities);
+    event UnbondStarted(address indexed provider, uint256 amount, uint256 totalUnbonding, uint256 withdrawTime);
+    event Rebonded(address indexed provider, uint256 amount, uint256 newBonded);
+    event UnbondedWithdrawn(address indexed provider, uint256 amount);
+    event Slashed(
+        address indexed provider,
+        address indexed challenger,
+        uint256 amount,
+        uint256 fromBonded,
+        uint256 fromUnbonding,
+        uint256 challengerReward,
+        uint256 burned
+    );
+    event ArbiterChanged(address indexed previousArbiter, address indexed newArbiter);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+    /// @notice Seconds between the latest `unbond` and `withdrawUnbonded`.
+    uint256 public immutable unbondingPeriod;
+    /// @notice Challenger's share of a slash in basis points (0..10_000).
+    uint256 public immutable challengerShareBps;
+    /// @notice Bonded stake at or above which a provider counts as active (and may draw on
+    ///         TicketBroker reserves when this registry is the broker's reserve gate).
+    uint256 public immutable minStake;
+
+    address public owner;
+    address public arbiter;
+    uint256 public totalBonded;
+    uint256 public totalUnbonding;
+    mapping(address provider => Provider) internal _providers;
+
+    /// @param owner_ may replace the arbiter (address(0): no owner)
+    /// @param arbiter_ the slasher (non-zero)
+    /// @param unbondingPeriod_ seconds (<= 2^32)
+    /// @param challengerShareBps_ challenger's cut of a slash, basis points (<= 10_000)
+    /// @param minStake_ bonded stake that makes a provider active (> 0)
+    constructor(
+        address owner_,
+        address arbiter_,
+        uint256 unbondingPeriod_,
+        uint256 challengerShareBps_,
+        uint256 minStake_
+    ) {
+        if (arbiter_ == address(0)) revert ZeroAddress();
+        if (challengerShareBps_ > BPS || unbondingPeriod_ > type(uint32).max || minStake_ == 0) {
+            revert InvalidConfig();
+        }
+        owner = owner_;
+        arbiter = arbiter_;
+        unbondingPeriod = unbondingPeriod_;
+        challengerShareBps = challengerShareBps_;
+        minStake = minStake_;
+        emit OwnershipTransferred(address(0), owner_);
+        emit ArbiterChanged(address(0), arbiter_);
+    }
+
+    // ---------------------------------------------------------------- provider actions
+
+    /// @notice Adds msg.value to the caller's bonded stake.
+    function stake() external payable {
+        if (msg.value == 0) revert ZeroValue();
+        Provider storage p = _providers[msg.sender];
+        uint256 b = uint256(p.bonded) + msg.value;
+        if (b + p.unbonding > type(uint128).max) revert AmountTooLarge(msg.value);
+        // forge-lint: disable-next-line(unsafe-typecast) -- bonded + unbonding <= type(uint128).max, checked above
+        p.bonded = uint128(b);
+        totalBonded += msg.value;
+        emit Staked(msg.sender, msg.value, b);
+    }
+
+    /// @notice Sets the caller's service URI (multiaddr or URL) and capabilities hash.
+    function updateMetadata(string calldata serviceUri, bytes32 capabilities) external {
+        Provider storage p = _providers[msg.sender];
+        p.serviceUri = serviceUri;
+        p.capabilities = capabilities;
+        emit MetadataUpdated(msg.sender, serviceUri, capabilities);
+    }
+
+    /// @notice Moves `amount` of bonded stake into the unbonding bucket and restarts the
+    ///         bucket's timer at now + unbondingPeriod (for the whole bucket).
+    function unbond(uint256 amount) external {
+        if (amount == 0) revert ZeroValue();
+        Provider storage p = _providers[msg.sender];
+        uint256 b = p.bonded;
+        if (amount > b) revert InsufficientBonded(amount, b);
+        // forge-lint: disable-next-line(unsafe-typecast) -- b - amount < b, which came from a uint128
+        p.bonded = uint128(b - amount);
+        uint256 u = uint256(p.unbonding) + amount;
+        // forge-lint: disable-next-line(unsafe-typecast) -- u <= bonded + unbonding, kept <= type(uint128).max by stake()
+        p.unbonding = uint128(u);
+        uint256 t = block.timestamp + unbondingPeriod;
+        // forge-lint: disable-next-line(unsafe-typecast) -- unbondingPeriod <= 2^32 (constructor), timestamp + 2^32 fits in 64 bits
+        p.unbondingWithdrawTime = uint64(t);
+        totalBonded -= amount;
+        totalUnbonding += amount;
+        emit UnbondStarted(msg.sender, amount, u, t);
+    }
+
+    /// @notice Moves the whole unbonding bucket back to bonded stake.
+    function rebond() external {
+        Provider storage p = _providers[msg.sender];
+        uint256 u = p.unbonding;
+        if (u == 0) revert NothingUnbonding();
+        uint256 b = uint256(p.bonded) + u;
+        // forge-lint: disable-next-line(unsafe-typecast) -- bonded + unbonding <= type(uint128).max, kept by stake()
+        p.bonded = uint128(b);
+        p.unbonding = 0;
+        p.unbondingWithdrawTime = 0;
+        totalUnbonding -= u;
+        totalBonded += u;
+        emit Rebonded(msg.sender, u, b);
+    }
+
+    /// @notice Pays out the unbonding bucket once its timer has run out.
+    function withdrawUnbonded() external nonReentrant {
+        Provider storage p = _providers[msg.sender];
+        uint256 u = p.unbonding;
+        if (u == 0) revert NothingUnbonding();
+        uint256 t = p.unbondingWithdrawTime;
+        if (block.timestamp < t) revert UnbondingNotOver(t);
+        p.unbonding = 0;
+        p.unbondingWithdrawTime = 0;
+        totalUnbonding -= u;
+        emit UnbondedWithdrawn(msg.sender, u);
+        _send(msg.sender, u);
+    }
+
+    // ---------------------------------------------------------------- arbiter & owner
+
+    /// @notice Slashes `amount` from `provider` (bonded first, then unbonding). The
+    ///         challenger gets `amount * challengerShareBps / 10_000`; the rest is burned.
+    ///         Only the arbiter may call.
+    function slash(address provider, uint256 amount, address challenger) external nonReentrant {
+        if (msg.sender != arbiter) revert NotArbiter(msg.sender);
+        if (amount == 0) revert ZeroValue();
+        Provider storage p = _providers[provider];
+        uint256 b = p.bonded;
+        uint256 u = p.unbonding;
+        if (amount > b + u) revert InsufficientStake(amount, b + u);
+        uint256 fromBonded = amount <= b ? amount : b;
+        uint256 fromUnbonding = amount - fromBonded;
+        // forge-lint: disable-next-line(unsafe-typecast) -- b - fromBonded <= b, which came from a uint128
+        p.bonded = uint128(b - fromBonded);
+        totalBonded -= fromBonded;
+        if (fromUnbonding != 0) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- u - fromUnbonding < u, which came from a uint128
+            p.unbonding = uint128(u - fromUnbonding);
+            if (u == fromUnbonding) p.unbondingWithdrawTime = 0;
+            totalUnbonding -= fromUnbonding;
+        }
+        uint256 reward = challenger == address(0) ? 0 : amount * challengerShareBps / BPS;
+        uint256 burned = amount - reward;
+        emit Slashed(provider, challenger, amount, fromBonded, fromUnbonding, reward, burned);
+        if (reward != 0) _send(challenger, reward);
+        if (burned != 0) _send(BURN_ADDRESS, burned);
+    }
+
+    /// @notice Replaces the arbiter. Callable by the arbiter itself or the owner.
+    function setArbiter(address newArbiter) external {
+        if (msg.sender != arbiter && msg.sender != owner) revert NotArbiterOrOwner(msg.sender);
+        if (newArbiter == address(0)) revert ZeroAddress();
+        emit ArbiterChanged(arbiter, newArbiter);
+        arbiter = newArbiter;
+    }
+
+    /// @notice Hands ownership to `newOwner`; address(0) renounces it. Owner only.
+    function transferOwnership(address newOwner) external {
+        if (msg.sender != owner || msg.sender == address(0)) revert NotOwner(msg.sender);
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice Everything known about `provider`.
+    function getProvider(address provider)
+        external
+        view
+        returns (
+            uint256 bonded,
+            uint256 unbonding,
+            uint256 unbondingWithdrawTime,
+            string memory serviceUri,
+            bytes32 capabilities
+        )
+    {
+        Provider storage p = _providers[provider];
+        return (p.bonded, p.unbonding, p.unbondingWithdrawTime, p.serviceUri, p.capabilities);
+    }
+
+    /// @notice Bonded stake of `provider` (unbonding funds excluded).
+    function bondedOf(address provider) external view returns (uint256) {
+        return _providers[provider].bonded;
+    }
+
+    /// @notice True when `provider`'s bonded stake is at least `minStake`.
+    function isActive(address provider) public view returns (bool) {
+        return _providers[provider].bonded >= minStake;
+    }
+
+    /// @inheritdoc IReserveGate
+    function isEligibleRecipient(address recipient) external view returns (bool) {
+        return isActive(recipient);
+    }
+
+    function _send(address to, uint256 amount) internal {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
+    }
+}
