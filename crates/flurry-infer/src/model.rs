@@ -827,25 +827,6 @@ fn rope(x: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, neox
     }
 }
 
-/// Dot product with eight running sums combined in a fixed order: the same order on
-/// every machine and code path, and friendly to SIMD.
-#[inline]
-fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ar.iter().zip(br) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
 #[allow(clippy::too_many_arguments)]
 fn attention(
     hp: &Hparams,
@@ -906,23 +887,48 @@ struct Head<'a> {
 /// every path (eight-lane dot products, sequential softmax sum), so the AVX2 build of
 /// this function gives bit-identical results; it only uses wider registers.
 #[inline(always)]
-fn attend_generic(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
+fn attend_generic(
+    h: &Head<'_>,
+    qh: &[f32],
+    scores: &mut Vec<f32>,
+    o: &mut [f32],
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+    dot4: impl Fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    round_f16: impl Fn(&mut [f32]),
+) {
     let hd = qh.len();
     scores.clear();
-    for j in h.lo..=h.pos {
-        let k = &h.kc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
-        scores.push(dot8(qh, k) * h.scale);
+    let key = |j: usize| &h.kc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
+    let mut j = h.lo;
+    // Four keys at a time: independent sums that overlap (each computed as `dot` would).
+    while j + 4 <= h.pos + 1 {
+        for s in dot4(qh, [key(j), key(j + 1), key(j + 2), key(j + 3)]) {
+            scores.push(s * h.scale);
+        }
+        j += 4;
     }
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    while j <= h.pos {
+        scores.push(dot(qh, key(j)) * h.scale);
+        j += 1;
+    }
+    let mut max = f32::NEG_INFINITY;
+    for &s in scores.iter() {
+        max = max.max(s);
+    }
     let mut sum = 0.0f64;
     for s in scores.iter_mut() {
         *s = (*s - max).exp();
         sum += f64::from(*s);
     }
     let inv = (1.0 / sum) as f32;
+    for s in scores.iter_mut() {
+        *s *= inv;
+    }
+    // Probabilities are rounded to half precision, as llama.cpp stores them.
+    round_f16(scores);
     o.fill(0.0);
     for (jj, j) in (h.lo..=h.pos).enumerate() {
-        let p = f16::from_f32(scores[jj] * inv).to_f32();
+        let p = scores[jj];
         let v = &h.vc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
         for (acc, &b) in o.iter_mut().zip(v) {
             *acc += p * b;
@@ -931,19 +937,33 @@ fn attend_generic(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
-    attend_generic(h, qh, scores, o);
+    attend_generic(h, qh, scores, o, quant::dot_f32, quant::dot_f32_x4, |x| {
+        quant::round_f16_slice_avx2(x)
+    });
 }
 
 #[allow(unsafe_code)]
 fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, the only feature `attend_avx2` is compiled for.
+    if std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c")
+    {
+        // SAFETY: the CPU supports AVX2, FMA and F16C, the features `attend_avx2` is
+        // compiled for.
         return unsafe { attend_avx2(h, qh, scores, o) };
     }
-    attend_generic(h, qh, scores, o);
+    attend_generic(
+        h,
+        qh,
+        scores,
+        o,
+        quant::dot_f32,
+        quant::dot_f32_x4,
+        quant::round_f16_slice,
+    );
 }
 
 fn swiglu(gate: &mut [f32], up: &[f32]) {
@@ -1032,10 +1052,65 @@ mod tests {
         let (mut s1, mut s2) = (Vec::new(), Vec::new());
         let (mut o1, mut o2) = (vec![0.0; hd], vec![0.0; hd]);
         attend(&head, &qh, &mut s1, &mut o1);
-        attend_generic(&head, &qh, &mut s2, &mut o2);
+        attend_generic(
+            &head,
+            &qh,
+            &mut s2,
+            &mut o2,
+            quant::dot_f32,
+            quant::dot_f32_x4,
+            quant::round_f16_slice,
+        );
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&o1), bits(&o2));
+        assert_eq!(bits(&s1), bits(&s2));
         assert!(o1.iter().any(|&x| x != 0.0));
+        // Every head size the models use, and odd ones with a tail: close to a float64 sum.
+        for hd in [1, 7, 8, 63, 64, 65, 128, 256] {
+            let a: Vec<f32> = (0..hd).map(|i| r(i + 3)).collect();
+            let b: Vec<f32> = (0..hd).map(|i| r(i + 911)).collect();
+            let d = quant::dot_f32(&a, &b);
+            let seq: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            assert!((f64::from(d) - seq).abs() < 1e-3, "{d} vs {seq}");
+            let refs = [&b[..], &a[..], &b[..], &a[..]];
+            let four = quant::dot_f32_x4(&a, refs);
+            assert_eq!(four[0].to_bits(), d.to_bits());
+        }
+    }
+
+    #[test]
+    fn f16_rounding_matches_half() {
+        // Every f32 in [0, 1] at a stride, plus the boundaries of the subnormal range and
+        // ties, against the `half` crate.
+        let check = |x: f32| {
+            let want = f16::from_f32(x).to_f32();
+            let got = quant::round_f16_nonneg(x);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "x = {x:e} ({:#x})",
+                x.to_bits()
+            );
+        };
+        let mut b = 0u32;
+        while b <= 1.0f32.to_bits() {
+            check(f32::from_bits(b));
+            b += 4099;
+        }
+        for e in [-25i32, -24, -15, -14, -13, 0] {
+            let base = 2f32.powi(e);
+            for k in -40i32..40 {
+                check(f32::from_bits((base.to_bits() as i32 + k) as u32));
+            }
+        }
+        for m in 0..2048u32 {
+            // Exact ties between two halves (and their neighbours) in a normal binade.
+            let t = f32::from_bits(0x3F00_0000 | (m << 13) | 0x1000);
+            check(t);
+            check(f32::from_bits(t.to_bits() - 1));
+            check(f32::from_bits(t.to_bits() + 1));
+        }
+        check(65504.0);
     }
 
     #[test]

@@ -47,6 +47,53 @@ mod x86;
 
 use rayon::prelude::*;
 
+/// Dot product of two equal-length `f32` slices in the canonical 8-lane order of the
+/// kernels (element `i` to lane `i % 8` for the whole 8-element chunks, lanes folded as
+/// [`portable::fold_lanes`], then the remaining elements added one by one), without fused
+/// multiply-add. Plain Rust: inlined into code compiled for AVX2, LLVM keeps the lanes in
+/// one register, with the same additions in the same order.
+#[inline(always)]
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    portable::dot_f32(a, b)
+}
+
+/// [`dot_f32`] of `a` with 4 vectors.
+#[inline(always)]
+pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    [
+        portable::dot_f32(a, b[0]),
+        portable::dot_f32(a, b[1]),
+        portable::dot_f32(a, b[2]),
+        portable::dot_f32(a, b[3]),
+    ]
+}
+
+/// [`round_f16_nonneg`] of every value.
+pub(crate) fn round_f16_slice(xs: &mut [f32]) {
+    for x in xs {
+        *x = round_f16_nonneg(*x);
+    }
+}
+
+/// [`round_f16_slice`] for callers compiled with AVX2, FMA and F16C (F16C conversions).
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::round_f16_slice as round_f16_slice_avx2;
+
+/// `x` rounded to the nearest half-precision value (ties to even), as `f32`, for
+/// `0 <= x <= 65504`: exactly `f16::from_f32(x).to_f32()`, in plain arithmetic that
+/// compilers can vectorise.
+#[inline(always)]
+pub(crate) fn round_f16_nonneg(x: f32) -> f32 {
+    // Below 2^-14 half precision is subnormal: multiples of 2^-24.
+    if x < 1.0 / 16384.0 {
+        return (x * 16_777_216.0).round_ties_even() * (1.0 / 16_777_216.0);
+    }
+    // Normal: keep 10 of the 23 mantissa bits, rounding to nearest, ties to even.
+    let b = x.to_bits();
+    let r = b + 0xFFF + ((b >> 13) & 1);
+    f32::from_bits(r & !0x1FFF)
+}
+
 pub use crate::GgmlType;
 pub use blocks::{dequantize_row, quantize_row, quantize_weights};
 

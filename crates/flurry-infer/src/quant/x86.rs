@@ -299,45 +299,53 @@ fn dot32<const T: u8, const R: usize>(w: [&[u8]; R], a: [ActRow<'_>; R]) -> [f32
         assert!(w[r].len() == nb * bb && a[r].qs.len() == nb * 32 && a[r].d.len() == nb);
         assert!(T != Q4_1 || a[r].s.len() == nb);
     }
-    // Each group of 8 blocks adds its 8 terms to 8 running lanes (one register).
-    let mut acc = [_mm256_setzero_ps(); R];
-    for b in (0..full).step_by(8) {
+    // Terms go through a buffer and are added to the 8 canonical lanes from memory: that
+    // keeps lane extraction off the shuffle units and the float adds (8 independent
+    // chains) off the integer work's critical path.
+    let mut terms = [[0f32; 64]; R];
+    let mut lanes = [[0f32; LANES]; R];
+    let mut i = 0;
+    while i < full {
+        let n = (full - i).min(64);
+        for g in (0..n).step_by(8) {
+            let b = i + g;
+            for r in 0..R {
+                let sa = if T == Q4_1 {
+                    &a[r].s[b..b + 8]
+                } else {
+                    &[][..]
+                };
+                let t = group_terms::<T>(
+                    &w[r][b * bb..(b + 8) * bb],
+                    &a[r].qs[b * 32..(b + 8) * 32],
+                    &a[r].d[b..b + 8],
+                    sa,
+                );
+                store8(&mut terms[r][g..g + 8], t);
+            }
+        }
         for r in 0..R {
-            let sa = if T == Q4_1 {
-                &a[r].s[b..b + 8]
-            } else {
-                &[][..]
-            };
-            let t = group_terms::<T>(
-                &w[r][b * bb..(b + 8) * bb],
-                &a[r].qs[b * 32..(b + 8) * 32],
-                &a[r].d[b..b + 8],
-                sa,
-            );
-            acc[r] = _mm256_add_ps(acc[r], t);
+            for g in terms[r][..n].chunks_exact(LANES) {
+                for l in 0..LANES {
+                    lanes[r][l] += g[l];
+                }
+            }
         }
+        i += n;
     }
-    let mut sum = [0f32; R];
-    for r in 0..R {
-        if full == nb {
-            sum[r] = fold_ps(acc[r]);
-            continue;
-        }
-        // The last blocks one at a time: the same terms, with scalar float operations.
-        let mut lanes = [0f32; LANES];
-        store8(&mut lanes, acc[r]);
-        for i in full..nb {
+    // The last blocks one at a time: the same terms, with scalar float operations.
+    for i in full..nb {
+        for r in 0..R {
             let b = &w[r][i * bb..(i + 1) * bb];
             let isum = hsum(block_isums::<T>(b, &a[r].qs[i * 32..(i + 1) * 32]));
-            lanes[i % LANES] += if T == Q4_1 {
+            lanes[r][i % LANES] += if T == Q4_1 {
                 term_dm(f16_1(b, 0), a[r].d[i], isum, f16_1(b, 2), a[r].s[i])
             } else {
                 term_d(f16_1(b, 0), a[r].d[i], isum)
             };
         }
-        sum[r] = fold_lanes(&lanes);
     }
-    sum
+    lanes.map(|l| fold_lanes(&l))
 }
 
 macro_rules! dot32_fns {
@@ -1282,6 +1290,29 @@ fn ld256_i32(p: &[i32]) -> __m256i {
     // SAFETY: `p` has 8 readable i32s (32 bytes); unaligned loads have no alignment
     // requirement.
     unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+// ---- F32 dot products (attention). ----
+
+/// Rounds every value to half precision (round to nearest, ties to even) with F16C:
+/// the same results as [`super::round_f16_nonneg`] (IEEE conversion both ways).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn round_f16_slice(xs: &mut [f32]) {
+    let mut chunks = xs.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(ld256_f32(c));
+        store8(c, _mm256_cvtph_ps(h));
+    }
+    let rem = chunks.into_remainder();
+    if !rem.is_empty() {
+        let mut t = [0f32; 8];
+        t[..rem.len()].copy_from_slice(rem);
+        let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(ld256_f32(&t));
+        store8(&mut t, _mm256_cvtph_ps(h));
+        let n = rem.len();
+        rem.copy_from_slice(&t[..n]);
+    }
 }
 
 // ---- F32/F16 weights. ----
