@@ -123,6 +123,17 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
+/// Loads a model without generating (Ollama's answer to an empty request); its name.
+async fn load_only(st: &AppState, model: &str) -> Result<String, ApiError> {
+    let agent = st.agent.clone();
+    let name = model.to_string();
+    let m = tokio::task::spawn_blocking(move || agent.models.get(Some(&name)))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| oerr(e.into()))?;
+    Ok(m.entry.name.clone())
+}
+
 pub(crate) async fn chat(
     State(st): State<AppState>,
     ApiJson(req): ApiJson<ChatRequest>,
@@ -136,14 +147,9 @@ pub(crate) async fn chat(
     }
     if req.messages.is_empty() {
         // Ollama answers an empty chat by loading the model.
-        let agent = st.agent.clone();
-        let name = req.model.clone();
-        let m = tokio::task::spawn_blocking(move || agent.models.get(Some(&name)))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| oerr(e.into()))?;
+        let name = load_only(&st, &req.model).await?;
         return Ok(Json(json!({
-            "model": m.entry.name, "created_at": now_rfc3339(),
+            "model": name, "created_at": now_rfc3339(),
             "message": {"role": "assistant", "content": ""}, "done_reason": "load", "done": true,
         }))
         .into_response());
@@ -193,14 +199,10 @@ pub(crate) async fn generate(
 ) -> Result<Response, ApiError> {
     let (sampling, max_tokens, stop) = spec_parts(&st, req.options).map_err(oerr)?;
     if req.prompt.is_empty() {
-        let agent = st.agent.clone();
-        let name = req.model.clone();
-        let m = tokio::task::spawn_blocking(move || agent.models.get(Some(&name)))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| oerr(e.into()))?;
+        // Likewise an empty prompt.
+        let name = load_only(&st, &req.model).await?;
         return Ok(Json(json!({
-            "model": m.entry.name, "created_at": now_rfc3339(),
+            "model": name, "created_at": now_rfc3339(),
             "response": "", "done_reason": "load", "done": true,
         }))
         .into_response());

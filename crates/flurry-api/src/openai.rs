@@ -187,6 +187,23 @@ fn chat_messages(st: &AppState, msgs: Vec<InMessage>) -> Result<Vec<ChatMessage>
         .collect()
 }
 
+/// Queues a generation with the parsed sampling fields.
+async fn begin(
+    st: &AppState,
+    model: Option<String>,
+    prompt: Prompt,
+    p: &mut Parsed,
+) -> Result<Started, ApiError> {
+    let spec = GenSpec {
+        model,
+        prompt,
+        sampling: p.sampling.clone(),
+        max_tokens: p.max_tokens,
+        stop: std::mem::take(&mut p.stop),
+    };
+    generate::start(st, spec).await
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,19 +228,9 @@ pub(crate) async fn chat_completions(
     let Some(messages) = req.messages.take() else {
         return Err(ApiError::bad_field("messages", "missing field `messages`"));
     };
-    let p = parse_sampling(&st, &mut req)?;
+    let mut p = parse_sampling(&st, &mut req)?;
     let messages = chat_messages(&st, messages)?;
-    let started = generate::start(
-        &st,
-        GenSpec {
-            model: req.model,
-            prompt: Prompt::Chat(messages),
-            sampling: p.sampling,
-            max_tokens: p.max_tokens,
-            stop: p.stop,
-        },
-    )
-    .await?;
+    let started = begin(&st, req.model, Prompt::Chat(messages), &mut p).await?;
     let id = new_id("chatcmpl");
     let model = started.model.entry.name.clone();
     let created = now();
@@ -280,18 +287,8 @@ pub(crate) async fn completions(
     let Some(prompt) = req.prompt.take() else {
         return Err(ApiError::bad_field("prompt", "missing field `prompt`"));
     };
-    let p = parse_sampling(&st, &mut req)?;
-    let started = generate::start(
-        &st,
-        GenSpec {
-            model: req.model,
-            prompt: Prompt::Raw(prompt),
-            sampling: p.sampling,
-            max_tokens: p.max_tokens,
-            stop: p.stop,
-        },
-    )
-    .await?;
+    let mut p = parse_sampling(&st, &mut req)?;
+    let started = begin(&st, req.model, Prompt::Raw(prompt), &mut p).await?;
     let id = new_id("cmpl");
     let model = started.model.entry.name.clone();
     let created = now();

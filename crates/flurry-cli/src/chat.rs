@@ -11,6 +11,23 @@ use flurry_infer::template::ChatMessage;
 
 use crate::{ChatArgs, Setup};
 
+/// Installs the Ctrl-C handler of the chat loops: while an answer is generated
+/// (`generating`), Ctrl-C sets `cancel`; at the prompt it exits. Returns both flags.
+pub(crate) fn ctrl_c_stops_answers() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+    let generating = Arc::new(AtomicBool::new(false));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (g, c) = (generating.clone(), cancel.clone());
+    ctrlc::set_handler(move || {
+        if g.load(Ordering::SeqCst) {
+            c.store(true, Ordering::SeqCst);
+        } else {
+            eprintln!();
+            std::process::exit(130);
+        }
+    })?;
+    Ok((generating, cancel))
+}
+
 pub(crate) fn run(ctx: &Setup, a: ChatArgs) -> Result<ExitCode> {
     if !a.local
         && let Some(r) = crate::remote::Remote::find(&ctx.paths)
@@ -18,20 +35,7 @@ pub(crate) fn run(ctx: &Setup, a: ChatArgs) -> Result<ExitCode> {
         return crate::node_cmd::chat_remote(&r, &a);
     }
     let (entry, engine) = ctx.engine(&a.model)?;
-    let generating = Arc::new(AtomicBool::new(false));
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let (generating, cancel) = (generating.clone(), cancel.clone());
-        // Ctrl-C stops the answer being generated; at the prompt it exits.
-        ctrlc::set_handler(move || {
-            if generating.load(Ordering::SeqCst) {
-                cancel.store(true, Ordering::SeqCst);
-            } else {
-                eprintln!();
-                std::process::exit(130);
-            }
-        })?;
-    }
+    let (generating, cancel) = ctrl_c_stops_answers()?;
     eprintln!(
         "Chatting with {} ({}). Ctrl-C stops an answer, Ctrl-D exits, /reset clears history.",
         entry.name,

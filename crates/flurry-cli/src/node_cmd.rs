@@ -3,8 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -245,19 +244,7 @@ pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
     if a.system.is_some() {
         eprintln!("note: --system is not kept in node conversations; use --local to set one");
     }
-    let generating = Arc::new(AtomicBool::new(false));
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let (generating, cancel) = (generating.clone(), cancel.clone());
-        ctrlc::set_handler(move || {
-            if generating.load(Ordering::SeqCst) {
-                cancel.store(true, Ordering::SeqCst);
-            } else {
-                eprintln!();
-                std::process::exit(130);
-            }
-        })?;
-    }
+    let (generating, cancel) = crate::chat::ctrl_c_stops_answers()?;
     eprintln!(
         "Chatting through the node at {} (conversation {id}, also in the web UI). Ctrl-C stops an answer, Ctrl-D exits.",
         r.node.url

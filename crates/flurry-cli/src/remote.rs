@@ -49,28 +49,24 @@ impl Remote {
         read_json(resp)
     }
 
-    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let resp = self
-            .agent
+    fn send(&self, path: &str, body: &Value) -> Result<ureq::http::Response<ureq::Body>> {
+        self.agent
             .post(format!("{}{path}", self.node.url))
             .header("Authorization", &self.auth())
             .header("Content-Type", "application/json")
             .send(body.to_string())
-            .with_context(|| format!("cannot reach the node at {}", self.node.url))?;
-        read_json(resp)
+            .with_context(|| format!("cannot reach the node at {}", self.node.url))
+    }
+
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        read_json(self.send(path, body)?)
     }
 
     /// Posts and streams the answer's lines (NDJSON, or SSE `data:` lines) through a
     /// channel read by the caller; dropping the receiver closes the connection at the
     /// next line, which stops generation on the node.
     pub(crate) fn stream(&self, path: &str, body: &Value) -> Result<mpsc::Receiver<Line>> {
-        let resp = self
-            .agent
-            .post(format!("{}{path}", self.node.url))
-            .header("Authorization", &self.auth())
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .with_context(|| format!("cannot reach the node at {}", self.node.url))?;
+        let resp = self.send(path, body)?;
         if !resp.status().is_success() {
             read_json(resp)?;
             bail!("the node refused the request");

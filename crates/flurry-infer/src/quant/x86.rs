@@ -794,6 +794,52 @@ pub(crate) fn vnni_available() -> bool {
         && is_x86_feature_detected!("avx512vnni")
 }
 
+/// Defines `$rows`: `R` weight rows (output rows `r0..r0 + R`, slots `0..R` of the
+/// weight store) against activation rows `t0..t1`, `C` = 4, then 2, then 1 at a time,
+/// with microkernel `$micro`.
+macro_rules! rows_fn {
+    ($feat:literal, $rows:ident, $micro:ident, $w:ty, $a:ty) => {
+        #[target_feature(enable = $feat)]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        fn $rows<const T: u8, const R: usize>(
+            gw: &$w,
+            ga: &$a,
+            (t0, t1): (usize, usize),
+            r0: usize,
+            nb: usize,
+            nbp: usize,
+            stride: usize,
+            out: &mut [f32],
+        ) {
+            let mut put = |t: usize, s: [f32; R]| {
+                for (r, s) in s.into_iter().enumerate() {
+                    out[t * stride + r0 + r] = s;
+                }
+            };
+            let mut t = t0;
+            while t + 4 <= t1 {
+                let s = $micro::<T, R, 4>(gw, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
+                for c in 0..4 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 4;
+            }
+            if t + 2 <= t1 {
+                let s = $micro::<T, R, 2>(gw, ga, [t, t + 1], nb, nbp);
+                for c in 0..2 {
+                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                }
+                t += 2;
+            }
+            if t < t1 {
+                let s = $micro::<T, R, 1>(gw, ga, [t], nb, nbp);
+                put(t, std::array::from_fn(|r| s[r][0]));
+            }
+        }
+    };
+}
+
 macro_rules! gemm32 {
     ($feat:literal, $v:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
         /// Microkernel: `R` unpacked weight rows (slots `0..R`) times `C` activation rows
@@ -871,46 +917,7 @@ macro_rules! gemm32 {
             lanes.map(|l| l.map(|v| fold_ps(v)))
         }
 
-        /// `R` unpacked weight rows (output rows `r0..r0 + R`) against activation rows
-        /// `t0..t1` of the job, `C` = 4, then 2, then 1 at a time.
-        #[target_feature(enable = $feat)]
-        #[inline]
-        #[allow(clippy::too_many_arguments)]
-        fn $rows<const T: u8, const R: usize>(
-            gw: &GemmW,
-            ga: &GemmActs,
-            (t0, t1): (usize, usize),
-            r0: usize,
-            nb: usize,
-            nbp: usize,
-            stride: usize,
-            out: &mut [f32],
-        ) {
-            let mut put = |t: usize, s: [f32; R]| {
-                for (r, s) in s.into_iter().enumerate() {
-                    out[t * stride + r0 + r] = s;
-                }
-            };
-            let mut t = t0;
-            while t + 4 <= t1 {
-                let s = $micro::<T, R, 4>(gw, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
-                for c in 0..4 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
-                }
-                t += 4;
-            }
-            if t + 2 <= t1 {
-                let s = $micro::<T, R, 2>(gw, ga, [t, t + 1], nb, nbp);
-                for c in 0..2 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
-                }
-                t += 2;
-            }
-            if t < t1 {
-                let s = $micro::<T, R, 1>(gw, ga, [t], nb, nbp);
-                put(t, std::array::from_fn(|r| s[r][0]));
-            }
-        }
+        rows_fn!($feat, $rows, $micro, GemmW, GemmActs);
 
         /// GEMM kernel for the 32-element formats (see the section comment).
         #[target_feature(enable = $feat)]
@@ -1185,46 +1192,7 @@ macro_rules! gemmk {
             lanes.map(|l| l.map(|v| fold_ps(v)))
         }
 
-        /// `R` weight rows (output rows `r0..r0 + R`) against activation rows `t0..t1`,
-        /// `C` = 4, then 2, then 1 at a time.
-        #[target_feature(enable = $feat)]
-        #[inline]
-        #[allow(clippy::too_many_arguments)]
-        fn $rows<const T: u8, const R: usize>(
-            kw: &KW,
-            ka: &KActs,
-            (t0, t1): (usize, usize),
-            r0: usize,
-            nb: usize,
-            nbp: usize,
-            stride: usize,
-            out: &mut [f32],
-        ) {
-            let mut put = |t: usize, s: [f32; R]| {
-                for (r, s) in s.into_iter().enumerate() {
-                    out[t * stride + r0 + r] = s;
-                }
-            };
-            let mut t = t0;
-            while t + 4 <= t1 {
-                let s = $micro::<T, R, 4>(kw, ka, [t, t + 1, t + 2, t + 3], nb, nbp);
-                for c in 0..4 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
-                }
-                t += 4;
-            }
-            if t + 2 <= t1 {
-                let s = $micro::<T, R, 2>(kw, ka, [t, t + 1], nb, nbp);
-                for c in 0..2 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
-                }
-                t += 2;
-            }
-            if t < t1 {
-                let s = $micro::<T, R, 1>(kw, ka, [t], nb, nbp);
-                put(t, std::array::from_fn(|r| s[r][0]));
-            }
-        }
+        rows_fn!($feat, $rows, $micro, KW, KActs);
 
         /// GEMM kernel for Q4_K and Q6_K (see the section comment).
         #[target_feature(enable = $feat)]
