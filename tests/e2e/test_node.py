@@ -231,9 +231,10 @@ def test_full_queue_answers_429_and_recovers(node_factory):
 # -- hostile bodies ------------------------------------------------------------------
 
 
-def post_raw(node, body: bytes | str, path=CHAT, content_type="application/json"):
+def post_raw(node, body: bytes | str, path=CHAT, content_type="application/json",
+             headers=None):
     return requests.post(node.url + path, data=body, timeout=60,
-                         headers={"Content-Type": content_type})
+                         headers={"Content-Type": content_type, **(headers or {})})
 
 
 def user(content):
@@ -288,11 +289,30 @@ def test_documented_limits_are_400(shared_node):
     assert re.search(r"\b\d{4,}\b.*\b\d{4,}\b", err["message"]), err
 
 
-def test_body_not_json_content_type_is_415(shared_node):
+def test_browser_simple_posts_are_refused(shared_node):
     # A page on another origin can POST text/plain without a CORS preflight; the API
-    # must not act on it.
-    r = post_raw(shared_node, json.dumps(user("hi")), content_type="text/plain")
+    # must not act on it: the browser's Origin is refused, and a browser POST must be
+    # declared JSON even from the node's own origin.
+    body = json.dumps(user("hi"))
+    host = shared_node.url.split("://", 1)[1]
+    r = post_raw(shared_node, body, content_type="text/plain",
+                 headers={"Origin": "http://evil.example"})
+    assert_openai_error(r, 403, type_="invalid_request_error")
+    r = post_raw(shared_node, body, content_type="text/plain",
+                 headers={"Origin": f"http://{host}"})
     assert_openai_error(r, 415, type_="invalid_request_error")
+
+
+def test_curl_style_post_without_json_type_works(shared_node):
+    # Ollama's documentation uses `curl -d '{...}'` (form content type, no Origin);
+    # clients that are not browsers keep working.
+    r = post_raw(shared_node,
+                 json.dumps({"model": DEFAULT_MODEL, "prompt": "Hi", "stream": False,
+                             "options": {"num_predict": 4}}),
+                 path="/api/generate",
+                 content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200, r.text
+    assert r.json()["done"] is True
 
 
 def test_unknown_route_is_404_json(shared_node):

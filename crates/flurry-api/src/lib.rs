@@ -220,9 +220,12 @@ async fn host_check(State(st): State<AppState>, req: Request, next: Next) -> Res
     next.run(req).await
 }
 
-/// Refuses what a foreign web page could send without a CORS preflight: a POST whose
-/// body is not declared JSON (a "simple" cross-site request, 415), and any request whose
-/// `Origin` is neither this node's own nor an allowed CORS origin (403).
+/// Refuses what a web page could send without a CORS preflight: any request whose
+/// `Origin` is neither this node's own nor an allowed CORS origin (403), and, from a
+/// browser (a request with `Origin` or `Sec-Fetch-Site`), a POST whose body is not
+/// declared JSON (415). Browsers always send `Origin` on cross-site POSTs, so that is what
+/// stops cross-site request forgery; clients that are not browsers (curl, SDKs) send no
+/// `Origin` and may omit the content type, as Ollama's own `curl -d` examples do.
 fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
     let h = req.headers();
     if let Some(origin) = h.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
@@ -245,7 +248,8 @@ fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
             );
         }
     }
-    if req.method() == Method::POST {
+    let from_browser = h.contains_key(header::ORIGIN) || h.contains_key("sec-fetch-site");
+    if req.method() == Method::POST && from_browser {
         let json = h
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

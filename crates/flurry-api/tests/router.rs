@@ -524,14 +524,39 @@ async fn node_info_and_embeddings() {
 async fn cross_site_requests_are_refused() {
     let (st, _d) = empty_state();
     let st = Arc::new(st);
-    // A "simple" cross-site POST (text/plain) never reaches a handler.
+    // A "simple" POST (text/plain) from a browser never reaches a handler: from a
+    // foreign site the Origin is refused, and even from the node's own pages the body
+    // must be declared JSON.
+    for (origin, status) in [
+        ("http://evil.example", StatusCode::FORBIDDEN),
+        ("http://127.0.0.1:7878", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        let mut r = req("POST", "/api/conversations", "{}");
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        r.headers_mut()
+            .insert(header::ORIGIN, origin.parse().unwrap());
+        let (s, v) = call_json(&st, r).await;
+        assert_eq!(s, status, "{origin}: {v}");
+    }
     let mut r = req("POST", "/api/conversations", "{}");
     r.headers_mut()
         .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    r.headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
     let (s, v) = call_json(&st, r).await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
     assert_eq!(v["error"]["code"], "unsupported_media_type");
     assert!(st.agent.history.list().unwrap().is_empty());
+    // A client that is not a browser (curl -d, no Origin) may omit the JSON type.
+    let mut r = req("POST", "/api/conversations", "{}");
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    st.agent.history.delete(v["id"].as_str().unwrap()).unwrap();
     // A foreign Origin is refused; the node's own origin is fine.
     let mut r = req("POST", "/api/conversations", "{}");
     r.headers_mut()
