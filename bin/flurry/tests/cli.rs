@@ -209,6 +209,7 @@ fn node_commands_have_help() {
         &["init", "--help"],
         &["id", "--help"],
         &["token", "create", "--help"],
+        &["egress", "--help"],
     ] {
         let out = stdout(&flurry(home.path(), args));
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -430,4 +431,16 @@ fn rusqlite_count(db: &std::path::Path) -> i64 {
     let c = rusqlite::Connection::open(db).unwrap();
     c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
         .unwrap()
+}
+
+#[test]
+fn egress_log_starts_empty() {
+    let home = tempfile::tempdir().unwrap();
+    let out = stdout(&flurry(home.path(), &["egress"]));
+    assert!(out.contains("Nothing has left this node"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&flurry(home.path(), &["egress", "--json"]))).unwrap();
+    assert_eq!(v["records"], serde_json::json!([]));
+    assert_eq!(v["totals"], serde_json::json!([]));
+    assert!(home.path().join("egress.db").is_file());
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`History`] keeps conversations in SQLite (`$FLURRY_HOME/history.db`).
 //! - [`ModelHost`] loads installed models on demand into engines.
+//! - [`EgressLog`] is the append-only record of everything that leaves the node.
 //! - [`Agent::send`] runs one turn of a conversation: it builds the prompt from the
 //!   stored history (dropping the oldest turns when the context is full), queues it,
 //!   and returns a [`ChatStream`] that saves the answer as it is read, including a
 //!   partial answer when the reader stops early.
 
+pub mod egress;
 pub mod history;
 pub mod models;
 
@@ -20,6 +22,7 @@ use flurry_infer::engine::{Event, FinishReason, GenerateRequest, Prompt, Timings
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
 
+pub use egress::{EgressLog, EgressRecord};
 pub use history::{Conversation, History, Message, Status};
 pub use models::{LoadedInfo, LoadedModel, ModelHost};
 

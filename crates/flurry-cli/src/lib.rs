@@ -50,6 +50,8 @@ enum Command {
     /// Manage API tokens (needed when the node listens beyond loopback).
     #[command(subcommand)]
     Token(node_cmd::TokenCommand),
+    /// Show what data has left this node: every transfer, by destination and purpose.
+    Egress(node_cmd::EgressArgs),
     /// Answer one prompt and exit.
     Ask(AskArgs),
     /// Chat interactively in the terminal (Ctrl-C stops an answer, Ctrl-D exits).
@@ -181,6 +183,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Init(a) => node_cmd::init(&ctx, a),
         Command::Id(a) => node_cmd::id(&ctx, a),
         Command::Token(t) => node_cmd::token(&ctx, t),
+        Command::Egress(a) => node_cmd::egress(&ctx, a),
         Command::Ask(a) => ask(&ctx, a),
         Command::Chat(a) => chat::run(&ctx, a),
         Command::Model(m) => model_cmd::run(&ctx, m),

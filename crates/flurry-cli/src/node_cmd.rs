@@ -75,6 +75,48 @@ pub(crate) enum TokenCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct EgressArgs {
+    /// Show at most this many of the newest records.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    limit: usize,
+    /// Print JSON (`records` and `totals` per destination).
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn egress(ctx: &Setup, a: EgressArgs) -> Result<ExitCode> {
+    let log = flurry_agent::EgressLog::open(&ctx.paths.egress_db())?;
+    let records = log.recent(a.limit)?;
+    let totals = log.totals()?;
+    if a.json {
+        let totals: Vec<Value> = totals
+            .iter()
+            .map(|(d, n)| json!({"destination": d, "bytes": n}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"records": records, "totals": totals}))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if records.is_empty() {
+        println!("Nothing has left this node.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in &records {
+        println!(
+            "{}\t{}\t{} bytes\t{}",
+            r.at, r.destination, r.bytes, r.purpose
+        );
+    }
+    println!("Totals:");
+    for (d, n) in &totals {
+        println!("  {d}: {n} bytes");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Scrypt cost for new keys: geth's standard, unless FLURRY_TEST_LIGHT_KDF=1 (tests only).
 fn scrypt_params() -> ScryptParams {
     if flurry_config::test_light_kdf() {

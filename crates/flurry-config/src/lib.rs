@@ -103,6 +103,11 @@ impl Paths {
         self.home.join("history.db")
     }
 
+    /// `$FLURRY_HOME/egress.db`: the append-only log of data sent off the node.
+    pub fn egress_db(&self) -> PathBuf {
+        self.home.join("egress.db")
+    }
+
     /// `$FLURRY_HOME/tokens.json`: hashes of API bearer tokens.
     pub fn tokens_file(&self) -> PathBuf {
         self.home.join("tokens.json")
