@@ -66,21 +66,12 @@ fn clip(s: &str) -> &str {
 impl EgressLog {
     /// Opens (or creates) the log at `path` (`$FLURRY_HOME/egress.db`).
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
         let db = |source| Error::Db {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(db)?;
+        // FULL: a record must be on disk before the data it describes is sent.
+        let conn = crate::open_db(path, "FULL")?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(Self {
             conn: Mutex::new(conn),

@@ -142,39 +142,12 @@ impl History {
     /// Opens (or creates) the database at `path`, checks it, and marks answers left
     /// `streaming` by a previous process as `interrupted`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
         let db = |source| Error::Db {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(db)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Corrupt {
-                path: path.to_path_buf(),
-                message: format!("cannot switch to WAL mode (got {mode})"),
-            });
-        }
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .map_err(db)?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(db)?;
-        if check != "ok" {
-            return Err(Error::Corrupt {
-                path: path.to_path_buf(),
-                message: check,
-            });
-        }
+        let conn = crate::open_db(path, "NORMAL")?;
+        conn.execute_batch("PRAGMA foreign_keys=ON;").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute(
             "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'",

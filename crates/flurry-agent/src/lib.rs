@@ -78,6 +78,46 @@ pub enum Error {
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Opens (or creates) a SQLite database of the node in WAL mode with the given
+/// `synchronous` level, after checking it (`quick_check`): a damaged file is an error that
+/// names it, never silently reused.
+pub(crate) fn open_db(path: &std::path::Path, synchronous: &str) -> Result<rusqlite::Connection> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let db = |source| Error::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = rusqlite::Connection::open(path).map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: format!("cannot switch to WAL mode (got {mode})"),
+        });
+    }
+    conn.execute_batch(&format!("PRAGMA synchronous={synchronous};"))
+        .map_err(db)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(db)?;
+    if check != "ok" {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: check,
+        });
+    }
+    Ok(conn)
+}
+
 /// Options for one conversation turn.
 #[derive(Debug, Clone, Default)]
 pub struct SendOptions {
