@@ -18,4 +18,6 @@ fi
 FORGE=node_modules/.bin/forge
 "$FORGE" fmt --check
 "$FORGE" build
+# The Rust bindings (crates/flurry-chain) compile against exported copies of the artifacts.
+node export-artifacts.cjs --check
 "$FORGE" test "$@"

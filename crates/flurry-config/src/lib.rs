@@ -29,6 +29,14 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The config file could not be written.
+    #[error("cannot write config file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The config file is not valid (syntax error, unknown key, wrong type).
     #[error("invalid config file {path}: {message}")]
     Invalid {
@@ -118,6 +126,22 @@ impl Paths {
     pub fn node_file(&self) -> PathBuf {
         self.home.join("node.json")
     }
+
+    /// `$FLURRY_HOME/chain`: deployments, the local chain's state, received tickets.
+    pub fn chain_dir(&self) -> PathBuf {
+        self.home.join("chain")
+    }
+
+    /// `$FLURRY_HOME/chain/tickets.db`: tickets received (SQLite).
+    pub fn tickets_db(&self) -> PathBuf {
+        self.chain_dir().join("tickets.db")
+    }
+
+    /// `$FLURRY_HOME/chain/local.json`: the RPC URL and pid of the local chain while
+    /// `flurry up` runs it.
+    pub fn local_chain_file(&self) -> PathBuf {
+        self.chain_dir().join("local.json")
+    }
 }
 
 /// Whether `FLURRY_TEST_LIGHT_KDF=1` asks for cheap key derivation for keys created
@@ -145,6 +169,138 @@ pub struct FileConfig {
     pub api: ApiSection,
     /// `[log]`: logging of `flurry up`.
     pub log: LogSection,
+    /// `[chain]`: the EVM chain payments settle on.
+    pub chain: ChainSection,
+}
+
+/// Which chain the node settles on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainMode {
+    /// `flurry up` runs a local anvil (state kept in `$FLURRY_HOME/chain`), deploys the
+    /// contracts once and funds the node from anvil's dev account.
+    Local,
+    /// An existing chain at `rpc_url` (Ethereum, an L2, a shared dev chain).
+    Rpc,
+    /// No chain: wallet and payments are off.
+    Off,
+}
+
+/// `[chain]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainSection {
+    /// `local`, `rpc` or `off` (set with `flurry chain use local|URL|off`). Default `local`.
+    pub mode: ChainMode,
+    /// RPC endpoint for `mode = "rpc"`, e.g. `http://127.0.0.1:8545`.
+    pub rpc_url: String,
+    /// anvil binary for `mode = "local"`; empty means `$FLURRY_ANVIL`, then `PATH`.
+    pub anvil: String,
+    /// ETH the local chain's dev account sends the node at start when its balance is
+    /// below half of it. Default "100".
+    pub local_funding_eth: String,
+    /// Contract addresses; empty means what `flurry chain deploy` recorded for the chain.
+    pub ticket_broker: String,
+    /// See `ticket_broker`.
+    pub provider_registry: String,
+    /// See `ticket_broker`.
+    pub model_registry: String,
+    /// Deployment: seconds between `wallet unlock` and `wallet withdraw`. Default 86400.
+    pub unlock_period_secs: u64,
+    /// Deployment: seconds a provider waits to withdraw unbonded stake. Default 604800.
+    pub unbonding_period_secs: u64,
+    /// Deployment: length of a reserve round, seconds. Default 86400.
+    pub reserve_round_secs: u64,
+    /// Deployment: shares a sender's reserve is split into per round. Default 8.
+    pub reserve_recipients: u64,
+    /// Deployment: share of a slash paid to the challenger, basis points. Default 5000.
+    pub challenger_share_bps: u16,
+    /// Deployment: bonded stake (ETH) a provider needs to draw on reserves. Default "0.1".
+    pub min_stake_eth: String,
+    /// Tickets this node accepts: face value in ETH. Default "0.01".
+    pub ticket_face_value_eth: String,
+    /// Tickets this node accepts: one in this many wins. Default 100.
+    pub ticket_win_one_in: u64,
+    /// Seconds between redemption passes over winning tickets. Default 30.
+    pub redeem_interval_secs: u64,
+    /// Most tickets per redemption transaction. Default 20.
+    pub redeem_batch: usize,
+}
+
+impl Default for ChainSection {
+    fn default() -> Self {
+        Self {
+            mode: ChainMode::Local,
+            rpc_url: String::new(),
+            anvil: String::new(),
+            local_funding_eth: "100".to_string(),
+            ticket_broker: String::new(),
+            provider_registry: String::new(),
+            model_registry: String::new(),
+            unlock_period_secs: 86_400,
+            unbonding_period_secs: 7 * 86_400,
+            reserve_round_secs: 86_400,
+            reserve_recipients: 8,
+            challenger_share_bps: 5_000,
+            min_stake_eth: "0.1".to_string(),
+            ticket_face_value_eth: "0.01".to_string(),
+            ticket_win_one_in: 100,
+            redeem_interval_secs: 30,
+            redeem_batch: 20,
+        }
+    }
+}
+
+/// Sets `[chain] mode` (and `rpc_url` for `rpc`) in the config file at `path`, keeping
+/// the rest of the file (comments included) as it is. Writes atomically.
+pub fn set_chain(path: &Path, mode: ChainMode, rpc_url: Option<&str>) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let invalid = |message: String| Error::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+    let chain = doc
+        .entry("chain")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| invalid("[chain] is not a table".to_string()))?;
+    let mode_str = match mode {
+        ChainMode::Local => "local",
+        ChainMode::Rpc => "rpc",
+        ChainMode::Off => "off",
+    };
+    chain["mode"] = toml_edit::value(mode_str);
+    if let Some(url) = rpc_url {
+        chain["rpc_url"] = toml_edit::value(url);
+    }
+    let out = doc.to_string();
+    // Refuse to write a file the loader would reject.
+    FileConfig::parse(&out).map_err(invalid)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, out)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// `[api]` section.
@@ -291,6 +447,34 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_chain_keeps_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flurry.toml");
+        std::fs::write(
+            &path,
+            "# my node\n[api]\nlisten = \"127.0.0.1:9000\" # custom\n",
+        )
+        .unwrap();
+        set_chain(&path, ChainMode::Rpc, Some("http://10.0.0.2:8545")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# my node") && text.contains("# custom"),
+            "{text}"
+        );
+        let cfg = FileConfig::load(&path).unwrap();
+        assert_eq!(cfg.chain.mode, ChainMode::Rpc);
+        assert_eq!(cfg.chain.rpc_url, "http://10.0.0.2:8545");
+        assert_eq!(cfg.api.listen, "127.0.0.1:9000");
+        set_chain(&path, ChainMode::Local, None).unwrap();
+        let cfg = FileConfig::load(&path).unwrap();
+        assert_eq!(cfg.chain.mode, ChainMode::Local);
+        // A file the loader would reject is not rewritten.
+        std::fs::write(&path, "[chain]\nmode = \"local\"\nbogus = 1\n").unwrap();
+        assert!(set_chain(&path, ChainMode::Off, None).is_err());
+        assert!(std::fs::read_to_string(&path).unwrap().contains("bogus"));
+    }
 
     #[test]
     fn missing_file_gives_defaults() {

@@ -61,8 +61,10 @@ impl Identity {
         })
     }
 
-    /// The secret key, 32 bytes big-endian (wiped when dropped).
-    pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+    /// The secret key, 32 bytes big-endian (wiped when dropped). Only for building a
+    /// signer of this same key in another library (the libp2p keypair, the alloy
+    /// transaction signer): the node has one key, and nothing may store this copy.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(&self.key.to_bytes());
         out
