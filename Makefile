@@ -3,12 +3,14 @@
 # (CI) reuse earlier builds on the same machine; it works from scratch too.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/flurry/target
 CARGO ?= cargo
+# The local chain `flurry up` runs in [chain] mode = "local" (the default).
+export FLURRY_ANVIL ?= $(CURDIR)/contracts/node_modules/.bin/anvil
 FLURRY := $(CARGO_TARGET_DIR)/release/flurry
 BENCH_THREADS ?= 1,2
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: run build model models test lint unit e2e web-test test-deps contracts-test bench fixtures fuzz help
+.PHONY: run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -16,7 +18,7 @@ help:
 	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
-run: build model
+run: build model chain-deps
 	$(FLURRY) up
 
 build:
@@ -32,7 +34,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-unit: models
+unit: models chain-deps
 	$(CARGO) test --locked --workspace
 
 test: lint contracts-test unit e2e web-test
@@ -40,6 +42,10 @@ test: lint contracts-test unit e2e web-test
 # Solidity contracts: forge + solc-js from npm (contracts/package-lock.json), offline.
 contracts-test:
 	contracts/test.sh
+
+# anvil, forge, cast and solc-js, pinned in contracts/package-lock.json.
+chain-deps:
+	contracts/deps.sh
 
 test-deps:
 	scripts/test-deps.sh
@@ -55,8 +61,12 @@ web-test: test-deps
 	$(CARGO) build --locked -p flurry
 	scripts/web-test.sh $(FLURRY_DEBUG) artifacts/ui-chat.png
 
-bench: build models
+bench: build models bench-chain
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
+
+# Tickets: creation/validation rates, gas per winning ticket, transactions per job.
+bench-chain: chain-deps
+	$(CARGO) run --release --locked -p flurry-chain --example ticket_bench
 
 fixtures: models
 	PYTHONPATH="$$(dirname "$$(dirname "$$(dirname "$$(dirname "$$(scripts/build-llama-cpp.sh)")")")")" \

@@ -5,15 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-command -v node >/dev/null || { echo "contracts/test.sh: node (>= 18) is required" >&2; exit 1; }
-command -v npm >/dev/null || { echo "contracts/test.sh: npm is required" >&2; exit 1; }
-
-# npm writes node_modules/.package-lock.json on every install: reinstall when it is
-# missing or older than the committed lock.
-if [ ! -x node_modules/.bin/forge ] || [ ! -f node_modules/.package-lock.json ] \
-    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
-fi
+./deps.sh
 
 FORGE=node_modules/.bin/forge
 "$FORGE" fmt --check

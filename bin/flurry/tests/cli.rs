@@ -444,3 +444,148 @@ fn egress_log_starts_empty() {
     assert_eq!(v["totals"], serde_json::json!([]));
     assert!(home.path().join("egress.db").is_file());
 }
+
+fn anvil() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/.bin/anvil");
+    assert!(
+        p.exists(),
+        "anvil is needed: run `make chain-deps` (npm ci in contracts/)"
+    );
+    p
+}
+
+fn up_local_chain(home: &std::path::Path) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flurry"))
+        .args(["up", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .env("FLURRY_HOME", home)
+        .env("FLURRY_MODELS", models_dir())
+        .env("FLURRY_TEST_LIGHT_KDF", "1")
+        .env("FLURRY_ANVIL", anvil())
+        .env_remove("FLURRY_PASSPHRASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if home.join("node.json").exists() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("flurry up did not start within 60 s");
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn sigterm(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// `[chain] mode = "local"` (the default): `flurry up` starts anvil, deploys once,
+/// funds the node; the wallet works at once, and everything survives a restart.
+#[test]
+fn local_chain_wallet_works_at_once_and_survives_a_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let env = [("FLURRY_ANVIL", anvil().to_str().unwrap().to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // Without a running node the local chain is not there, and the error says so.
+    let o = flurry_env(h, &["wallet", "balance"], &env);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("flurry up") || err.contains("flurry init"),
+        "{err}"
+    );
+
+    let mut node = up_local_chain(h);
+    let w = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["chain_id"], 31337);
+    assert_eq!(w["deposit"], "0");
+    let balance: f64 = w["balance_eth"].as_str().unwrap().parse().unwrap();
+    assert!(balance > 99.0, "funded from the dev account: {w}");
+    let id = json_of(&flurry_env(h, &["id", "--json"], &env));
+    assert_eq!(
+        w["address"], id["address"],
+        "one key: the wallet is the node identity"
+    );
+    let contracts = w["contracts"].clone();
+    assert!(contracts["ticket_broker"].is_string(), "{w}");
+
+    let tx = json_of(&flurry_env(
+        h,
+        &["wallet", "deposit", "1.5", "--json"],
+        &env,
+    ));
+    assert_eq!(tx["action"], "deposit");
+    assert!(tx["gas_used"].as_u64().unwrap() > 21_000);
+    json_of(&flurry_env(
+        h,
+        &["wallet", "reserve", "0.25", "--json"],
+        &env,
+    ));
+    let w = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["deposit"], "1500000000000000000");
+    assert_eq!(w["reserve"], "250000000000000000");
+
+    // The API shows the same numbers.
+    let nf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.join("node.json")).unwrap()).unwrap();
+    let url = format!("{}/api/wallet", nf["url"].as_str().unwrap());
+    let api: serde_json::Value = curl_json(&url);
+    assert_eq!(api["deposit"], w["deposit"]);
+    assert_eq!(api["address"], w["address"]);
+
+    // Withdrawing before unlocking is refused with the contract's reason.
+    let o = flurry_env(h, &["wallet", "withdraw"], &env);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("NotUnlocking"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Restart: the chain state and the deployment are remembered (no redeploy).
+    sigterm(&mut node);
+    assert!(!h.join("chain/local.json").exists());
+    let mut node = up_local_chain(h);
+    let w2 = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w2["contracts"], contracts);
+    assert_eq!(w2["deposit"], "1500000000000000000");
+    let shown = json_of(&flurry_env(h, &["chain", "show", "--json"], &env));
+    assert_eq!(shown["mode"], "local");
+    assert_eq!(shown["contracts"], contracts);
+
+    // Unlock starts the countdown; cancel stops it.
+    json_of(&flurry_env(h, &["wallet", "unlock", "--json"], &env));
+    let w3 = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
+    assert!(w3["withdraw_time"].as_u64().unwrap() > 0);
+    json_of(&flurry_env(h, &["wallet", "cancel-unlock", "--json"], &env));
+    sigterm(&mut node);
+
+    // `chain use` rewrites [chain]; with the chain off, `flurry up` still serves.
+    let o = flurry_env(h, &["chain", "use", "off"], &env);
+    assert!(o.status.success());
+    let o = flurry_env(h, &["chain", "use", "ftp://nope"], &env);
+    assert!(!o.status.success());
+    let cfg = std::fs::read_to_string(h.join("flurry.toml")).unwrap();
+    assert!(cfg.contains("mode = \"off\""), "{cfg}");
+    let o = flurry_env(h, &["wallet", "balance"], &env);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("chain use"));
+}
+
+fn curl_json(url: &str) -> serde_json::Value {
+    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
+    assert!(out.status.success(), "GET {url} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}

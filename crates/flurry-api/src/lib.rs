@@ -14,6 +14,7 @@ mod node;
 mod ollama;
 mod openai;
 pub mod tokens;
+mod wallet;
 mod web;
 
 use std::sync::Arc;
@@ -104,6 +105,17 @@ pub struct ApiState {
     pub started: Instant,
     /// Set when the node begins shutting down: new requests get 503.
     pub shutting_down: AtomicBool,
+    /// The chain side (wallet, tickets); `None` when the node runs without a chain.
+    pub wallet: Option<Wallet>,
+}
+
+/// The node's chain connection and ticket store, for `/api/wallet`.
+#[derive(Debug, Clone)]
+pub struct Wallet {
+    /// Connection bound to the contracts, signing with the node key.
+    pub chain: flurry_chain::Chain,
+    /// Tickets paid to this node.
+    pub tickets: Arc<flurry_chain::TicketReceiver>,
 }
 
 impl ApiState {
@@ -122,6 +134,7 @@ impl ApiState {
             metrics: Metrics::default(),
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
+            wallet: None,
         }
     }
 }
@@ -143,6 +156,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/ps", get(ollama::ps))
         .route("/api/version", get(ollama::version))
         .route("/api/node", get(node::info))
+        .route("/api/wallet", get(wallet::summary))
         .route(
             "/api/conversations",
             get(node::list_conversations).post(node::create_conversation),

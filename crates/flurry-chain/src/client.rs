@@ -69,6 +69,32 @@ pub struct SenderInfo {
     pub withdraw_time: u64,
 }
 
+/// The node's funds, for `flurry wallet balance` and `GET /api/wallet`. Amounts are
+/// decimal strings in wei, with an `_eth` twin for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalletSummary {
+    /// The node's address (EIP-55 checksummed).
+    pub address: String,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Account balance, wei.
+    pub balance: String,
+    /// Account balance, ETH.
+    pub balance_eth: String,
+    /// Ticket deposit in the broker, wei.
+    pub deposit: String,
+    /// Ticket deposit, ETH.
+    pub deposit_eth: String,
+    /// Ticket reserve in the broker, wei.
+    pub reserve: String,
+    /// Ticket reserve, ETH.
+    pub reserve_eth: String,
+    /// When `withdraw` becomes possible (unix seconds); 0 when not unlocking.
+    pub withdraw_time: u64,
+    /// The contracts, when deployed.
+    pub contracts: Option<Contracts>,
+}
+
 /// A mined transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxInfo {
@@ -261,6 +287,32 @@ impl Chain {
     /// Native balance of `address`, wei.
     pub async fn balance(&self, address: Address) -> Result<U256> {
         Ok(self.provider.get_balance(address).await?)
+    }
+
+    /// The node's balance and escrow. Without contracts, deposit and reserve are 0.
+    pub async fn wallet(&self) -> Result<WalletSummary> {
+        let balance = self.balance(self.me).await?;
+        let escrow = match self.contracts {
+            Some(_) => self.sender_info(self.me).await?,
+            None => SenderInfo {
+                deposit: U256::ZERO,
+                reserve: U256::ZERO,
+                withdraw_time: 0,
+            },
+        };
+        let eth = alloy::primitives::utils::format_ether;
+        Ok(WalletSummary {
+            address: self.me.to_string(),
+            chain_id: self.chain_id,
+            balance: balance.to_string(),
+            balance_eth: eth(balance),
+            deposit: escrow.deposit.to_string(),
+            deposit_eth: eth(escrow.deposit),
+            reserve: escrow.reserve.to_string(),
+            reserve_eth: eth(escrow.reserve),
+            withdraw_time: escrow.withdraw_time,
+            contracts: self.contracts,
+        })
     }
 
     /// The escrow of `sender` in the broker.

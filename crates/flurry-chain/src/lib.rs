@@ -24,12 +24,12 @@ pub mod ticket;
 
 pub use alloy::primitives::utils::{format_ether, parse_ether};
 pub use alloy::primitives::{Address, B256, U256};
-pub use client::{BatchOutcome, Chain, Contracts, DeployParams, SenderInfo, TxInfo};
+pub use client::{BatchOutcome, Chain, Contracts, DeployParams, SenderInfo, TxInfo, WalletSummary};
 pub use deployments::{Deployment, Deployments};
 pub use local::{LocalChain, find_anvil, stop_stale_anvil};
 pub use receiver::{
-    Accepted, ReceiverConfig, RedeemReport, Rejection, SenderFunds, TicketReceiver, TicketStatus,
-    spawn_redeemer,
+    Accepted, ReceiverConfig, RedeemReport, Rejection, SenderFunds, Shortfall, TicketReceiver,
+    TicketStatus, spawn_redeemer,
 };
 pub use sender::{MAX_TICKETS_PER_JOB, SenderError, TicketSender};
 

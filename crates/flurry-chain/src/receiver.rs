@@ -104,26 +104,31 @@ pub enum Rejection {
     SenderUnlocking(Address),
     /// The sender's escrow cannot cover this ticket on top of its unredeemed winners.
     #[error(
-        "sender {sender} cannot cover this ticket: face value {face_value} wei + {outstanding} wei of unredeemed winners > deposit {deposit} + reserve share {reserve} wei"
+        "sender {} cannot cover this ticket: face value {} wei + {} wei of unredeemed winners > deposit {} + reserve share {} wei",
+        .0.sender, .0.face_value, .0.outstanding, .0.deposit, .0.reserve
     )]
-    InsufficientFunds {
-        /// The sender.
-        sender: Address,
-        /// This ticket's face value.
-        face_value: U256,
-        /// Face value of the sender's winning tickets not yet redeemed.
-        outstanding: U256,
-        /// Its deposit.
-        deposit: U256,
-        /// What this node may draw from its reserve.
-        reserve: U256,
-    },
+    InsufficientFunds(Box<Shortfall>),
     /// The sender's funds could not be read from the chain.
     #[error("cannot check the sender's funds: {0}")]
     Chain(String),
     /// The ticket could not be stored durably, so it is not accepted.
     #[error("cannot store the ticket: {0}")]
     Storage(String),
+}
+
+/// The numbers behind [`Rejection::InsufficientFunds`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The sender.
+    pub sender: Address,
+    /// This ticket's face value.
+    pub face_value: U256,
+    /// Face value of the sender's winning tickets not yet redeemed.
+    pub outstanding: U256,
+    /// Its deposit.
+    pub deposit: U256,
+    /// What this node may draw from its reserve.
+    pub reserve: U256,
 }
 
 /// An accepted ticket.
@@ -369,13 +374,13 @@ impl TicketReceiver {
         let outstanding = outstanding(&db, ticket.sender).map_err(storage)?;
         let cover = funds.deposit.saturating_add(funds.reserve_available);
         if outstanding.saturating_add(ticket.face_value) > cover {
-            return Err(Rejection::InsufficientFunds {
+            return Err(Rejection::InsufficientFunds(Box::new(Shortfall {
                 sender: ticket.sender,
                 face_value: ticket.face_value,
                 outstanding,
                 deposit: funds.deposit,
                 reserve: funds.reserve_available,
-            });
+            })));
         }
         let winner = t.wins(U256::from_be_slice(&rand));
         let status = if winner {
@@ -719,7 +724,7 @@ mod tests {
         };
         assert!(matches!(
             w.receiver.receive(&good, &poor),
-            Err(Rejection::InsufficientFunds { .. })
+            Err(Rejection::InsufficientFunds(_))
         ));
 
         // None of the refusals stored anything: the good ticket is still new.
@@ -785,8 +790,8 @@ mod tests {
         let t = w.sender.ticket(&w.params, b"").unwrap();
         assert!(matches!(
             w.receiver.receive(&t, &funds),
-            Err(Rejection::InsufficientFunds { outstanding, .. })
-                if outstanding == w.params.face_value * U256::from(3)
+            Err(Rejection::InsufficientFunds(s))
+                if s.outstanding == w.params.face_value * U256::from(3)
         ));
         assert_eq!(w.receiver.pending().unwrap().len(), 3);
     }

@@ -105,7 +105,7 @@ fn binomial_bounds(n: u64, p: f64) -> (u64, u64) {
 #[test]
 fn binomial_bounds_are_sane() {
     let (lo, hi) = binomial_bounds(1000, 0.01);
-    assert!(lo <= 3 && lo >= 1, "{lo}");
+    assert!((1..=3).contains(&lo), "{lo}");
     assert!((19..=23).contains(&hi), "{hi}");
 }
 

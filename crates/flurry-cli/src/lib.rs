@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod chain_cmd;
 mod chat;
 mod model_cmd;
 mod node_cmd;
@@ -61,6 +62,12 @@ enum Command {
     Model(model_cmd::ModelCommand),
     /// Measure prompt-processing and generation speed.
     Bench(bench::BenchArgs),
+    /// Choose and inspect the EVM chain payments settle on; deploy the contracts.
+    #[command(subcommand)]
+    Chain(chain_cmd::ChainCommand),
+    /// The node's wallet: address, balance, ticket deposit and reserve.
+    #[command(subcommand)]
+    Wallet(chain_cmd::WalletCommand),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -188,6 +195,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Chat(a) => chat::run(&ctx, a),
         Command::Model(m) => model_cmd::run(&ctx, m),
         Command::Bench(b) => bench::run(&ctx, b),
+        Command::Chain(c) => chain_cmd::chain(&ctx, c),
+        Command::Wallet(w) => chain_cmd::wallet(&ctx, w),
         Command::Config(ConfigCommand::Show) => {
             println!("# {}", ctx.paths.config_file().display());
             print!("{}", ctx.config.to_toml());

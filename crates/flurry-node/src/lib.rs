@@ -6,6 +6,7 @@
 //! the node. Shutdown (SIGINT/SIGTERM): refuse new requests, wait up to
 //! `[api] shutdown_grace_secs` for in-flight ones, then stop and remove `node.json`.
 
+pub mod chain;
 mod identity;
 
 use std::net::SocketAddr;
@@ -88,6 +89,32 @@ pub enum Error {
     /// The random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Rng(String),
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] flurry_chain::Error),
+    /// `[chain] mode = "off"`.
+    #[error(
+        "the chain is off ([chain] mode = \"off\"): choose one with `flurry chain use local|URL`"
+    )]
+    ChainOff,
+    /// `mode = "rpc"` without a URL.
+    #[error("[chain] mode = \"rpc\" needs rpc_url: run `flurry chain use http://HOST:PORT`")]
+    NoRpcUrl,
+    /// Local mode, but no node runs the local chain.
+    #[error(
+        "the local chain runs inside the node: start it with `flurry up` (or `make run`), or use another chain with `flurry chain use URL`"
+    )]
+    LocalChainNotRunning,
+    /// An amount or address does not parse.
+    #[error(
+        "invalid {field}: {value:?} (amounts are in ETH, e.g. 0.5; addresses are 0x + 40 hex digits)"
+    )]
+    BadAmount {
+        /// Which setting or argument.
+        field: String,
+        /// The text given.
+        value: String,
+    },
     /// Async runtime failure.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -238,7 +265,6 @@ pub fn up(
             p.display()
         ),
     }
-    drop(id);
 
     let history = Arc::new(History::open(&paths.history_db())?);
     let e = &config.engine;
@@ -285,7 +311,6 @@ pub fn up(
         token_hashes,
     };
     state.cors_origins = config.api.cors_origins.clone();
-    let state = Arc::new(state);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -293,8 +318,22 @@ pub fn up(
         .thread_name("flurry-api")
         .build()
         .map_err(Error::Runtime)?;
+    // On this (main) thread: a local anvil lives as long as the thread that starts it.
+    let node_chain = match rt.block_on(chain::start(&paths, &config.chain, &id)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("running without a chain (wallet and payments are off): {e}");
+            None
+        }
+    };
+    drop(id);
+    state.wallet = node_chain.as_ref().map(|c| flurry_api::Wallet {
+        chain: c.chain.clone(),
+        tickets: c.receiver.clone(),
+    });
+    let state = Arc::new(state);
     let grace = Duration::from_secs(config.api.shutdown_grace_secs);
-    rt.block_on(serve(
+    let served = rt.block_on(serve(
         paths,
         state,
         addr,
@@ -302,7 +341,12 @@ pub fn up(
         public,
         grace,
         on_ready,
-    ))
+    ));
+    if let Some(c) = node_chain {
+        let _guard = rt.enter();
+        c.stop();
+    }
+    served
 }
 
 async fn serve(

@@ -1,0 +1,308 @@
+//! `flurry chain use|show|deploy` and `flurry wallet …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use flurry_chain::{Chain, TxInfo, format_ether};
+use flurry_config::ChainMode;
+use flurry_node::PassphraseOptions;
+use flurry_node::chain as node_chain;
+use serde_json::{Value, json};
+
+use crate::Setup;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Choose the chain: `local` (anvil run by `flurry up`), `off`, or an RPC URL.
+    Use {
+        /// `local`, `off`, or http(s)://HOST:PORT of an EVM node.
+        target: String,
+    },
+    /// Show the configured chain, its id and the contracts known on it.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy TicketBroker, ProviderRegistry and ModelRegistry from the node's address
+    /// and record their addresses.
+    Deploy {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyArgs {
+    /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WalletCommand {
+    /// The node's Ethereum address (the same key as its PeerId).
+    Address {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Account balance and ticket escrow (deposit, reserve, unlock time).
+    Balance {
+        /// Print JSON (amounts in wei as decimal strings, plus `_eth` forms).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Add ETH to the ticket deposit (pays winning tickets).
+    Deposit(AmountArgs),
+    /// Add ETH to the ticket reserve (backs recipients when the deposit runs short).
+    Reserve(AmountArgs),
+    /// Start the unlock period; `withdraw` is possible when it ends.
+    Unlock(TxArgs),
+    /// Stop an unlock in progress.
+    CancelUnlock(TxArgs),
+    /// Withdraw the whole deposit and reserve after the unlock period.
+    Withdraw(TxArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AmountArgs {
+    /// Amount in ETH, e.g. 0.5.
+    amount: String,
+    #[command(flatten)]
+    tx: TxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TxArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn print_json(v: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn connect(ctx: &Setup, key: &KeyArgs) -> Result<Chain> {
+    let id = flurry_node::unlock(
+        &ctx.paths,
+        &PassphraseOptions::from_env(key.password_file.clone()),
+    )?;
+    Ok(node_chain::connect(&ctx.paths, &ctx.config.chain, &id).await?)
+}
+
+pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
+    match c {
+        ChainCommand::Use { target } => {
+            let file = ctx.paths.config_file();
+            let (mode, url) = match target.as_str() {
+                "local" => (ChainMode::Local, None),
+                "off" => (ChainMode::Off, None),
+                u if u.starts_with("http://") || u.starts_with("https://") => {
+                    (ChainMode::Rpc, Some(u))
+                }
+                other => bail!(
+                    "unknown chain {other:?}: use `local`, `off`, or an RPC URL such as http://127.0.0.1:8545"
+                ),
+            };
+            flurry_config::set_chain(&file, mode, url)?;
+            match mode {
+                ChainMode::Local => println!(
+                    "Chain: local. `flurry up` runs anvil, deploys the contracts once and funds the node ({}).",
+                    file.display()
+                ),
+                ChainMode::Off => println!("Chain: off ({}).", file.display()),
+                ChainMode::Rpc => {
+                    println!("Chain: {} ({}).", url.unwrap_or_default(), file.display());
+                    println!(
+                        "Deploy the contracts there with `flurry chain deploy`, or set their addresses in [chain]."
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ChainCommand::Show { json } => {
+            let c = &ctx.config.chain;
+            let mode = serde_json::to_value(c.mode)?;
+            let url = node_chain::rpc_url(&ctx.paths, c);
+            let rt = runtime()?;
+            // Reading needs no key: any identity signs nothing here.
+            let probe = flurry_identity::Identity::generate()?;
+            let live = match &url {
+                Ok(u) => rt
+                    .block_on(async {
+                        let ch = Chain::connect(u, &probe).await?;
+                        let genesis = ch.genesis_hash().await?;
+                        Ok::<_, flurry_chain::Error>((ch.chain_id(), genesis))
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let known = flurry_chain::Deployments::load(&flurry_chain::Deployments::file(
+                &ctx.paths.chain_dir(),
+            ))?;
+            let deployment = live
+                .as_ref()
+                .ok()
+                .and_then(|(id, g)| known.get(*id, *g).cloned());
+            if json {
+                return print_json(&json!({
+                    "mode": mode,
+                    "rpc_url": url.as_ref().ok(),
+                    "chain_id": live.as_ref().ok().map(|(id, _)| id),
+                    "error": live.as_ref().err(),
+                    "contracts": deployment.as_ref().map(|d| d.contracts),
+                }))
+                .map(|()| ExitCode::SUCCESS);
+            }
+            println!("mode:      {}", mode.as_str().unwrap_or_default());
+            match (&url, &live) {
+                (Ok(u), Ok((id, _))) => println!("rpc:       {u} (chain id {id})"),
+                (Ok(u), Err(e)) => println!("rpc:       {u} (not reachable: {e})"),
+                (Err(e), _) => println!("rpc:       none ({e})"),
+            }
+            match deployment {
+                Some(d) => {
+                    println!("broker:    {}", d.contracts.ticket_broker);
+                    println!("providers: {}", d.contracts.provider_registry);
+                    println!("models:    {}", d.contracts.model_registry);
+                }
+                None if live.is_ok() => {
+                    println!("contracts: none recorded here (run `flurry chain deploy`)")
+                }
+                None => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ChainCommand::Deploy { json, key } => {
+            let rt = runtime()?;
+            let d = rt.block_on(async {
+                let mut chain = connect(ctx, &key).await?;
+                if chain.balance(chain.address()).await?.is_zero() {
+                    bail!(
+                        "the node's address {} has no ETH on chain {} to pay for gas: fund it first",
+                        chain.address(),
+                        chain.chain_id()
+                    );
+                }
+                Ok(node_chain::deploy(&ctx.paths, &ctx.config.chain, &mut chain).await?)
+            })?;
+            if json {
+                print_json(&serde_json::to_value(&d)?)?;
+            } else {
+                println!("Deployed on chain {}:", d.chain_id);
+                println!("  TicketBroker      {}", d.contracts.ticket_broker);
+                println!("  ProviderRegistry  {}", d.contracts.provider_registry);
+                println!("  ModelRegistry     {}", d.contracts.model_registry);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_tx(what: &str, tx: &TxInfo, json: bool) -> Result<ExitCode> {
+    if json {
+        print_json(&json!({
+            "action": what, "tx": tx.hash, "block": tx.block, "gas_used": tx.gas_used,
+            "fee_wei": tx.fee().to_string(),
+        }))?;
+    } else {
+        println!(
+            "{what}: transaction {} (block {}, gas {}, fee {} ETH)",
+            tx.hash,
+            tx.block,
+            tx.gas_used,
+            format_ether(tx.fee())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn wallet(ctx: &Setup, w: WalletCommand) -> Result<ExitCode> {
+    if let WalletCommand::Address { json } = w {
+        let Some(p) = flurry_node::read_public_identity(&ctx.paths) else {
+            bail!("this node has no key yet: run `flurry init` (or `flurry up`)");
+        };
+        if json {
+            print_json(&json!({ "address": p.address }))?;
+        } else {
+            println!("{}", p.address);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        match w {
+            WalletCommand::Address { .. } => unreachable!("handled above"),
+            WalletCommand::Balance { json, key } => {
+                let s = connect(ctx, &key).await?.wallet().await?;
+                if json {
+                    print_json(&serde_json::to_value(&s)?)?;
+                } else {
+                    println!("address:  {} (chain {})", s.address, s.chain_id);
+                    println!("balance:  {} ETH", s.balance_eth);
+                    println!("deposit:  {} ETH", s.deposit_eth);
+                    println!("reserve:  {} ETH", s.reserve_eth);
+                    if s.withdraw_time != 0 {
+                        println!(
+                            "unlocking: withdraw possible at unix time {}",
+                            s.withdraw_time
+                        );
+                    }
+                    if s.contracts.is_none() {
+                        println!("(no Flurry contracts on this chain yet: `flurry chain deploy`)");
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            WalletCommand::Deposit(a) => {
+                let amount = node_chain::parse_eth("amount", &a.amount)?;
+                let tx = connect(ctx, &a.tx.key).await?.fund_deposit(amount).await?;
+                print_tx("deposit", &tx, a.tx.json)
+            }
+            WalletCommand::Reserve(a) => {
+                let amount = node_chain::parse_eth("amount", &a.amount)?;
+                let tx = connect(ctx, &a.tx.key).await?.fund_reserve(amount).await?;
+                print_tx("reserve", &tx, a.tx.json)
+            }
+            WalletCommand::Unlock(t) => {
+                let chain = connect(ctx, &t.key).await?;
+                let tx = chain.unlock().await?;
+                let info = chain.sender_info(chain.address()).await?;
+                if !t.json {
+                    println!(
+                        "Unlocking: `flurry wallet withdraw` works from unix time {}.",
+                        info.withdraw_time
+                    );
+                }
+                print_tx("unlock", &tx, t.json)
+            }
+            WalletCommand::CancelUnlock(t) => {
+                let tx = connect(ctx, &t.key).await?.cancel_unlock().await?;
+                print_tx("cancel-unlock", &tx, t.json)
+            }
+            WalletCommand::Withdraw(t) => {
+                let tx = connect(ctx, &t.key).await?.withdraw().await?;
+                print_tx("withdraw", &tx, t.json)
+            }
+        }
+    })
+}
