@@ -571,6 +571,14 @@ fn local_chain_wallet_works_at_once_and_survives_a_restart() {
     let w3 = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
     assert!(w3["withdraw_time"].as_u64().unwrap() > 0);
     json_of(&flurry_env(h, &["wallet", "cancel-unlock", "--json"], &env));
+
+    // `chain deploy` puts a fresh set of contracts on the same chain and records it.
+    let d = json_of(&flurry_env(h, &["chain", "deploy", "--json"], &env));
+    assert_eq!(d["chain_id"], 31337);
+    assert_ne!(d["contracts"], contracts);
+    let w4 = json_of(&flurry_env(h, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w4["contracts"], d["contracts"]);
+    assert_eq!(w4["deposit"], "0", "a new broker holds no deposit yet");
     sigterm(&mut node);
 
     // `chain use` rewrites [chain]; with the chain off, `flurry up` still serves.
