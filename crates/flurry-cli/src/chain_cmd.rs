@@ -212,6 +212,9 @@ pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
                 println!("  TicketBroker      {}", d.contracts.ticket_broker);
                 println!("  ProviderRegistry  {}", d.contracts.provider_registry);
                 println!("  ModelRegistry     {}", d.contracts.model_registry);
+                if flurry_node::NodeFile::find(&ctx.paths).is_some() {
+                    println!("The running node keeps its current contracts until it restarts.");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
