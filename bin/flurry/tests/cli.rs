@@ -597,3 +597,102 @@ fn curl_json(url: &str) -> serde_json::Value {
     assert!(out.status.success(), "GET {url} failed");
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Two nodes on one chain: B pays A for work with tickets over A's API; A's background
+/// redeemer cashes the winners (every ticket wins here) without anyone asking.
+#[test]
+fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
+    let a_home = tempfile::tempdir().unwrap();
+    let a = a_home.path();
+    std::fs::write(
+        a.join("flurry.toml"),
+        "[chain]\nticket_win_one_in = 1\nredeem_interval_secs = 1\n",
+    )
+    .unwrap();
+    let anvil_path = anvil().to_str().unwrap().to_string();
+    let env = [("FLURRY_ANVIL", anvil_path.as_str())];
+    let mut node = up_local_chain(a);
+    let a_wallet = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    let local: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("chain/local.json")).unwrap())
+            .unwrap();
+    let nf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("node.json")).unwrap()).unwrap();
+    let a_url = nf["url"].as_str().unwrap();
+
+    // B uses A's chain and contracts (rpc mode), with its own key.
+    let b_home = tempfile::tempdir().unwrap();
+    let b = b_home.path();
+    let c = &a_wallet["contracts"];
+    std::fs::write(
+        b.join("flurry.toml"),
+        format!(
+            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\n",
+            local["url"].as_str().unwrap(),
+            c["ticket_broker"].as_str().unwrap(),
+            c["provider_registry"].as_str().unwrap(),
+            c["model_registry"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let b_env = [("FLURRY_PASSPHRASE", "b's passphrase")];
+    let b_id = json_of(&flurry_env(b, &["init", "--json"], &b_env));
+    let b_addr = b_id["address"].as_str().unwrap();
+    json_of(&flurry_env(
+        a,
+        &["wallet", "send", b_addr, "5", "--json"],
+        &env,
+    ));
+
+    // Without a deposit B cannot pay, and is told what to do.
+    let o = flurry_env(b, &["wallet", "pay", a_url, "0.025"], &b_env);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("flurry wallet deposit"));
+
+    json_of(&flurry_env(
+        b,
+        &["wallet", "deposit", "1", "--json"],
+        &b_env,
+    ));
+    let paid = json_of(&flurry_env(
+        b,
+        &["wallet", "pay", a_url, "0.025", "--json"],
+        &b_env,
+    ));
+    assert_eq!(paid["accepted"], 3, "{paid}");
+    assert_eq!(paid["rejected"], 0, "{paid}");
+    assert!(
+        paid["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["winner"] == true)
+    );
+
+    // A's redeemer cashes the three winners on its own.
+    let mut redeemed = 0;
+    for _ in 0..100 {
+        let w = curl_json(&format!("{a_url}/api/wallet"));
+        redeemed = w["tickets"]["redeemed"]["count"].as_u64().unwrap_or(0);
+        if redeemed == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(redeemed, 3, "winning tickets were not redeemed in 20 s");
+    let b_wallet = json_of(&flurry_env(b, &["wallet", "balance", "--json"], &b_env));
+    assert_eq!(
+        b_wallet["deposit"], "970000000000000000",
+        "3 × 0.01 ETH left B's deposit"
+    );
+
+    // A malformed payment is refused with the field named.
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", "-H", "Content-Type: application/json"])
+        .args(["-d", "{\"tickets\": []}", &format!("{a_url}/api/tickets")])
+        .output()
+        .unwrap();
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["param"], "tickets", "{err}");
+    sigterm(&mut node);
+}

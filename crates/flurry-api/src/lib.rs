@@ -157,6 +157,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/version", get(ollama::version))
         .route("/api/node", get(node::info))
         .route("/api/wallet", get(wallet::summary))
+        .route("/api/tickets/params", get(wallet::ticket_params))
+        .route("/api/tickets", post(wallet::submit_tickets))
         .route(
             "/api/conversations",
             get(node::list_conversations).post(node::create_conversation),

@@ -45,3 +45,71 @@ pub(crate) async fn summary(State(st): State<AppState>) -> Result<Json<Value>, A
     out["tickets"] = Value::Object(tickets);
     Ok(Json(out))
 }
+
+fn wallet_of(st: &AppState) -> Result<&crate::Wallet, ApiError> {
+    st.wallet.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node runs without a chain and cannot be paid",
+        )
+        .code("chain_unavailable")
+    })
+}
+
+/// Most tickets in one `POST /api/tickets`.
+const MAX_TICKETS_PER_REQUEST: usize = flurry_chain::MAX_TICKETS_PER_JOB as usize;
+
+/// `GET /api/tickets/params`: fresh ticket parameters for a sender that wants to pay
+/// this node.
+pub(crate) async fn ticket_params(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let w = wallet_of(&st)?;
+    let tickets = w.tickets.clone();
+    let params = tokio::task::spawn_blocking(move || tickets.params())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(serde_json::to_value(params).unwrap_or_default()))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitBody {
+    tickets: Vec<flurry_chain::ticket::SignedTicket>,
+}
+
+/// `POST /api/tickets`: pays this node. Every ticket is validated and stored before the
+/// answer; each gets its own result (accepted with its value, or the reason it was
+/// refused).
+pub(crate) async fn submit_tickets(
+    State(st): State<AppState>,
+    crate::json::ApiJson(body): crate::json::ApiJson<SubmitBody>,
+) -> Result<Json<Value>, ApiError> {
+    let w = wallet_of(&st)?;
+    if body.tickets.is_empty() || body.tickets.len() > MAX_TICKETS_PER_REQUEST {
+        return Err(ApiError::bad_field(
+            "tickets",
+            format!("send 1 to {MAX_TICKETS_PER_REQUEST} tickets"),
+        ));
+    }
+    let mut results = Vec::with_capacity(body.tickets.len());
+    let mut accepted = 0usize;
+    let mut value = flurry_chain::U256::ZERO;
+    for t in &body.tickets {
+        match w.tickets.receive_checked(&w.chain, t).await {
+            Ok(a) => {
+                accepted += 1;
+                value += a.value;
+                results.push(json!({
+                    "ticket_hash": a.ticket_hash, "winner": a.winner, "value": a.value.to_string(),
+                }));
+            }
+            Err(e) => results.push(json!({ "error": e.to_string() })),
+        }
+    }
+    Ok(Json(json!({
+        "accepted": accepted,
+        "rejected": body.tickets.len() - accepted,
+        "value": value.to_string(),
+        "results": results,
+    })))
+}

@@ -70,6 +70,24 @@ pub(crate) enum WalletCommand {
     CancelUnlock(TxArgs),
     /// Withdraw the whole deposit and reserve after the unlock period.
     Withdraw(TxArgs),
+    /// Send ETH from the node's account to an address.
+    Send {
+        /// Recipient address (0x…).
+        to: String,
+        #[command(flatten)]
+        amount: AmountArgs,
+    },
+    /// Pay another node for work with tickets: asks it for ticket parameters
+    /// (GET URL/api/tickets/params) and sends tickets worth AMOUNT in expectation.
+    Pay {
+        /// The other node's API, e.g. http://127.0.0.1:7878.
+        url: String,
+        #[command(flatten)]
+        amount: AmountArgs,
+        /// API token of the other node, when it listens beyond loopback.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,11 +120,19 @@ fn print_json(v: &Value) -> Result<()> {
 }
 
 async fn connect(ctx: &Setup, key: &KeyArgs) -> Result<Chain> {
+    Ok(connect_with_key(ctx, key).await?.0)
+}
+
+async fn connect_with_key(
+    ctx: &Setup,
+    key: &KeyArgs,
+) -> Result<(Chain, flurry_identity::Identity)> {
     let id = flurry_node::unlock(
         &ctx.paths,
         &PassphraseOptions::from_env(key.password_file.clone()),
     )?;
-    Ok(node_chain::connect(&ctx.paths, &ctx.config.chain, &id).await?)
+    let chain = node_chain::connect(&ctx.paths, &ctx.config.chain, &id).await?;
+    Ok((chain, id))
 }
 
 pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
@@ -221,6 +247,50 @@ pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
     }
 }
 
+async fn pay(ctx: &Setup, url: &str, a: &AmountArgs, token: Option<String>) -> Result<ExitCode> {
+    let value = node_chain::parse_eth("amount", &a.amount)?;
+    let (chain, id) = connect_with_key(ctx, &a.tx.key).await?;
+    let peer = crate::remote::Remote::at(url, token);
+    let params: flurry_chain::ticket::TicketParams =
+        serde_json::from_value(peer.get("/api/tickets/params")?)
+            .context("the other node's ticket parameters do not parse")?;
+    let escrow = chain.sender_info(chain.address()).await?;
+    if escrow.deposit.saturating_add(escrow.reserve) < params.face_value {
+        bail!(
+            "your ticket deposit ({} ETH) cannot cover one ticket of {} ETH: fund it with `flurry wallet deposit AMOUNT`",
+            format_ether(escrow.deposit),
+            format_ether(params.face_value)
+        );
+    }
+    let sender = flurry_chain::TicketSender::new(id, chain.domain()?);
+    let tickets = sender.pay(&params, value, &[])?;
+    let answer = peer.post("/api/tickets", &json!({ "tickets": tickets }))?;
+    if a.tx.json {
+        print_json(&answer)?;
+    } else {
+        println!(
+            "Paid {url}: {} ticket(s) accepted, {} refused, worth {} ETH in expectation.",
+            answer["accepted"],
+            answer["rejected"],
+            answer["value"]
+                .as_str()
+                .and_then(|v| v.parse::<flurry_chain::U256>().ok())
+                .map(format_ether)
+                .unwrap_or_default()
+        );
+        for r in answer["results"].as_array().into_iter().flatten() {
+            if let Some(e) = r["error"].as_str() {
+                println!("  refused: {e}");
+            }
+        }
+    }
+    Ok(if answer["rejected"] == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn print_tx(what: &str, tx: &TxInfo, json: bool) -> Result<ExitCode> {
     if json {
         print_json(&json!({
@@ -306,6 +376,18 @@ pub(crate) fn wallet(ctx: &Setup, w: WalletCommand) -> Result<ExitCode> {
                 let tx = connect(ctx, &t.key).await?.withdraw().await?;
                 print_tx("withdraw", &tx, t.json)
             }
+            WalletCommand::Send { to, amount } => {
+                let to: flurry_chain::Address = to.parse().map_err(|_| {
+                    anyhow::anyhow!("invalid address {to:?}: expected 0x + 40 hex digits")
+                })?;
+                let value = node_chain::parse_eth("amount", &amount.amount)?;
+                let tx = connect(ctx, &amount.tx.key)
+                    .await?
+                    .transfer(to, value)
+                    .await?;
+                print_tx("send", &tx, amount.tx.json)
+            }
+            WalletCommand::Pay { url, amount, token } => pay(ctx, &url, &amount, token).await,
         }
     })
 }

@@ -35,6 +35,25 @@ impl Remote {
         r.get("/api/version").ok().map(|_| r)
     }
 
+    /// A client for another node's API at `url` (with its token, if it wants one).
+    pub(crate) fn at(url: &str, token: Option<String>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            node: NodeFile {
+                url: url.trim_end_matches('/').to_string(),
+                pid: 0,
+                token: token.unwrap_or_default(),
+                peer_id: String::new(),
+            },
+            agent,
+        }
+    }
+
     fn auth(&self) -> String {
         format!("Bearer {}", self.node.token)
     }
