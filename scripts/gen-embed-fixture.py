@@ -53,6 +53,7 @@ TEXTS = [
     ("special-token", "Text with [SEP] and [MASK] inside and UNUSUAL CaSiNg."),
     ("korean-greek-cyrillic", "안녕하세요 세계. Καλημέρα κόσμε. Привет, мир!"),
     ("long", LONG),
+    ("combining-marks", "Cafe\u0301 jalapen\u0303o, Ko\u0308ln; \u1100\u1161 vs 가; ﬁne ①"),
     ("empty", ""),
 ]
 

@@ -106,10 +106,11 @@ impl Config {
     }
 }
 
-/// A dense layer `y = x W^T + b` with `W` stored `[out, in]` row-major.
+/// A dense layer `y = x W^T + b`; `W` (`[out, in]` in the file) is kept in panels (see
+/// [`pack`]).
 #[derive(Debug)]
 struct Linear {
-    w: Vec<f32>,
+    panels: Vec<f32>,
     b: Vec<f32>,
     inp: usize,
     out: usize,
@@ -149,8 +150,9 @@ impl Bert {
     pub(crate) fn from_safetensors(st: &SafeTensors, cfg: Config) -> Result<Self, Error> {
         let h = cfg.hidden;
         let linear = |name: &str, out: usize, inp: usize| -> Result<Linear, Error> {
+            let w = st.f32_tensor(&format!("{name}.weight"), &[out, inp])?;
             Ok(Linear {
-                w: st.f32_tensor(&format!("{name}.weight"), &[out, inp])?,
+                panels: pack(&w, out, inp),
                 b: st.f32_tensor(&format!("{name}.bias"), &[out])?,
                 inp,
                 out,
@@ -196,18 +198,24 @@ impl Bert {
         })
     }
 
-    /// The mean-pooled, L2-normalised embedding of one sequence of token ids. The ids
-    /// must be below the vocabulary size and at most `max_positions` long.
-    pub(crate) fn embed(&self, ids: &[u32]) -> Vec<f32> {
+    /// The mean-pooled, L2-normalised embeddings of sequences of token ids. The ids
+    /// must be below the vocabulary size and each sequence at most `max_positions`
+    /// long. The dense layers run over the rows of all sequences together (weights are
+    /// read once per block of rows, not once per text); attention runs per sequence.
+    /// Every row is computed independently of the others, so a sequence gets the same
+    /// bits alone or in any batch.
+    pub(crate) fn embed_batch(&self, seqs: &[Vec<u32>]) -> Vec<Vec<f32>> {
         let h = self.cfg.hidden;
-        let n = ids.len();
+        let lens: Vec<usize> = seqs.iter().map(Vec::len).collect();
         assert!(
-            n <= self.cfg.max_positions,
+            lens.iter().all(|&n| n <= self.cfg.max_positions),
             "sequence longer than the positions"
         );
+        let total: usize = lens.iter().sum();
         // Embeddings: word + position + token type 0, then LayerNorm.
-        let mut x = vec![0f32; n * h];
-        for (i, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(h)).enumerate() {
+        let mut x = vec![0f32; total * h];
+        let positions = seqs.iter().flat_map(|s| s.iter().enumerate());
+        for ((i, &id), row) in positions.zip(x.chunks_exact_mut(h)) {
             let w = &self.word[id as usize * h..][..h];
             let p = &self.pos[i * h..][..h];
             let t = &self.token_type[..h];
@@ -217,20 +225,68 @@ impl Bert {
         }
         layer_norm(&mut x, &self.emb_norm, self.cfg.eps);
 
-        let mut q = vec![0f32; n * h];
-        let mut k = vec![0f32; n * h];
-        let mut v = vec![0f32; n * h];
-        let mut ctx = vec![0f32; n * h];
-        let mut tmp = vec![0f32; n * h];
-        let mut up = vec![0f32; n * self.cfg.intermediate];
-        let mut scores = vec![0f32; n];
-        let heads = self.cfg.heads;
-        let hd = h / heads;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let mut q = vec![0f32; total * h];
+        let mut k = vec![0f32; total * h];
+        let mut v = vec![0f32; total * h];
+        let mut ctx = vec![0f32; total * h];
+        let mut tmp = vec![0f32; total * h];
+        let mut up = vec![0f32; total * self.cfg.intermediate];
         for layer in &self.layers {
             linear(&x, &layer.q, &mut q);
             linear(&x, &layer.k, &mut k);
             linear(&x, &layer.v, &mut v);
+            self.attention(&lens, &q, &k, &v, &mut ctx);
+            linear(&ctx, &layer.attn_out, &mut tmp);
+            for (t, xv) in tmp.iter_mut().zip(&x) {
+                *t += xv;
+            }
+            layer_norm(&mut tmp, &layer.attn_norm, self.cfg.eps);
+            std::mem::swap(&mut x, &mut tmp);
+            linear(&x, &layer.up, &mut up);
+            for u in up.iter_mut() {
+                *u = gelu(*u);
+            }
+            linear(&up, &layer.down, &mut tmp);
+            for (t, xv) in tmp.iter_mut().zip(&x) {
+                *t += xv;
+            }
+            layer_norm(&mut tmp, &layer.out_norm, self.cfg.eps);
+            std::mem::swap(&mut x, &mut tmp);
+        }
+
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut rows = x.as_slice();
+        for &n in &lens {
+            let (mine, rest) = rows.split_at(n * h);
+            rows = rest;
+            out.push(mean_pool_normalize(mine, h));
+        }
+        out
+    }
+
+    /// Multi-head self-attention of each sequence (rows `lens[0]`, then `lens[1]`, ...
+    /// of `q`, `k`, `v`) into `ctx`, sequences in parallel.
+    fn attention(&self, lens: &[usize], q: &[f32], k: &[f32], v: &[f32], ctx: &mut [f32]) {
+        use rayon::prelude::*;
+        let h = self.cfg.hidden;
+        let heads = self.cfg.heads;
+        let hd = h / heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut parts = Vec::with_capacity(lens.len());
+        let (mut start, mut rest) = (0, ctx);
+        for &n in lens {
+            let (mine, tail) = rest.split_at_mut(n * h);
+            parts.push((start, n, mine));
+            rest = tail;
+            start += n * h;
+        }
+        parts.into_par_iter().for_each(|(start, n, ctx)| {
+            let (q, k, v) = (
+                &q[start..][..n * h],
+                &k[start..][..n * h],
+                &v[start..][..n * h],
+            );
+            let mut scores = vec![0f32; n];
             for hh in 0..heads {
                 let off = hh * hd;
                 for i in 0..n {
@@ -256,46 +312,33 @@ impl Bert {
                     }
                 }
             }
-            linear(&ctx, &layer.attn_out, &mut tmp);
-            for (t, xv) in tmp.iter_mut().zip(&x) {
-                *t += xv;
-            }
-            layer_norm(&mut tmp, &layer.attn_norm, self.cfg.eps);
-            std::mem::swap(&mut x, &mut tmp);
-            linear(&x, &layer.up, &mut up);
-            for u in up.iter_mut() {
-                *u = gelu(*u);
-            }
-            linear(&up, &layer.down, &mut tmp);
-            for (t, xv) in tmp.iter_mut().zip(&x) {
-                *t += xv;
-            }
-            layer_norm(&mut tmp, &layer.out_norm, self.cfg.eps);
-            std::mem::swap(&mut x, &mut tmp);
-        }
-
-        // Mean pooling over all tokens (there is no padding), then L2 normalisation.
-        let mut pooled = vec![0f64; h];
-        for row in x.chunks_exact(h) {
-            for (p, &r) in pooled.iter_mut().zip(row) {
-                *p += f64::from(r);
-            }
-        }
-        let pooled: Vec<f32> = pooled
-            .iter()
-            .map(|p| (p / n.max(1) as f64) as f32)
-            .collect();
-        let norm = pooled
-            .iter()
-            .map(|&p| f64::from(p) * f64::from(p))
-            .sum::<f64>()
-            .sqrt()
-            .max(1e-12);
-        pooled
-            .iter()
-            .map(|&p| (f64::from(p) / norm) as f32)
-            .collect()
+        });
     }
+}
+
+/// Mean of the rows (all tokens; there is no padding), then L2 normalisation.
+fn mean_pool_normalize(x: &[f32], h: usize) -> Vec<f32> {
+    let n = x.len() / h;
+    let mut pooled = vec![0f64; h];
+    for row in x.chunks_exact(h) {
+        for (p, &r) in pooled.iter_mut().zip(row) {
+            *p += f64::from(r);
+        }
+    }
+    let pooled: Vec<f32> = pooled
+        .iter()
+        .map(|p| (p / n.max(1) as f64) as f32)
+        .collect();
+    let norm = pooled
+        .iter()
+        .map(|&p| f64::from(p) * f64::from(p))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
+    pooled
+        .iter()
+        .map(|&p| (f64::from(p) / norm) as f32)
+        .collect()
 }
 
 /// Dot product with eight independent accumulators (vectorisable).
@@ -315,29 +358,95 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// Rows of `x` (`[n, l.inp]`) times `l.w^T` plus bias into `y` (`[n, l.out]`). Blocks of
-/// four weight rows are streamed once per block of rows of `x`; each output is one
-/// [`dot`], so the result does not depend on the blocking or the thread count.
+/// Output columns per weight panel.
+const PANEL: usize = 8;
+
+/// Repacks a `[out, inp]` row-major weight into panels of [`PANEL`] output columns: panel
+/// `p` holds, for each input `k`, the weights of outputs `PANEL * p ..` (zero-padded past
+/// `out`), so the kernel reads each panel front to back.
+fn pack(w: &[f32], out: usize, inp: usize) -> Vec<f32> {
+    let mut p = vec![0f32; out.div_ceil(PANEL) * inp * PANEL];
+    for (o, row) in w.chunks_exact(inp).enumerate() {
+        let panel = &mut p[(o / PANEL) * inp * PANEL..][..inp * PANEL];
+        for (k, &v) in row.iter().enumerate() {
+            panel[k * PANEL + o % PANEL] = v;
+        }
+    }
+    p
+}
+
+/// `R` rows of `x` times one panel: `R x PANEL` outputs, each summed over the inputs in
+/// order (no reassociation), so an output does not depend on `R` or the other rows.
+#[inline(always)]
+fn kernel<const R: usize>(x: [&[f32]; R], panel: &[f32]) -> [[f32; PANEL]; R] {
+    let w = panel.as_chunks::<PANEL>().0;
+    // Equal lengths, stated up front, let the compiler drop the bounds checks below.
+    assert!(x.iter().all(|x| x.len() == w.len()));
+    let mut acc = [[0f32; PANEL]; R];
+    for (k, wk) in w.iter().enumerate() {
+        for r in 0..R {
+            let a = x[r][k];
+            for l in 0..PANEL {
+                acc[r][l] += a * wk[l];
+            }
+        }
+    }
+    acc
+}
+
+/// `R` rows of `x` times one panel plus bias, into columns `o0..` of `R` rows of `y`.
+fn rows_times_panel<const R: usize>(x: [&[f32]; R], l: &Linear, p: usize, y: &mut [f32]) {
+    let panel = &l.panels[p * l.inp * PANEL..][..l.inp * PANEL];
+    let acc = kernel::<R>(x, panel);
+    let o0 = p * PANEL;
+    let width = PANEL.min(l.out - o0);
+    for (r, acc) in acc.iter().enumerate() {
+        let yr = &mut y[r * l.out + o0..][..width];
+        for ((y, a), b) in yr.iter_mut().zip(acc).zip(&l.b[o0..]) {
+            *y = a + b;
+        }
+    }
+}
+
+/// Rows of `x` (`[n, l.inp]`) times `l.w^T` plus bias into `y` (`[n, l.out]`). Blocks
+/// of rows run in parallel; in a block, each panel of eight outputs is applied to the
+/// block's rows four at a time (a register tile) while it is in cache. Every output is
+/// the same in-order sum whatever the tiling and the thread count, so a row's result
+/// does not depend on the other rows.
 fn linear(x: &[f32], l: &Linear, y: &mut [f32]) {
-    const ROWS: usize = 16;
+    const ROWS: usize = 64;
     let n = x.len() / l.inp;
     debug_assert_eq!(y.len(), n * l.out);
+    let panels = l.out.div_ceil(PANEL);
     let block = |(xb, yb): (&[f32], &mut [f32])| {
-        for (o, (w, b)) in l.w.chunks_exact(l.inp).zip(&l.b).enumerate() {
-            for (xr, yr) in xb.chunks_exact(l.inp).zip(yb.chunks_exact_mut(l.out)) {
-                yr[o] = dot(xr, w) + b;
+        for p in 0..panels {
+            let mut xs = xb.chunks_exact(4 * l.inp);
+            let mut ys = yb.chunks_exact_mut(4 * l.out);
+            for (x4, y4) in xs.by_ref().zip(ys.by_ref()) {
+                let (a, rest) = x4.split_at(l.inp);
+                let (b, rest) = rest.split_at(l.inp);
+                let (c, d) = rest.split_at(l.inp);
+                rows_times_panel::<4>([a, b, c, d], l, p, y4);
+            }
+            for (xr, yr) in xs
+                .remainder()
+                .chunks_exact(l.inp)
+                .zip(ys.into_remainder().chunks_exact_mut(l.out))
+            {
+                rows_times_panel::<1>([xr], l, p, yr);
             }
         }
     };
-    if n >= 2 * ROWS {
+    // Enough blocks for every thread, but no smaller than 8 rows.
+    let threads = rayon::current_num_threads().max(1);
+    let rows = n.div_ceil(threads).clamp(8, ROWS).next_multiple_of(4);
+    if n > rows {
         use rayon::prelude::*;
-        x.par_chunks(ROWS * l.inp)
-            .zip(y.par_chunks_mut(ROWS * l.out))
+        x.par_chunks(rows * l.inp)
+            .zip(y.par_chunks_mut(rows * l.out))
             .for_each(block);
     } else {
-        x.chunks(ROWS * l.inp)
-            .zip(y.chunks_mut(ROWS * l.out))
-            .for_each(block);
+        block((x, y));
     }
 }
 
@@ -402,7 +511,7 @@ mod tests {
         let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert_eq!(dot(&a, &b), want);
         let l = Linear {
-            w: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            panels: pack(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
             b: vec![0.5, -0.5],
             inp: 3,
             out: 2,
@@ -411,5 +520,33 @@ mod tests {
         let mut y = vec![0.0; 4];
         linear(&x, &l, &mut y);
         assert_eq!(y, vec![-1.5, -2.5, 4.5, 12.5]);
+    }
+
+    #[test]
+    fn linear_rows_do_not_depend_on_each_other() {
+        let (n, inp, out) = (37, 13, 19);
+        let val = |i: usize| ((i * 7919) % 101) as f32 / 50.0 - 1.0;
+        let w: Vec<f32> = (0..out * inp).map(val).collect();
+        let l = Linear {
+            panels: pack(&w, out, inp),
+            b: (0..out).map(|i| val(i + 5)).collect(),
+            inp,
+            out,
+        };
+        let x: Vec<f32> = (0..n * inp).map(|i| val(i + 11)).collect();
+        let mut y = vec![0.0; n * out];
+        linear(&x, &l, &mut y);
+        for r in 0..n {
+            let mut one = vec![0.0; out];
+            linear(&x[r * inp..][..inp], &l, &mut one);
+            assert_eq!(one, y[r * out..][..out], "row {r}");
+            for o in 0..out {
+                let want: f32 = (0..inp)
+                    .map(|k| x[r * inp + k] * w[o * inp + k])
+                    .sum::<f32>()
+                    + l.b[o];
+                assert!((want - one[o]).abs() < 1e-5, "row {r} col {o}");
+            }
+        }
     }
 }
