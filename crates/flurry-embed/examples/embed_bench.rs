@@ -19,6 +19,16 @@ const SENTENCES: [&str; 8] = [
 
 /// CPU time (user + system) of this process in seconds, from `/proc/self/stat` (Linux;
 /// 0 elsewhere). Assumes 100 clock ticks per second.
+/// `$FLURRY_MODELS/all-MiniLM-L6-v2`, `FLURRY_MODELS` defaulting to `~/.flurry/models`
+/// (as in `scripts/fetch-models.sh`).
+fn default_model_dir() -> Option<std::path::PathBuf> {
+    let models = match std::env::var_os("FLURRY_MODELS") {
+        Some(m) if !m.is_empty() => std::path::PathBuf::from(m),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".flurry/models"),
+    };
+    Some(models.join(flurry_embed::MODEL_DIR_NAME))
+}
+
 fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
@@ -52,10 +62,12 @@ fn main() {
     let dir = std::env::args()
         .nth(1)
         .map(Into::into)
-        .or_else(flurry_embed::default_model_dir)
+        .or_else(default_model_dir)
         .expect("model directory");
+    let start = Instant::now();
     let e =
         Embedder::load(&dir).unwrap_or_else(|err| panic!("{err} (run scripts/fetch-models.sh)"));
+    println!("load: {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
     let texts: Vec<&str> = SENTENCES.iter().cycle().take(64).copied().collect();
     let tokens: usize = texts.iter().map(|t| e.tokenize(t).len()).sum();
     println!(

@@ -33,7 +33,8 @@ mod unicode_data;
 
 pub use tokenizer::Tokenizer;
 
-/// The directory name of the model in the model store (`$FLURRY_MODELS`).
+/// The directory name of the model in the model store (`$FLURRY_MODELS`, resolved by
+/// `flurry-config`; this crate reads no environment variables).
 pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";
 
 /// The maximum sequence length of sentence-transformers for all-MiniLM-L6-v2
@@ -171,14 +172,4 @@ impl Embedder {
         let mut v = self.bert.embed_batch(&[self.tokenize(text)]);
         Ok(v.pop().unwrap_or_default())
     }
-}
-
-/// The default location of the model: `$FLURRY_MODELS/all-MiniLM-L6-v2`, where
-/// `FLURRY_MODELS` defaults to `~/.flurry/models` (as in `scripts/fetch-models.sh`).
-pub fn default_model_dir() -> Option<PathBuf> {
-    let models = match std::env::var_os("FLURRY_MODELS") {
-        Some(m) if !m.is_empty() => PathBuf::from(m),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".flurry/models"),
-    };
-    Some(models.join(MODEL_DIR_NAME))
 }

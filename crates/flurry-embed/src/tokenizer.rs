@@ -209,17 +209,24 @@ impl Tokenizer {
 
     /// Token ids of `text` without `[CLS]`/`[SEP]` and without truncation.
     pub fn encode_words(&self, text: &str) -> Vec<u32> {
+        self.encode_words_up_to(text, usize::MAX)
+    }
+
+    /// The first ids of `text` (at least `limit` of them if the text has that many,
+    /// maybe a few more): the work stops once there are enough, so a huge text costs
+    /// no more than its beginning.
+    fn encode_words_up_to(&self, text: &str, limit: usize) -> Vec<u32> {
         let mut ids = Vec::new();
         let mut rest = text;
-        while !rest.is_empty() {
+        while !rest.is_empty() && ids.len() < limit {
             match self.find_added(rest) {
                 Some((at, len, id)) => {
-                    self.encode_plain(&rest[..at], &mut ids);
+                    self.encode_plain(&rest[..at], &mut ids, limit);
                     ids.push(id);
                     rest = &rest[at + len..];
                 }
                 None => {
-                    self.encode_plain(rest, &mut ids);
+                    self.encode_plain(rest, &mut ids, limit);
                     break;
                 }
             }
@@ -230,8 +237,9 @@ impl Tokenizer {
     /// `[CLS]`, the ids of `text`, `[SEP]`, truncated to at most `max_len` ids (the
     /// words are cut, `[CLS]` and `[SEP]` are kept; `max_len` is at least 2).
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
-        let mut words = self.encode_words(text);
-        words.truncate(max_len.max(2) - 2);
+        let keep = max_len.max(2) - 2;
+        let mut words = self.encode_words_up_to(text, keep);
+        words.truncate(keep);
         let mut ids = Vec::with_capacity(words.len() + 2);
         ids.push(self.cls);
         ids.extend(words);
@@ -258,51 +266,55 @@ impl Tokenizer {
         None
     }
 
-    /// Normalizes, pre-tokenizes and WordPiece-encodes a text without added tokens.
-    fn encode_plain(&self, text: &str, ids: &mut Vec<u32>) {
-        let normalized = self.normalize(text);
+    /// Normalizes, pre-tokenizes and WordPiece-encodes a text without added tokens,
+    /// one character at a time, until `ids` holds at least `limit` ids.
+    fn encode_plain(&self, text: &str, ids: &mut Vec<u32>, limit: usize) {
         let mut word = String::new();
-        for c in normalized.chars() {
-            if c.is_whitespace() {
-                self.wordpiece(&word, ids);
-                word.clear();
-            } else if is_bert_punctuation(c) {
-                self.wordpiece(&word, ids);
-                word.clear();
-                word.push(c);
-                self.wordpiece(&word, ids);
-                word.clear();
-            } else {
-                word.push(c);
+        let mut normalized = String::new();
+        for c in text.chars() {
+            if ids.len() >= limit {
+                return;
+            }
+            normalized.clear();
+            self.normalize_char(c, &mut normalized);
+            for c in normalized.chars() {
+                if c.is_whitespace() {
+                    self.wordpiece(&word, ids);
+                    word.clear();
+                } else if is_bert_punctuation(c) {
+                    self.wordpiece(&word, ids);
+                    word.clear();
+                    word.push(c);
+                    self.wordpiece(&word, ids);
+                    word.clear();
+                } else {
+                    word.push(c);
+                }
             }
         }
         self.wordpiece(&word, ids);
     }
 
-    /// `BertNormalizer`: clean text, CJK spacing, accent stripping, lowercasing, in the
-    /// order of HF tokenizers.
-    fn normalize(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len() + 8);
-        for c in text.chars() {
-            if self.clean_text {
-                let cp = c as u32;
-                if cp == 0 || cp == 0xFFFD || is_control(c) {
-                    continue;
-                }
-                if is_bert_whitespace(c) {
-                    out.push(' ');
-                    continue;
-                }
+    /// `BertNormalizer` of one character (clean text, CJK spacing, accent stripping,
+    /// lowercasing, in the order of HF tokenizers), appended to `out`.
+    fn normalize_char(&self, c: char, out: &mut String) {
+        if self.clean_text {
+            let cp = c as u32;
+            if cp == 0 || cp == 0xFFFD || is_control(c) {
+                return;
             }
-            if self.chinese_chars && is_chinese_char(c) {
+            if is_bert_whitespace(c) {
                 out.push(' ');
-                self.push_folded(c, &mut out);
-                out.push(' ');
-            } else {
-                self.push_folded(c, &mut out);
+                return;
             }
         }
-        out
+        if self.chinese_chars && is_chinese_char(c) {
+            out.push(' ');
+            self.push_folded(c, out);
+            out.push(' ');
+        } else {
+            self.push_folded(c, out);
+        }
     }
 
     /// Pushes `c` with accents stripped (NFD, then non-spacing marks removed) and
@@ -476,5 +488,13 @@ mod tests {
         assert_eq!(t.encode("cafe cafe cafe", 4), vec![2, 4, 4, 3]);
         let long = "a".repeat(101);
         assert_eq!(t.encode_words(&long), vec![1]);
+        let many = "cafe naive ".repeat(1000);
+        let all = t.encode_words(&many);
+        assert_eq!(all.len(), 2000);
+        for n in [2, 3, 10, 256] {
+            let ids = t.encode(&many, n);
+            assert_eq!(ids.len(), n);
+            assert_eq!(ids[1..n - 1], all[..n - 2]);
+        }
     }
 }

@@ -22,6 +22,16 @@ struct Case {
     embedding: Vec<f32>,
 }
 
+/// `$FLURRY_MODELS/all-MiniLM-L6-v2`, `FLURRY_MODELS` defaulting to `~/.flurry/models`
+/// (as in `scripts/fetch-models.sh`).
+fn default_model_dir() -> Option<std::path::PathBuf> {
+    let models = match std::env::var_os("FLURRY_MODELS") {
+        Some(m) if !m.is_empty() => std::path::PathBuf::from(m),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".flurry/models"),
+    };
+    Some(models.join(flurry_embed::MODEL_DIR_NAME))
+}
+
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -35,7 +45,7 @@ fn fixture() -> &'static Fixture {
 fn embedder() -> &'static Embedder {
     static E: OnceLock<Embedder> = OnceLock::new();
     E.get_or_init(|| {
-        let dir = flurry_embed::default_model_dir().expect("HOME or FLURRY_MODELS is set");
+        let dir = default_model_dir().expect("HOME or FLURRY_MODELS is set");
         if !dir.join("model.safetensors").is_file() || !dir.join("tokenizer.json").is_file() {
             panic!(
                 "the embedding model is missing from {}: run scripts/fetch-models.sh",
