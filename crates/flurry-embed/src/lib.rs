@@ -41,6 +41,10 @@ pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";
 /// (`max_seq_length`), `[CLS]` and `[SEP]` included.
 pub const MAX_TOKENS: usize = 256;
 
+/// The most tokens run through the encoder at once by [`Embedder::embed`] (bounds its
+/// memory to a few tens of MB whatever the number of texts).
+const BATCH_ROWS: usize = 2048;
+
 /// Errors of loading a model or embedding texts.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -164,7 +168,22 @@ impl Embedder {
     /// single texts (the weights are read once per block of rows).
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         let seqs: Vec<Vec<u32>> = texts.par_iter().map(|t| self.tokenize(t)).collect();
-        Ok(self.bert.embed_batch(&seqs))
+        // Bound the activations (rows x 1536 floats): consecutive texts are run together
+        // up to BATCH_ROWS tokens. Rows are independent, so the grouping does not change
+        // any vector.
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut start = 0;
+        while start < seqs.len() {
+            let mut end = start;
+            let mut rows = 0;
+            while end < seqs.len() && (end == start || rows + seqs[end].len() <= BATCH_ROWS) {
+                rows += seqs[end].len();
+                end += 1;
+            }
+            out.extend(self.bert.embed_batch(&seqs[start..end]));
+            start = end;
+        }
+        Ok(out)
     }
 
     /// The unit-norm embedding of one text.

@@ -144,6 +144,7 @@ fn the_tiny_model_loads_and_embeds() {
     let e = Embedder::load(dir.path()).unwrap();
     assert_eq!(e.dim(), HIDDEN);
     assert_eq!(e.tokenize("Hello worlds!"), vec![2, 4, 5, 6, 7, 3]);
+    assert!(e.embed(&[]).unwrap().is_empty());
     let v = e.embed(&["Hello worlds!", "", "?"]).unwrap();
     for x in &v {
         let norm: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();

@@ -149,6 +149,27 @@ fn batch_equals_one_at_a_time() {
 }
 
 #[test]
+fn large_batches_are_split_without_changing_vectors() {
+    let e = embedder();
+    let long = fixture()
+        .texts
+        .iter()
+        .find(|c| c.token_ids.len() == 256)
+        .unwrap();
+    let short = "A man is eating food.";
+    // 20 x 256 tokens: more than one internal group of rows.
+    let mut texts = vec![long.text.as_str(); 20];
+    texts.insert(7, short);
+    let got = e.embed(&texts).unwrap();
+    assert_eq!(got.len(), 21);
+    let one_long = e.embed_one(&long.text).unwrap();
+    let one_short = e.embed_one(short).unwrap();
+    for (i, v) in got.iter().enumerate() {
+        assert_eq!(v, if i == 7 { &one_short } else { &one_long }, "text {i}");
+    }
+}
+
+#[test]
 fn similar_texts_are_closer_than_unrelated_ones() {
     let e = embedder();
     let v = e
