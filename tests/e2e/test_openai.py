@@ -1,5 +1,6 @@
 """The OpenAI-compatible API, driven by the official `openai` client."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -98,7 +99,23 @@ def test_temperature_out_of_range_is_400(client):
     assert e.value.body["param"] == "temperature"
 
 
-def test_embeddings_not_supported(client):
+def test_embeddings_match_sentence_transformers(client):
+    """The official client (base64 transport by default) against the committed
+    sentence-transformers fixture."""
+    import pathlib
+    fixture = json.loads((pathlib.Path(__file__).resolve().parents[1]
+                          / "fixtures/embeddings/minilm.json").read_text())
+    cases = fixture["texts"][:4]
+    out = client.embeddings.create(model="all-MiniLM-L6-v2", input=[c["text"] for c in cases])
+    assert [d.index for d in out.data] == list(range(len(cases)))
+    for d, c in zip(out.data, cases):
+        assert len(d.embedding) == 384
+        cos = sum(a * b for a, b in zip(d.embedding, c["embedding"]))
+        assert cos >= 0.999, (cos, c["text"])
+    assert out.usage.prompt_tokens == sum(len(c["token_ids"]) for c in cases)
+    floats = client.embeddings.create(model="all-MiniLM-L6-v2", input="hello",
+                                      encoding_format="float")
+    assert len(floats.data[0].embedding) == 384
     with pytest.raises(openai.BadRequestError) as e:
         client.embeddings.create(model=DEFAULT_MODEL, input="hello")
     assert e.value.status_code == 400

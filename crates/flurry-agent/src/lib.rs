@@ -10,6 +10,7 @@
 //!   partial answer when the reader stops early.
 
 pub mod egress;
+pub mod embed;
 pub mod history;
 pub mod models;
 
@@ -23,6 +24,7 @@ use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
 
 pub use egress::{EgressLog, EgressRecord};
+pub use embed::EmbedHost;
 pub use history::{Conversation, History, Message, Status};
 pub use models::{LoadedInfo, LoadedModel, ModelHost};
 
@@ -59,6 +61,9 @@ pub enum Error {
     /// The random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Rng(String),
+    /// The embedding model failed to load or run.
+    #[error("embedding model: {0}")]
+    Embed(String),
     /// No such conversation.
     #[error("no conversation {0:?}")]
     ConversationNotFound(String),

@@ -6,6 +6,7 @@
 //! header must be a loopback name (no DNS rebinding); otherwise every route but the
 //! static UI needs a bearer token. CORS is closed unless origins are configured.
 
+mod base64;
 mod error;
 mod generate;
 mod json;
@@ -107,6 +108,8 @@ pub struct ApiState {
     pub shutting_down: AtomicBool,
     /// The chain side (wallet, tickets); `None` when the node runs without a chain.
     pub wallet: Option<Wallet>,
+    /// The embedding model for `/v1/embeddings`; `None` = not offered.
+    pub embeddings: Option<Arc<flurry_agent::EmbedHost>>,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -135,6 +138,7 @@ impl ApiState {
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             wallet: None,
+            embeddings: None,
         }
     }
 }

@@ -426,24 +426,114 @@ pub(crate) async fn model(
     Ok(Json(model_object(&entry)))
 }
 
+/// Most inputs in one embeddings request.
+const MAX_EMBED_INPUTS: usize = 256;
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EmbeddingRequest {
-    #[allow(dead_code)]
-    input: Value,
+    input: EmbedInput,
     model: Option<String>,
+    encoding_format: Option<String>,
+    dimensions: Option<usize>,
+    #[allow(dead_code)]
+    user: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EmbedInput {
+    One(String),
+    Many(Vec<String>),
+    Tokens(serde::de::IgnoredAny),
+}
+
+/// `POST /v1/embeddings` with the node's embedding model (all-MiniLM-L6-v2, 384
+/// dimensions, unit vectors; texts beyond 256 tokens are truncated).
 pub(crate) async fn embeddings(
-    State(_st): State<AppState>,
+    State(st): State<AppState>,
     ApiJson(req): ApiJson<EmbeddingRequest>,
-) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!(
-            "model {:?} cannot make embeddings: no embedding model is installed on this node yet",
-            req.model.unwrap_or_else(|| "default".into())
-        ),
-    )
-    .param("model")
-    .code("model_not_supported")
+) -> Result<Json<Value>, ApiError> {
+    let Some(host) = st.embeddings.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has no embedding model configured",
+        )
+        .code("model_not_supported"));
+    };
+    let model = req.model.unwrap_or_else(|| host.name().to_string());
+    if !host.answers_to(&model) {
+        return Err(ApiError::bad_field(
+            "model",
+            format!(
+                "model {model:?} cannot make embeddings: use {:?} (chat models do not embed)",
+                host.name()
+            ),
+        )
+        .code("model_not_supported"));
+    }
+    let texts = match req.input {
+        EmbedInput::One(t) => vec![t],
+        EmbedInput::Many(v) => v,
+        EmbedInput::Tokens(_) => {
+            return Err(ApiError::bad_field(
+                "input",
+                "input must be a string or an array of strings (token arrays are not supported)",
+            ));
+        }
+    };
+    if texts.is_empty() || texts.len() > MAX_EMBED_INPUTS {
+        return Err(ApiError::bad_field(
+            "input",
+            format!("send 1 to {MAX_EMBED_INPUTS} inputs"),
+        ));
+    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "encoding_format",
+                format!("encoding_format {other:?} is not \"float\" or \"base64\""),
+            ));
+        }
+    };
+    let (vectors, tokens) = tokio::task::spawn_blocking(move || {
+        let e = host.get()?;
+        if let Some(d) = req.dimensions
+            && d != e.dim()
+        {
+            return Err(flurry_agent::Error::Invalid(format!(
+                "dimensions must be {} for this model",
+                e.dim()
+            )));
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens: usize = refs.iter().map(|t| e.tokenize(t).len()).sum();
+        let v = e
+            .embed(&refs)
+            .map_err(|err| flurry_agent::Error::Embed(err.to_string()))?;
+        Ok((v, tokens))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(crate::base64::encode(&bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })))
 }

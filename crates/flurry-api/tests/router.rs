@@ -511,13 +511,112 @@ async fn node_info_and_embeddings() {
             .iter()
             .any(|m| m["name"] == MODEL)
     );
+    // Without an embedding model configured, a clear refusal.
     let (s, v) = call_json(
         &st,
         req("POST", "/v1/embeddings", json!({"input": "hi"}).to_string()),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(v["error"]["code"], "model_not_supported");
+}
+
+#[tokio::test]
+async fn embeddings_match_the_reference_and_refuse_chat_models() {
+    let mut st = state_with(models_dir());
+    st.embeddings = Some(Arc::new(flurry_agent::EmbedHost::new(&models_dir())));
+    let st = Arc::new(st);
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/embeddings/minilm.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cases: Vec<&serde_json::Value> = fixture["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .collect();
+    let inputs: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let (s, v) = call_json(
+        &st,
+        req(
+            "POST",
+            "/v1/embeddings",
+            json!({"model": "sentence-transformers/all-MiniLM-L6-v2", "input": inputs}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "list");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    for (d, c) in data.iter().zip(&cases) {
+        let got: Vec<f64> = d["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let want: Vec<f64> = c["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), 384);
+        let cos: f64 = got.iter().zip(&want).map(|(a, b)| a * b).sum();
+        assert!(cos >= 0.999, "cosine {cos} for {:?}", c["text"]);
+    }
+    let tokens: usize = cases
+        .iter()
+        .map(|c| c["token_ids"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(v["usage"]["prompt_tokens"], tokens);
+
+    // base64: the same floats, little-endian.
+    let (s, b) = call_json(
+        &st,
+        req(
+            "POST",
+            "/v1/embeddings",
+            json!({"input": inputs[0], "encoding_format": "base64"}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        b["data"][0]["embedding"].as_str().unwrap().len(),
+        2048,
+        "384 f32 = 1536 bytes = 2048 base64 chars"
+    );
+
+    for (body, param) in [
+        (json!({"model": MODEL, "input": "hi"}), "model"),
+        (json!({"input": []}), "input"),
+        (json!({"input": [[1, 2, 3]]}), "input"),
+        (
+            json!({"input": "hi", "encoding_format": "int8"}),
+            "encoding_format",
+        ),
+    ] {
+        let (s, v) = call_json(&st, req("POST", "/v1/embeddings", body.to_string())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["param"], param, "{v}");
+    }
+    let (s, _) = call_json(
+        &st,
+        req(
+            "POST",
+            "/v1/embeddings",
+            json!({"input": "hi", "dimensions": 12}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

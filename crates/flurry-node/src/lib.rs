@@ -311,6 +311,7 @@ pub fn up(
         token_hashes,
     };
     state.cors_origins = config.api.cors_origins.clone();
+    state.embeddings = Some(Arc::new(flurry_agent::EmbedHost::new(&paths.models)));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
