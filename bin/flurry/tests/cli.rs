@@ -696,3 +696,104 @@ fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
     assert_eq!(err["error"]["param"], "tickets", "{err}");
     sigterm(&mut node);
 }
+
+/// `flurry ingest` and `flurry memory …` end to end, including a kill -9 in the middle
+/// of an ingest: what was committed stays, and the next run resumes.
+#[test]
+fn ingest_search_forget_and_resume_after_kill_9() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let env = [("FLURRY_PASSPHRASE", "memory test")];
+    assert!(flurry_env(h, &["init"], &env).status.success());
+    let docs = tempfile::tempdir().unwrap();
+    let topics = ["apples", "boats", "clouds", "drums", "eagles", "ferns"];
+    for i in 0..60 {
+        let t = topics[i % topics.len()];
+        let body = format!(
+            "# Note {i} about {t}\n\n{}\n",
+            format!("This note number {i} talks about {t} in some detail. ").repeat(12)
+        );
+        std::fs::write(docs.path().join(format!("note-{i:02}.md")), body).unwrap();
+    }
+    std::fs::write(
+        docs.path().join("unique.txt"),
+        "The spare key is under the blue flowerpot.\n",
+    )
+    .unwrap();
+    let dir = docs.path().to_str().unwrap();
+
+    // Start an ingest and kill it with SIGKILL once some documents are committed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flurry"))
+        .args(["ingest", dir])
+        .env("FLURRY_HOME", h)
+        .env("FLURRY_MODELS", models_dir())
+        .env("FLURRY_PASSPHRASE", "memory test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut committed = 0;
+    for _ in 0..600 {
+        let o = flurry_env(h, &["memory", "list", "--json"], &env);
+        if o.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            committed = v["documents"].as_array().map_or(0, Vec::len);
+            if committed >= 5 {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(committed >= 5, "no progress before the kill");
+
+    let s = json_of(&flurry_env(h, &["ingest", dir, "--json"], &env));
+    let added = s["added"].as_u64().unwrap();
+    let unchanged = s["unchanged"].as_u64().unwrap();
+    assert!(unchanged >= committed as u64, "{s}");
+    assert_eq!(added + unchanged, 61, "{s}");
+    let list = json_of(&flurry_env(h, &["memory", "list", "--json"], &env));
+    assert_eq!(list["documents"].as_array().unwrap().len(), 61);
+
+    let r = json_of(&flurry_env(
+        h,
+        &[
+            "memory",
+            "search",
+            "where is the spare key hidden?",
+            "--json",
+            "-k",
+            "3",
+        ],
+        &env,
+    ));
+    let top = &r["results"][0];
+    assert!(
+        top["document"].as_str().unwrap().ends_with("unique.txt"),
+        "{r}"
+    );
+    assert!(
+        top["snippet"].as_str().unwrap().contains("flowerpot"),
+        "{r}"
+    );
+    for field in ["doc_id", "chunk", "score", "start", "end"] {
+        assert!(!top[field].is_null(), "{field} missing: {r}");
+    }
+
+    let id = top["doc_id"].to_string();
+    let o = flurry_env(h, &["memory", "forget", &id], &env);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json_of(&flurry_env(
+        h,
+        &["memory", "search", "flowerpot", "--mode", "bm25", "--json"],
+        &env,
+    ));
+    assert_eq!(r["results"].as_array().unwrap().len(), 0, "{r}");
+    let o = flurry_env(h, &["memory", "forget", &id], &env);
+    assert!(!o.status.success(), "forgetting twice says nothing matched");
+
+    // The database file holds none of the text.
+    let raw = std::fs::read(h.join("memory.db")).unwrap();
+    assert!(!raw.windows(6).any(|w| w == b"apples"));
+}

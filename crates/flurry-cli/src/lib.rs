@@ -15,6 +15,7 @@
 mod bench;
 mod chain_cmd;
 mod chat;
+mod memory_cmd;
 mod model_cmd;
 mod node_cmd;
 mod remote;
@@ -62,6 +63,11 @@ enum Command {
     Model(model_cmd::ModelCommand),
     /// Measure prompt-processing and generation speed.
     Bench(bench::BenchArgs),
+    /// Add files and directories to the node's private memory (encrypted at rest).
+    Ingest(memory_cmd::IngestArgs),
+    /// Search, list and forget what the memory holds.
+    #[command(subcommand)]
+    Memory(memory_cmd::MemoryCommand),
     /// Choose and inspect the EVM chain payments settle on; deploy the contracts.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -196,6 +202,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Model(m) => model_cmd::run(&ctx, m),
         Command::Bench(b) => bench::run(&ctx, b),
         Command::Chain(c) => chain_cmd::chain(&ctx, c),
+        Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
+        Command::Memory(m) => memory_cmd::memory(&ctx, m),
         Command::Wallet(w) => chain_cmd::wallet(&ctx, w),
         Command::Config(ConfigCommand::Show) => {
             println!("# {}", ctx.paths.config_file().display());

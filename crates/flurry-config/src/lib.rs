@@ -127,6 +127,12 @@ impl Paths {
         self.home.join("node.json")
     }
 
+    /// `$FLURRY_HOME/memory.db`: the private memory (SQLCipher, key derived from the
+    /// node key).
+    pub fn memory_db(&self) -> PathBuf {
+        self.home.join("memory.db")
+    }
+
     /// `$FLURRY_HOME/chain`: deployments, the local chain's state, received tickets.
     pub fn chain_dir(&self) -> PathBuf {
         self.home.join("chain")

@@ -139,12 +139,11 @@ pub fn html_to_text(html: &str) -> (Option<String>, String) {
             }
             continue;
         }
-        if rest.starts_with("<title") {
-            if let (Some(a), Some(b)) = (rest.find('>'), rest.find("</title")) {
-                if a < b {
-                    title = Some(decode_entities(html[i + a + 1..i + b].trim()));
-                }
-            }
+        if rest.starts_with("<title")
+            && let (Some(a), Some(b)) = (rest.find('>'), rest.find("</title"))
+            && a < b
+        {
+            title = Some(decode_entities(html[i + a + 1..i + b].trim()));
         }
         if rest.starts_with("<!--") {
             i = rest.find("-->").map_or(html.len(), |j| i + j + 3);
@@ -288,11 +287,6 @@ fn decode_entities(s: &str) -> String {
             "apos" | "#39" => Some('\''),
             "nbsp" => Some(' '),
             e => named_entity(e),
-            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
-                .ok()
-                .and_then(char::from_u32),
-            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
         };
         match ch {
             Some(c) => {

@@ -1,0 +1,247 @@
+//! `flurry ingest` and `flurry memory search|list|forget`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use flurry_memory::{Filters, MemoryKey, MemoryStore, SearchMode};
+use flurry_node::PassphraseOptions;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::Setup;
+
+#[derive(Debug, Args)]
+pub(crate) struct IngestArgs {
+    /// Files or directories (walked recursively; .gitignore and .ignore files honoured).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Also remove stored documents whose file under these paths is gone.
+    #[arg(long)]
+    prune: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ModeArg {
+    Hybrid,
+    Bm25,
+    Vector,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MemoryCommand {
+    /// Search your documents by keywords and meaning.
+    Search {
+        /// What to look for.
+        query: String,
+        /// Number of results.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// Ranking: hybrid (BM25 + vectors, fused), bm25, or vector.
+        #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+        mode: ModeArg,
+        /// Only documents whose path starts with this.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only this kind: text, markdown, html.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List stored documents.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Remove a document (by id or path; a directory removes everything under it) from
+    /// the full-text index and the vectors.
+    Forget {
+        /// Document id (from `memory list`) or path.
+        target: String,
+        /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn open(ctx: &Setup, password_file: Option<PathBuf>) -> Result<MemoryStore> {
+    let id = flurry_node::unlock(&ctx.paths, &PassphraseOptions::from_env(password_file))?;
+    Ok(MemoryStore::open(
+        &ctx.paths.memory_db(),
+        &MemoryKey::from_identity(&id),
+    )?)
+}
+
+fn embedder(ctx: &Setup) -> Result<flurry_embed::Embedder> {
+    let dir = ctx.paths.models.join(flurry_embed::MODEL_DIR_NAME);
+    flurry_embed::Embedder::load(&dir).with_context(
+        || "the embedding model is missing: run `make model` (or scripts/fetch-models.sh)",
+    )
+}
+
+pub(crate) fn ingest(ctx: &Setup, a: IngestArgs) -> Result<ExitCode> {
+    let store = open(ctx, a.password_file)?;
+    let e = embedder(ctx)?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:40!} [{bar:30}] {pos}/{len} files ({eta})")?
+            .progress_chars("=> "),
+    );
+    if a.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = std::time::Instant::now();
+    let summary = flurry_memory::ingest(&store, &e, &a.paths, a.prune, &mut |file, n, total| {
+        bar.set_length(total as u64);
+        bar.set_position(n as u64);
+        bar.set_message(
+            file.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    if a.json {
+        let failed: Vec<_> = summary
+            .failed
+            .iter()
+            .map(|(p, r)| json!({"path": p, "reason": r}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "added": summary.added, "updated": summary.updated,
+                "unchanged": summary.unchanged, "removed": summary.removed,
+                "chunks": summary.chunks, "bytes": summary.bytes, "seconds": secs,
+                "failed": failed,
+            }))?
+        );
+    } else {
+        println!(
+            "{} added, {} updated, {} unchanged, {} removed; {} chunks from {:.1} MB in {secs:.1} s",
+            summary.added,
+            summary.updated,
+            summary.unchanged,
+            summary.removed,
+            summary.chunks,
+            summary.bytes as f64 / 1e6
+        );
+        if !summary.failed.is_empty() {
+            println!("skipped {} file(s):", summary.failed.len());
+            for (p, r) in &summary.failed {
+                println!("  {p}: {r}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn memory(ctx: &Setup, m: MemoryCommand) -> Result<ExitCode> {
+    match m {
+        MemoryCommand::Search {
+            query,
+            k,
+            mode,
+            path,
+            kind,
+            json,
+            password_file,
+        } => {
+            let store = open(ctx, password_file)?;
+            let mode = match mode {
+                ModeArg::Hybrid => SearchMode::Hybrid,
+                ModeArg::Bm25 => SearchMode::Bm25,
+                ModeArg::Vector => SearchMode::Vector,
+            };
+            let vector = match mode {
+                SearchMode::Bm25 => None,
+                _ => Some(embedder(ctx)?.embed_one(&query)?),
+            };
+            let filters = Filters {
+                path_prefix: path,
+                kind,
+                ..Filters::default()
+            };
+            let hits = store.search(&query, vector.as_deref(), k.max(1), mode, &filters)?;
+            if json {
+                let out: Vec<_> = hits
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "document": h.path, "doc_id": h.doc_id, "title": h.title,
+                            "chunk": h.ord, "chunk_id": h.chunk_id, "start": h.start,
+                            "end": h.end, "score": h.score, "snippet": h.snippet,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "results": out }))?
+                );
+            } else if hits.is_empty() {
+                println!("No matches. (`flurry ingest PATH` adds documents.)");
+            } else {
+                for (i, h) in hits.iter().enumerate() {
+                    println!(
+                        "{}. {} (chunk {}, bytes {}..{}, score {:.4})\n   {}",
+                        i + 1,
+                        h.path,
+                        h.ord,
+                        h.start,
+                        h.end,
+                        h.score,
+                        h.snippet
+                    );
+                }
+            }
+        }
+        MemoryCommand::List {
+            json,
+            password_file,
+        } => {
+            let docs = open(ctx, password_file)?.list()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "documents": docs }))?
+                );
+            } else if docs.is_empty() {
+                println!("Memory is empty. (`flurry ingest PATH` adds documents.)");
+            } else {
+                for d in &docs {
+                    println!(
+                        "{:>5}  {:<8} {:>4} chunks  {}",
+                        d.id, d.kind, d.chunks, d.path
+                    );
+                }
+            }
+        }
+        MemoryCommand::Forget {
+            target,
+            password_file,
+        } => {
+            let n = open(ctx, password_file)?.forget(&target)?;
+            if n == 0 {
+                anyhow::bail!("nothing stored matches {target:?} (see `flurry memory list`)");
+            }
+            println!("Forgot {n} document(s).");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
