@@ -319,26 +319,36 @@ struct Up {
 impl Up {
     fn start() -> Self {
         let home = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_flurry"))
-            .args(["up", "--listen", "127.0.0.1:0", "--threads", "1"])
-            .env("FLURRY_HOME", home.path())
-            .env("FLURRY_MODELS", models_dir())
-            .env("FLURRY_TEST_LIGHT_KDF", "1")
-            .env_remove("FLURRY_PASSPHRASE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let up = Self { child, home };
-        for _ in 0..600 {
-            if up.home.path().join("node.json").exists() {
-                return up;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("flurry up did not start within 60 s");
+        let child = spawn_up(home.path(), &[]);
+        Self { child, home }
     }
+}
+
+/// Starts `flurry up` for `home` on a free port (with extra environment) and waits for
+/// `node.json`.
+fn spawn_up(home: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flurry"));
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .env("FLURRY_HOME", home)
+        .env("FLURRY_MODELS", models_dir())
+        .env("FLURRY_TEST_LIGHT_KDF", "1")
+        .env_remove("FLURRY_PASSPHRASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    for _ in 0..600 {
+        if home.join("node.json").exists() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("flurry up did not start within 60 s");
 }
 
 impl Drop for Up {
@@ -456,27 +466,7 @@ fn anvil() -> std::path::PathBuf {
 }
 
 fn up_local_chain(home: &std::path::Path) -> std::process::Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flurry"))
-        .args(["up", "--listen", "127.0.0.1:0", "--threads", "1"])
-        .env("FLURRY_HOME", home)
-        .env("FLURRY_MODELS", models_dir())
-        .env("FLURRY_TEST_LIGHT_KDF", "1")
-        .env("FLURRY_ANVIL", anvil())
-        .env_remove("FLURRY_PASSPHRASE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if home.join("node.json").exists() {
-            return child;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("flurry up did not start within 60 s");
+    spawn_up(home, &[("FLURRY_ANVIL", anvil().as_os_str())])
 }
 
 fn json_of(o: &Output) -> serde_json::Value {

@@ -66,6 +66,33 @@ impl Setup {
     }
 }
 
+/// A sender and a recipient, funded, on a fresh chain with the contracts.
+struct Pair {
+    _setup: Setup,
+    sender_id: Identity,
+    recipient_id: Identity,
+    sender_chain: Chain,
+    recipient_chain: Chain,
+    domain: flurry_chain::ticket::Domain,
+}
+
+async fn pair() -> Pair {
+    let sender_id = Identity::generate().unwrap();
+    let recipient_id = Identity::generate().unwrap();
+    let setup = setup(&sender_id, &[&recipient_id]).await;
+    let sender_chain = setup.chain(&sender_id).await;
+    let recipient_chain = setup.chain(&recipient_id).await;
+    let domain = sender_chain.domain().unwrap();
+    Pair {
+        _setup: setup,
+        sender_id,
+        recipient_id,
+        sender_chain,
+        recipient_chain,
+        domain,
+    }
+}
+
 fn addr(id: &Identity) -> Address {
     Address::from(id.address_bytes())
 }
@@ -111,12 +138,14 @@ fn binomial_bounds_are_sane() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_tickets_at_one_in_a_hundred_pay_their_expected_value() {
-    let sender_id = Identity::generate().unwrap();
-    let recipient_id = Identity::generate().unwrap();
-    let s = setup(&sender_id, &[&recipient_id]).await;
-    let sender_chain = s.chain(&sender_id).await;
-    let recipient_chain = s.chain(&recipient_id).await;
-    let domain = sender_chain.domain().unwrap();
+    let Pair {
+        _setup,
+        sender_id,
+        recipient_id,
+        sender_chain,
+        recipient_chain,
+        domain,
+    } = pair().await;
 
     sender_chain.fund_deposit(eth("5")).await.unwrap();
     sender_chain.fund_reserve(eth("1")).await.unwrap();
@@ -242,12 +271,14 @@ fn child_receiver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_loses_no_acknowledged_winner_across_kill_9() {
-    let sender_id = Identity::generate().unwrap();
-    let recipient_id = Identity::generate().unwrap();
-    let s = setup(&sender_id, &[&recipient_id]).await;
-    let sender_chain = s.chain(&sender_id).await;
-    let recipient_chain = s.chain(&recipient_id).await;
-    let domain = sender_chain.domain().unwrap();
+    let Pair {
+        _setup,
+        sender_id,
+        recipient_id,
+        sender_chain,
+        recipient_chain,
+        domain,
+    } = pair().await;
     sender_chain.fund_deposit(eth("20")).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
