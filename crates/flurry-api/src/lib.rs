@@ -10,6 +10,7 @@ mod base64;
 mod error;
 mod generate;
 mod json;
+mod memory;
 mod metrics;
 mod node;
 mod ollama;
@@ -110,6 +111,8 @@ pub struct ApiState {
     pub wallet: Option<Wallet>,
     /// The embedding model for `/v1/embeddings`; `None` = not offered.
     pub embeddings: Option<Arc<flurry_agent::EmbedHost>>,
+    /// The private memory for `/api/memory/*`; `None` = not open.
+    pub memory: Option<Arc<flurry_memory::MemoryStore>>,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -139,6 +142,7 @@ impl ApiState {
             shutting_down: AtomicBool::new(false),
             wallet: None,
             embeddings: None,
+            memory: None,
         }
     }
 }
@@ -160,6 +164,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/ps", get(ollama::ps))
         .route("/api/version", get(ollama::version))
         .route("/api/node", get(node::info))
+        .route("/api/memory/search", get(memory::search))
         .route("/api/wallet", get(wallet::summary))
         .route("/api/tickets/params", get(wallet::ticket_params))
         .route("/api/tickets", post(wallet::submit_tickets))

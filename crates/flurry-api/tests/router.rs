@@ -670,3 +670,75 @@ async fn cross_site_requests_are_refused() {
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(st.agent.history.list().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn memory_search_over_the_api() {
+    let mut st = state_with(models_dir());
+    let host = Arc::new(flurry_agent::EmbedHost::new(&models_dir()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = flurry_memory::MemoryStore::open(
+        &dir.path().join("memory.db"),
+        &flurry_memory::MemoryKey::from_bytes([3; 32]),
+    )
+    .unwrap();
+    let e = host.get().unwrap();
+    for (path, text) in [
+        (
+            "/notes/garden.md",
+            "Water the tomatoes every morning in July.",
+        ),
+        ("/notes/car.txt", "The car insurance renews on 1 March."),
+    ] {
+        store
+            .put(
+                &flurry_memory::NewDocument {
+                    path: path.into(),
+                    kind: "text".into(),
+                    hash: "h".into(),
+                    bytes: text.len() as u64,
+                    title: path.into(),
+                    sender: None,
+                    date: None,
+                },
+                &[flurry_memory::NewChunk {
+                    start: 0,
+                    end: text.len(),
+                    text: text.into(),
+                    embedding: e.embed_one(text).unwrap(),
+                }],
+            )
+            .unwrap();
+    }
+    st.embeddings = Some(host);
+    st.memory = Some(Arc::new(store));
+    let st = Arc::new(st);
+    let (s, v) = call_json(
+        &st,
+        req(
+            "GET",
+            "/api/memory/search?q=when%20do%20I%20irrigate%20the%20plants&k=1",
+            Body::empty(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let top = &v["results"][0];
+    assert_eq!(top["document"], "/notes/garden.md", "{v}");
+    for field in [
+        "doc_id", "chunk", "chunk_id", "score", "snippet", "start", "end",
+    ] {
+        assert!(!top[field].is_null(), "{field} missing: {v}");
+    }
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+    for (uri, param) in [
+        ("/api/memory/search?q=&k=1", "q"),
+        ("/api/memory/search?q=x&k=0", "k"),
+        ("/api/memory/search?q=x&mode=magic", "mode"),
+    ] {
+        let (s, v) = call_json(&st, req("GET", uri, Body::empty())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(v["error"]["param"], param, "{v}");
+    }
+    let (s, _) = call_json(&st, req("GET", "/api/memory/search?k=1", Body::empty())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "q is required");
+}

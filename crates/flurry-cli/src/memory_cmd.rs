@@ -180,19 +180,9 @@ pub(crate) fn memory(ctx: &Setup, m: MemoryCommand) -> Result<ExitCode> {
             };
             let hits = store.search(&query, vector.as_deref(), k.max(1), mode, &filters)?;
             if json {
-                let out: Vec<_> = hits
-                    .iter()
-                    .map(|h| {
-                        json!({
-                            "document": h.path, "doc_id": h.doc_id, "title": h.title,
-                            "chunk": h.ord, "chunk_id": h.chunk_id, "start": h.start,
-                            "end": h.end, "score": h.score, "snippet": h.snippet,
-                        })
-                    })
-                    .collect();
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({ "results": out }))?
+                    serde_json::to_string_pretty(&json!({ "results": hits }))?
                 );
             } else if hits.is_empty() {
                 println!("No matches. (`flurry ingest PATH` adds documents.)");

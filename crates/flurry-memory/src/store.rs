@@ -129,12 +129,14 @@ pub struct Hit {
     /// Document id.
     pub doc_id: i64,
     /// Document source.
+    #[serde(rename = "document")]
     pub path: String,
     /// Document title.
     pub title: String,
     /// Chunk id.
     pub chunk_id: i64,
     /// Chunk number within the document.
+    #[serde(rename = "chunk")]
     pub ord: i64,
     /// Byte range of the chunk in the document's text.
     pub start: i64,
@@ -144,7 +146,8 @@ pub struct Hit {
     pub score: f64,
     /// A short excerpt around the best match.
     pub snippet: String,
-    /// The chunk's full text.
+    /// The chunk's full text (not serialised: results show the snippet).
+    #[serde(skip)]
     pub text: String,
 }
 

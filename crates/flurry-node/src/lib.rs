@@ -327,6 +327,16 @@ pub fn up(
             None
         }
     };
+    state.memory = match flurry_memory::MemoryStore::open(
+        &paths.memory_db(),
+        &flurry_memory::MemoryKey::from_identity(&id),
+    ) {
+        Ok(m) => Some(Arc::new(m)),
+        Err(e) => {
+            tracing::warn!("private memory is not available: {e}");
+            None
+        }
+    };
     drop(id);
     state.wallet = node_chain.as_ref().map(|c| flurry_api::Wallet {
         chain: c.chain.clone(),
