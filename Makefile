@@ -10,7 +10,7 @@ BENCH_THREADS ?= 1,2
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain fixtures fuzz help
+.PHONY: build-deps run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -21,7 +21,11 @@ help:
 run: build model chain-deps
 	$(FLURRY) up
 
-build:
+# C libraries the build links (libcrypto for SQLCipher), from apt when missing.
+build-deps:
+	scripts/build-deps.sh
+
+build: build-deps
 	$(CARGO) build --release --locked -p flurry
 
 model:
@@ -30,11 +34,11 @@ model:
 models:
 	scripts/fetch-models.sh all
 
-lint:
+lint: build-deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-unit: models chain-deps
+unit: build-deps models chain-deps
 	$(CARGO) test --locked --workspace
 
 test: lint contracts-test unit e2e web-test
@@ -52,12 +56,12 @@ test-deps:
 
 # The official openai and ollama Python clients against a real `flurry up` (debug build
 # from `make unit`).
-e2e: test-deps
+e2e: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	FLURRY_BIN=$(FLURRY_DEBUG) tests/e2e/run.sh
 
 # Chromium driven by Playwright against a real node; the screenshot is kept in artifacts/.
-web-test: test-deps
+web-test: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	scripts/web-test.sh $(FLURRY_DEBUG) artifacts/ui-chat.png
 
