@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::extract::{Extracted, extract, kind_of};
 use crate::store::{MemoryStore, NewChunk, NewDocument};
 use crate::{Error, Result};
 
@@ -71,235 +72,6 @@ pub fn walk(paths: &[PathBuf]) -> Vec<PathBuf> {
             }
         }
     }
-    out
-}
-
-/// The kind of a file by its extension, or `None` when it is not a supported format.
-pub fn kind_of(path: &Path) -> Option<&'static str> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "txt" | "text" | "log" => "text",
-        "md" | "markdown" => "markdown",
-        "html" | "htm" => "html",
-        _ => return None,
-    })
-}
-
-/// Text of a file's bytes for its kind, and a title; errors say why the file is skipped.
-pub fn extract(
-    kind: &str,
-    bytes: &[u8],
-    path: &Path,
-) -> std::result::Result<(String, String), String> {
-    if bytes.iter().take(8192).any(|b| *b == 0) {
-        return Err("binary file (contains NUL bytes)".into());
-    }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| format!("not valid UTF-8 text ({e}); re-save it as UTF-8"))?
-        .trim_start_matches('\u{feff}');
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(match kind {
-        "html" => {
-            let (title, body) = html_to_text(text);
-            (body, title.unwrap_or(file_name))
-        }
-        "markdown" => {
-            let title = text
-                .lines()
-                .find_map(|l| l.strip_prefix("# "))
-                .map(|t| t.trim().to_string())
-                .unwrap_or(file_name);
-            (text.to_string(), title)
-        }
-        _ => (text.to_string(), file_name),
-    })
-}
-
-/// Visible text of an HTML page (scripts, styles and tags removed, entities decoded,
-/// block elements on their own lines) and its `<title>`.
-pub fn html_to_text(html: &str) -> (Option<String>, String) {
-    let mut out = String::with_capacity(html.len() / 2);
-    let mut title = None;
-    let lower = html.to_ascii_lowercase();
-    let mut i = 0;
-    while i < html.len() {
-        let rest = &lower[i..];
-        if rest.starts_with("<script") || rest.starts_with("<style") {
-            let close = if rest.starts_with("<script") {
-                "</script"
-            } else {
-                "</style"
-            };
-            i = rest.find(close).map_or(html.len(), |j| i + j + close.len());
-            if let Some(j) = lower[i..].find('>') {
-                i += j + 1;
-            }
-            continue;
-        }
-        if rest.starts_with("<title")
-            && let (Some(a), Some(b)) = (rest.find('>'), rest.find("</title"))
-            && a < b
-        {
-            title = Some(decode_entities(html[i + a + 1..i + b].trim()));
-        }
-        if rest.starts_with("<!--") {
-            i = rest.find("-->").map_or(html.len(), |j| i + j + 3);
-            continue;
-        }
-        if rest.starts_with('<') {
-            let end = rest.find('>').map_or(html.len(), |j| i + j + 1);
-            let tag = &lower[i + 1..end.saturating_sub(1).max(i + 1)];
-            let name = tag
-                .trim_start_matches('/')
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .next()
-                .unwrap_or("");
-            if matches!(
-                name,
-                "p" | "br"
-                    | "div"
-                    | "li"
-                    | "tr"
-                    | "h1"
-                    | "h2"
-                    | "h3"
-                    | "h4"
-                    | "h5"
-                    | "h6"
-                    | "title"
-                    | "section"
-                    | "article"
-                    | "pre"
-                    | "blockquote"
-            ) {
-                out.push('\n');
-            }
-            i = end;
-            continue;
-        }
-        let next = rest.find('<').map_or(html.len(), |j| i + j);
-        out.push_str(&decode_entities(&html[i..next]));
-        i = next;
-    }
-    let text = out
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
-    (title, text)
-}
-
-/// Numeric references and the named entities common in Western and typographic text.
-fn named_entity(e: &str) -> Option<char> {
-    if let Some(hex) = e.strip_prefix("#x").or_else(|| e.strip_prefix("#X")) {
-        return u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
-    }
-    if let Some(dec) = e.strip_prefix('#') {
-        return dec.parse().ok().and_then(char::from_u32);
-    }
-    const TABLE: &[(&str, char)] = &[
-        ("aacute", 'á'),
-        ("agrave", 'à'),
-        ("acirc", 'â'),
-        ("auml", 'ä'),
-        ("atilde", 'ã'),
-        ("aring", 'å'),
-        ("aelig", 'æ'),
-        ("ccedil", 'ç'),
-        ("eacute", 'é'),
-        ("egrave", 'è'),
-        ("ecirc", 'ê'),
-        ("euml", 'ë'),
-        ("iacute", 'í'),
-        ("igrave", 'ì'),
-        ("icirc", 'î'),
-        ("iuml", 'ï'),
-        ("ntilde", 'ñ'),
-        ("oacute", 'ó'),
-        ("ograve", 'ò'),
-        ("ocirc", 'ô'),
-        ("ouml", 'ö'),
-        ("otilde", 'õ'),
-        ("oslash", 'ø'),
-        ("uacute", 'ú'),
-        ("ugrave", 'ù'),
-        ("ucirc", 'û'),
-        ("uuml", 'ü'),
-        ("yacute", 'ý'),
-        ("szlig", 'ß'),
-        ("Eacute", 'É'),
-        ("Auml", 'Ä'),
-        ("Ouml", 'Ö'),
-        ("Uuml", 'Ü'),
-        ("Ccedil", 'Ç'),
-        ("Ntilde", 'Ñ'),
-        ("copy", '©'),
-        ("reg", '®'),
-        ("trade", '™'),
-        ("euro", '€'),
-        ("pound", '£'),
-        ("yen", '¥'),
-        ("cent", '¢'),
-        ("sect", '§'),
-        ("deg", '°'),
-        ("middot", '·'),
-        ("mdash", '—'),
-        ("ndash", '–'),
-        ("hellip", '…'),
-        ("laquo", '«'),
-        ("raquo", '»'),
-        ("lsquo", '‘'),
-        ("rsquo", '’'),
-        ("ldquo", '“'),
-        ("rdquo", '”'),
-        ("bull", '•'),
-        ("times", '×'),
-        ("divide", '÷'),
-        ("shy", '\u{ad}'),
-    ];
-    TABLE.iter().find(|(n, _)| *n == e).map(|(_, c)| *c)
-}
-
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(a) = rest.find('&') {
-        out.push_str(&rest[..a]);
-        let after = &rest[a..];
-        let Some(semi) = after.find(';').filter(|n| *n <= 10) else {
-            out.push('&');
-            rest = &after[1..];
-            continue;
-        };
-        let ent = &after[1..semi];
-        let ch = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" | "#39" => Some('\''),
-            "nbsp" => Some(' '),
-            e => named_entity(e),
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &after[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &after[1..];
-            }
-        }
-    }
-    out.push_str(rest);
     out
 }
 
@@ -371,6 +143,45 @@ pub fn chunk(text: &str, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(usize, us
     out
 }
 
+/// Chunks, embeds and commits one document; returns its number of chunks.
+fn store_one(
+    store: &MemoryStore,
+    embedder: &dyn Embed,
+    key: String,
+    doc: Extracted,
+    mtime: Option<i64>,
+) -> Result<usize> {
+    let ranges = chunk(&doc.text, &|t| embedder.count_tokens(t));
+    let texts: Vec<&str> = ranges
+        .iter()
+        .map(|(a, b)| doc.text[*a..*b].trim())
+        .collect();
+    let vectors = embedder.embed(&texts)?;
+    let chunks: Vec<NewChunk> = ranges
+        .iter()
+        .zip(texts.iter().zip(vectors))
+        .map(|((a, b), (t, v))| NewChunk {
+            start: *a,
+            end: *b,
+            text: (*t).to_string(),
+            embedding: v,
+        })
+        .collect();
+    store.put(
+        &NewDocument {
+            path: key,
+            kind: doc.kind.to_string(),
+            hash: doc.hash,
+            bytes: doc.bytes,
+            title: doc.title,
+            sender: doc.sender,
+            date: doc.date.or(mtime),
+        },
+        &chunks,
+    )?;
+    Ok(chunks.len())
+}
+
 /// Ingests `paths` into `store`: new and changed files are (re)chunked and embedded,
 /// unchanged ones skipped, bad ones reported; with `prune`, stored documents whose file
 /// is gone are removed. Each document is committed on its own, so an interrupted run
@@ -391,7 +202,7 @@ pub fn ingest(
         let Some(kind) = kind_of(file) else {
             s.failed.push((
                 shown,
-                "unsupported format (text, Markdown and HTML are read)".into(),
+                "unsupported format (text, Markdown, HTML, PDF, .eml and .mbox are read)".into(),
             ));
             continue;
         };
@@ -416,55 +227,61 @@ pub fn ingest(
                 continue;
             }
         };
-        let hash = blake3::hash(&bytes).to_hex().to_string();
-        let known = store.document_hash(&key)?;
-        if known.as_deref() == Some(hash.as_str()) {
+        // A single-document file whose hash is stored is skipped before any parsing.
+        if kind != "mbox"
+            && store.document_hash(&key)?.as_deref() == Some(blake3::hash(&bytes).to_hex().as_str())
+        {
             s.unchanged += 1;
             continue;
         }
-        let (text, title) = match extract(kind, &bytes, &path) {
-            Ok(t) => t,
+        let docs = match extract(kind, &bytes, &path) {
+            Ok(d) => d,
             Err(reason) => {
                 s.failed.push((shown, reason));
                 continue;
             }
         };
-        let ranges = chunk(&text, &|t| embedder.count_tokens(t));
-        let texts: Vec<&str> = ranges.iter().map(|(a, b)| text[*a..*b].trim()).collect();
-        let vectors = embedder.embed(&texts)?;
-        let chunks: Vec<NewChunk> = ranges
-            .iter()
-            .zip(texts.iter().zip(vectors))
-            .map(|((a, b), (t, v))| NewChunk {
-                start: *a,
-                end: *b,
-                text: (*t).to_string(),
-                embedding: v,
-            })
-            .collect();
-        let date = meta
+        let mtime = meta
             .modified()
             .ok()
             .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64);
-        store.put(
-            &NewDocument {
-                path: key,
-                kind: kind.to_string(),
-                hash,
-                bytes: bytes.len() as u64,
-                title,
-                sender: None,
-                date,
-            },
-            &chunks,
-        )?;
-        s.chunks += chunks.len();
+        let parts = docs
+            .iter()
+            .filter_map(|d| d.part)
+            .max()
+            .map_or(0, |m| m + 1);
+        for doc in docs {
+            let doc_key = match doc.part {
+                Some(i) => format!("{key}#{i}"),
+                None => key.clone(),
+            };
+            let known = store.document_hash(&doc_key)?;
+            if known.as_deref() == Some(doc.hash.as_str()) {
+                s.unchanged += 1;
+                continue;
+            }
+            let n = store_one(store, embedder, doc_key, doc, mtime)?;
+            s.chunks += n;
+            if known.is_some() {
+                s.updated += 1;
+            } else {
+                s.added += 1;
+            }
+        }
         s.bytes += bytes.len() as u64;
-        if known.is_some() {
-            s.updated += 1;
-        } else {
-            s.added += 1;
+        if kind == "mbox" {
+            // Messages past the mailbox's new end (it was compacted or rewritten).
+            for doc in store.list()? {
+                let gone = doc
+                    .path
+                    .strip_prefix(&format!("{key}#"))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .is_some_and(|i| i >= parts);
+                if gone {
+                    s.removed += store.forget(&doc.id.to_string())?;
+                }
+            }
         }
     }
     progress(Path::new(""), total, total);

@@ -4,15 +4,16 @@
 //! - [`MemoryStore`]: one SQLCipher database (key derived from the node key) holding
 //!   documents, chunks, an FTS5 index and the chunks' vectors; `forget` removes all of a
 //!   document's traces.
-//! - [`ingest()`]: walks paths (honouring `.gitignore`), extracts text, chunks it,
+//! - [`ingest()`]: walks paths (honouring `.gitignore`), extracts text (text, Markdown,
+//!   HTML, PDF, `.eml`, `.mbox`), chunks it,
 //!   embeds it and commits one document at a time.
 
+mod extract;
 mod ingest;
 mod store;
 
-pub use ingest::{
-    Embed, MAX_FILE_BYTES, Summary, chunk, extract, html_to_text, ingest, kind_of, walk,
-};
+pub use extract::{Extracted, extract, html_to_text, kind_of};
+pub use ingest::{Embed, MAX_FILE_BYTES, Summary, chunk, ingest, walk};
 pub use store::{
     DocumentInfo, Filters, Hit, MemoryKey, MemoryStore, NewChunk, NewDocument, SearchMode,
 };
