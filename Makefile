@@ -7,15 +7,18 @@ CARGO ?= cargo
 export FLURRY_ANVIL ?= $(CURDIR)/contracts/node_modules/.bin/anvil
 FLURRY := $(CARGO_TARGET_DIR)/release/flurry
 BENCH_THREADS ?= 1,2
+# e.g. --quick (a smaller latency store) or --misses (list missed questions)
+MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain fixtures fuzz help
+.PHONY: build-deps run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain bench-memory fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
 	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients) and browser tests"
-	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads"
+	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads; tickets; private memory"
+	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (~40 min on 2 cores)"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: build model chain-deps
@@ -65,12 +68,19 @@ web-test: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	scripts/web-test.sh $(FLURRY_DEBUG) artifacts/ui-chat.png
 
-bench: build models bench-chain
+bench: build models bench-chain bench-memory
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
 
 # Tickets: creation/validation rates, gas per winning ticket, transactions per job.
 bench-chain: chain-deps
 	$(CARGO) run --release --locked -p flurry-chain --example ticket_bench
+
+# Private memory on the evaluation set of scripts/gen-memory-eval.py: recall@5 and MRR for
+# BM25, vectors and hybrid (fails unless hybrid beats both), ingestion documents/s and
+# MB/s, query latency p50/p99 over ~10,000 chunks, peak RSS. MEMORY_BENCH_ARGS=--quick
+# builds a smaller latency store.
+bench-memory: build-deps model
+	$(CARGO) run --release --locked -p flurry-memory --example memory_bench -- $(MEMORY_BENCH_ARGS)
 
 fixtures: models
 	PYTHONPATH="$$(dirname "$$(dirname "$$(dirname "$$(dirname "$$(scripts/build-llama-cpp.sh)")")")")" \

@@ -4,7 +4,7 @@
 //! and a real SQLCipher store.
 //!
 //! ```text
-//! cargo run --release -p flurry-memory --example memory_bench -- [--quick] [--bulk N] [--skip-large] [--misses] [--work DIR]
+//! cargo run --release -p flurry-memory --example memory_bench -- [--quick] [--bulk N] [--skip-large] [--misses] [--work DIR [--reuse]]
 //! ```
 //!
 //! A question counts as found at rank r when the r-th hit is a chunk of the expected
@@ -41,6 +41,7 @@ struct Args {
     skip_large: bool,
     misses: bool,
     work: Option<PathBuf>,
+    reuse: bool,
 }
 
 fn args() -> Args {
@@ -49,6 +50,7 @@ fn args() -> Args {
         skip_large: false,
         misses: false,
         work: None,
+        reuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -58,14 +60,16 @@ fn args() -> Args {
             "--skip-large" => a.skip_large = true,
             "--misses" => a.misses = true,
             "--work" => a.work = it.next().map(PathBuf::from),
+            "--reuse" => a.reuse = true,
             "--help" | "-h" => {
                 println!(
-                    "memory_bench [--quick] [--bulk N] [--skip-large] [--misses] [--work DIR]\n\
+                    "memory_bench [--quick] [--bulk N] [--skip-large] [--misses] [--work DIR [--reuse]]\n\
                      --quick       a smaller large store ({BULK_QUICK} bulk notes instead of {BULK_FULL})\n\
                      --bulk N      bulk notes in the large store\n\
                      --skip-large  quality and ingestion only, no latency store\n\
                      --misses      list the questions each mode misses in its top 5\n\
-                     --work DIR    generate the corpora and stores under DIR and keep them"
+                     --work DIR    generate the corpora and stores under DIR and keep them\n\
+                     --reuse       with --work: time queries on the large store an earlier run left there"
                 );
                 std::process::exit(0);
             }
@@ -119,6 +123,14 @@ fn peak_rss_mib() -> f64 {
     let ru = unsafe { ru.assume_init() };
     // Linux reports kilobytes (KiB).
     ru.ru_maxrss as f64 / 1024.0
+}
+
+/// The 1-minute load average (Linux), to tell a quiet machine from a busy one.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn norm(s: &str) -> String {
@@ -237,10 +249,12 @@ fn main() -> BoxResult<()> {
     let e = Embedder::load(&model_dir())
         .map_err(|err| format!("{err} (run scripts/fetch-models.sh to install the model)"))?;
     println!(
-        "model: {} loaded in {:.0} ms; embedding threads: {} (rayon default)",
+        "model: {} loaded in {:.0} ms; embedding threads: {} (rayon default) on {} CPUs; load average {}",
         flurry_embed::MODEL_DIR_NAME,
         t.elapsed().as_secs_f64() * 1e3,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average()
     );
 
     // (a) The evaluation corpus, ingested into a fresh store.
@@ -334,13 +348,20 @@ fn main() -> BoxResult<()> {
     let mut latency = None;
     if !a.skip_large {
         let large = work.join("large");
-        generate(&large, a.bulk)?;
-        let corpus = std::fs::canonicalize(large.join("corpus"))?;
-        let files = flurry_memory::walk(std::slice::from_ref(&corpus)).len();
-        let store = fresh_store(&work.join("large.db"))?;
-        println!("\ningesting the large corpus ({files} files)...");
-        let (s, took) = ingest_timed(&store, &e, &corpus)?;
-        print_ingest("ingest (large corpus)", &s, took, files);
+        let db = work.join("large.db");
+        let store = if a.reuse && a.work.is_some() && db.is_file() {
+            println!("\nreusing the large store {}", db.display());
+            MemoryStore::open(&db, &MemoryKey::from_bytes([7; 32]))?
+        } else {
+            generate(&large, a.bulk)?;
+            let corpus = std::fs::canonicalize(large.join("corpus"))?;
+            let files = flurry_memory::walk(std::slice::from_ref(&corpus)).len();
+            let store = fresh_store(&db)?;
+            println!("\ningesting the large corpus ({files} files)...");
+            let (s, took) = ingest_timed(&store, &e, &corpus)?;
+            print_ingest("ingest (large corpus)", &s, took, files);
+            store
+        };
         let (docs, chunks, _) = store.counts()?;
         let queries: Vec<String> = std::fs::read_to_string(large.join("latency-queries.txt"))?
             .lines()
@@ -375,8 +396,9 @@ fn main() -> BoxResult<()> {
         }
         end_to_end.sort();
         println!(
-            "\nlatency: {} queries, k = 5, over {docs} documents / {chunks} chunks\n",
-            queries.len()
+            "\nlatency: {} queries, k = 5, over {docs} documents / {chunks} chunks (load average {})\n",
+            queries.len(),
+            load_average()
         );
         println!("| measurement | p50 ms | p99 ms |\n|---|---:|---:|");
         println!(
