@@ -42,6 +42,7 @@ fn state_with(dir: PathBuf) -> ApiState {
         history: Arc::new(History::in_memory().unwrap()),
         models: Arc::new(host),
         max_tokens_cap: 64,
+        recall: None,
     };
     ApiState::new(
         Arc::new(agent),
