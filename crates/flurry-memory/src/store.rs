@@ -229,12 +229,31 @@ pub(crate) fn search_form(text: &str) -> String {
 }
 
 /// The query's terms: words of letters and digits, and single CJK characters.
+/// Words too common to say anything about a passage: dropped from keyword queries
+/// (unless the query has nothing else), so that "what is the code for the gate" ranks by
+/// "code" and "gate" rather than by "the".
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has",
+    "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
+    "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "的", "了",
+    "是", "吗", "呢", "吧", "啊", "什", "么",
+];
+
 fn query_terms(q: &str) -> Vec<String> {
-    search_form(q)
+    let all: Vec<String> = search_form(q)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)
-        .collect()
+        .collect();
+    let content: Vec<String> = all
+        .iter()
+        .filter(|t| !STOPWORDS.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    if content.is_empty() { all } else { content }
 }
 
 impl MemoryStore {
