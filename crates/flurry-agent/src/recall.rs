@@ -157,3 +157,82 @@ pub fn with_memory(msgs: &mut Vec<ChatMessage>, passages: &[Passage]) {
 pub fn citations(passages: &[Passage]) -> Vec<Citation> {
     passages.iter().map(|p| p.citation.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(cosine: Option<f32>, keyword_rank: Option<usize>) -> Hit {
+        Hit {
+            doc_id: 1,
+            path: "/n.md".into(),
+            title: "n".into(),
+            chunk_id: 1,
+            ord: 0,
+            start: 0,
+            end: 1,
+            score: 0.0,
+            snippet: String::new(),
+            cosine,
+            keyword_rank,
+            text: "x".into(),
+        }
+    }
+
+    #[test]
+    fn relevance_needs_meaning_or_a_top_keyword_match() {
+        assert!(relevant(&hit(Some(0.45), None)));
+        assert!(!relevant(&hit(Some(0.2), None)), "weak meaning alone");
+        assert!(relevant(&hit(Some(0.2), Some(0))), "top keyword match");
+        assert!(!relevant(&hit(Some(0.2), Some(5))), "a low keyword rank");
+        assert!(!relevant(&hit(Some(0.05), Some(0))), "keyword match, unrelated meaning");
+        assert!(!relevant(&hit(None, Some(0))), "not ranked by meaning at all");
+    }
+
+    fn passage(index: usize, text: &str) -> Passage {
+        Passage {
+            citation: Citation {
+                index,
+                document: format!("/d{index}"),
+                doc_id: index as i64,
+                title: format!("t{index}"),
+                chunk: 0,
+                start: 0,
+                end: 1,
+                score: 0.0,
+                snippet: String::new(),
+            },
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn passages_join_the_system_message_numbered_as_cited() {
+        let mut msgs = vec![ChatMessage::new("user", "q")];
+        with_memory(&mut msgs, &[]);
+        assert_eq!(msgs.len(), 1, "no passages: the prompt is unchanged");
+
+        with_memory(&mut msgs, &[passage(1, "alpha"), passage(2, "beta")]);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0].role, "system");
+        let sys = &msgs[0].content;
+        let (a, b) = (sys.find("[1] alpha").unwrap(), sys.find("[2] beta").unwrap());
+        assert!(a < b, "{sys}");
+
+        let mut msgs = vec![
+            ChatMessage::new("system", "Be brief."),
+            ChatMessage::new("user", "q"),
+        ];
+        with_memory(&mut msgs, &[passage(1, "alpha")]);
+        assert_eq!(msgs.len(), 2, "merged into the existing system message");
+        assert!(msgs[0].content.starts_with("Be brief.\n\n"));
+        assert!(msgs[0].content.contains("[1] alpha"));
+        assert_eq!(
+            citations(&[passage(1, "a"), passage(2, "b")])
+                .iter()
+                .map(|c| c.index)
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+    }
+}
