@@ -197,6 +197,14 @@ class Node:
         kw.setdefault("timeout", 120)
         return requests.post(self.url + path, **kw)
 
+    def patch(self, path: str, **kw) -> requests.Response:
+        kw.setdefault("timeout", 60)
+        return requests.patch(self.url + path, **kw)
+
+    def delete(self, path: str, **kw) -> requests.Response:
+        kw.setdefault("timeout", 60)
+        return requests.delete(self.url + path, **kw)
+
     def chat(self, content: str, max_tokens: int = 16, **extra) -> requests.Response:
         body = {
             "model": DEFAULT_MODEL,

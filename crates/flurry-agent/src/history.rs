@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::recall::Citation;
 use crate::{Error, Result};
 
 /// Longest title kept, in characters.
@@ -31,6 +32,8 @@ pub struct Conversation {
     pub created_at: i64,
     /// Unix seconds of the last message.
     pub updated_at: i64,
+    /// Whether answers in it draw on the node's private memory (on unless switched off).
+    pub memory: bool,
 }
 
 /// The state of a stored message.
@@ -72,7 +75,7 @@ impl Status {
 }
 
 /// One stored message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// Row id, increasing.
     pub id: i64,
@@ -84,6 +87,9 @@ pub struct Message {
     pub created_at: i64,
     /// State.
     pub status: Status,
+    /// The memory passages an answer was given, with where they came from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub citations: Vec<Citation>,
 }
 
 /// The history database.
@@ -111,6 +117,26 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 CREATE INDEX IF NOT EXISTS conversations_by_update ON conversations(updated_at);
 ";
+
+/// Columns added after the first release, added to older databases at open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("conversations", "memory", "INTEGER NOT NULL DEFAULT 1"),
+    ("messages", "citations", "TEXT"),
+];
+
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = db.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl};"))?;
+        }
+    }
+    Ok(())
+}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -149,6 +175,7 @@ impl History {
         let conn = crate::open_db(path, "NORMAL")?;
         conn.execute_batch("PRAGMA foreign_keys=ON;").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        migrate(&conn).map_err(db)?;
         conn.execute(
             "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'",
             [],
@@ -167,6 +194,7 @@ impl History {
         })?;
         conn.execute_batch("PRAGMA foreign_keys=ON;")
             .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| migrate(&conn))
             .map_err(|source| Error::Db {
                 path: "memory".into(),
                 source,
@@ -190,6 +218,7 @@ impl History {
             model: model.to_string(),
             created_at: now(),
             updated_at: now(),
+            memory: true,
         };
         self.with(|db| {
             db.execute(
@@ -204,7 +233,7 @@ impl History {
     pub fn list(&self) -> Result<Vec<Conversation>> {
         self.with(|db| {
             let mut st = db.prepare(
-                "SELECT id, title, model, created_at, updated_at FROM conversations
+                "SELECT id, title, model, created_at, updated_at, memory FROM conversations
                  ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
             )?;
             st.query_map([MAX_LISTED as i64], row_conversation)?
@@ -216,7 +245,7 @@ impl History {
     pub fn get(&self, id: &str) -> Result<Conversation> {
         self.with(|db| {
             db.query_row(
-                "SELECT id, title, model, created_at, updated_at FROM conversations WHERE id = ?1",
+                "SELECT id, title, model, created_at, updated_at, memory FROM conversations WHERE id = ?1",
                 [id],
                 row_conversation,
             )
@@ -230,7 +259,7 @@ impl History {
         self.get(id)?;
         self.with(|db| {
             let mut st = db.prepare(
-                "SELECT id, role, content, created_at, status FROM messages
+                "SELECT id, role, content, created_at, status, citations FROM messages
                  WHERE conversation_id = ?1 ORDER BY id",
             )?;
             st.query_map([id], |r| {
@@ -240,6 +269,10 @@ impl History {
                     content: r.get(2)?,
                     created_at: r.get(3)?,
                     status: Status::parse(&r.get::<_, String>(4)?),
+                    citations: r
+                        .get::<_, Option<String>>(5)?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default(),
                 })
             })?
             .collect()
@@ -257,8 +290,17 @@ impl History {
 
     /// Stores a user message and an empty `streaming` assistant message after it, in
     /// one transaction; sets the title from the user message when it is empty, and the
-    /// conversation's model. Returns both message ids.
-    pub fn begin_turn(&self, id: &str, user_text: &str, model: &str) -> Result<(i64, i64)> {
+    /// conversation's model; the answer keeps the `citations` of the memory passages it
+    /// was given. Returns both message ids.
+    pub fn begin_turn(
+        &self,
+        id: &str,
+        user_text: &str,
+        model: &str,
+        citations: &[Citation],
+    ) -> Result<(i64, i64)> {
+        let citations =
+            (!citations.is_empty()).then(|| serde_json::to_string(citations).unwrap_or_default());
         let t = now();
         let title = truncate_title(user_text);
         let ids = self.with(|db| {
@@ -278,15 +320,29 @@ impl History {
             )?;
             let user = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, created_at)
-                 VALUES (?1, 'assistant', '', 'streaming', ?2)",
-                params![id, t],
+                "INSERT INTO messages (conversation_id, role, content, status, created_at, citations)
+                 VALUES (?1, 'assistant', '', 'streaming', ?2, ?3)",
+                params![id, t, citations],
             )?;
             let answer = tx.last_insert_rowid();
             tx.commit()?;
             Ok(Some((user, answer)))
         })?;
         ids.ok_or_else(|| Error::ConversationNotFound(id.to_string()))
+    }
+
+    /// Switches the use of memory in a conversation on or off.
+    pub fn set_memory(&self, id: &str, on: bool) -> Result<Conversation> {
+        let n = self.with(|db| {
+            db.execute(
+                "UPDATE conversations SET memory = ?2 WHERE id = ?1",
+                params![id, on],
+            )
+        })?;
+        if n == 0 {
+            return Err(Error::ConversationNotFound(id.to_string()));
+        }
+        self.get(id)
     }
 
     /// Updates an answer's text and state.
@@ -308,6 +364,7 @@ fn row_conversation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Conversation> {
         model: r.get(2)?,
         created_at: r.get(3)?,
         updated_at: r.get(4)?,
+        memory: r.get(5)?,
     })
 }
 
@@ -321,7 +378,7 @@ mod tests {
         let c = h.create("", "m").unwrap();
         assert!(c.id.starts_with("c_") && c.id.len() == 18);
         let (u, a) = h
-            .begin_turn(&c.id, "\n  Hello there\nsecond line", "m2")
+            .begin_turn(&c.id, "\n  Hello there\nsecond line", "m2", &[])
             .unwrap();
         assert!(a > u);
         h.update_message(a, "Hi!", Status::Complete).unwrap();
@@ -339,8 +396,67 @@ mod tests {
             ("assistant", Status::Complete)
         );
         // A second turn keeps the title.
-        h.begin_turn(&c.id, "other", "m2").unwrap();
+        h.begin_turn(&c.id, "other", "m2", &[]).unwrap();
         assert_eq!(h.get(&c.id).unwrap().title, "Hello there");
+    }
+
+    #[test]
+    fn memory_switch_and_citations_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let cite = Citation {
+            index: 1,
+            document: "/home/u/mail/a.eml".into(),
+            doc_id: 7,
+            title: "Boiler".into(),
+            chunk: 0,
+            start: 0,
+            end: 120,
+            score: 0.03,
+            snippet: "the technician comes".into(),
+        };
+        let id = {
+            let h = History::open(&path).unwrap();
+            let c = h.create("t", "m").unwrap();
+            assert!(c.memory, "memory is on by default");
+            assert!(!h.set_memory(&c.id, false).unwrap().memory);
+            h.begin_turn(&c.id, "when?", "m", std::slice::from_ref(&cite))
+                .unwrap();
+            c.id
+        };
+        let h = History::open(&path).unwrap();
+        assert!(!h.get(&id).unwrap().memory);
+        let msgs = h.messages(&id).unwrap();
+        assert!(msgs[0].citations.is_empty());
+        assert_eq!(msgs[1].citations, vec![cite]);
+        assert!(matches!(
+            h.set_memory("c_nope", true),
+            Err(Error::ConversationNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_database_from_before_memory_gains_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',
+                   model TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                 CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                   conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                   role TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+                 INSERT INTO conversations VALUES ('c_0000000000000001', 'old', 'm', 1, 1);
+                 INSERT INTO messages (conversation_id, role, content, status, created_at)
+                   VALUES ('c_0000000000000001', 'user', 'hello', 'complete', 1);",
+            )
+            .unwrap();
+        }
+        let h = History::open(&path).unwrap();
+        let c = h.get("c_0000000000000001").unwrap();
+        assert!(c.memory);
+        assert_eq!(h.messages(&c.id).unwrap()[0].content, "hello");
     }
 
     #[test]
@@ -359,7 +475,7 @@ mod tests {
             Err(Error::ConversationNotFound(_))
         ));
         assert!(matches!(
-            h.begin_turn("c_nope", "x", "m"),
+            h.begin_turn("c_nope", "x", "m", &[]),
             Err(Error::ConversationNotFound(_))
         ));
         assert!(matches!(
@@ -372,7 +488,7 @@ mod tests {
     fn delete_cascades() {
         let h = History::in_memory().unwrap();
         let c = h.create("t", "m").unwrap();
-        h.begin_turn(&c.id, "x", "m").unwrap();
+        h.begin_turn(&c.id, "x", "m", &[]).unwrap();
         h.delete(&c.id).unwrap();
         let n: i64 = h
             .with(|db| db.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
@@ -388,7 +504,7 @@ mod tests {
         let (id, a) = {
             let h = History::open(&path).unwrap();
             let c = h.create("t", "m").unwrap();
-            let (_, a) = h.begin_turn(&c.id, "x", "m").unwrap();
+            let (_, a) = h.begin_turn(&c.id, "x", "m", &[]).unwrap();
             h.update_message(a, "partial", Status::Streaming).unwrap();
             (c.id, a)
         };

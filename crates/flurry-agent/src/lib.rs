@@ -8,11 +8,14 @@
 //!   stored history (dropping the oldest turns when the context is full), queues it,
 //!   and returns a [`ChatStream`] that saves the answer as it is read, including a
 //!   partial answer when the reader stops early.
+//! - [`Recall`] finds the passages of the private memory that answer a message; they go
+//!   into the prompt and come back as [`Citation`]s.
 
 pub mod egress;
 pub mod embed;
 pub mod history;
 pub mod models;
+pub mod recall;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ pub use egress::{EgressLog, EgressRecord};
 pub use embed::EmbedHost;
 pub use history::{Conversation, History, Message, Status};
 pub use models::{LoadedInfo, LoadedModel, ModelHost};
+pub use recall::{Citation, Passage, Recall};
 
 /// Errors of the agent.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,9 @@ pub enum Error {
     /// The embedding model failed to load or run.
     #[error("embedding model: {0}")]
     Embed(String),
+    /// The memory store failed.
+    #[error("memory: {0}")]
+    Memory(String),
     /// No such conversation.
     #[error("no conversation {0:?}")]
     ConversationNotFound(String),
@@ -132,6 +139,8 @@ pub struct SendOptions {
     pub sampling: SamplingParams,
     /// Token limit; `None` means up to `max_tokens_cap` and the context.
     pub max_tokens: Option<usize>,
+    /// Use the private memory for this turn; `None` follows the conversation's setting.
+    pub memory: Option<bool>,
 }
 
 /// The agent: history plus models.
@@ -143,6 +152,8 @@ pub struct Agent {
     pub models: Arc<ModelHost>,
     /// Default and largest `max_tokens` of a turn.
     pub max_tokens_cap: usize,
+    /// Retrieval from the private memory, when the node has one open.
+    pub recall: Option<Arc<Recall>>,
 }
 
 /// Tokens between saves of a growing answer, so a crash keeps most of it.
@@ -169,6 +180,17 @@ impl Agent {
             .map(|m| ChatMessage::new(m.role, m.content))
             .collect();
         msgs.push(ChatMessage::new("user", content));
+        let passages = match &self.recall {
+            Some(r) if opts.memory.unwrap_or(conv.memory) => {
+                r.passages(content, &model).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "answering without memory");
+                    Vec::new()
+                })
+            }
+            _ => Vec::new(),
+        };
+        recall::with_memory(&mut msgs, &passages);
+        let citations = recall::citations(&passages);
         let tokens = fit_context(&model, &mut msgs)?;
         let room = model.engine.context_length() - tokens.len();
         let max_tokens = opts
@@ -183,7 +205,7 @@ impl Agent {
         let rx = model.engine.submit(req)?;
         let (user_message_id, message_id) =
             self.history
-                .begin_turn(conversation, content, &model.entry.name)?;
+                .begin_turn(conversation, content, &model.entry.name, &citations)?;
         Ok(ChatStream {
             rx,
             history: self.history.clone(),
@@ -195,6 +217,7 @@ impl Agent {
             unsaved: 0,
             finished: false,
             pending_done: None,
+            citations,
         })
     }
 }
@@ -255,6 +278,8 @@ pub struct ChatStream {
     unsaved: usize,
     finished: bool,
     pending_done: Option<ChatEvent>,
+    /// The memory passages the answer was given.
+    pub citations: Vec<Citation>,
 }
 
 impl ChatStream {

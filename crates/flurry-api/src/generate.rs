@@ -6,7 +6,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use flurry_agent::LoadedModel;
+use flurry_agent::{Citation, LoadedModel, recall};
 use flurry_infer::engine::{Event, FinishReason, GenerateRequest, Prompt, Timings};
 use flurry_infer::sampler::SamplingParams;
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +26,8 @@ pub(crate) struct GenSpec {
     pub(crate) sampling: SamplingParams,
     pub(crate) max_tokens: Option<usize>,
     pub(crate) stop: Vec<String>,
+    /// Retrieve from the private memory for the last user message (chat prompts only).
+    pub(crate) memory: bool,
 }
 
 /// A queued generation.
@@ -33,6 +35,8 @@ pub(crate) struct Started {
     pub(crate) model: Arc<LoadedModel>,
     pub(crate) prompt_tokens: usize,
     pub(crate) events: mpsc::Receiver<Event>,
+    /// The memory passages the prompt was given.
+    pub(crate) citations: Vec<Citation>,
 }
 
 /// The collected result of a generation.
@@ -108,7 +112,19 @@ pub(crate) async fn start(st: &AppState, spec: GenSpec) -> Result<Started, ApiEr
     tokio::task::spawn_blocking(move || {
         let setup = || -> Result<_, ApiError> {
             let model = agent.models.get(spec.model.as_deref())?;
-            let tokens = model.engine.tokenize(&spec.prompt)?;
+            let mut prompt = spec.prompt;
+            let mut citations = Vec::new();
+            if let (true, Some(r), Prompt::Chat(msgs)) = (spec.memory, &agent.recall, &mut prompt)
+                && let Some(q) = msgs.iter().rev().find(|m| m.role == "user")
+            {
+                let passages = r.passages(&q.content, &model).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "answering without memory");
+                    Vec::new()
+                });
+                recall::with_memory(msgs, &passages);
+                citations = recall::citations(&passages);
+            }
+            let tokens = model.engine.tokenize(&prompt)?;
             let room = model.engine.context_length() - tokens.len();
             let max_tokens = spec.max_tokens.unwrap_or(cap).min(room).max(1);
             let n = tokens.len();
@@ -117,26 +133,27 @@ pub(crate) async fn start(st: &AppState, spec: GenSpec) -> Result<Started, ApiEr
                 .with_max_tokens(max_tokens)
                 .with_stop(spec.stop);
             let events = model.engine.submit(req)?;
-            Ok((model, n, events))
+            Ok((model, n, events, citations))
         };
         match setup() {
             Err(e) => {
                 let _ = ready_tx.send(Err(e));
             }
-            Ok((model, n, events)) => {
-                if ready_tx.send(Ok((model, n))).is_ok() {
+            Ok((model, n, events, citations)) => {
+                if ready_tx.send(Ok((model, n, citations))).is_ok() {
                     forward(|d| events.recv_timeout(d), &tx);
                 }
             }
         }
     });
-    let (model, prompt_tokens) = ready_rx
+    let (model, prompt_tokens, citations) = ready_rx
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the request was lost"))??;
     Ok(Started {
         model,
         prompt_tokens,
         events: rx,
+        citations,
     })
 }
 

@@ -113,6 +113,8 @@ pub struct ApiState {
     pub embeddings: Option<Arc<flurry_agent::EmbedHost>>,
     /// The private memory for `/api/memory/*`; `None` = not open.
     pub memory: Option<Arc<flurry_memory::MemoryStore>>,
+    /// Held while `POST /api/memory/ingest` runs: one ingestion at a time.
+    pub ingesting: AtomicBool,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -143,6 +145,7 @@ impl ApiState {
             wallet: None,
             embeddings: None,
             memory: None,
+            ingesting: AtomicBool::new(false),
         }
     }
 }
@@ -165,6 +168,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/version", get(ollama::version))
         .route("/api/node", get(node::info))
         .route("/api/memory/search", get(memory::search))
+        .route("/api/memory/ingest", post(memory::ingest))
+        .route("/api/memory/documents", get(memory::documents))
+        .route(
+            "/api/memory/documents/{id}",
+            get(memory::document).delete(memory::forget),
+        )
         .route("/api/wallet", get(wallet::summary))
         .route("/api/tickets/params", get(wallet::ticket_params))
         .route("/api/tickets", post(wallet::submit_tickets))
@@ -174,7 +183,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route(
             "/api/conversations/{id}",
-            get(node::get_conversation).delete(node::delete_conversation),
+            get(node::get_conversation)
+                .patch(node::patch_conversation)
+                .delete(node::delete_conversation),
         )
         .route("/api/conversations/{id}/messages", post(node::send_message))
         .route("/metrics", get(metrics::render))

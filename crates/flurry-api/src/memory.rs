@@ -1,14 +1,23 @@
-//! `GET /api/memory/search`: the node's private memory, searched by keywords and meaning.
+//! `/api/memory/*`: the node's private memory: search by keywords and meaning, ingest
+//! files, list, read and forget documents.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use flurry_memory::{Filters, SearchMode};
+use flurry_memory::{Filters, MemoryStore, SearchMode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::json::ApiJson;
+
+/// Most paths one ingest request names.
+const MAX_INGEST_PATHS: usize = 256;
 
 /// Most results one search returns.
 const MAX_K: usize = 50;
@@ -26,6 +35,16 @@ pub(crate) struct SearchQuery {
     until: Option<i64>,
 }
 
+fn store(st: &AppState) -> Result<Arc<MemoryStore>, ApiError> {
+    st.memory.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node's memory is not open (see the node log)",
+        )
+        .code("memory_unavailable")
+    })
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
@@ -35,13 +54,7 @@ pub(crate) async fn search(
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let Some(store) = st.memory.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node's memory is not open (see the node log)",
-        )
-        .code("memory_unavailable"));
-    };
+    let store = store(&st)?;
     if q.q.trim().is_empty() {
         return Err(ApiError::bad_field("q", "the query is empty"));
     }
@@ -80,4 +93,150 @@ pub(crate) async fn search(
     .await
     .map_err(internal)??;
     Ok(Json(json!({ "results": hits })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IngestRequest {
+    paths: Vec<String>,
+    #[serde(default)]
+    prune: bool,
+}
+
+/// Clears the ingestion flag when the request ends, however it ends.
+struct IngestSlot(AppState);
+
+impl Drop for IngestSlot {
+    fn drop(&mut self) {
+        self.0.ingesting.store(false, Ordering::Release);
+    }
+}
+
+/// `POST /api/memory/ingest`: ingests files and directories on this node's disk (absolute
+/// paths), as `flurry ingest` does; answers with the run's summary.
+pub(crate) async fn ingest(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<IngestRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let store = store(&st)?;
+    if req.paths.is_empty() || req.paths.len() > MAX_INGEST_PATHS {
+        return Err(ApiError::bad_field(
+            "paths",
+            format!("give 1 to {MAX_INGEST_PATHS} paths"),
+        ));
+    }
+    let mut paths = Vec::with_capacity(req.paths.len());
+    for (i, p) in req.paths.iter().enumerate() {
+        let path = PathBuf::from(p);
+        if !path.is_absolute() {
+            return Err(ApiError::bad_field(
+                &format!("paths[{i}]"),
+                format!("{p:?} is not an absolute path (the node resolves no relative paths)"),
+            ));
+        }
+        if !path.exists() {
+            return Err(ApiError::bad_field(
+                &format!("paths[{i}]"),
+                format!("{p:?} does not exist on this node"),
+            ));
+        }
+        paths.push(path);
+    }
+    let Some(embeddings) = st.embeddings.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has no embedding model configured",
+        )
+        .code("memory_unavailable"));
+    };
+    if st.ingesting.swap(true, Ordering::AcqRel) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an ingestion is already running on this node; try again when it ends",
+        )
+        .code("ingest_busy"));
+    }
+    let slot = IngestSlot(st.clone());
+    let summary = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let embedder = embeddings.get().map_err(internal)?;
+        flurry_memory::ingest(
+            &store,
+            embedder.as_ref(),
+            &paths,
+            req.prune,
+            &mut |_, _, _| {},
+        )
+        .map_err(internal)
+    })
+    .await
+    .map_err(internal)??;
+    let failed: Vec<Value> = summary
+        .failed
+        .iter()
+        .map(|(path, reason)| json!({"path": path, "reason": reason}))
+        .collect();
+    Ok(Json(json!({
+        "added": summary.added,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "removed": summary.removed,
+        "chunks": summary.chunks,
+        "bytes": summary.bytes,
+        "failed": failed,
+    })))
+}
+
+/// `GET /api/memory/documents`: every stored document.
+pub(crate) async fn documents(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = store(&st)?;
+    let docs = tokio::task::spawn_blocking(move || store.list().map_err(internal))
+        .await
+        .map_err(internal)??;
+    Ok(Json(json!({ "documents": docs })))
+}
+
+fn doc_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_field("id", format!("{id:?} is not a document id")))
+}
+
+/// `GET /api/memory/documents/{id}`: a document and its chunks (what a citation links to).
+pub(crate) async fn document(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let store = store(&st)?;
+    let id = doc_id(&id)?;
+    let found = tokio::task::spawn_blocking(move || store.document(id).map_err(internal))
+        .await
+        .map_err(internal)??;
+    let Some((info, chunks)) = found else {
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, format!("no document {id} in memory"))
+                .code("document_not_found"),
+        );
+    };
+    let mut v = serde_json::to_value(info).unwrap_or_default();
+    v["chunks"] = serde_json::to_value(chunks).unwrap_or_default();
+    Ok(Json(v))
+}
+
+/// `DELETE /api/memory/documents/{id}`: forgets a document for real.
+pub(crate) async fn forget(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = store(&st)?;
+    let id = doc_id(&id)?;
+    let n = tokio::task::spawn_blocking(move || store.forget(&id.to_string()).map_err(internal))
+        .await
+        .map_err(internal)??;
+    if n == 0 {
+        return Err(
+            ApiError::new(StatusCode::NOT_FOUND, format!("no document {id} in memory"))
+                .code("document_not_found"),
+        );
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -74,6 +74,8 @@ pub(crate) struct CreateConversation {
     #[serde(default)]
     title: String,
     model: Option<String>,
+    /// `false` starts the conversation with memory switched off.
+    memory: Option<bool>,
 }
 
 pub(crate) async fn create_conversation(
@@ -91,7 +93,11 @@ pub(crate) async fn create_conversation(
             Some(m) if !m.is_empty() => agent.models.resolve(Some(m))?.name,
             _ => String::new(),
         };
-        agent.history.create(&req.title, &model)
+        let c = agent.history.create(&req.title, &model)?;
+        match req.memory {
+            Some(false) => agent.history.set_memory(&c.id, false),
+            _ => Ok(c),
+        }
     })
     .await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
@@ -106,6 +112,23 @@ pub(crate) async fn get_conversation(
     let mut v = serde_json::to_value(c).unwrap_or_default();
     v["messages"] = serde_json::to_value(msgs).unwrap_or_default();
     Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchConversation {
+    memory: bool,
+}
+
+/// `PATCH /api/conversations/{id}`: switches the use of memory on or off.
+pub(crate) async fn patch_conversation(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatchConversation>,
+) -> Result<Json<Value>, ApiError> {
+    let h = st.agent.history.clone();
+    let c = blocking(move || h.set_memory(&id, req.memory)).await?;
+    Ok(Json(serde_json::to_value(c).unwrap_or_default()))
 }
 
 pub(crate) async fn delete_conversation(
@@ -128,6 +151,8 @@ pub(crate) struct SendMessage {
     repeat_penalty: Option<f32>,
     max_tokens: Option<usize>,
     seed: Option<u64>,
+    /// Use the private memory for this message (`None`: the conversation's setting).
+    memory: Option<bool>,
 }
 
 impl Terminal for ChatEvent {
@@ -170,6 +195,7 @@ pub(crate) async fn send_message(
             }
         },
         max_tokens: req.max_tokens,
+        memory: req.memory,
     };
     opts.sampling
         .validate()
@@ -189,6 +215,7 @@ pub(crate) async fn send_message(
                 "user_message_id": chat.user_message_id,
                 "message_id": chat.message_id,
                 "model": chat.model.entry.name,
+                "citations": chat.citations,
             });
             if ready_tx.send(Ok(start)).is_ok() {
                 generate::forward(

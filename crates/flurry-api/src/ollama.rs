@@ -50,6 +50,8 @@ pub(crate) struct ChatRequest {
     stream: Option<bool>,
     #[serde(default)]
     options: Option<Options>,
+    /// Flurry's extension: `false` answers without the private memory.
+    memory: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,8 @@ pub(crate) struct GenerateRequest {
     stream: Option<bool>,
     #[serde(default)]
     options: Option<Options>,
+    /// Flurry's extension: `false` answers without the private memory.
+    memory: Option<bool>,
 }
 
 fn oerr(e: ApiError) -> ApiError {
@@ -175,6 +179,7 @@ pub(crate) async fn chat(
             sampling,
             max_tokens,
             stop,
+            memory: req.memory.unwrap_or(true),
         },
     )
     .await
@@ -225,6 +230,7 @@ pub(crate) async fn generate(
             sampling,
             max_tokens,
             stop,
+            memory: req.memory.unwrap_or(true),
         },
     )
     .await
@@ -248,9 +254,17 @@ async fn respond(
     stream: bool,
     piece: impl Fn(&str, Option<Value>) -> Value + Send + 'static,
 ) -> Result<Response, ApiError> {
+    let citations = started.citations.clone();
+    let done = move |reason, timings: &Timings| {
+        let mut d = done_fields(reason, timings);
+        if !citations.is_empty() {
+            d["citations"] = json!(citations);
+        }
+        d
+    };
     if !stream {
         let f = started.collect(&st).await.map_err(oerr)?;
-        return Ok(Json(piece(&f.text, Some(done_fields(f.reason, &f.timings)))).into_response());
+        return Ok(Json(piece(&f.text, Some(done(f.reason, &f.timings)))).into_response());
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let Started {
@@ -279,7 +293,7 @@ async fn respond(
                         timings.decode_ms,
                     );
                     let _ = tx
-                        .send(line(piece(&tail, Some(done_fields(reason, &timings)))))
+                        .send(line(piece(&tail, Some(done(reason, &timings)))))
                         .await;
                     return;
                 }

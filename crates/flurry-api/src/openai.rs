@@ -84,6 +84,8 @@ pub(crate) struct Request {
     stream: bool,
     stream_options: Option<StreamOptions>,
     n: Option<u32>,
+    /// Flurry's extension: `false` answers without the private memory.
+    memory: Option<bool>,
 }
 
 struct Parsed {
@@ -92,6 +94,7 @@ struct Parsed {
     stop: Vec<String>,
     stream: bool,
     include_usage: bool,
+    memory: bool,
 }
 
 fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
@@ -130,6 +133,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         stop,
         stream: s.stream,
         include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        memory: s.memory.unwrap_or(true),
     })
 }
 
@@ -200,6 +204,7 @@ async fn begin(
         sampling: p.sampling.clone(),
         max_tokens: p.max_tokens,
         stop: std::mem::take(&mut p.stop),
+        memory: p.memory,
     };
     generate::start(st, spec).await
 }
@@ -231,6 +236,7 @@ pub(crate) async fn chat_completions(
     let mut p = parse_sampling(&st, &mut req)?;
     let messages = chat_messages(&st, messages)?;
     let started = begin(&st, req.model, Prompt::Chat(messages), &mut p).await?;
+    let citations = json!(started.citations);
     let id = new_id("chatcmpl");
     let model = started.model.entry.name.clone();
     let created = now();
@@ -247,6 +253,7 @@ pub(crate) async fn chat_completions(
                 "finish_reason": reason(f.reason),
             }],
             "usage": usage(n, f.timings.completion_tokens),
+            "citations": citations,
         }))
         .into_response());
     }
@@ -263,7 +270,11 @@ pub(crate) async fn chat_completions(
         move |piece| match piece {
             Piece::First => Some(chunk(json!({"role": "assistant", "content": ""}), None)),
             Piece::Text(t) => Some(chunk(json!({"content": t}), None)),
-            Piece::Finish(r) => Some(chunk(json!({}), Some(reason(r)))),
+            Piece::Finish(r) => {
+                let mut c = chunk(json!({}), Some(reason(r)));
+                c["citations"] = citations.clone();
+                Some(c)
+            }
         },
     ))
 }
@@ -340,6 +351,7 @@ fn stream(
         mut events,
         prompt_tokens,
         model,
+        ..
     } = started;
     tokio::spawn(async move {
         let _model = model;

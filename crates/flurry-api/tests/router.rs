@@ -42,6 +42,7 @@ fn state_with(dir: PathBuf) -> ApiState {
         history: Arc::new(History::in_memory().unwrap()),
         models: Arc::new(host),
         max_tokens_cap: 64,
+        recall: None,
     };
     ApiState::new(
         Arc::new(agent),
@@ -741,4 +742,55 @@ async fn memory_search_over_the_api() {
     }
     let (s, _) = call_json(&st, req("GET", "/api/memory/search?k=1", Body::empty())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "q is required");
+
+    // Documents: list, read (what a citation links to), forget.
+    let (s, v) = call_json(&st, req("GET", "/api/memory/documents", Body::empty())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let docs = v["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2, "{v}");
+    let car = docs.iter().find(|d| d["path"] == "/notes/car.txt").unwrap();
+    let id = car["id"].as_i64().unwrap();
+    let uri = format!("/api/memory/documents/{id}");
+    let (s, v) = call_json(&st, req("GET", &uri, Body::empty())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["chunks"][0]["text"], "The car insurance renews on 1 March.");
+    assert_eq!(v["chunks"][0]["chunk"], 0);
+    let (s, v) = call_json(&st, req("GET", "/api/memory/documents/car", Body::empty())).await;
+    assert_eq!((s, &v["error"]["param"]), (StatusCode::BAD_REQUEST, &json!("id")));
+    let (s, _, _) = call(&st, req("DELETE", &uri, Body::empty())).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = call_json(&st, req("GET", &uri, Body::empty())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["error"]["code"], "document_not_found");
+    let (s, _) = call_json(&st, req("DELETE", &uri, Body::empty())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Ingest: bad bodies name the field.
+    for (body, param) in [
+        (json!({"paths": []}), "paths"),
+        (json!({"paths": ["notes"]}), "paths[0]"),
+        (json!({"paths": ["/", "/nonexistent/flurry"]}), "paths[1]"),
+        (json!({"paths": ["/"], "prun": true}), "prun"),
+    ] {
+        let (s, v) = call_json(&st, req("POST", "/api/memory/ingest", body.to_string())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["error"]["param"], param, "{body}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn memory_routes_say_when_there_is_no_memory() {
+    let (st, _dir) = empty_state();
+    let st = Arc::new(st);
+    for (method, uri, body) in [
+        ("GET", "/api/memory/search?q=x", Body::empty()),
+        ("GET", "/api/memory/documents", Body::empty()),
+        ("GET", "/api/memory/documents/1", Body::empty()),
+        ("DELETE", "/api/memory/documents/1", Body::empty()),
+        ("POST", "/api/memory/ingest", Body::from(r#"{"paths":["/"]}"#)),
+    ] {
+        let (s, v) = call_json(&st, req(method, uri, body)).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}: {v}");
+        assert_eq!(v["error"]["code"], "memory_unavailable", "{v}");
+    }
 }

@@ -154,9 +154,13 @@ pub(crate) struct AskArgs {
     /// Print one JSON object (text, tokens, model_id, timings) instead of streaming text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Run in this process even when a node (`flurry up`) is running.
+    /// Run in this process even when a node (`flurry up`) is running (the private
+    /// memory is only used through the node).
     #[arg(long)]
     pub(crate) local: bool,
+    /// Answer without the node's private memory (no retrieval, no citations).
+    #[arg(long)]
+    pub(crate) no_memory: bool,
     /// The prompt.
     pub(crate) prompt: String,
 }
@@ -170,9 +174,13 @@ pub(crate) struct ChatArgs {
     /// System prompt.
     #[arg(long)]
     pub(crate) system: Option<String>,
-    /// Run in this process even when a node (`flurry up`) is running.
+    /// Run in this process even when a node (`flurry up`) is running (the private
+    /// memory is only used through the node).
     #[arg(long)]
     pub(crate) local: bool,
+    /// Chat without the node's private memory (the conversation keeps this setting).
+    #[arg(long)]
+    pub(crate) no_memory: bool,
 }
 
 /// Parses arguments and runs the command; the binary's whole `main`.

@@ -235,6 +235,8 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
             json!({"model": model, "messages": msgs, "options": options(&a.sample)}),
         )
     };
+    let mut body = body;
+    body["memory"] = json!(!a.no_memory);
     let piece = |v: &Value| {
         v["message"]["content"]
             .as_str()
@@ -243,13 +245,13 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
             .to_string()
     };
     if a.json {
-        let mut body = body;
         body["stream"] = json!(false);
         let v = r.post(path, &body)?;
         let out = json!({
             "text": piece(&v), "finish_reason": v["done_reason"], "model": v["model"],
             "seed": a.sample.seed, "prompt_tokens": v["prompt_eval_count"],
             "completion_tokens": v["eval_count"], "node": r.node.url,
+            "citations": v.get("citations").cloned().unwrap_or_else(|| json!([])),
         });
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
@@ -266,6 +268,7 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
                 out.flush()?;
                 if v["done"].as_bool() == Some(true) {
                     writeln!(out)?;
+                    print_sources(&v["citations"]);
                     return Ok(ExitCode::SUCCESS);
                 }
             }
@@ -276,8 +279,29 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
     bail!("the node closed the stream early")
 }
 
+/// Lists an answer's memory citations on stderr (stdout stays the answer alone).
+fn print_sources(citations: &Value) {
+    let Some(list) = citations.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    eprintln!("Sources from your memory:");
+    for c in list {
+        eprintln!(
+            "  [{}] {} — {} (chunk {}, document {})",
+            c["index"],
+            c["title"].as_str().unwrap_or(""),
+            c["document"].as_str().unwrap_or(""),
+            c["chunk"],
+            c["doc_id"]
+        );
+    }
+}
+
 pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
     let mut conv = json!({});
+    if a.no_memory {
+        conv["memory"] = json!(false);
+    }
     if let Some(m) = &a.model.model {
         conv["model"] = json!(m);
     }
@@ -329,6 +353,7 @@ pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
         cancel.store(false, Ordering::SeqCst);
         generating.store(true, Ordering::SeqCst);
         let mut out = std::io::stdout().lock();
+        let mut citations = Value::Null;
         loop {
             if cancel.load(Ordering::SeqCst) {
                 eprint!(" [stopped]");
@@ -336,6 +361,7 @@ pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(Line::Json(v)) => match v["type"].as_str() {
+                    Some("start") => citations = v["citations"].clone(),
                     Some("token") => {
                         out.write_all(v["text"].as_str().unwrap_or("").as_bytes())?;
                         out.flush()?;
@@ -359,5 +385,6 @@ pub(crate) fn chat_remote(r: &Remote, a: &ChatArgs) -> Result<ExitCode> {
         drop(rx);
         generating.store(false, Ordering::SeqCst);
         writeln!(out)?;
+        print_sources(&citations);
     }
 }

@@ -16,6 +16,7 @@ pub use extract::{Extracted, extract, html_to_text, kind_of};
 pub use ingest::{Embed, MAX_FILE_BYTES, Summary, chunk, ingest, walk};
 pub use store::{
     DocumentInfo, Filters, Hit, MemoryKey, MemoryStore, NewChunk, NewDocument, SearchMode,
+    StoredChunk,
 };
 
 use std::path::PathBuf;

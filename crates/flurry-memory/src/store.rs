@@ -95,6 +95,20 @@ pub struct DocumentInfo {
     pub chunks: u64,
 }
 
+/// A stored chunk's text and place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredChunk {
+    /// Number within the document, from 0.
+    #[serde(rename = "chunk")]
+    pub ord: i64,
+    /// Byte offset in the document's text.
+    pub start: i64,
+    /// End offset.
+    pub end: i64,
+    /// The text.
+    pub text: String,
+}
+
 /// Which ranking to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -146,6 +160,12 @@ pub struct Hit {
     pub score: f64,
     /// A short excerpt around the best match.
     pub snippet: String,
+    /// Cosine similarity of the chunk to the query, when the vector side ranked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f32>,
+    /// Rank (from 0) of the chunk in the keyword (BM25) ranking, when it matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<usize>,
     /// The chunk's full text (not serialised: results show the snippet).
     #[serde(skip)]
     pub text: String,
@@ -209,12 +229,31 @@ pub(crate) fn search_form(text: &str) -> String {
 }
 
 /// The query's terms: words of letters and digits, and single CJK characters.
+/// Words too common to say anything about a passage: dropped from keyword queries
+/// (unless the query has nothing else), so that "what is the code for the gate" ranks by
+/// "code" and "gate" rather than by "the".
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has",
+    "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
+    "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "的", "了",
+    "是", "吗", "呢", "吧", "啊", "什", "么",
+];
+
 fn query_terms(q: &str) -> Vec<String> {
-    search_form(q)
+    let all: Vec<String> = search_form(q)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)
-        .collect()
+        .collect();
+    let content: Vec<String> = all
+        .iter()
+        .filter(|t| !STOPWORDS.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    if content.is_empty() { all } else { content }
 }
 
 impl MemoryStore {
@@ -349,18 +388,29 @@ impl MemoryStore {
         Ok(n)
     }
 
+    /// Whether the store holds no chunk at all.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.conn()
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM chunks)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Every stored document, by path.
     pub fn list(&self) -> Result<Vec<DocumentInfo>> {
+        self.documents(None)
+    }
+
+    fn documents(&self, id: Option<i64>) -> Result<Vec<DocumentInfo>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT d.id, d.path, d.kind, d.title, d.sender, d.date, d.bytes,
                         (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id)
-                 FROM documents d ORDER BY d.path",
+                 FROM documents d WHERE ?1 IS NULL OR d.id = ?1 ORDER BY d.path",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([id], |r| {
                 Ok(DocumentInfo {
                     id: r.get(0)?,
                     path: r.get(1)?,
@@ -375,6 +425,32 @@ impl MemoryStore {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
+    }
+
+    /// One stored document and its chunks in order, or `None` when there is no such id.
+    pub fn document(&self, id: i64) -> Result<Option<(DocumentInfo, Vec<StoredChunk>)>> {
+        let Some(info) = self.documents(Some(id))?.pop() else {
+            return Ok(None);
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT ord, start, end, text FROM chunks WHERE doc_id = ?1 ORDER BY ord",
+            )
+            .map_err(|e| self.err(e))?;
+        let chunks = stmt
+            .query_map([id], |r| {
+                Ok(StoredChunk {
+                    ord: r.get(0)?,
+                    start: r.get(1)?,
+                    end: r.get(2)?,
+                    text: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(Some((info, chunks)))
     }
 
     /// Counts of documents, chunks and full-text rows (for tests and `memory list`).
@@ -520,6 +596,9 @@ impl MemoryStore {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(k);
         let terms = query_terms(query);
+        let cosine: HashMap<i64, f32> = vector.iter().copied().collect();
+        let keyword_rank: HashMap<i64, usize> =
+            bm25.iter().enumerate().map(|(r, id)| (*id, r)).collect();
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
@@ -542,6 +621,8 @@ impl MemoryStore {
                         end: r.get(5)?,
                         score,
                         snippet: snippet(&text, &terms),
+                        cosine: cosine.get(&chunk_id).copied(),
+                        keyword_rank: keyword_rank.get(&chunk_id).copied(),
                         text,
                     })
                 })

@@ -285,10 +285,24 @@ pub fn up(
             tracing::warn!(error = %err, "the default model is not available; requests naming it will fail until it is installed (`make model`)")
         }
     }
+    let memory = match flurry_memory::MemoryStore::open(
+        &paths.memory_db(),
+        &flurry_memory::MemoryKey::from_identity(&id),
+    ) {
+        Ok(m) => Some(Arc::new(m)),
+        Err(e) => {
+            tracing::warn!("private memory is not available: {e}");
+            None
+        }
+    };
+    let embeddings = Arc::new(flurry_agent::EmbedHost::new(&paths.models));
     let agent = Arc::new(Agent {
         history,
         models,
         max_tokens_cap: config.api.max_tokens_limit,
+        recall: memory
+            .clone()
+            .map(|m| Arc::new(flurry_agent::Recall::new(m, embeddings.clone()))),
     });
     let local_token = flurry_api::tokens::generate_token()?;
     let mut token_hashes: Vec<String> = tokens.tokens.iter().map(|t| t.hash.clone()).collect();
@@ -311,7 +325,8 @@ pub fn up(
         token_hashes,
     };
     state.cors_origins = config.api.cors_origins.clone();
-    state.embeddings = Some(Arc::new(flurry_agent::EmbedHost::new(&paths.models)));
+    state.embeddings = Some(embeddings);
+    state.memory = memory;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -324,16 +339,6 @@ pub fn up(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("running without a chain (wallet and payments are off): {e}");
-            None
-        }
-    };
-    state.memory = match flurry_memory::MemoryStore::open(
-        &paths.memory_db(),
-        &flurry_memory::MemoryKey::from_identity(&id),
-    ) {
-        Ok(m) => Some(Arc::new(m)),
-        Err(e) => {
-            tracing::warn!("private memory is not available: {e}");
             None
         }
     };
