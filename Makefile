@@ -18,7 +18,7 @@ help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
 	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients) and browser tests"
 	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads; tickets; private memory"
-	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (~40 min on 2 cores)"
+	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: build model chain-deps

@@ -1884,7 +1884,7 @@ ZH_FILLERS = [
 ]
 
 
-def filler_mail(c, rng):
+def filler_mail(c):
     for i, (name, addr, subject, body) in enumerate(NEWSLETTERS):
         date = d(2025, 8 + i * 4 // len(NEWSLETTERS), 1 + (i * 7) % 27, 7 + i % 12, (i * 13) % 60)
         cte = ["quoted-printable", "base64", "7bit", "8bit"][i % 4]
@@ -2011,7 +2011,7 @@ def main():
     recipes(c, rng)
     workouts(c, rng, 14)
     expenses(c, rng)
-    filler_mail(c, rng)
+    filler_mail(c)
     filler_pdfs(c, rng)
     filler_pages(c)
     if a.bulk:
