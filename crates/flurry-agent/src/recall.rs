@@ -185,8 +185,14 @@ mod tests {
         assert!(!relevant(&hit(Some(0.2), None)), "weak meaning alone");
         assert!(relevant(&hit(Some(0.2), Some(0))), "top keyword match");
         assert!(!relevant(&hit(Some(0.2), Some(5))), "a low keyword rank");
-        assert!(!relevant(&hit(Some(0.05), Some(0))), "keyword match, unrelated meaning");
-        assert!(!relevant(&hit(None, Some(0))), "not ranked by meaning at all");
+        assert!(
+            !relevant(&hit(Some(0.05), Some(0))),
+            "keyword match, unrelated meaning"
+        );
+        assert!(
+            !relevant(&hit(None, Some(0))),
+            "not ranked by meaning at all"
+        );
     }
 
     fn passage(index: usize, text: &str) -> Passage {
@@ -216,7 +222,10 @@ mod tests {
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].role, "system");
         let sys = &msgs[0].content;
-        let (a, b) = (sys.find("[1] alpha").unwrap(), sys.find("[2] beta").unwrap());
+        let (a, b) = (
+            sys.find("[1] alpha").unwrap(),
+            sys.find("[2] beta").unwrap(),
+        );
         assert!(a < b, "{sys}");
 
         let mut msgs = vec![

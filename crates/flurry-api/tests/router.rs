@@ -753,10 +753,16 @@ async fn memory_search_over_the_api() {
     let uri = format!("/api/memory/documents/{id}");
     let (s, v) = call_json(&st, req("GET", &uri, Body::empty())).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["chunks"][0]["text"], "The car insurance renews on 1 March.");
+    assert_eq!(
+        v["chunks"][0]["text"],
+        "The car insurance renews on 1 March."
+    );
     assert_eq!(v["chunks"][0]["chunk"], 0);
     let (s, v) = call_json(&st, req("GET", "/api/memory/documents/car", Body::empty())).await;
-    assert_eq!((s, &v["error"]["param"]), (StatusCode::BAD_REQUEST, &json!("id")));
+    assert_eq!(
+        (s, &v["error"]["param"]),
+        (StatusCode::BAD_REQUEST, &json!("id"))
+    );
     let (s, _, _) = call(&st, req("DELETE", &uri, Body::empty())).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, v) = call_json(&st, req("GET", &uri, Body::empty())).await;
@@ -787,7 +793,11 @@ async fn memory_routes_say_when_there_is_no_memory() {
         ("GET", "/api/memory/documents", Body::empty()),
         ("GET", "/api/memory/documents/1", Body::empty()),
         ("DELETE", "/api/memory/documents/1", Body::empty()),
-        ("POST", "/api/memory/ingest", Body::from(r#"{"paths":["/"]}"#)),
+        (
+            "POST",
+            "/api/memory/ingest",
+            Body::from(r#"{"paths":["/"]}"#),
+        ),
     ] {
         let (s, v) = call_json(&st, req(method, uri, body)).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}: {v}");

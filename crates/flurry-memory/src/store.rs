@@ -1,9 +1,9 @@
 //! The encrypted store: one SQLCipher database with documents, chunks, an FTS5 index
 //! and the chunks' embeddings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -204,6 +204,20 @@ END;
 pub struct MemoryStore {
     db: Mutex<Connection>,
     path: PathBuf,
+    /// Every chunk's vector, read once and kept (≈1.5 KiB per chunk) so a search does not
+    /// decrypt and scan the whole table; dropped when this store writes, and re-read
+    /// when another connection has committed (`PRAGMA data_version` changed).
+    vectors: Mutex<Option<Arc<Vectors>>>,
+}
+
+/// The vectors of all chunks, in one flat array.
+#[derive(Debug)]
+struct Vectors {
+    data_version: i64,
+    dim: usize,
+    chunk_ids: Vec<i64>,
+    doc_ids: Vec<i64>,
+    data: Vec<f32>,
 }
 
 fn is_cjk(c: char) -> bool {
@@ -228,7 +242,6 @@ pub(crate) fn search_form(text: &str) -> String {
     out
 }
 
-/// The query's terms: words of letters and digits, and single CJK characters.
 /// Words too common to say anything about a passage: dropped from keyword queries
 /// (unless the query has nothing else), so that "what is the code for the gate" ranks by
 /// "code" and "gate" rather than by "the".
@@ -236,12 +249,13 @@ const STOPWORDS: &[&str] = &[
     "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
     "before", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has",
     "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
-    "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them",
-    "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when",
-    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "的", "了",
-    "是", "吗", "呢", "吧", "啊", "什", "么",
+    "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which",
+    "who", "whom", "why", "will", "with", "would", "you", "your", "的", "了", "是", "吗", "呢",
+    "吧", "啊", "什", "么",
 ];
 
+/// The query's terms: words of letters and digits, and single CJK characters.
 fn query_terms(q: &str) -> Vec<String> {
     let all: Vec<String> = search_form(q)
         .split(|c: char| !c.is_alphanumeric())
@@ -294,6 +308,7 @@ impl MemoryStore {
         Ok(Self {
             db: Mutex::new(db),
             path: path.to_path_buf(),
+            vectors: Mutex::new(None),
         })
     }
 
@@ -362,6 +377,7 @@ impl MemoryStore {
         })()
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
+        self.drop_vectors();
         Ok(id)
     }
 
@@ -370,6 +386,7 @@ impl MemoryStore {
     /// many documents were removed.
     pub fn forget(&self, what: &str) -> Result<usize> {
         let conn = self.conn();
+        self.drop_vectors();
         let n = if let Ok(id) = what.parse::<i64>() {
             conn.execute("DELETE FROM documents WHERE id = ?1", [id])
         } else {
@@ -522,32 +539,87 @@ impl MemoryStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Cosine ranking of chunk ids (best first), by a scan over the stored vectors.
-    fn rank_vector(&self, q: &[f32], f: &Filters) -> Result<Vec<(i64, f32)>> {
-        let (fsql, args) = Self::filter_sql(f);
-        let sql = format!(
-            "SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE 1 = 1{fsql}"
-        );
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(args))
+    fn drop_vectors(&self) {
+        *self.vectors.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The kept vectors, (re)read when missing or when another connection committed.
+    fn vectors(&self, conn: &Connection) -> Result<Arc<Vectors>> {
+        let version: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        let mut scored: Vec<(i64, f32)> = Vec::new();
+        let mut slot = self.vectors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = slot.as_ref().filter(|v| v.data_version == version) {
+            return Ok(v.clone());
+        }
+        let mut stmt = conn
+            .prepare("SELECT id, doc_id, embedding FROM chunks ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut v = Vectors {
+            data_version: version,
+            dim: 0,
+            chunk_ids: Vec::new(),
+            doc_ids: Vec::new(),
+            data: Vec::new(),
+        };
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
-            let blob = r.get_ref(1).map_err(|e| self.err(e))?;
+            let blob = r.get_ref(2).map_err(|e| self.err(e))?;
             let bytes = blob.as_blob().unwrap_or_default();
-            if bytes.len() != q.len() * 4 {
+            if v.dim == 0 {
+                v.dim = bytes.len() / 4;
+            }
+            if v.dim == 0 || bytes.len() != v.dim * 4 {
                 continue;
             }
-            let dot: f32 = bytes
-                .chunks_exact(4)
-                .zip(q)
-                .map(|(b, x)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * x)
-                .sum();
-            scored.push((id, dot));
+            v.chunk_ids.push(r.get(0).map_err(|e| self.err(e))?);
+            v.doc_ids.push(r.get(1).map_err(|e| self.err(e))?);
+            v.data.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
         }
+        let v = Arc::new(v);
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Cosine ranking of chunk ids (best first), by a scan over the kept vectors.
+    fn rank_vector(&self, q: &[f32], f: &Filters) -> Result<Vec<(i64, f32)>> {
+        let conn = self.conn();
+        let vectors = self.vectors(&conn)?;
+        let allowed: Option<HashSet<i64>> = if *f == Filters::default() {
+            None
+        } else {
+            let (fsql, args) = Self::filter_sql(f);
+            let sql = format!("SELECT d.id FROM documents d WHERE 1 = 1{fsql}");
+            let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
+            let ids = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<HashSet<i64>>>()
+                .map_err(|e| self.err(e))?;
+            Some(ids)
+        };
+        drop(conn);
+        if vectors.dim != q.len() {
+            return Ok(Vec::new());
+        }
+        let mut scored: Vec<(i64, f32)> = vectors
+            .data
+            .chunks_exact(vectors.dim)
+            .enumerate()
+            .filter(|(i, _)| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|a| a.contains(&vectors.doc_ids[*i]))
+            })
+            .map(|(i, row)| {
+                let dot: f32 = row.iter().zip(q).map(|(a, b)| a * b).sum();
+                (vectors.chunk_ids[i], dot)
+            })
+            .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(CANDIDATES);
         Ok(scored)

@@ -242,3 +242,76 @@ fn chunks_stay_within_the_model_window_and_cover_the_text() {
     }
     assert!(text[pos..].trim().is_empty());
 }
+
+/// The vectors a store keeps in memory follow writes by itself and by other connections
+/// (another process ingesting while the node searches).
+#[test]
+fn kept_vectors_follow_writes_from_any_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("memory.db");
+    let node = MemoryStore::open(&db, &key(5)).unwrap();
+    let cli = MemoryStore::open(&db, &key(5)).unwrap();
+    let axis = |i: usize| {
+        let mut v = vec![0.0f32; 384];
+        v[i] = 1.0;
+        v
+    };
+    let put = |store: &MemoryStore, path: &str, i: usize| {
+        store
+            .put(
+                &flurry_memory::NewDocument {
+                    path: path.into(),
+                    kind: "text".into(),
+                    hash: path.into(),
+                    bytes: 1,
+                    title: path.into(),
+                    sender: None,
+                    date: None,
+                },
+                &[flurry_memory::NewChunk {
+                    start: 0,
+                    end: 1,
+                    text: path.into(),
+                    embedding: axis(i),
+                }],
+            )
+            .unwrap()
+    };
+    let top = |store: &MemoryStore, i: usize| {
+        store
+            .search(
+                "",
+                Some(&axis(i)),
+                1,
+                SearchMode::Vector,
+                &Filters::default(),
+            )
+            .unwrap()
+            .first()
+            .map(|h| h.path.clone())
+    };
+    put(&node, "/a", 0);
+    assert_eq!(top(&node, 0).as_deref(), Some("/a"));
+    // Another connection adds a document: the node's next search sees it.
+    put(&cli, "/b", 1);
+    assert_eq!(top(&node, 1).as_deref(), Some("/b"));
+    // And forgets one.
+    assert_eq!(cli.forget("/b").unwrap(), 1);
+    assert_eq!(top(&node, 1).as_deref(), Some("/a"), "only /a is left");
+    // Its own writes too.
+    put(&node, "/c", 2);
+    assert_eq!(top(&node, 2).as_deref(), Some("/c"));
+    node.forget("/c").unwrap();
+    assert_ne!(top(&node, 2).as_deref(), Some("/c"));
+    // A filter applies to the kept vectors.
+    put(&node, "/dir/d", 3);
+    let only_dir = Filters {
+        path_prefix: Some("/dir/".into()),
+        ..Filters::default()
+    };
+    let hits = node
+        .search("", Some(&axis(0)), 5, SearchMode::Vector, &only_dir)
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].path, "/dir/d");
+}
