@@ -7,6 +7,7 @@
 
   const $ = (id) => document.getElementById(id);
   const el = {
+    app: $('app'),
     main: $('main'),
     sidebar: $('sidebar'),
     scrim: $('scrim'),
@@ -20,6 +21,7 @@
     version: $('identity-version'),
     forgetToken: $('forget-token'),
     modelSelect: $('model-select'),
+    memoryToggle: $('memory-toggle'),
     messages: $('messages'),
     messagesInner: $('messages-inner'),
     emptyState: $('empty-state'),
@@ -34,6 +36,13 @@
     tokenForm: $('token-form'),
     tokenInput: $('token-input'),
     tokenHint: $('token-hint'),
+    citeView: $('citation-view'),
+    citeTitle: $('cite-title'),
+    citeClose: $('cite-close'),
+    citeBody: $('cite-body'),
+    citeMeta: $('cite-meta'),
+    citeStatus: $('cite-status'),
+    citeChunks: $('cite-chunks'),
   };
 
   const state = {
@@ -44,6 +53,8 @@
     streaming: false,
     abort: null, // AbortController of the running answer
     loadSeq: 0, // guards against out-of-order conversation loads
+    memoryPatch: null, // the PATCH of the memory switch in flight, awaited before sending
+    cite: { key: null, seq: 0, opener: null, focus: false }, // the cited passage shown, if any
   };
 
   // ---------------------------------------------------------------- storage
@@ -127,6 +138,8 @@
     list: () => request('GET', '/api/conversations'),
     get: (id) => request('GET', '/api/conversations/' + encodeURIComponent(id)),
     create: (body) => request('POST', '/api/conversations', body),
+    patch: (id, body) => request('PATCH', '/api/conversations/' + encodeURIComponent(id), body),
+    document: (docId) => request('GET', '/api/memory/documents/' + encodeURIComponent(docId)),
     remove: (id) => request('DELETE', '/api/conversations/' + encodeURIComponent(id)),
     send: (id, body, signal) => request('POST', '/api/conversations/' + encodeURIComponent(id) + '/messages', body,
       { raw: true, signal, accept: 'text/event-stream' }),
@@ -402,7 +415,7 @@
       marker = document.createElement('span');
       marker.className = 'msg-marker';
       marker.dataset.testid = 'message-marker';
-      bubble.appendChild(marker);
+      bubble.querySelector('.msg-content').after(marker);
     }
     marker.dataset.kind = status;
     marker.textContent = label;
@@ -424,7 +437,64 @@
     bubble.appendChild(content);
     setStatus(bubble, msg.status || 'complete');
     el.messagesInner.appendChild(bubble);
+    if (msg.citations) renderSources(bubble, msg.citations, state.currentId);
     return bubble;
+  }
+
+  function fileName(source) {
+    const s = String(source || '');
+    return s.slice(s.lastIndexOf('/') + 1) || s;
+  }
+
+  // Links of a citation: #<conversation>/doc/<doc_id>/<chunk> (see route()).
+  function citationHref(convId, c) {
+    return '#' + encodeURIComponent(convId) + '/doc/' + encodeURIComponent(c.doc_id) + '/' + encodeURIComponent(c.chunk);
+  }
+
+  // The "Sources" list under an answer: one link per memory passage the answer was given.
+  function renderSources(bubble, citations, convId) {
+    const old = bubble.querySelector('.msg-sources');
+    if (old) old.remove();
+    const list = (Array.isArray(citations) ? citations : [])
+      .filter((c) => c && c.doc_id !== undefined && c.doc_id !== null);
+    if (!list.length || !convId) return;
+    const box = document.createElement('div');
+    box.className = 'msg-sources';
+    box.dataset.testid = 'sources';
+    const label = document.createElement('span');
+    label.className = 'msg-sources-label';
+    label.textContent = 'Sources';
+    label.setAttribute('aria-hidden', 'true');
+    const ol = document.createElement('ol');
+    ol.setAttribute('aria-label', 'Sources from your memory');
+    for (const c of list) {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.className = 'cite-link';
+      a.dataset.testid = 'citation';
+      a.href = citationHref(convId, c);
+      a.dataset.docId = String(c.doc_id);
+      a.dataset.chunk = String(c.chunk);
+      a.dataset.document = c.document || '';
+      const chunk = Number(c.chunk);
+      a.title = (c.document || '') + ', passage ' + (Number.isFinite(chunk) ? chunk + 1 : c.chunk);
+      const index = document.createElement('span');
+      index.className = 'cite-index';
+      index.textContent = '[' + (c.index !== undefined ? c.index : '?') + ']';
+      const name = document.createElement('span');
+      name.className = 'cite-name';
+      name.textContent = c.title || fileName(c.document);
+      const file = document.createElement('span');
+      file.className = 'cite-file';
+      file.textContent = fileName(c.document);
+      a.append(index, ' ', name, ' ', file);
+      a.addEventListener('click', () => { state.cite.opener = a; state.cite.focus = true; });
+      li.appendChild(a);
+      ol.appendChild(li);
+    }
+    box.append(label, ol);
+    bubble.appendChild(box);
+    markActiveCitation();
   }
 
   function renderMessages(messages) {
@@ -444,9 +514,21 @@
 
   // ------------------------------------------------------------- navigation
 
+  // #c_<id> opens a conversation; #c_<id>/doc/<doc_id>/<chunk> also shows a cited passage.
+  function route() {
+    const parts = location.hash.replace(/^#/, '').split('/').map((p) => {
+      try { return decodeURIComponent(p); } catch (_) { return p; }
+    });
+    const id = parts[0] && parts[0].startsWith('c_') ? parts[0] : null;
+    let doc = null;
+    if (id && parts[1] === 'doc' && /^\d+$/.test(parts[2] || '')) {
+      doc = { id: parts[2], chunk: /^\d+$/.test(parts[3] || '') ? Number(parts[3]) : null };
+    }
+    return { id, doc };
+  }
+
   function idFromHash() {
-    const h = decodeURIComponent(location.hash.replace(/^#/, ''));
-    return h.startsWith('c_') ? h : null;
+    return route().id;
   }
 
   function navigateTo(id) {
@@ -460,6 +542,8 @@
     state.loadSeq++;
     state.currentId = null;
     if (location.hash) history.pushState(null, '', location.pathname + location.search);
+    closeCitation(false);
+    setMemoryToggle(true); // memory is on for a new chat unless switched off before sending
     clearMessages();
     clearError();
     renderConversationList();
@@ -473,11 +557,15 @@
     clearError();
     renderConversationList();
     updateTitle();
+    syncCitation(); // the document loads alongside the conversation
+    const listed = state.conversations.find((c) => c.id === id);
+    if (listed) setMemoryToggle(listed.memory);
     try {
       const conv = await api.get(id);
       if (seq !== state.loadSeq) return;
       renderMessages(conv.messages);
       selectModel(conv.model);
+      setMemoryToggle(conv.memory);
       if (!state.conversations.some((c) => c.id === id)) {
         state.conversations.unshift(conv);
         renderConversationList();
@@ -490,6 +578,7 @@
         showError('Conversation ' + id + ' was not found.');
       } else {
         clearMessages();
+        closeCitation(false);
         reportError(e);
       }
     }
@@ -497,7 +586,7 @@
 
   window.addEventListener('hashchange', () => {
     const id = idFromHash();
-    if (id === state.currentId) return;
+    if (id === state.currentId) { syncCitation(); return; }
     stopStreaming();
     if (id) openConversation(id);
     else startNewChat();
@@ -522,11 +611,15 @@
     clearError();
     const model = el.modelSelect.value || undefined;
     setStreaming(true);
+    // A switch of the memory just made must reach the node before the message does.
+    if (state.memoryPatch) await state.memoryPatch;
 
     let id = state.currentId;
     if (!id) {
       try {
-        const conv = await api.create(model ? { model } : {});
+        const create = { memory: el.memoryToggle.checked };
+        if (model) create.model = model;
+        const conv = await api.create(create);
         id = conv.id;
         state.currentId = id;
         state.loadSeq++;
@@ -562,6 +655,7 @@
         try { ev = JSON.parse(data); } catch (_) { continue; }
         if (ev.type === 'start') {
           if (ev.message_id !== undefined) bubble.dataset.id = String(ev.message_id);
+          if (ev.citations) renderSources(bubble, ev.citations, id);
         } else if (ev.type === 'token') {
           if (ev.text) {
             content.textContent += ev.text;
@@ -623,6 +717,191 @@
   $('new-chat-top').addEventListener('click', startNewChat);
   el.errorClose.addEventListener('click', clearError);
 
+  // ------------------------------------------------------------ memory switch
+
+  function setMemoryToggle(on) {
+    el.memoryToggle.checked = on !== false;
+  }
+
+  // For an open conversation the switch is stored on the node; a new chat sends it
+  // when it is created.
+  el.memoryToggle.addEventListener('change', () => {
+    const id = state.currentId;
+    if (!id) return;
+    const on = el.memoryToggle.checked;
+    clearError();
+    el.memoryToggle.disabled = true;
+    const p = api.patch(id, { memory: on }).then((conv) => {
+      const listed = state.conversations.find((c) => c.id === id);
+      if (listed && conv) listed.memory = conv.memory;
+      if (id === state.currentId && conv) setMemoryToggle(conv.memory);
+    }, (e) => {
+      if (id === state.currentId) setMemoryToggle(!on);
+      reportError(e);
+    }).finally(() => {
+      if (state.memoryPatch === p) state.memoryPatch = null;
+      el.memoryToggle.disabled = false;
+    });
+    state.memoryPatch = p;
+  });
+
+  // ------------------------------------------------------------ citation view
+
+  function formatBytes(n) {
+    if (typeof n !== 'number' || !Number.isFinite(n)) return '';
+    if (n < 1024) return n + ' bytes';
+    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KiB';
+    return (n / (1024 * 1024)).toFixed(1) + ' MiB';
+  }
+
+  const KIND_LABEL = {
+    email: 'Mail', mbox: 'Mailbox', text: 'Text', markdown: 'Markdown', html: 'HTML', pdf: 'PDF',
+  };
+
+  function addMeta(term, value, opts) {
+    if (value === undefined || value === null || value === '') return;
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = String(value);
+    if (opts && opts.testid) dd.dataset.testid = opts.testid;
+    if (opts && opts.mono) dd.className = 'mono';
+    el.citeMeta.append(dt, dd);
+  }
+
+  function resetCitationView() {
+    el.citeMeta.textContent = '';
+    el.citeChunks.textContent = '';
+    el.citeStatus.textContent = '';
+    el.citeStatus.hidden = true;
+  }
+
+  function setCitationStatus(text, kind) {
+    el.citeStatus.textContent = text;
+    el.citeStatus.dataset.kind = kind || 'info';
+    el.citeStatus.hidden = !text;
+  }
+
+  // Highlights the Sources links that lead to the passage shown.
+  function markActiveCitation() {
+    const r = state.cite.key ? state.cite.key.split('/') : null;
+    for (const a of el.messagesInner.querySelectorAll('.cite-link')) {
+      const on = !!r && a.dataset.docId === r[0] && a.dataset.chunk === r[1];
+      a.classList.toggle('active', on);
+      if (on) a.setAttribute('aria-current', 'true'); else a.removeAttribute('aria-current');
+    }
+  }
+
+  function renderDocument(doc, chunk) {
+    resetCitationView();
+    el.citeView.dataset.state = 'ready';
+    el.citeTitle.textContent = doc.title || fileName(doc.path);
+    addMeta('Path', doc.path, { testid: 'citation-path', mono: true });
+    addMeta('Kind', KIND_LABEL[doc.kind] || doc.kind);
+    addMeta('From', doc.sender, { testid: 'citation-sender' });
+    if (typeof doc.date === 'number') addMeta('Date', new Date(doc.date * 1000).toLocaleString());
+    addMeta('Size', formatBytes(doc.bytes));
+    const chunks = Array.isArray(doc.chunks) ? doc.chunks : [];
+    let cited = null;
+    for (const c of chunks) {
+      const li = document.createElement('li');
+      li.className = 'cite-chunk';
+      li.dataset.testid = 'citation-chunk';
+      li.dataset.chunk = String(c.chunk);
+      const label = document.createElement('span');
+      label.className = 'cite-chunk-label';
+      label.textContent = 'Passage ' + (Number(c.chunk) + 1);
+      const text = document.createElement(c.chunk === chunk ? 'mark' : 'div');
+      text.className = 'cite-chunk-text';
+      text.textContent = c.text || '';
+      if (c.chunk === chunk) {
+        cited = li;
+        li.classList.add('cited');
+        li.dataset.cited = 'true';
+        li.setAttribute('aria-current', 'true');
+        label.textContent += ' · cited';
+      }
+      li.append(label, text);
+      el.citeChunks.appendChild(li);
+    }
+    if (!chunks.length) setCitationStatus('This document has no stored text.', 'warn');
+    else if (chunk !== null && !cited) {
+      setCitationStatus('The cited passage is no longer in this document: it changed after the answer was written.', 'warn');
+    }
+    if (cited) {
+      const tall = cited.offsetHeight > el.citeBody.clientHeight * 0.8;
+      cited.scrollIntoView({ block: tall ? 'start' : 'center', inline: 'nearest' });
+    }
+  }
+
+  async function showCitation(docId, chunk) {
+    const key = docId + '/' + (chunk === null ? '' : chunk);
+    const focus = state.cite.focus;
+    state.cite.focus = false;
+    if (state.cite.key === key && !el.citeView.hidden) return;
+    const seq = ++state.cite.seq;
+    state.cite.key = key;
+    markActiveCitation();
+    resetCitationView();
+    el.citeView.dataset.state = 'loading';
+    el.citeView.dataset.docId = String(docId);
+    el.citeTitle.textContent = 'Loading…';
+    setCitationStatus('Loading the document…');
+    el.citeView.hidden = false;
+    el.app.classList.add('cite-open');
+    if (focus) el.citeTitle.focus();
+    try {
+      const doc = await api.document(docId);
+      if (seq !== state.cite.seq) return;
+      renderDocument(doc, chunk);
+    } catch (e) {
+      if (seq !== state.cite.seq) return;
+      resetCitationView();
+      if (e.status === 404) {
+        el.citeView.dataset.state = 'missing';
+        el.citeTitle.textContent = 'Document not in memory';
+        setCitationStatus('This document is no longer in your memory: it was forgotten or removed '
+          + 'after the answer was written, so its text cannot be shown.', 'warn');
+      } else {
+        el.citeView.dataset.state = 'error';
+        el.citeTitle.textContent = 'Source unavailable';
+        setCitationStatus('Could not load the document: ' + (e && e.message ? e.message : e), 'error');
+      }
+    }
+  }
+
+  function closeCitation(restoreFocus) {
+    state.cite.seq++;
+    state.cite.key = null;
+    const opener = state.cite.opener;
+    state.cite.opener = null;
+    markActiveCitation();
+    if (el.citeView.hidden) return;
+    el.citeView.hidden = true;
+    el.app.classList.remove('cite-open');
+    resetCitationView();
+    delete el.citeView.dataset.state;
+    if (restoreFocus) {
+      if (opener && opener.isConnected) opener.focus();
+      else el.input.focus();
+    }
+  }
+
+  // Shows or hides the citation view to match the URL.
+  function syncCitation() {
+    const r = route();
+    if (r.id && r.id === state.currentId && r.doc) showCitation(r.doc.id, r.doc.chunk);
+    else closeCitation(false);
+  }
+
+  // Closing goes back to the conversation's own address (replaced: closing is no navigation).
+  function closeCitationByUser() {
+    if (state.currentId && route().doc) history.replaceState(null, '', '#' + encodeURIComponent(state.currentId));
+    closeCitation(true);
+  }
+
+  el.citeClose.addEventListener('click', closeCitationByUser);
+
   // ---------------------------------------------------------------- sidebar
 
   function openSidebar() {
@@ -641,7 +920,11 @@
     if (el.sidebar.classList.contains('open')) closeSidebar(); else openSidebar();
   });
   el.scrim.addEventListener('click', closeSidebar);
-  document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeSidebar(); });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape' || !el.tokenOverlay.hidden) return;
+    if (el.sidebar.classList.contains('open')) closeSidebar();
+    else if (!el.citeView.hidden) closeCitationByUser();
+  });
 
   // ------------------------------------------------------------------ boot
 
@@ -659,7 +942,7 @@
 
     const id = idFromHash();
     if (id) await openConversation(id);
-    else { state.currentId = null; clearMessages(); renderConversationList(); updateTitle(); }
+    else { state.currentId = null; closeCitation(false); clearMessages(); renderConversationList(); updateTitle(); }
     el.input.focus();
   }
 
