@@ -1,0 +1,591 @@
+//! The task that owns the swarm: it answers commands and turns swarm events into
+//! [`NetEvent`]s.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, autonat, gossipsub, identify, kad, mdns, noise, ping, relay, tcp,
+    yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use crate::{
+    Allowed, Command, Error, GossipMessage, Nat, NetConfig, NetEvent, NetStatus, PeerInfo, Result,
+};
+
+/// Identify's protocol version: peers of another major version are not Flurry peers.
+pub const PROTOCOL_VERSION: &str = "/flurry/1";
+/// Largest gossip message a node publishes or accepts.
+pub const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+/// Gossip messages kept per topic for [`crate::Net::gossip`].
+const GOSSIP_KEPT: usize = 64;
+/// Topics one node follows at most.
+const MAX_TOPICS: usize = 32;
+
+pub(crate) fn parse_addr(s: &str) -> Result<Multiaddr> {
+    s.parse()
+        .map_err(|e: libp2p::multiaddr::Error| Error::BadAddr {
+            addr: s.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+use crate::parse_peer;
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+struct State {
+    swarm: Swarm<Behaviour>,
+    events: mpsc::Sender<NetEvent>,
+    nat: Nat,
+    relay_server: bool,
+    conns: HashMap<PeerId, HashMap<ConnectionId, Multiaddr>>,
+    rtt: HashMap<PeerId, Duration>,
+    agents: HashMap<PeerId, String>,
+    reservations: HashSet<PeerId>,
+    finds: HashMap<kad::QueryId, Find>,
+    dropped_events: u64,
+    allowed: Allowed,
+    gossip: HashMap<String, VecDeque<GossipMessage>>,
+    relays: Vec<Multiaddr>,
+    bootstrap: Vec<Multiaddr>,
+    mdns: bool,
+    /// The circuit listener of each configured relay (index into `relays`).
+    relay_listeners: HashMap<libp2p::core::transport::ListenerId, usize>,
+}
+
+/// How often the node re-reserves on lost relays and re-dials bootstrap peers when it
+/// has no connection.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
+
+type Find = (PeerId, oneshot::Sender<Result<Vec<String>>>);
+
+/// Builds the swarm, starts listening and dialling, and spawns the task. Returns the
+/// local peer id and a control for streams.
+pub(crate) async fn spawn(
+    key: Keypair,
+    config: NetConfig,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    allowed: Allowed,
+) -> Result<(String, libp2p_stream::Control)> {
+    let start = |e: &dyn std::fmt::Display| Error::Start(e.to_string());
+    let listen: Vec<Multiaddr> = config
+        .listen
+        .iter()
+        .map(|a| parse_addr(a))
+        .collect::<Result<_>>()?;
+    let bootstrap: Vec<Multiaddr> = config
+        .bootstrap
+        .iter()
+        .map(|a| parse_addr(a))
+        .collect::<Result<_>>()?;
+    let relays: Vec<Multiaddr> = config
+        .relays
+        .iter()
+        .map(|a| parse_addr(a))
+        .collect::<Result<_>>()?;
+    let external: Vec<Multiaddr> = config
+        .external
+        .iter()
+        .map(|a| parse_addr(a))
+        .collect::<Result<_>>()?;
+    let idle = config.idle_timeout;
+    let relay_server = config.relay_server.is_some();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| start(&e))?
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| start(&e))?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, &config))
+        .map_err(|e| start(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    let peer_id = swarm.local_peer_id().to_string();
+    let control = swarm.behaviour().stream.new_control();
+    for a in listen {
+        swarm
+            .listen_on(a.clone())
+            .map_err(|e| Error::Start(format!("cannot listen on {a}: {e}")))?;
+    }
+    for a in external {
+        swarm.add_external_address(a);
+    }
+    for a in &bootstrap {
+        if let Some(p) = peer_of(a) {
+            swarm.behaviour_mut().kad.add_address(&p, a.clone());
+        }
+    }
+    let mut state = State {
+        swarm,
+        events,
+        nat: Nat::Unknown,
+        relay_server,
+        conns: HashMap::new(),
+        rtt: HashMap::new(),
+        agents: HashMap::new(),
+        reservations: HashSet::new(),
+        finds: HashMap::new(),
+        dropped_events: 0,
+        allowed,
+        gossip: HashMap::new(),
+        relays,
+        bootstrap,
+        mdns: config.mdns,
+        relay_listeners: HashMap::new(),
+    };
+    state.maintain();
+    tokio::spawn(run(state, commands));
+    Ok((peer_id, control))
+}
+
+async fn run(mut st: State, mut commands: mpsc::Receiver<Command>) {
+    let mut tick = tokio::time::interval(MAINTAIN_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => st.maintain(),
+            cmd = commands.recv() => match cmd {
+                Some(c) => st.command(c),
+                None => return,
+            },
+            ev = st.swarm.select_next_some() => st.swarm_event(ev),
+        }
+    }
+}
+
+impl State {
+    /// Reserves on every configured relay that has no circuit listener, and dials the
+    /// bootstrap peers again when no peer is connected (a network that split heals).
+    fn maintain(&mut self) {
+        for (i, r) in self.relays.clone().iter().enumerate() {
+            if self.relay_listeners.values().any(|&j| j == i) {
+                continue;
+            }
+            match self.swarm.listen_on(r.clone().with(Protocol::P2pCircuit)) {
+                Ok(id) => {
+                    self.relay_listeners.insert(id, i);
+                }
+                Err(e) => tracing::warn!(relay = %r, error = %e, "cannot reserve on relay"),
+            }
+        }
+        if self.swarm.connected_peers().next().is_none() {
+            for a in self.bootstrap.clone() {
+                if let Err(e) = self.swarm.dial(a.clone()) {
+                    tracing::debug!(addr = %a, error = %e, "cannot dial bootstrap peer");
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, ev: NetEvent) {
+        if self.events.try_send(ev).is_err() {
+            self.dropped_events += 1;
+            if self.dropped_events.is_power_of_two() {
+                tracing::warn!(
+                    dropped = self.dropped_events,
+                    "network events dropped: the node is not reading them"
+                );
+            }
+        }
+    }
+
+    fn status(&mut self) -> NetStatus {
+        let routing_table = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
+        let me = *self.swarm.local_peer_id();
+        let mut relayed_addrs: Vec<String> = self
+            .swarm
+            .listeners()
+            .chain(self.swarm.external_addresses())
+            .filter(|a| is_relayed(a))
+            .map(|a| {
+                let mut a = a.clone();
+                if !matches!(a.iter().last(), Some(Protocol::P2p(_))) {
+                    a.push(Protocol::P2p(me));
+                }
+                a.to_string()
+            })
+            .collect();
+        relayed_addrs.sort();
+        relayed_addrs.dedup();
+        let mut status = NetStatus {
+            peer_id: me.to_string(),
+            listen: self
+                .swarm
+                .listeners()
+                .filter(|a| !is_relayed(a))
+                .map(ToString::to_string)
+                .collect(),
+            external: self
+                .swarm
+                .external_addresses()
+                .map(ToString::to_string)
+                .collect(),
+            nat: self.nat,
+            reservations: self.reservations.iter().map(ToString::to_string).collect(),
+            relayed_addrs,
+            routing_table,
+            connected: self.swarm.connected_peers().count(),
+            relay_server: self.relay_server,
+            diagnosis: Vec::new(),
+        };
+        status.diagnosis = crate::diagnose(
+            &status,
+            &crate::Setup {
+                relays: self.relays.iter().map(ToString::to_string).collect(),
+                bootstrap: self.bootstrap.len(),
+                mdns: self.mdns,
+            },
+        );
+        status
+    }
+
+    fn peers(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .conns
+            .iter()
+            .map(|(p, c)| {
+                let addresses: Vec<String> = c.values().map(ToString::to_string).collect();
+                PeerInfo {
+                    name: self.allowed.read().ok().and_then(|a| a.get(p).cloned()),
+                    peer_id: p.to_string(),
+                    relayed: c.values().all(is_relayed),
+                    addresses,
+                    agent: self.agents.get(p).cloned(),
+                    rtt_ms: self.rtt.get(p).map(|d| d.as_secs_f64() * 1e3),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        out
+    }
+
+    fn subscribe(&mut self, topic: &str) -> Result<()> {
+        if self.gossip.contains_key(topic) {
+            return Ok(());
+        }
+        if topic.is_empty() || topic.len() > 128 {
+            return Err(Error::Gossip("a topic has 1 to 128 characters".into()));
+        }
+        if self.gossip.len() >= MAX_TOPICS {
+            return Err(Error::Gossip(format!(
+                "this node already follows {MAX_TOPICS} topics"
+            )));
+        }
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(topic))
+            .map_err(|e| Error::Gossip(e.to_string()))?;
+        self.gossip.insert(topic.to_string(), VecDeque::new());
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Status(tx) => {
+                let _ = tx.send(self.status());
+            }
+            Command::Peers(tx) => {
+                let _ = tx.send(self.peers());
+            }
+            Command::Dial(addr, tx) => {
+                let r = parse_addr(&addr).and_then(|a| {
+                    self.swarm
+                        .dial(a)
+                        .map_err(|e| Error::Unreachable(format!("cannot dial {addr}: {e}")))
+                });
+                let _ = tx.send(r);
+            }
+            Command::Subscribe(topic, tx) => {
+                let _ = tx.send(self.subscribe(&topic));
+            }
+            Command::Gossip(topic, tx) => {
+                let r = self.subscribe(&topic).map(|()| {
+                    self.gossip
+                        .get(&topic)
+                        .map(|q| q.iter().cloned().collect())
+                        .unwrap_or_default()
+                });
+                let _ = tx.send(r);
+            }
+            Command::Publish(topic, data, tx) => {
+                let r = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(gossipsub::IdentTopic::new(topic), data)
+                    .map(|_| ())
+                    .map_err(|e| Error::Gossip(e.to_string()));
+                let _ = tx.send(r);
+            }
+            Command::FindPeer(peer, tx) => match parse_peer(&peer) {
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+                Ok(p) => {
+                    let q = self.swarm.behaviour_mut().kad.get_closest_peers(p);
+                    self.finds.insert(q, (p, tx));
+                }
+            },
+            Command::Bootstrap(tx) => {
+                let r = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .bootstrap()
+                    .map(|_| ())
+                    .map_err(|e| {
+                        Error::Unreachable(format!("no known peer to bootstrap from: {e}"))
+                    });
+                let _ = tx.send(r);
+            }
+        }
+    }
+
+    fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening (p2p)");
+                // A relay hands its own addresses to the peers that reserve on it, so it
+                // announces what it listens on (the operator chose those addresses).
+                let concrete = !address.iter().any(|p| {
+                    matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+                        || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+                });
+                if self.relay_server && concrete && !is_relayed(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
+                self.emit(NetEvent::Listening(address.to_string()));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => address.clone(),
+                    ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
+                };
+                self.conns
+                    .entry(peer_id)
+                    .or_default()
+                    .insert(connection_id, addr.clone());
+                if num_established.get() == 1 {
+                    self.emit(NetEvent::Connected {
+                        peer_id: peer_id.to_string(),
+                        relayed: is_relayed(&addr),
+                        address: addr.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                if let Some(c) = self.conns.get_mut(&peer_id) {
+                    c.remove(&connection_id);
+                }
+                if num_established == 0 {
+                    self.reservations.remove(&peer_id);
+                    self.conns.remove(&peer_id);
+                    self.rtt.remove(&peer_id);
+                    self.emit(NetEvent::Disconnected {
+                        peer_id: peer_id.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::Behaviour(b) => self.behaviour_event(b),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                if let Some(i) = self.relay_listeners.remove(&listener_id) {
+                    tracing::info!(relay = %self.relays[i], "relay reservation ended; will reserve again");
+                    if let Some(p) = peer_of(&self.relays[i]) {
+                        self.reservations.remove(&p);
+                    }
+                }
+                if let Err(e) = reason {
+                    tracing::warn!(?addresses, error = %e, "a listener closed");
+                }
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "listener error");
+            }
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocol_version != PROTOCOL_VERSION {
+                    tracing::debug!(%peer_id, version = %info.protocol_version, "not a Flurry peer");
+                    return;
+                }
+                self.agents.insert(peer_id, info.agent_version.clone());
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for a in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, a);
+                    }
+                }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                self.rtt.insert(peer, rtt);
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                // Topic validation: a size bound, and a signed author (Strict mode already
+                // checked the signature).
+                let ok = message.data.len() <= MAX_GOSSIP_BYTES && message.source.is_some();
+                let verdict = if ok {
+                    gossipsub::MessageAcceptance::Accept
+                } else {
+                    gossipsub::MessageAcceptance::Reject
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+                if ok {
+                    let topic = message.topic.to_string();
+                    if let Some(q) = self.gossip.get_mut(&topic) {
+                        if q.len() >= GOSSIP_KEPT {
+                            q.pop_front();
+                        }
+                        q.push_back(GossipMessage {
+                            topic: topic.clone(),
+                            source: message.source.map(|p| p.to_string()),
+                            text: String::from_utf8_lossy(&message.data).into_owned(),
+                        });
+                    }
+                    self.emit(NetEvent::Gossip {
+                        topic: message.topic.to_string(),
+                        source: message.source.map(|p| p.to_string()),
+                        data: message.data,
+                    });
+                }
+            }
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                let (nat, mode) = match new {
+                    autonat::NatStatus::Public(_) => (Nat::Public, Some(kad::Mode::Server)),
+                    autonat::NatStatus::Private => (Nat::Private, Some(kad::Mode::Client)),
+                    autonat::NatStatus::Unknown => (Nat::Unknown, None),
+                };
+                self.swarm.behaviour_mut().kad.set_mode(mode);
+                self.nat = nat;
+                tracing::info!(?nat, "reachability");
+                self.emit(NetEvent::Nat(nat));
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                ..
+            }) => {
+                self.reservations.insert(relay_peer_id);
+                self.emit(NetEvent::Reserved {
+                    relay: relay_peer_id.to_string(),
+                });
+            }
+            BehaviourEvent::RelayServer(e) => tracing::debug!(event = ?e, "relay server"),
+            BehaviourEvent::Dcutr(libp2p::dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => match result {
+                Ok(_) => self.emit(NetEvent::HolePunched {
+                    peer_id: remote_peer_id.to_string(),
+                }),
+                Err(e) => {
+                    tracing::info!(peer = %remote_peer_id, error = %e, "hole punching failed; staying relayed")
+                }
+            },
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetClosestPeers(r),
+                step,
+                ..
+            }) => {
+                let Some((target, _)) = self.finds.get(&id) else {
+                    return;
+                };
+                let target = *target;
+                let found: Vec<String> = match &r {
+                    Ok(ok) => ok
+                        .peers
+                        .iter()
+                        .filter(|p| p.peer_id == target)
+                        .flat_map(|p| p.addrs.iter().map(ToString::to_string))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                if !found.is_empty() || step.last {
+                    if let Some((_, tx)) = self.finds.remove(&id) {
+                        let _ = tx.send(if found.is_empty() {
+                            Err(Error::Unreachable(format!(
+                                "peer {target} was not found in the DHT"
+                            )))
+                        } else {
+                            Ok(found)
+                        });
+                    }
+                    if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                        q.finish();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

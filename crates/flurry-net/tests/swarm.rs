@@ -1,0 +1,471 @@
+//! Real swarms in one process, on loopback TCP: connection and identify/ping, the DHT,
+//! gossip, relay reservations and circuits, and `/flurry/infer/1` with well-behaved and
+//! hostile peers.
+
+use std::time::{Duration, Instant};
+
+use flurry_net::infer::{self, ErrorCode, InferFrame, InferMessage, InferRequest};
+use flurry_net::{Inbound, Member, Nat, Net, NetConfig, NetEvent, RelayLimits};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn config() -> NetConfig {
+    NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        mdns: false,
+        autonat_global_only: false,
+        ..NetConfig::default()
+    }
+}
+
+struct Node {
+    net: Net,
+    events: mpsc::Receiver<NetEvent>,
+    inbound: mpsc::Receiver<Inbound>,
+    addr: Option<String>,
+}
+
+impl Node {
+    async fn start(cfg: NetConfig) -> Self {
+        let listens = !cfg.listen.is_empty();
+        let key = libp2p::identity::Keypair::generate_secp256k1();
+        let (net, mut events, inbound) = Net::start_with_keypair(key, cfg).await.unwrap();
+        let mut addr = None;
+        if listens {
+            let deadline = Instant::now() + WAIT;
+            while addr.is_none() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, events.recv()).await {
+                    Ok(Some(NetEvent::Listening(a))) if a.contains("/tcp/") => {
+                        addr = Some(format!("{a}/p2p/{}", net.peer_id()));
+                    }
+                    Ok(Some(_)) => {}
+                    other => panic!("no listen address: {other:?}"),
+                }
+            }
+        }
+        Self {
+            net,
+            events,
+            inbound,
+            addr,
+        }
+    }
+
+    fn addr(&self) -> String {
+        let _ = &self.events;
+        self.addr.clone().expect("listening node")
+    }
+
+    fn member(&self, name: &str) -> Member {
+        Member {
+            peer_id: self.net.peer_id().to_string(),
+            name: name.to_string(),
+            addrs: Vec::new(),
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or fails after [`WAIT`] with `what`.
+async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn chat(text: &str) -> InferRequest {
+    InferRequest::new(vec![InferMessage {
+        role: "user".into(),
+        content: text.into(),
+    }])
+}
+
+/// Plays the node's part: answers every request by echoing its last message word by
+/// word, then `done`.
+fn echo_server(mut inbound: mpsc::Receiver<Inbound>) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(job) = inbound.recv().await {
+            seen.push(job.name.clone());
+            let text = job.request.messages.last().unwrap().content.clone();
+            let _ = job
+                .reply
+                .send(InferFrame::Start {
+                    model: "echo".into(),
+                    prompt_tokens: 1,
+                })
+                .await;
+            let words: Vec<&str> = text.split(' ').collect();
+            for w in &words {
+                let _ = job
+                    .reply
+                    .send(InferFrame::Token {
+                        text: format!("{w} "),
+                    })
+                    .await;
+            }
+            let _ = job
+                .reply
+                .send(InferFrame::Done {
+                    finish_reason: "stop".into(),
+                    completion_tokens: words.len() as u32,
+                })
+                .await;
+        }
+        seen
+    })
+}
+
+async fn collect(mut call: flurry_net::InferCall) -> Result<String, (ErrorCode, String)> {
+    let mut text = String::new();
+    while let Some(f) = call.frames.recv().await {
+        match f.expect("stream intact") {
+            InferFrame::Token { text: t } => text.push_str(&t),
+            InferFrame::Start { .. } => {}
+            InferFrame::Done { .. } => return Ok(text),
+            InferFrame::Error { code, message } => return Err((code, message)),
+        }
+    }
+    panic!("the answer ended without done or error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_connect_identify_and_ping() {
+    let a = Node::start(config()).await;
+    let b = Node::start(NetConfig {
+        bootstrap: vec![a.addr()],
+        ..config()
+    })
+    .await;
+    let info = until("identify and a ping from a", || async {
+        let peers = b.net.peers().await.unwrap();
+        peers
+            .into_iter()
+            .find(|p| p.peer_id == a.net.peer_id() && p.agent.is_some() && p.rtt_ms.is_some())
+    })
+    .await;
+    assert!(info.agent.unwrap().starts_with("flurry/"));
+    assert!(!info.relayed);
+    assert!(info.addresses[0].starts_with("/ip4/127.0.0.1/tcp/"));
+    let s = a.net.status().await.unwrap();
+    assert_eq!(s.connected, 1);
+    assert_eq!(s.peer_id, a.net.peer_id());
+    assert!(
+        s.listen
+            .iter()
+            .all(|l| l.starts_with("/ip4/127.0.0.1/tcp/"))
+    );
+    // Bad input is an error, not a panic.
+    assert!(matches!(
+        b.net.dial("not a multiaddr").await,
+        Err(flurry_net::Error::BadAddr { .. })
+    ));
+    assert!(matches!(
+        b.net.find_peer("nope").await,
+        Err(flurry_net::Error::BadPeerId(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_finds_peers_and_autonat_sets_the_mode() {
+    let hub = Node::start(config()).await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(
+            Node::start(NetConfig {
+                bootstrap: vec![hub.addr()],
+                ..config()
+            })
+            .await,
+        );
+    }
+    // AutoNAT: the others dial the hub back, so it is public (and a DHT server).
+    until("the hub to be found public", || async {
+        (hub.net.status().await.unwrap().nat == Nat::Public).then_some(())
+    })
+    .await;
+    let (first, last) = (&nodes[0], &nodes[2]);
+    let addrs = until("nodes[0] to find nodes[2] through the DHT", || async {
+        let _ = first.net.bootstrap().await;
+        first.net.find_peer(last.net.peer_id()).await.ok()
+    })
+    .await;
+    assert!(
+        addrs.iter().any(|a| a.starts_with("/ip4/127.0.0.1/tcp/")),
+        "{addrs:?}"
+    );
+    let unknown = libp2p::identity::Keypair::generate_secp256k1()
+        .public()
+        .to_peer_id()
+        .to_string();
+    let err = first.net.find_peer(&unknown).await.unwrap_err().to_string();
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_reaches_every_subscriber_and_is_bounded() {
+    let hub = Node::start(config()).await;
+    let mut nodes = vec![];
+    for _ in 0..3 {
+        nodes.push(
+            Node::start(NetConfig {
+                bootstrap: vec![hub.addr()],
+                ..config()
+            })
+            .await,
+        );
+    }
+    let topic = "flurry/test/1";
+    hub.net.gossip(topic).await.unwrap();
+    for n in &nodes {
+        n.net.gossip(topic).await.unwrap();
+    }
+    // Publish until the mesh has formed and every node has the message.
+    let text = "hello circle";
+    until("the message on every node", || async {
+        let _ = nodes[0].net.publish(topic, text.as_bytes().to_vec()).await;
+        for n in nodes.iter().skip(1).chain([&hub]) {
+            let got = n.net.gossip(topic).await.unwrap();
+            if !got.iter().any(|m| m.text == text) {
+                return None;
+            }
+            let m = got.iter().find(|m| m.text == text).unwrap();
+            assert_eq!(m.source.as_deref(), Some(nodes[0].net.peer_id()));
+        }
+        Some(())
+    })
+    .await;
+    let big = vec![b'x'; flurry_net::MAX_GOSSIP_BYTES + 1];
+    assert!(matches!(
+        nodes[0].net.publish(topic, big).await,
+        Err(flurry_net::Error::TooLarge { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_without_a_public_address_reach_each_other_through_a_relay() {
+    let relay = Node::start(NetConfig {
+        relay_server: Some(RelayLimits::default()),
+        ..config()
+    })
+    .await;
+    // Neither listens on an address of its own: the relay is the only way in.
+    let behind = || NetConfig {
+        listen: Vec::new(),
+        relays: vec![relay.addr()],
+        hole_punching: false,
+        ..config()
+    };
+    let a = Node::start(behind()).await;
+    let b = Node::start(behind()).await;
+    let b_addr = until("b's reservation", || async {
+        let s = b.net.status().await.unwrap();
+        (s.reservations == vec![relay.net.peer_id().to_string()])
+            .then(|| s.relayed_addrs.first().cloned())
+            .flatten()
+    })
+    .await;
+    assert!(b_addr.contains("/p2p-circuit/p2p/"), "{b_addr}");
+    assert!(relay.net.status().await.unwrap().relay_server);
+    b.net.set_circle(&[a.member("alice")]);
+    let server = echo_server(b.inbound);
+    let call = a
+        .net
+        .infer(b.net.peer_id(), &[b_addr], &chat("through the relay"))
+        .await
+        .unwrap();
+    assert!(call.relayed, "the only path is the relay");
+    assert_eq!(collect(call).await.unwrap(), "through the relay ");
+    let peers = a.net.peers().await.unwrap();
+    let pb = peers.iter().find(|p| p.peer_id == b.net.peer_id()).unwrap();
+    assert!(
+        pb.relayed && pb.addresses[0].contains("/p2p-circuit"),
+        "{pb:?}"
+    );
+    drop(b.net);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_is_for_the_circle_only_and_rate_limited() {
+    let server = Node::start(NetConfig {
+        infer_per_minute: 3,
+        ..config()
+    })
+    .await;
+    let friend = Node::start(config()).await;
+    let stranger = Node::start(config()).await;
+    server.net.set_circle(&[friend.member("alice")]);
+    let addr = [server.addr()];
+    let seen = echo_server(server.inbound);
+
+    let r = collect(
+        friend
+            .net
+            .infer(server.net.peer_id(), &addr, &chat("one two three"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.unwrap(), "one two three ");
+
+    let (code, message) = collect(
+        stranger
+            .net
+            .infer(server.net.peer_id(), &addr, &chat("let me in"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, ErrorCode::Unauthorised);
+    assert!(message.contains("flurry circle add"), "{message}");
+
+    // 3 per minute: the first used one; two more pass, the next is refused.
+    for _ in 0..2 {
+        collect(
+            friend
+                .net
+                .infer(server.net.peer_id(), &addr, &chat("again"))
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let (code, message) = collect(
+        friend
+            .net
+            .infer(server.net.peer_id(), &addr, &chat("too many"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, ErrorCode::RateLimited, "{message}");
+    assert!(message.contains("per minute"), "{message}");
+
+    // Removing a member takes effect at once.
+    server.net.set_circle(&[]);
+    let (code, _) = collect(
+        friend
+            .net
+            .infer(server.net.peer_id(), &addr, &chat("still?"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code, ErrorCode::Unauthorised);
+    drop(server.net);
+    let _ = seen;
+}
+
+/// Reads the one error frame a server answers a bad stream with.
+async fn error_frame(stream: &mut libp2p::Stream) -> (ErrorCode, String) {
+    match infer::read_frame::<_, InferFrame>(stream, infer::MAX_FRAME_BYTES).await {
+        Ok(Some(InferFrame::Error { code, message })) => (code, message),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_streams_get_clear_errors_and_free_their_slot() {
+    let server = Node::start(NetConfig {
+        infer_concurrent_per_peer: 1,
+        infer_per_minute: 1000,
+        ..config()
+    })
+    .await;
+    let peer = Node::start(config()).await;
+    server.net.set_circle(&[peer.member("mallory")]);
+    let server_addr = server.addr();
+    let mut inbound = server.inbound;
+    peer.net
+        .connect(server.net.peer_id(), &[server_addr])
+        .await
+        .unwrap();
+    let id = server.net.peer_id();
+
+    // Oversize length prefix: refused before the payload is read.
+    let mut s = peer.net.open_infer_stream(id).await.unwrap();
+    s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    s.flush().await.unwrap();
+    let (code, m) = error_frame(&mut s).await;
+    assert_eq!(code, ErrorCode::TooLarge, "{m}");
+
+    // Not JSON.
+    let mut s = peer.net.open_infer_stream(id).await.unwrap();
+    s.write_all(&5u32.to_be_bytes()).await.unwrap();
+    s.write_all(b"hello").await.unwrap();
+    s.flush().await.unwrap();
+    let (code, m) = error_frame(&mut s).await;
+    assert_eq!(code, ErrorCode::BadRequest, "{m}");
+
+    // A version this node does not speak.
+    let mut req = chat("hi");
+    req.v = 99;
+    let mut s = peer.net.open_infer_stream(id).await.unwrap();
+    s.write_all(&infer::encode(&req, infer::MAX_REQUEST_BYTES).unwrap())
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    let (code, m) = error_frame(&mut s).await;
+    assert_eq!(code, ErrorCode::Version, "{m}");
+
+    // Slow loris: half a length prefix, then nothing. The server gives up after
+    // REQUEST_TIMEOUT and says so.
+    let started = Instant::now();
+    let mut s = peer.net.open_infer_stream(id).await.unwrap();
+    s.write_all(&[0, 0]).await.unwrap();
+    s.flush().await.unwrap();
+    let (code, m) = error_frame(&mut s).await;
+    assert_eq!(code, ErrorCode::Timeout, "{m}");
+    assert!(started.elapsed() >= infer::REQUEST_TIMEOUT);
+
+    // None of that reached the node, and every slot was given back: a good request
+    // still passes the per-peer limit of 1.
+    assert!(inbound.try_recv().is_err());
+    let call = peer.net.infer(id, &[], &chat("fine now")).await.unwrap();
+    let job = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.name, "mallory");
+    // While it runs, a second request from the same peer is over the limit.
+    let (code, _) = collect(peer.net.infer(id, &[], &chat("second")).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(code, ErrorCode::RateLimited);
+    // The client goes away mid-answer: the node sees its reply channel close.
+    job.reply
+        .send(InferFrame::Token { text: "par".into() })
+        .await
+        .unwrap();
+    drop(call);
+    until("the server to notice the client left", || async {
+        (job.reply
+            .send(InferFrame::Token { text: "x".into() })
+            .await
+            .is_err())
+        .then_some(())
+    })
+    .await;
+    // And a stream that says nothing and closes costs nothing.
+    let mut s = peer.net.open_infer_stream(id).await.unwrap();
+    s.close().await.unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    assert!(rest.is_empty());
+}
