@@ -28,15 +28,23 @@ pub(crate) struct GenSpec {
     pub(crate) stop: Vec<String>,
     /// Retrieve from the private memory for the last user message (chat prompts only).
     pub(crate) memory: bool,
+    /// Send the request to this peer (a circle name or a peer id) instead of running it
+    /// here; a model written `NAME/MODEL` does the same.
+    pub(crate) peer: Option<String>,
 }
 
 /// A queued generation.
 pub(crate) struct Started {
-    pub(crate) model: Arc<LoadedModel>,
+    /// The local model (kept alive while the answer streams); `None` for a peer's.
+    pub(crate) model: Option<Arc<LoadedModel>>,
+    /// The model's name.
+    pub(crate) model_name: String,
     pub(crate) prompt_tokens: usize,
     pub(crate) events: mpsc::Receiver<Event>,
     /// The memory passages the prompt was given.
     pub(crate) citations: Vec<Citation>,
+    /// The peer that answers, when it is not this node.
+    pub(crate) peer: Option<crate::p2p::PeerUsed>,
 }
 
 /// The collected result of a generation.
@@ -100,8 +108,21 @@ pub(crate) fn check_max_tokens(
     }
 }
 
-/// Loads the model, tokenizes and queues the request.
+/// Sends the request to the peer it names, or runs it here.
 pub(crate) async fn start(st: &AppState, spec: GenSpec) -> Result<Started, ApiError> {
+    if let Some((member, model)) =
+        crate::p2p::route(st, spec.model.as_deref(), spec.peer.as_deref())?
+    {
+        spec.sampling
+            .validate()
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        return crate::p2p::start_remote(st, member, model, spec).await;
+    }
+    start_local(st, spec).await
+}
+
+/// Loads the model, tokenizes and queues the request on this node.
+pub(crate) async fn start_local(st: &AppState, spec: GenSpec) -> Result<Started, ApiError> {
     spec.sampling
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -150,10 +171,12 @@ pub(crate) async fn start(st: &AppState, spec: GenSpec) -> Result<Started, ApiEr
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the request was lost"))??;
     Ok(Started {
-        model,
+        model_name: model.entry.name.clone(),
+        model: Some(model),
         prompt_tokens,
         events: rx,
         citations,
+        peer: None,
     })
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 mod node;
 mod ollama;
 mod openai;
+mod p2p;
 pub mod tokens;
 mod wallet;
 mod web;
@@ -34,6 +35,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use p2p::{P2p, serve_peers};
 
 /// Who the node is, as shown by `/api/node`.
 #[derive(Debug, Clone)]
@@ -115,6 +117,10 @@ pub struct ApiState {
     pub memory: Option<Arc<flurry_memory::MemoryStore>>,
     /// Held while `POST /api/memory/ingest` runs: one ingestion at a time.
     pub ingesting: AtomicBool,
+    /// The peer-to-peer network and the trusted circle; `None` = off.
+    pub p2p: Option<P2p>,
+    /// The log of data sent off the node; requests to peers are refused without it.
+    pub egress: Option<Arc<flurry_agent::EgressLog>>,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -146,6 +152,8 @@ impl ApiState {
             embeddings: None,
             memory: None,
             ingesting: AtomicBool::new(false),
+            p2p: None,
+            egress: None,
         }
     }
 }
@@ -173,6 +181,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/api/memory/documents/{id}",
             get(memory::document).delete(memory::forget),
+        )
+        .route("/api/net/status", get(p2p::status))
+        .route("/api/net/peers", get(p2p::peers))
+        .route("/api/net/dial", post(p2p::dial))
+        .route("/api/net/find", post(p2p::find))
+        .route("/api/net/gossip", get(p2p::gossip).post(p2p::publish))
+        .route("/api/circle", get(p2p::circle).post(p2p::add_member))
+        .route(
+            "/api/circle/{key}",
+            axum::routing::delete(p2p::remove_member),
         )
         .route("/api/wallet", get(wallet::summary))
         .route("/api/tickets/params", get(wallet::ticket_params))

@@ -52,6 +52,8 @@ pub(crate) struct ChatRequest {
     options: Option<Options>,
     /// Flurry's extension: `false` answers without the private memory.
     memory: Option<bool>,
+    /// Flurry's extension: send the request to this peer (a circle name or peer id).
+    peer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,11 +182,12 @@ pub(crate) async fn chat(
             max_tokens,
             stop,
             memory: req.memory.unwrap_or(true),
+            peer: req.peer,
         },
     )
     .await
     .map_err(oerr)?;
-    let model = started.model.entry.name.clone();
+    let model = started.model_name.clone();
     let piece = move |text: &str, done: Option<Value>| {
         let base = json!({
             "model": model, "created_at": now_rfc3339(),
@@ -231,11 +234,12 @@ pub(crate) async fn generate(
             max_tokens,
             stop,
             memory: req.memory.unwrap_or(true),
+            peer: None,
         },
     )
     .await
     .map_err(oerr)?;
-    let model = started.model.entry.name.clone();
+    let model = started.model_name.clone();
     let piece = move |text: &str, done: Option<Value>| {
         let base =
             json!({"model": model, "created_at": now_rfc3339(), "response": text, "done": false});
@@ -255,10 +259,14 @@ async fn respond(
     piece: impl Fn(&str, Option<Value>) -> Value + Send + 'static,
 ) -> Result<Response, ApiError> {
     let citations = started.citations.clone();
+    let peer = started.peer.clone();
     let done = move |reason, timings: &Timings| {
         let mut d = done_fields(reason, timings);
         if !citations.is_empty() {
             d["citations"] = json!(citations);
+        }
+        if let Some(p) = &peer {
+            d["peer"] = json!(p);
         }
         d
     };

@@ -86,6 +86,8 @@ pub(crate) struct Request {
     n: Option<u32>,
     /// Flurry's extension: `false` answers without the private memory.
     memory: Option<bool>,
+    /// Flurry's extension: send the request to this peer (a circle name or peer id).
+    peer: Option<String>,
 }
 
 struct Parsed {
@@ -95,6 +97,7 @@ struct Parsed {
     stream: bool,
     include_usage: bool,
     memory: bool,
+    peer: Option<String>,
 }
 
 fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
@@ -134,6 +137,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         stream: s.stream,
         include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
         memory: s.memory.unwrap_or(true),
+        peer: s.peer.take(),
     })
 }
 
@@ -205,6 +209,7 @@ async fn begin(
         max_tokens: p.max_tokens,
         stop: std::mem::take(&mut p.stop),
         memory: p.memory,
+        peer: p.peer.take(),
     };
     generate::start(st, spec).await
 }
@@ -237,8 +242,9 @@ pub(crate) async fn chat_completions(
     let messages = chat_messages(&st, messages)?;
     let started = begin(&st, req.model, Prompt::Chat(messages), &mut p).await?;
     let citations = json!(started.citations);
+    let peer = started.peer.clone();
     let id = new_id("chatcmpl");
-    let model = started.model.entry.name.clone();
+    let model = started.model_name.clone();
     let created = now();
     if !p.stream {
         let n = started.prompt_tokens;
@@ -254,6 +260,7 @@ pub(crate) async fn chat_completions(
             }],
             "usage": usage(n, f.timings.completion_tokens),
             "citations": citations,
+            "peer": peer,
         }))
         .into_response());
     }
@@ -301,7 +308,7 @@ pub(crate) async fn completions(
     let mut p = parse_sampling(&st, &mut req)?;
     let started = begin(&st, req.model, Prompt::Raw(prompt), &mut p).await?;
     let id = new_id("cmpl");
-    let model = started.model.entry.name.clone();
+    let model = started.model_name.clone();
     let created = now();
     if !p.stream {
         let n = started.prompt_tokens;

@@ -17,6 +17,7 @@ mod chain_cmd;
 mod chat;
 mod memory_cmd;
 mod model_cmd;
+mod net_cmd;
 mod node_cmd;
 mod remote;
 
@@ -74,6 +75,16 @@ enum Command {
     /// The node's wallet: address, balance, ticket deposit and reserve.
     #[command(subcommand)]
     Wallet(chain_cmd::WalletCommand),
+    /// Run a relay server (circuit relay v2) for friends behind NAT: no model, no chain.
+    Relay(net_cmd::RelayArgs),
+    /// List connected peers: addresses, protocol, latency, direct or relayed.
+    Peers(net_cmd::PeersArgs),
+    /// The peer-to-peer network: status and reachability diagnosis, dialling.
+    #[command(subcommand)]
+    Net(net_cmd::NetCommand),
+    /// The trusted circle: peers allowed to run inference on this node.
+    #[command(subcommand)]
+    Circle(net_cmd::CircleCommand),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -161,6 +172,10 @@ pub(crate) struct AskArgs {
     /// Answer without the node's private memory (no retrieval, no citations).
     #[arg(long)]
     pub(crate) no_memory: bool,
+    /// Run the prompt on a peer of your circle (name or peer id) instead of this node;
+    /// needs a running node. Nothing from your private memory is sent.
+    #[arg(long, value_name = "NAME|PEER_ID", conflicts_with_all = ["local", "raw"])]
+    pub(crate) peer: Option<String>,
     /// The prompt.
     pub(crate) prompt: String,
 }
@@ -213,6 +228,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
         Command::Memory(m) => memory_cmd::memory(&ctx, m),
         Command::Wallet(w) => chain_cmd::wallet(&ctx, w),
+        Command::Relay(a) => net_cmd::relay(ctx, a),
+        Command::Peers(a) => net_cmd::peers(&ctx, a),
+        Command::Net(c) => net_cmd::net(&ctx, c),
+        Command::Circle(c) => net_cmd::circle(&ctx, c),
         Command::Config(ConfigCommand::Show) => {
             println!("# {}", ctx.paths.config_file().display());
             print!("{}", ctx.config.to_toml());
@@ -254,6 +273,12 @@ impl Setup {
 }
 
 fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
+    if a.peer.is_some() {
+        let r = remote::Remote::find(&ctx.paths).context(
+            "--peer needs a running node (the network runs inside it): start one with `flurry up`",
+        )?;
+        return node_cmd::ask_remote(&r, &a);
+    }
     if !a.local
         && let Some(r) = remote::Remote::find(&ctx.paths)
     {

@@ -40,6 +40,20 @@ pub(crate) struct UpArgs {
     /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// Peer-to-peer listen address (repeatable; replaces [net] listen), e.g.
+    /// /ip4/0.0.0.0/tcp/4001 or /ip4/0.0.0.0/udp/4001/quic-v1.
+    #[arg(long, value_name = "MULTIADDR")]
+    p2p_listen: Vec<String>,
+    /// A peer to join the network through (repeatable), e.g.
+    /// /ip4/203.0.113.7/tcp/4001/p2p/16Uiu2…
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// A relay to reserve a slot on, so peers reach this node behind NAT (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    relay: Vec<String>,
+    /// Do not look for peers on the local network (mDNS).
+    #[arg(long)]
+    no_mdns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,7 +132,7 @@ pub(crate) fn egress(ctx: &Setup, a: EgressArgs) -> Result<ExitCode> {
 }
 
 /// Scrypt cost for new keys: geth's standard, unless FLURRY_TEST_LIGHT_KDF=1 (tests only).
-fn scrypt_params() -> ScryptParams {
+pub(crate) fn scrypt_params() -> ScryptParams {
     if flurry_config::test_light_kdf() {
         ScryptParams::LIGHT
     } else {
@@ -137,6 +151,11 @@ pub(crate) fn up(ctx: Setup, a: UpArgs) -> Result<ExitCode> {
         }),
         passphrase: PassphraseOptions::from_env(a.password_file),
         scrypt: Some(scrypt_params()),
+        p2p_listen: a.p2p_listen,
+        bootstrap: a.bootstrap,
+        relays: a.relay,
+        no_mdns: a.no_mdns,
+        relay_only: false,
     };
     flurry_node::up(ctx.paths, ctx.config, opts, |url| {
         println!("Flurry is up. Web UI: {url}/  (OpenAI API: {url}/v1, Ollama API: {url})");
@@ -217,6 +236,14 @@ fn options(s: &SampleArgs) -> Value {
     })
 }
 
+/// Generated tokens per second of decoding, from an Ollama done object.
+fn tokens_per_s(v: &Value) -> Value {
+    match (v["eval_count"].as_f64(), v["eval_duration"].as_f64()) {
+        (Some(n), Some(ns)) if ns > 0.0 => json!(n / (ns / 1e9)),
+        _ => Value::Null,
+    }
+}
+
 pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
     let model = a.model.model.clone().unwrap_or_else(|| "default".into());
     let (path, body) = if a.raw {
@@ -236,7 +263,11 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
         )
     };
     let mut body = body;
-    body["memory"] = json!(!a.no_memory);
+    // The private memory never goes to a peer.
+    body["memory"] = json!(!a.no_memory && a.peer.is_none());
+    if let Some(p) = &a.peer {
+        body["peer"] = json!(p);
+    }
     let piece = |v: &Value| {
         v["message"]["content"]
             .as_str()
@@ -252,6 +283,9 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
             "seed": a.sample.seed, "prompt_tokens": v["prompt_eval_count"],
             "completion_tokens": v["eval_count"], "node": r.node.url,
             "citations": v.get("citations").cloned().unwrap_or_else(|| json!([])),
+            "tokens_per_s": tokens_per_s(&v),
+            "peer": v.get("peer").cloned().unwrap_or(Value::Null),
+            "relayed": v["peer"]["relayed"],
         });
         println!("{out}");
         return Ok(ExitCode::SUCCESS);

@@ -68,6 +68,16 @@ impl Remote {
         read_json(resp)
     }
 
+    pub(crate) fn delete(&self, path: &str) -> Result<Value> {
+        let resp = self
+            .agent
+            .delete(format!("{}{path}", self.node.url))
+            .header("Authorization", &self.auth())
+            .call()
+            .with_context(|| format!("cannot reach the node at {}", self.node.url))?;
+        read_json(resp)
+    }
+
     fn send(&self, path: &str, body: &Value) -> Result<ureq::http::Response<ureq::Body>> {
         self.agent
             .post(format!("{}{path}", self.node.url))

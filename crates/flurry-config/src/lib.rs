@@ -133,6 +133,12 @@ impl Paths {
         self.home.join("memory.db")
     }
 
+    /// `$FLURRY_HOME/circle.json`: the trusted circle (peers allowed to run inference
+    /// on this node).
+    pub fn circle_file(&self) -> PathBuf {
+        self.home.join("circle.json")
+    }
+
     /// `$FLURRY_HOME/chain`: deployments, the local chain's state, received tickets.
     pub fn chain_dir(&self) -> PathBuf {
         self.home.join("chain")
@@ -177,6 +183,82 @@ pub struct FileConfig {
     pub log: LogSection,
     /// `[chain]`: the EVM chain payments settle on.
     pub chain: ChainSection,
+    /// `[net]`: the peer-to-peer network.
+    pub net: NetSection,
+}
+
+/// `[net]` section: the libp2p swarm (docs/p2p.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetSection {
+    /// Join the peer-to-peer network at all. Default true.
+    pub enabled: bool,
+    /// Listen addresses (multiaddresses); `--p2p-listen` replaces them. Default
+    /// `/ip4/0.0.0.0/tcp/0` and `/ip4/0.0.0.0/udp/0/quic-v1` (a free port each).
+    pub listen: Vec<String>,
+    /// Peers to join through (`/ip4/HOST/tcp/PORT/p2p/PEER_ID`); `--bootstrap` adds.
+    pub bootstrap: Vec<String>,
+    /// Relays to hold a reservation on, so peers can reach this node behind NAT
+    /// (`/ip4/HOST/tcp/4001/p2p/RELAY_ID`); `--relay` adds.
+    pub relays: Vec<String>,
+    /// Addresses to announce as this node's own (a known public address).
+    pub external_addresses: Vec<String>,
+    /// Find peers on the local network by mDNS. Default true.
+    pub mdns: bool,
+    /// Upgrade relayed connections to direct ones by hole punching (DCUtR). Default true.
+    pub hole_punching: bool,
+    /// Serve circuit relay v2 to others (what `flurry relay` turns on). Default false.
+    pub relay_server: bool,
+    /// Relay server: reservations held at once. Default 128.
+    pub relay_max_reservations: usize,
+    /// Relay server: circuits relayed at once. Default 16.
+    pub relay_max_circuits: usize,
+    /// Relay server: longest life of one circuit, seconds. Default 1800.
+    pub relay_max_circuit_secs: u64,
+    /// Relay server: most bytes through one circuit. Default 67108864 (64 MiB).
+    pub relay_max_circuit_bytes: u64,
+    /// Established connections in total. Default 256.
+    pub max_connections: u32,
+    /// Established connections per peer. Default 4.
+    pub max_connections_per_peer: u32,
+    /// Refuse new connections while system memory in use is above this fraction.
+    /// Default 0.9.
+    pub max_memory_fraction: f64,
+    /// Let AutoNAT judge reachability on private addresses too (a LAN or a test
+    /// network of private ranges); off, only public addresses count. Default false.
+    pub autonat_private_addresses: bool,
+    /// Inference requests one circle member may start per minute. Default 30.
+    pub infer_per_minute: u32,
+    /// Inference requests one circle member may have running at once. Default 2.
+    pub infer_concurrent_per_peer: usize,
+}
+
+impl Default for NetSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".to_string(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".to_string(),
+            ],
+            bootstrap: Vec::new(),
+            relays: Vec::new(),
+            external_addresses: Vec::new(),
+            mdns: true,
+            hole_punching: true,
+            relay_server: false,
+            relay_max_reservations: 128,
+            relay_max_circuits: 16,
+            relay_max_circuit_secs: 1800,
+            relay_max_circuit_bytes: 64 << 20,
+            max_connections: 256,
+            max_connections_per_peer: 4,
+            max_memory_fraction: 0.9,
+            autonat_private_addresses: false,
+            infer_per_minute: 30,
+            infer_concurrent_per_peer: 2,
+        }
+    }
 }
 
 /// Which chain the node settles on.

@@ -358,6 +358,11 @@ impl std::fmt::Debug for Net {
     }
 }
 
+/// Whether `s` is a valid peer id.
+pub fn is_peer_id(s: &str) -> bool {
+    s.parse::<PeerId>().is_ok()
+}
+
 fn parse_peer(s: &str) -> Result<PeerId> {
     s.parse().map_err(|_| Error::BadPeerId(s.to_string()))
 }

@@ -368,8 +368,7 @@ async fn inference_is_for_the_circle_only_and_rate_limited() {
     .await
     .unwrap_err();
     assert_eq!(code, ErrorCode::Unauthorised);
-    drop(server.net);
-    let _ = seen;
+    seen.abort();
 }
 
 /// Reads the one error frame a server answers a bad stream with.

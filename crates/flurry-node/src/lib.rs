@@ -118,6 +118,11 @@ pub enum Error {
     /// Async runtime failure.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The swarm could not start.
+    #[error(
+        "cannot start the peer-to-peer network: {0} (fix `[net]` in flurry.toml or the --p2p-listen/--bootstrap/--relay flags, or set `[net] enabled = false`)"
+    )]
+    Net(String),
 }
 
 /// Result alias for this crate.
@@ -200,6 +205,45 @@ pub struct UpOptions {
     pub passphrase: PassphraseOptions,
     /// Key-derivation cost for a key created now.
     pub scrypt: Option<ScryptParams>,
+    /// `--p2p-listen`: replaces `[net] listen` when not empty.
+    pub p2p_listen: Vec<String>,
+    /// `--bootstrap`: added to `[net] bootstrap`.
+    pub bootstrap: Vec<String>,
+    /// `--relay`: added to `[net] relays`.
+    pub relays: Vec<String>,
+    /// `--no-mdns`.
+    pub no_mdns: bool,
+    /// `flurry relay`: serve circuit relay v2, load no model and run no chain.
+    pub relay_only: bool,
+}
+
+/// The default listen addresses of `flurry relay`: a fixed, well-known port.
+pub const RELAY_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"];
+
+/// The swarm settings of `[net]`.
+pub fn net_config(n: &flurry_config::NetSection) -> flurry_net::NetConfig {
+    flurry_net::NetConfig {
+        listen: n.listen.clone(),
+        bootstrap: n.bootstrap.clone(),
+        relays: n.relays.clone(),
+        mdns: n.mdns,
+        relay_server: n.relay_server.then(|| flurry_net::RelayLimits {
+            max_reservations: n.relay_max_reservations,
+            max_circuits: n.relay_max_circuits,
+            max_circuit_duration: Duration::from_secs(n.relay_max_circuit_secs),
+            max_circuit_bytes: n.relay_max_circuit_bytes,
+            ..flurry_net::RelayLimits::default()
+        }),
+        max_connections: n.max_connections,
+        max_connections_per_peer: n.max_connections_per_peer,
+        max_memory_fraction: n.max_memory_fraction,
+        autonat_global_only: !n.autonat_private_addresses,
+        hole_punching: n.hole_punching,
+        external: n.external_addresses.clone(),
+        infer_per_minute: n.infer_per_minute,
+        infer_concurrent_per_peer: n.infer_concurrent_per_peer,
+        ..flurry_net::NetConfig::default()
+    }
 }
 
 /// Sets up `tracing` output on stderr.
@@ -237,6 +281,21 @@ pub fn up(
     }
     if let Some(f) = opts.log_format {
         config.log.format = f;
+    }
+    if !opts.p2p_listen.is_empty() {
+        config.net.listen.clone_from(&opts.p2p_listen);
+    } else if opts.relay_only && config.net.listen == flurry_config::NetSection::default().listen {
+        config.net.listen = RELAY_LISTEN.iter().map(ToString::to_string).collect();
+    }
+    config.net.bootstrap.extend(opts.bootstrap.iter().cloned());
+    config.net.relays.extend(opts.relays.iter().cloned());
+    if opts.no_mdns {
+        config.net.mdns = false;
+    }
+    if opts.relay_only {
+        config.net.enabled = true;
+        config.net.relay_server = true;
+        config.chain.mode = flurry_config::ChainMode::Off;
     }
     init_logging(config.log.format, &config.log.level);
     let addr: SocketAddr = config
@@ -279,10 +338,12 @@ pub fn up(
         config.model.default.clone(),
         e.max_loaded_models,
     ));
-    match models.get(None) {
-        Ok(m) => tracing::info!(model = %m.entry.name, "default model ready"),
-        Err(err) => {
-            tracing::warn!(error = %err, "the default model is not available; requests naming it will fail until it is installed (`make model`)")
+    if !opts.relay_only {
+        match models.get(None) {
+            Ok(m) => tracing::info!(model = %m.entry.name, "default model ready"),
+            Err(err) => {
+                tracing::warn!(error = %err, "the default model is not available; requests naming it will fail until it is installed (`make model`)")
+            }
         }
     }
     let memory = match flurry_memory::MemoryStore::open(
@@ -327,6 +388,15 @@ pub fn up(
     state.cors_origins = config.api.cors_origins.clone();
     state.embeddings = Some(embeddings);
     state.memory = memory;
+    state.egress = match flurry_agent::EgressLog::open(&paths.egress_db()) {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            tracing::warn!(
+                "the egress log cannot be opened, so nothing will be sent to peers: {e}"
+            );
+            None
+        }
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -342,12 +412,35 @@ pub fn up(
             None
         }
     };
+    let inbound = if config.net.enabled {
+        let net = rt.block_on(flurry_net::Net::start(&id, net_config(&config.net)));
+        match net
+            .map_err(|e| e.to_string())
+            .and_then(|(net, events, inbound)| {
+                let p =
+                    flurry_api::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
+                rt.spawn(log_net_events(events));
+                Ok((p, inbound))
+            }) {
+            Ok((p, inbound)) => {
+                state.p2p = Some(p);
+                Some(inbound)
+            }
+            Err(e) => return Err(Error::Net(e)),
+        }
+    } else {
+        tracing::info!("the peer-to-peer network is off ([net] enabled = false)");
+        None
+    };
     drop(id);
     state.wallet = node_chain.as_ref().map(|c| flurry_api::Wallet {
         chain: c.chain.clone(),
         tickets: c.receiver.clone(),
     });
     let state = Arc::new(state);
+    if let Some(inbound) = inbound {
+        rt.spawn(flurry_api::serve_peers(state.clone(), inbound));
+    }
     let grace = Duration::from_secs(config.api.shutdown_grace_secs);
     let served = rt.block_on(serve(
         paths,
@@ -452,6 +545,28 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Logs what the swarm reports.
+async fn log_net_events(mut events: tokio::sync::mpsc::Receiver<flurry_net::NetEvent>) {
+    use flurry_net::NetEvent as E;
+    while let Some(ev) = events.recv().await {
+        match ev {
+            E::Connected {
+                peer_id,
+                address,
+                relayed,
+            } => tracing::info!(peer = %peer_id, %address, relayed, "peer connected"),
+            E::Disconnected { peer_id } => tracing::info!(peer = %peer_id, "peer disconnected"),
+            E::Nat(nat) => tracing::info!(?nat, "reachability (AutoNAT)"),
+            E::Reserved { relay } => tracing::info!(%relay, "relay reservation accepted"),
+            E::HolePunched { peer_id } => {
+                tracing::info!(peer = %peer_id, "hole punching succeeded: direct connection")
+            }
+            E::Listening(a) => tracing::debug!(address = %a, "p2p listen address"),
+            E::Gossip { topic, .. } => tracing::debug!(%topic, "gossip message"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
