@@ -73,10 +73,12 @@ class NodeStartError(RuntimeError):
 class Node:
     """One `flurry up` process in `home`. Use `start()`; `stop()` always ends it."""
 
-    def __init__(self, home: Path, listen: str = "127.0.0.1:0", config: str | None = None):
+    def __init__(self, home: Path, listen: str = "127.0.0.1:0", config: str | None = None,
+                 args: tuple[str, ...] = ()):
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.listen = listen
+        self.args = tuple(args)
         if config is not None:
             (self.home / "flurry.toml").write_text(config)
         self.proc: subprocess.Popen | None = None
@@ -94,7 +96,7 @@ class Node:
         stderr = open(self._stderr_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [flurry_bin(), "up", "--listen", self.listen],
+                [flurry_bin(), "up", "--listen", self.listen, *self.args],
                 env=node_env(self.home),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -249,8 +251,9 @@ def node_factory(tmp_path):
     counter = iter(range(1000))
 
     def make(home: Path | None = None, config: str | None = None, listen="127.0.0.1:0",
-             start: bool = True) -> Node:
-        node = Node(home or tmp_path / f"home{next(counter)}", listen=listen, config=config)
+             start: bool = True, args: tuple[str, ...] = ()) -> Node:
+        node = Node(home or tmp_path / f"home{next(counter)}", listen=listen, config=config,
+                    args=args)
         nodes.append(node)
         if start:
             node.start()
