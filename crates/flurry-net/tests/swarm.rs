@@ -38,7 +38,7 @@ impl Node {
             while addr.is_none() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(left, events.recv()).await {
-                    Ok(Some(NetEvent::Listening(a))) if a.contains("/tcp/") => {
+                    Ok(Some(NetEvent::Listening(a))) if !a.contains("/p2p-circuit") => {
                         addr = Some(format!("{a}/p2p/{}", net.peer_id()));
                     }
                     Ok(Some(_)) => {}
@@ -467,4 +467,34 @@ async fn hostile_streams_get_clear_errors_and_free_their_slot() {
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest).await;
     assert!(rest.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_carries_connections_and_inference() {
+    let quic = || NetConfig {
+        listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".into()],
+        ..config()
+    };
+    let key = libp2p::identity::Keypair::generate_secp256k1();
+    let (server, mut events, inbound) = Net::start_with_keypair(key, quic()).await.unwrap();
+    let addr = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap() {
+            NetEvent::Listening(a) if a.contains("/quic-v1") => {
+                break format!("{a}/p2p/{}", server.peer_id());
+            }
+            _ => {}
+        }
+    };
+    let client = Node::start(quic()).await;
+    server.set_circle(&[client.member("quinn")]);
+    let _serve = echo_server(inbound);
+    let call = client
+        .net
+        .infer(server.peer_id(), &[addr], &chat("over quic"))
+        .await
+        .unwrap();
+    assert!(!call.relayed);
+    assert_eq!(collect(call).await.unwrap(), "over quic ");
+    let peers = client.net.peers().await.unwrap();
+    assert!(peers[0].addresses[0].contains("/quic-v1"), "{peers:?}");
 }
