@@ -16,7 +16,8 @@ cleanup() {
 trap cleanup EXIT
 # The UI sends no token limit and a random seed: cap answers so that a rambling sample
 # of the tiny model cannot outlast the test's timeouts.
-printf '[api]\nmax_tokens_limit = 256\n' > "$home/flurry.toml"
+# No mDNS: the network page step expects a node with no peers.
+printf '[api]\nmax_tokens_limit = 256\n[net]\nmdns = false\n' > "$home/flurry.toml"
 FLURRY_HOME="$home" FLURRY_TEST_LIGHT_KDF=1 "$bin" up --listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do

@@ -43,6 +43,15 @@
     citeMeta: $('cite-meta'),
     citeStatus: $('cite-status'),
     citeChunks: $('cite-chunks'),
+    netOpen: $('network-open'),
+    netView: $('network-view'),
+    netClose: $('network-close'),
+    netTitle: $('net-title'),
+    netStatus: $('net-status'),
+    netMeta: $('net-meta'),
+    netDiagnosis: $('net-diagnosis'),
+    netPeers: $('net-peers'),
+    netNoPeers: $('net-no-peers'),
   };
 
   const state = {
@@ -140,6 +149,8 @@
     create: (body) => request('POST', '/api/conversations', body),
     patch: (id, body) => request('PATCH', '/api/conversations/' + encodeURIComponent(id), body),
     document: (docId) => request('GET', '/api/memory/documents/' + encodeURIComponent(docId)),
+    netStatus: () => request('GET', '/api/net/status'),
+    netPeers: () => request('GET', '/api/net/peers'),
     remove: (id) => request('DELETE', '/api/conversations/' + encodeURIComponent(id)),
     send: (id, body, signal) => request('POST', '/api/conversations/' + encodeURIComponent(id) + '/messages', body,
       { raw: true, signal, accept: 'text/event-stream' }),
@@ -847,6 +858,7 @@
     el.citeView.dataset.docId = String(docId);
     el.citeTitle.textContent = 'Loading…';
     setCitationStatus('Loading the document…');
+    closeNetwork(false);
     el.citeView.hidden = false;
     el.app.classList.add('cite-open');
     if (focus) el.citeTitle.focus();
@@ -902,6 +914,126 @@
 
   el.citeClose.addEventListener('click', closeCitationByUser);
 
+  // ------------------------------------------------------------- network view
+
+  const NET_REFRESH_MS = 5000;
+  let netTimer = null;
+
+  function addNetMeta(term, value, testid) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    if (Array.isArray(value)) {
+      if (!value.length) dd.textContent = 'none';
+      for (const v of value) {
+        const line = document.createElement('div');
+        line.className = 'mono';
+        line.textContent = v;
+        dd.appendChild(line);
+      }
+    } else {
+      dd.textContent = String(value);
+    }
+    if (testid) dd.dataset.testid = testid;
+    el.netMeta.append(dt, dd);
+  }
+
+  function renderNetwork(status, peers) {
+    el.netStatus.hidden = true;
+    el.netMeta.textContent = '';
+    const nat = { public: 'public (reachable)', private: 'private (behind NAT)', unknown: 'unknown yet' };
+    addNetMeta('NAT', nat[status.nat] || status.nat, 'net-nat');
+    addNetMeta('Connected', status.connected + (status.connected === 1 ? ' peer' : ' peers'), 'net-connected');
+    addNetMeta('DHT', status.routing_table + ' peers in the routing table');
+    addNetMeta('Listening', status.listen, 'net-listen');
+    addNetMeta('External', status.external);
+    addNetMeta('Relays', status.reservations.length ? status.reservations : 'no reservation');
+    if (status.relayed_addrs.length) addNetMeta('Reachable via', status.relayed_addrs);
+    if (status.relay_server) addNetMeta('Relay server', 'on');
+    el.netDiagnosis.textContent = '';
+    const problems = status.diagnosis || [];
+    for (const d of problems) {
+      const li = document.createElement('li');
+      li.dataset.testid = 'net-problem';
+      li.textContent = d;
+      el.netDiagnosis.appendChild(li);
+    }
+    if (!problems.length) {
+      const li = document.createElement('li');
+      li.className = 'ok';
+      li.textContent = 'No reachability problems found.';
+      el.netDiagnosis.appendChild(li);
+    }
+    el.netPeers.textContent = '';
+    const list = peers.peers || [];
+    el.netNoPeers.hidden = list.length > 0;
+    for (const p of list) {
+      const li = document.createElement('li');
+      li.dataset.testid = 'net-peer';
+      li.dataset.peerId = p.peer_id;
+      const head = document.createElement('div');
+      head.className = 'net-peer-head';
+      const name = document.createElement('span');
+      name.className = 'net-peer-name';
+      name.textContent = p.name || p.peer_id.slice(0, 12) + '…' + p.peer_id.slice(-6);
+      name.title = p.peer_id;
+      const path = document.createElement('span');
+      path.className = 'net-peer-path' + (p.relayed ? ' relayed' : '');
+      path.textContent = p.relayed ? 'relayed' : 'direct';
+      const rtt = document.createElement('span');
+      rtt.textContent = typeof p.rtt_ms === 'number' ? p.rtt_ms.toFixed(1) + ' ms' : '';
+      head.append(name, path, rtt);
+      const addr = document.createElement('div');
+      addr.className = 'net-peer-addr';
+      addr.textContent = (p.addresses || []).join(' ');
+      li.append(head, addr);
+      el.netPeers.appendChild(li);
+    }
+    el.netView.dataset.state = 'ready';
+  }
+
+  async function refreshNetwork() {
+    try {
+      const [status, peers] = await Promise.all([api.netStatus(), api.netPeers()]);
+      if (!el.netView.hidden) renderNetwork(status, peers);
+    } catch (e) {
+      if (el.netView.hidden) return;
+      el.netView.dataset.state = 'error';
+      el.netMeta.textContent = '';
+      el.netDiagnosis.textContent = '';
+      el.netPeers.textContent = '';
+      el.netNoPeers.hidden = true;
+      el.netStatus.textContent = e && e.message ? e.message : String(e);
+      el.netStatus.hidden = false;
+    }
+  }
+
+  function openNetwork() {
+    if (!el.netView.hidden) return;
+    closeCitationByUser();
+    el.netView.dataset.state = 'loading';
+    el.netView.hidden = false;
+    el.app.classList.add('cite-open');
+    el.netTitle.focus();
+    refreshNetwork();
+    netTimer = setInterval(refreshNetwork, NET_REFRESH_MS);
+  }
+
+  function closeNetwork(restoreFocus) {
+    if (el.netView.hidden) return;
+    clearInterval(netTimer);
+    netTimer = null;
+    el.netView.hidden = true;
+    delete el.netView.dataset.state;
+    if (el.citeView.hidden) el.app.classList.remove('cite-open');
+    if (restoreFocus) el.netOpen.focus();
+  }
+
+  el.netOpen.addEventListener('click', () => {
+    if (el.netView.hidden) openNetwork(); else closeNetwork(true);
+  });
+  el.netClose.addEventListener('click', () => closeNetwork(true));
+
   // ---------------------------------------------------------------- sidebar
 
   function openSidebar() {
@@ -923,6 +1055,7 @@
   document.addEventListener('keydown', (ev) => {
     if (ev.key !== 'Escape' || !el.tokenOverlay.hidden) return;
     if (el.sidebar.classList.contains('open')) closeSidebar();
+    else if (!el.netView.hidden) closeNetwork(true);
     else if (!el.citeView.hidden) closeCitationByUser();
   });
 

@@ -519,6 +519,41 @@ async function main() {
     check(citesM[0] && citesM[0].some((c) => c.document === mailPath), 'the answer lost its link after the document was forgotten');
     passed(`a forgotten document shows ${JSON.stringify(viewM.status)}`);
 
+    // n. the network page: this node's status, a diagnosis a user can act on, no peers
+    step = 'n';
+    await page.click('[data-testid="network-open"]');
+    await waitFor(page, 'the network view to load', () => {
+      const v = document.querySelector('[data-testid="network-view"]');
+      return !!v && !v.hidden && (v.dataset.state === 'ready' || v.dataset.state === 'error');
+    });
+    const net = await page.evaluate(() => {
+      const v = document.querySelector('[data-testid="network-view"]');
+      const t = (s) => { const e = v.querySelector(s); return e ? e.textContent.trim() : null; };
+      return {
+        state: v.dataset.state,
+        status: t('[data-testid="net-status"]'),
+        nat: t('[data-testid="net-nat"]'),
+        connected: t('[data-testid="net-connected"]'),
+        listen: t('[data-testid="net-listen"]'),
+        problems: Array.from(v.querySelectorAll('[data-testid="net-problem"]')).map((e) => e.textContent),
+        peers: v.querySelectorAll('[data-testid="net-peer"]').length,
+        noPeers: !v.querySelector('[data-testid="net-no-peers"]').hidden,
+      };
+    });
+    check(net.state === 'ready', `the network view is ${net.state}: ${net.status}`);
+    const apiNet = await api('GET', '/api/net/status');
+    check(apiNet.status === 200, `GET /api/net/status answered ${apiNet.status}`);
+    check(net.connected === `${apiNet.json.connected} peers` && net.peers === 0 && net.noPeers,
+      `the network view shows ${JSON.stringify(net)} for a node with ${apiNet.json.connected} peers`);
+    check(apiNet.json.listen.every((a) => net.listen.includes(a)) && apiNet.json.listen.length > 0,
+      `listen addresses ${JSON.stringify(apiNet.json.listen)} not all shown in ${JSON.stringify(net.listen)}`);
+    check(net.problems.length === apiNet.json.diagnosis.length && net.problems.some((d) => d.includes('--bootstrap')),
+      `the diagnosis shown is ${JSON.stringify(net.problems)}, the node says ${JSON.stringify(apiNet.json.diagnosis)}`);
+    await page.keyboard.press('Escape');
+    await waitFor(page, 'Escape to close the network view',
+      () => document.querySelector('[data-testid="network-view"]').hidden);
+    passed(`the network page shows NAT ${JSON.stringify(net.nat)}, ${net.connected}, and ${net.problems.length} problem(s) with what to do`);
+
     step = '(end)';
     check(pageErrors.length === 0, `uncaught errors in the page:\n${pageErrors.join('\n')}`);
     console.log('all UI steps passed');
