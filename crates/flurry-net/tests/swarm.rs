@@ -478,7 +478,11 @@ async fn quic_carries_connections_and_inference() {
     let key = libp2p::identity::Keypair::generate_secp256k1();
     let (server, mut events, inbound) = Net::start_with_keypair(key, quic()).await.unwrap();
     let addr = loop {
-        match tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             NetEvent::Listening(a) if a.contains("/quic-v1") => {
                 break format!("{a}/p2p/{}", server.peer_id());
             }
