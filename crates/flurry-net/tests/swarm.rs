@@ -140,6 +140,22 @@ async fn collect(mut call: flurry_net::InferCall) -> Result<String, (ErrorCode, 
     panic!("the answer ended without done or error")
 }
 
+/// Asks `to` through `from` and collects the answer.
+async fn ask(
+    from: &Node,
+    to: &Net,
+    addrs: &[String],
+    text: &str,
+) -> Result<String, (ErrorCode, String)> {
+    collect(
+        from.net
+            .infer(to.peer_id(), addrs, &chat(text))
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_connect_identify_and_ping() {
     let a = Node::start(config()).await;
@@ -309,64 +325,28 @@ async fn inference_is_for_the_circle_only_and_rate_limited() {
     server.net.set_circle(&[friend.member("alice")]);
     let addr = [server.addr()];
     let seen = echo_server(server.inbound);
+    let to = &server.net;
 
-    let r = collect(
-        friend
-            .net
-            .infer(server.net.peer_id(), &addr, &chat("one two three"))
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.unwrap(), "one two three ");
+    assert_eq!(
+        ask(&friend, to, &addr, "one two three").await.unwrap(),
+        "one two three "
+    );
 
-    let (code, message) = collect(
-        stranger
-            .net
-            .infer(server.net.peer_id(), &addr, &chat("let me in"))
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let (code, message) = ask(&stranger, to, &addr, "let me in").await.unwrap_err();
     assert_eq!(code, ErrorCode::Unauthorised);
     assert!(message.contains("flurry circle add"), "{message}");
 
     // 3 per minute: the first used one; two more pass, the next is refused.
     for _ in 0..2 {
-        collect(
-            friend
-                .net
-                .infer(server.net.peer_id(), &addr, &chat("again"))
-                .await
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+        ask(&friend, to, &addr, "again").await.unwrap();
     }
-    let (code, message) = collect(
-        friend
-            .net
-            .infer(server.net.peer_id(), &addr, &chat("too many"))
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let (code, message) = ask(&friend, to, &addr, "too many").await.unwrap_err();
     assert_eq!(code, ErrorCode::RateLimited, "{message}");
     assert!(message.contains("per minute"), "{message}");
 
     // Removing a member takes effect at once.
-    server.net.set_circle(&[]);
-    let (code, _) = collect(
-        friend
-            .net
-            .infer(server.net.peer_id(), &addr, &chat("still?"))
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    to.set_circle(&[]);
+    let (code, _) = ask(&friend, to, &addr, "still?").await.unwrap_err();
     assert_eq!(code, ErrorCode::Unauthorised);
     seen.abort();
 }
