@@ -206,6 +206,9 @@ def test_circle_inference_through_the_api_and_cli(circle):
     pb = next(p for p in peers if p["peer_id"] == b_id)
     assert pb["name"] == "bob" and pb["relayed"] is False and pb["agent"].startswith("flurry/")
     assert pb["addresses"][0].startswith("/ip4/127.0.0.1/tcp/")
+    out = run_cli(alice.home, "ask", "--peer", "bob", "-n", "4", "Hi", timeout=120)
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+    assert f"answered by bob {b_id} over a direct connection" in out.stderr
     human = run_cli(alice.home, "peers").stdout
     assert "bob" in human and "direct" in human
     status = run_cli(alice.home, "net", "status").stdout

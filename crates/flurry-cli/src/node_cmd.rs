@@ -303,6 +303,18 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
                 if v["done"].as_bool() == Some(true) {
                     writeln!(out)?;
                     print_sources(&v["citations"]);
+                    if let Some(p) = v.get("peer").filter(|p| p.is_object()) {
+                        eprintln!(
+                            "(answered by {} {} over a {} connection)",
+                            p["name"].as_str().unwrap_or("peer"),
+                            p["peer_id"].as_str().unwrap_or(""),
+                            if p["relayed"].as_bool() == Some(true) {
+                                "relayed"
+                            } else {
+                                "direct"
+                            },
+                        );
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
             }
