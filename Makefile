@@ -12,7 +12,7 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run build model models test lint unit e2e web-test test-deps contracts-test chain-deps bench bench-chain bench-memory fixtures fuzz help
+.PHONY: build-deps run build model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-chain bench-memory fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -44,7 +44,7 @@ lint: build-deps
 unit: build-deps models chain-deps
 	$(CARGO) test --locked --workspace
 
-test: lint contracts-test unit e2e web-test
+test: lint contracts-test unit e2e web-test netns-test
 
 # Solidity contracts: forge + solc-js from npm (contracts/package-lock.json), offline.
 contracts-test:
@@ -62,6 +62,13 @@ test-deps:
 e2e: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	FLURRY_BIN=$(FLURRY_DEBUG) tests/e2e/run.sh
+
+# A relay and two nodes behind two NATs in network namespaces (root needed; prints
+# SKIPPED otherwise): reservation, relayed connection, DCUtR upgrade, circle inference,
+# timings and tokens/s relayed vs direct in artifacts/netns.json.
+netns-test: build-deps test-deps
+	$(CARGO) build --locked -p flurry
+	python3 tests/netns/netns_test.py $(FLURRY_DEBUG) --json-out artifacts/netns.json
 
 # Chromium driven by Playwright against a real node; the screenshot is kept in artifacts/.
 web-test: build-deps test-deps

@@ -68,6 +68,8 @@ struct State {
     mdns: bool,
     /// The circuit listener of each configured relay (index into `relays`).
     relay_listeners: HashMap<libp2p::core::transport::ListenerId, usize>,
+    /// Per relay (peer id): which of its addresses to reserve on next.
+    relay_turn: HashMap<String, usize>,
 }
 
 /// How often the node re-reserves on lost relays and re-dials bootstrap peers when it
@@ -155,6 +157,7 @@ pub(crate) async fn spawn(
         bootstrap,
         mdns: config.mdns,
         relay_listeners: HashMap::new(),
+        relay_turn: HashMap::new(),
     };
     state.maintain();
     tokio::spawn(run(state, commands));
@@ -180,15 +183,34 @@ impl State {
     /// Reserves on every configured relay that has no circuit listener, and dials the
     /// bootstrap peers again when no peer is connected (a network that split heals).
     fn maintain(&mut self) {
-        for (i, r) in self.relays.clone().iter().enumerate() {
-            if self.relay_listeners.values().any(|&j| j == i) {
+        // One reservation per relay: several addresses of the same relay (TCP and QUIC)
+        // are tried in turn, not reserved on at once (a second reservation on the same
+        // relay replaces the first).
+        let relay_key = |i: usize, a: &Multiaddr| peer_of(a).map_or(format!("#{i}"), |p| p.to_string());
+        let relays = self.relays.clone();
+        let held: HashSet<String> = self
+            .relay_listeners
+            .values()
+            .map(|&i| relay_key(i, &relays[i]))
+            .collect();
+        let mut tried = HashSet::new();
+        for (i, r) in relays.iter().enumerate() {
+            let key = relay_key(i, r);
+            if held.contains(&key) || tried.contains(&key) {
                 continue;
             }
-            match self.swarm.listen_on(r.clone().with(Protocol::P2pCircuit)) {
+            // The address after the one that failed last, among this relay's.
+            let same: Vec<usize> = (0..relays.len())
+                .filter(|&j| relay_key(j, &relays[j]) == key)
+                .collect();
+            let next = self.relay_turn.get(&key).copied().unwrap_or(0) % same.len();
+            let j = same[next];
+            tried.insert(key);
+            match self.swarm.listen_on(relays[j].clone().with(Protocol::P2pCircuit)) {
                 Ok(id) => {
-                    self.relay_listeners.insert(id, i);
+                    self.relay_listeners.insert(id, j);
                 }
-                Err(e) => tracing::warn!(relay = %r, error = %e, "cannot reserve on relay"),
+                Err(e) => tracing::warn!(relay = %relays[j], error = %e, "cannot reserve on relay"),
             }
         }
         if self.swarm.connected_peers().next().is_none() {
@@ -393,9 +415,20 @@ impl State {
                 num_established,
                 ..
             } => {
+                // An inbound relayed connection's remote address is just `/p2p/PEER`: show
+                // the circuit it came through instead, so that it reads as relayed.
                 let addr = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => address.clone(),
-                    ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
+                    ConnectedPoint::Listener {
+                        local_addr,
+                        send_back_addr,
+                    } => {
+                        if endpoint.is_relayed() {
+                            local_addr.clone()
+                        } else {
+                            send_back_addr.clone()
+                        }
+                    }
                 };
                 self.conns
                     .entry(peer_id)
@@ -437,11 +470,15 @@ impl State {
                     tracing::info!(relay = %self.relays[i], "relay reservation ended; will reserve again");
                     if let Some(p) = peer_of(&self.relays[i]) {
                         self.reservations.remove(&p);
+                        *self.relay_turn.entry(p.to_string()).or_default() += 1;
                     }
                 }
                 if let Err(e) = reason {
                     tracing::warn!(?addresses, error = %e, "a listener closed");
                 }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::info!(peer = ?peer_id, %error, "dial failed");
             }
             SwarmEvent::ListenerError { error, .. } => {
                 tracing::warn!(%error, "listener error");
