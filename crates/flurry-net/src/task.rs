@@ -186,7 +186,8 @@ impl State {
         // One reservation per relay: several addresses of the same relay (TCP and QUIC)
         // are tried in turn, not reserved on at once (a second reservation on the same
         // relay replaces the first).
-        let relay_key = |i: usize, a: &Multiaddr| peer_of(a).map_or(format!("#{i}"), |p| p.to_string());
+        let relay_key =
+            |i: usize, a: &Multiaddr| peer_of(a).map_or(format!("#{i}"), |p| p.to_string());
         let relays = self.relays.clone();
         let held: HashSet<String> = self
             .relay_listeners
@@ -206,7 +207,10 @@ impl State {
             let next = self.relay_turn.get(&key).copied().unwrap_or(0) % same.len();
             let j = same[next];
             tried.insert(key);
-            match self.swarm.listen_on(relays[j].clone().with(Protocol::P2pCircuit)) {
+            match self
+                .swarm
+                .listen_on(relays[j].clone().with(Protocol::P2pCircuit))
+            {
                 Ok(id) => {
                     self.relay_listeners.insert(id, j);
                 }
