@@ -16,7 +16,8 @@ FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
-	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients) and browser tests"
+	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients), browser and network-namespace tests"
+	@echo "make netns-test  relay + two NATs in network namespaces: hole punching, inference across (root)"
 	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads; tickets; private memory"
 	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
