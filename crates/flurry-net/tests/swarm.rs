@@ -193,19 +193,23 @@ async fn peers_connect_identify_and_ping() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dht_finds_peers_and_autonat_sets_the_mode() {
+/// A hub and three nodes that join through it.
+async fn hub_and_three() -> (Node, Vec<Node>) {
     let hub = Node::start(config()).await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(
-            Node::start(NetConfig {
-                bootstrap: vec![hub.addr()],
-                ..config()
-            })
-            .await,
-        );
+        let cfg = NetConfig {
+            bootstrap: vec![hub.addr()],
+            ..config()
+        };
+        nodes.push(Node::start(cfg).await);
     }
+    (hub, nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_finds_peers_and_autonat_sets_the_mode() {
+    let (hub, nodes) = hub_and_three().await;
     // AutoNAT: the others dial the hub back, so it is public (and a DHT server).
     until("the hub to be found public", || async {
         (hub.net.status().await.unwrap().nat == Nat::Public).then_some(())
@@ -231,17 +235,7 @@ async fn the_dht_finds_peers_and_autonat_sets_the_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_reaches_every_subscriber_and_is_bounded() {
-    let hub = Node::start(config()).await;
-    let mut nodes = vec![];
-    for _ in 0..3 {
-        nodes.push(
-            Node::start(NetConfig {
-                bootstrap: vec![hub.addr()],
-                ..config()
-            })
-            .await,
-        );
-    }
+    let (hub, nodes) = hub_and_three().await;
     let topic = "flurry/test/1";
     hub.net.gossip(topic).await.unwrap();
     for n in &nodes {
