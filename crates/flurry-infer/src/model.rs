@@ -887,6 +887,7 @@ struct Head<'a> {
 /// every path (eight-lane dot products, sequential softmax sum), so the AVX2 build of
 /// this function gives bit-identical results; it only uses wider registers.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn attend_generic(
     h: &Head<'_>,
     qh: &[f32],
