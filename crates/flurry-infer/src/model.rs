@@ -887,6 +887,7 @@ struct Head<'a> {
 /// every path (eight-lane dot products, sequential softmax sum), so the AVX2 build of
 /// this function gives bit-identical results; it only uses wider registers.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn attend_generic(
     h: &Head<'_>,
     qh: &[f32],
@@ -895,6 +896,7 @@ fn attend_generic(
     dot: impl Fn(&[f32], &[f32]) -> f32,
     dot4: impl Fn(&[f32], [&[f32]; 4]) -> [f32; 4],
     round_f16: impl Fn(&mut [f32]),
+    weighted: impl Fn(&[f32], &[f32], usize, &mut [f32]),
 ) {
     let hd = qh.len();
     scores.clear();
@@ -926,22 +928,25 @@ fn attend_generic(
     }
     // Probabilities are rounded to half precision, as llama.cpp stores them.
     round_f16(scores);
-    o.fill(0.0);
-    for (jj, j) in (h.lo..=h.pos).enumerate() {
-        let p = scores[jj];
-        let v = &h.vc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
-        for (acc, &b) in o.iter_mut().zip(v) {
-            *acc += p * b;
-        }
-    }
+    weighted(scores, &h.vc[h.lo * h.kvd + h.off..], h.kvd, o);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
-    attend_generic(h, qh, scores, o, quant::dot_f32, quant::dot_f32_x4, |x| {
-        quant::round_f16_slice_avx2(x)
-    });
+    // Closures, not function items: a closure inherits this function's target features
+    // and is inlined, whereas a function item passed as `impl Fn` is called through a
+    // shim compiled for the baseline target (which left the dots in SSE, 2 lanes a load).
+    attend_generic(
+        h,
+        qh,
+        scores,
+        o,
+        |a, b| quant::dot_f32_avx2(a, b),
+        |a, b| quant::dot_f32_x4_avx2(a, b),
+        |x| quant::round_f16_slice_avx2(x),
+        |p, v, stride, o| quant::weighted_rows_avx2(p, v, stride, o),
+    );
 }
 
 #[allow(unsafe_code)]
@@ -963,6 +968,7 @@ fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         quant::dot_f32,
         quant::dot_f32_x4,
         quant::round_f16_slice,
+        quant::weighted_rows,
     );
 }
 
@@ -1034,37 +1040,41 @@ mod tests {
 
     #[test]
     fn attention_paths_agree_bit_for_bit() {
-        let hd = 64;
         let n = 300;
         let r = |i: usize| ((i * 2654435761) % 1000) as f32 / 500.0 - 1.0;
-        let kc: Vec<f32> = (0..n * hd).map(r).collect();
-        let vc: Vec<f32> = (0..n * hd).map(|i| r(i + 7)).collect();
-        let qh: Vec<f32> = (0..hd).map(|i| r(i + 13)).collect();
-        let head = Head {
-            kc: &kc,
-            vc: &vc,
-            kvd: hd,
-            off: 0,
-            lo: 3,
-            pos: n - 1,
-            scale: 0.125,
-        };
-        let (mut s1, mut s2) = (Vec::new(), Vec::new());
-        let (mut o1, mut o2) = (vec![0.0; hd], vec![0.0; hd]);
-        attend(&head, &qh, &mut s1, &mut o1);
-        attend_generic(
-            &head,
-            &qh,
-            &mut s2,
-            &mut o2,
-            quant::dot_f32,
-            quant::dot_f32_x4,
-            quant::round_f16_slice,
-        );
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&o1), bits(&o2));
-        assert_eq!(bits(&s1), bits(&s2));
-        assert!(o1.iter().any(|&x| x != 0.0));
+        // (head size, cache row width, head offset): SmolLM2 (64 of 192), Gemma 3 (256),
+        // and sizes with 8-lane and 64-lane tails.
+        for (hd, kvd, off) in [(64, 192, 64), (256, 256, 0), (72, 144, 72), (13, 26, 0)] {
+            let kc: Vec<f32> = (0..n * kvd).map(r).collect();
+            let vc: Vec<f32> = (0..n * kvd).map(|i| r(i + 7)).collect();
+            let qh: Vec<f32> = (0..hd).map(|i| r(i + 13)).collect();
+            let head = Head {
+                kc: &kc,
+                vc: &vc,
+                kvd,
+                off,
+                lo: 3,
+                pos: n - 1,
+                scale: 0.125,
+            };
+            let (mut s1, mut s2) = (Vec::new(), Vec::new());
+            let (mut o1, mut o2) = (vec![0.0; hd], vec![0.0; hd]);
+            attend(&head, &qh, &mut s1, &mut o1);
+            attend_generic(
+                &head,
+                &qh,
+                &mut s2,
+                &mut o2,
+                quant::dot_f32,
+                quant::dot_f32_x4,
+                quant::round_f16_slice,
+                quant::weighted_rows,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&o1), bits(&o2), "head size {hd}");
+            assert_eq!(bits(&s1), bits(&s2), "head size {hd}");
+            assert!(o1.iter().any(|&x| x != 0.0));
+        }
         // Every head size the models use, and odd ones with a tail: close to a float64 sum.
         for hd in [1, 7, 8, 63, 64, 65, 128, 256] {
             let a: Vec<f32> = (0..hd).map(|i| r(i + 3)).collect();

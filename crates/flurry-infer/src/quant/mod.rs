@@ -68,6 +68,12 @@ pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
     ]
 }
 
+/// Attention's weighted sum of value rows (see [`portable::weighted_rows`]).
+#[inline(always)]
+pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+    portable::weighted_rows(p, v, stride, o);
+}
+
 /// [`round_f16_nonneg`] of every value.
 pub(crate) fn round_f16_slice(xs: &mut [f32]) {
     for x in xs {
@@ -78,6 +84,13 @@ pub(crate) fn round_f16_slice(xs: &mut [f32]) {
 /// [`round_f16_slice`] for callers compiled with AVX2, FMA and F16C (F16C conversions).
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::round_f16_slice as round_f16_slice_avx2;
+
+/// [`dot_f32`] and [`dot_f32_x4`] for callers compiled with AVX2, FMA and F16C: the same
+/// additions in the same order, in one register.
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{
+    dot_f32 as dot_f32_avx2, dot_f32_x4 as dot_f32_x4_avx2, weighted_rows as weighted_rows_avx2,
+};
 
 /// `x` rounded to the nearest half-precision value (ties to even), as `f32`, for
 /// `0 <= x <= 65504`: exactly `f16::from_f32(x).to_f32()`, in plain arithmetic that

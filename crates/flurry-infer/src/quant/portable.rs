@@ -60,6 +60,20 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// `o[d] = sum over j of p[j] * v[j * stride + d]`, for `d < o.len()`: each element
+/// starts at 0 and adds its terms in `j` order, each product rounded (no FMA). Attention's
+/// probability-weighted sum of value rows.
+#[inline(always)]
+pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+    o.fill(0.0);
+    for (j, &pj) in p.iter().enumerate() {
+        let row = &v[j * stride..j * stride + o.len()];
+        for (acc, &b) in o.iter_mut().zip(row) {
+            *acc += pj * b;
+        }
+    }
+}
+
 // ---- Exact integer block dots. ----
 
 #[inline(always)]

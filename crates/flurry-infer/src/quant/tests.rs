@@ -767,3 +767,54 @@ fn long_rows_bit_identical_across_paths() {
         }
     }
 }
+
+proptest! {
+    /// The AVX2 f32 dot kernels (attention) give the canonical portable sum bit for bit,
+    /// for every length (whole 8-lane chunks and tails) and for 1 or 4 vectors at once.
+    #[test]
+    fn dot_f32_avx2_matches_portable(seed in any::<u64>(), len in 0usize..300) {
+        let mut rng = Rng(seed);
+        let a = rng.values(len);
+        let bs: Vec<Vec<f32>> = (0..4).map(|_| rng.values(len)).collect();
+        let want: Vec<u32> = bs.iter().map(|b| dot_f32(&a, b).to_bits()).collect();
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
+            let (one, four) = unsafe {
+                (
+                    bs.iter().map(|b| x86::dot_f32(&a, b).to_bits()).collect::<Vec<_>>(),
+                    x86::dot_f32_x4(&a, [&bs[0], &bs[1], &bs[2], &bs[3]]),
+                )
+            };
+            prop_assert_eq!(&one, &want);
+            prop_assert_eq!(four.map(f32::to_bits).to_vec(), want);
+        }
+    }
+}
+
+proptest! {
+    /// The AVX2 weighted sum of value rows (attention) equals the portable one bit for
+    /// bit, for any output width (64-lane blocks, 8-lane blocks, tails), row stride and
+    /// row count, including none.
+    #[test]
+    fn weighted_rows_avx2_matches_portable(
+        seed in any::<u64>(), hd in 1usize..300, extra in 0usize..20, n in 0usize..40,
+    ) {
+        let mut rng = Rng(seed);
+        let stride = hd + extra;
+        let p = rng.values(n);
+        let v = rng.values(n * stride);
+        let mut want = vec![f32::NAN; hd];
+        weighted_rows(&p, &v, stride, &mut want);
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            let mut got = vec![f32::NAN; hd];
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
+            unsafe { x86::weighted_rows(&p, &v, stride, &mut got) };
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&got), bits(&want));
+        }
+    }
+}

@@ -1262,6 +1262,95 @@ fn ld256_i32(p: &[i32]) -> __m256i {
 
 // ---- F32 dot products (attention). ----
 
+/// [`super::portable::weighted_rows`] with AVX2: the same products and additions in the
+/// same order per element, with up to 64 outputs held in registers across all rows
+/// instead of being loaded and stored for every row.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+    let hd = o.len();
+    if let Some(last) = p.len().checked_sub(1) {
+        assert!(v.len() >= last * stride + hd);
+    }
+    let mut c = 0;
+    while c + 64 <= hd {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (j, &pj) in p.iter().enumerate() {
+            let pv = _mm256_set1_ps(pj);
+            let row = &v[j * stride + c..j * stride + c + 64];
+            for (k, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, ld256_f32(&row[k * 8..])));
+            }
+        }
+        for (k, a) in acc.iter().enumerate() {
+            store8(&mut o[c + k * 8..], *a);
+        }
+        c += 64;
+    }
+    while c + 8 <= hd {
+        let mut acc = _mm256_setzero_ps();
+        for (j, &pj) in p.iter().enumerate() {
+            let row = &v[j * stride + c..j * stride + c + 8];
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(pj), ld256_f32(row)));
+        }
+        store8(&mut o[c..], acc);
+        c += 8;
+    }
+    if c < hd {
+        let n = hd - c;
+        let tail = &mut o[c..];
+        tail.fill(0.0);
+        for (j, &pj) in p.iter().enumerate() {
+            for (acc, &b) in tail.iter_mut().zip(&v[j * stride + c..j * stride + c + n]) {
+                *acc += pj * b;
+            }
+        }
+    }
+}
+
+/// [`super::dot_f32`] with AVX2: lane `l` of one register is canonical lane `l`
+/// (multiply, then add: no FMA), folded by [`fold_ps`], then the tail one by one.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let [s] = dot_f32_n(a, [b]);
+    s
+}
+
+/// [`dot_f32`] of `a` with 4 vectors, interleaved so the 4 dependency chains overlap.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    dot_f32_n(a, b)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn dot_f32_n<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
+    for v in &b {
+        assert_eq!(v.len(), a.len());
+    }
+    let full = a.len() / 8 * 8;
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut i = 0;
+    while i < full {
+        let x = ld256_f32(&a[i..]);
+        for n in 0..N {
+            acc[n] = _mm256_add_ps(acc[n], _mm256_mul_ps(x, ld256_f32(&b[n][i..])));
+        }
+        i += 8;
+    }
+    let mut out = [0f32; N];
+    for n in 0..N {
+        let mut sum = fold_ps(acc[n]);
+        for j in full..a.len() {
+            sum += a[j] * b[n][j];
+        }
+        out[n] = sum;
+    }
+    out
+}
+
 /// Rounds every value to half precision (round to nearest, ties to even) with F16C:
 /// the same results as [`super::round_f16_nonneg`] (IEEE conversion both ways).
 #[target_feature(enable = "avx2,fma,f16c")]
