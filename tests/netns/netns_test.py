@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 PREFIX = "fln"
-TAG = f"{PREFIX}{os.getpid() % 100000}"
+TAG = f"{PREFIX}{os.getpid()}"  # at most 7 digits: interface names stay under 16 bytes
 NS = {k: f"{TAG}{k}" for k in ("wan", "relay", "nat1", "nat2", "a", "b")}
 RELAY_IP = "10.99.0.1"
 API = "127.0.0.1:7878"  # every namespace has its own loopback
@@ -51,14 +53,14 @@ def sh(*cmd: str, check: bool = True, ns: str | None = None, **kw) -> subprocess
 
 
 def cleanup_stale() -> None:
-    """Removes namespaces of this test left by earlier runs that were killed."""
+    """Removes namespaces of this test left by earlier runs that were killed (the owner's
+    pid is in the name: `fln<PID><role>`; a run still alive keeps its namespaces)."""
     out = sh("ip", "netns", "list", check=False).stdout
     for line in out.splitlines():
         name = line.split()[0] if line.strip() else ""
-        if name.startswith(PREFIX) and name[len(PREFIX):len(PREFIX) + 1].isdigit():
-            pid = int("".join(c for c in name[len(PREFIX):] if c.isdigit())[:5] or 0)
-            if not Path(f"/proc/{pid}").exists() or pid == os.getpid() % 100000:
-                sh("ip", "netns", "del", name, check=False)
+        m = re.fullmatch(rf"{PREFIX}(\d+)(wan|relay|nat1|nat2|a|b|probe)", name)
+        if m and (not Path(f"/proc/{m.group(1)}").exists() or int(m.group(1)) == os.getpid()):
+            sh("ip", "netns", "del", name, check=False)
 
 
 def teardown() -> None:
@@ -320,6 +322,9 @@ def main() -> int:
     if shutil.which("iptables") is None:
         print("netns: iptables is missing (scripts/test-deps.sh installs it)", file=sys.stderr)
         return 1
+    # A SIGTERM (make, CI timeouts) unwinds through the `finally` below, which stops the
+    # nodes and deletes the namespaces, like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cleanup_stale()
     probe = f"{TAG}probe"
     r = sh("ip", "netns", "add", probe, check=False)
