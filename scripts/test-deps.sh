@@ -11,6 +11,7 @@ command -v node >/dev/null || need+=(nodejs npm)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
 # NAT in network namespaces for the peer-to-peer test (tests/netns).
 command -v iptables >/dev/null || need+=(iptables)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
