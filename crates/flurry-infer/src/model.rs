@@ -172,13 +172,48 @@ impl Hparams {
     }
 }
 
-/// A weight matrix inside the mapped file.
+/// A weight matrix: inside the mapped file, or repacked at load for the kernels.
 #[derive(Debug, Clone)]
 struct Weight {
     dtype: GgmlType,
     rows: usize,
     cols: usize,
     range: Range<usize>,
+    /// The rows in [`quant::pack_matrix`]'s layout (then the mapped bytes are unused).
+    packed: Option<Arc<memmap2::Mmap>>,
+}
+
+/// Rows read per `pread` while repacking (about 1 MiB).
+const PACK_CHUNK: usize = 1 << 20;
+
+/// Repacks `w` when this CPU's kernels prefer it, reading the file with `pread` so that
+/// the mapped pages are never touched (resident memory holds one copy of the weights).
+fn pack_weight(file: &std::fs::File, path: &Path, mut w: Weight) -> Result<Weight> {
+    use std::os::unix::fs::FileExt;
+    if !quant::prefers_packed(w.dtype) || w.rows == 0 {
+        return Ok(w);
+    }
+    let rb = quant::row_bytes(w.dtype, w.cols);
+    let per = (PACK_CHUNK / rb.max(1)).max(1);
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Anonymous memory with transparent huge pages where the kernel allows them: the
+    // kernels stream every weight once per token, and 2 MiB pages save TLB misses.
+    let mut out = memmap2::MmapMut::map_anon(w.range.len()).map_err(io)?;
+    let _ = out.advise(memmap2::Advice::HugePage);
+    let mut buf = vec![0u8; per * rb];
+    for (c, dst) in out.chunks_mut(per * rb).enumerate() {
+        let src = &mut buf[..dst.len()];
+        file.read_exact_at(src, (w.range.start + c * per * rb) as u64)
+            .map_err(io)?;
+        for (s, d) in src.chunks_exact(rb).zip(dst.chunks_exact_mut(rb)) {
+            quant::pack_row(w.dtype, s, d);
+        }
+    }
+    w.packed = Some(Arc::new(out.make_read_only().map_err(io)?));
+    Ok(w)
 }
 
 struct Layer {
@@ -235,7 +270,7 @@ impl Model {
         }
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
         let e = hp.n_embd;
-        let matrix = |name: &str, cols: usize, rows: usize| -> Result<Weight> {
+        let plain_matrix = |name: &str, cols: usize, rows: usize| -> Result<Weight> {
             let t = require(&gguf, name)?;
             check_shape(&gguf, t, &[cols as u64, rows as u64])?;
             Ok(Weight {
@@ -243,6 +278,7 @@ impl Model {
                 rows,
                 cols,
                 range: t.range.clone(),
+                packed: None,
             })
         };
         let vector = |name: &str, n: usize| -> Result<Vec<f32>> {
@@ -261,6 +297,13 @@ impl Model {
                 return Err(gguf.error(format!("tensor {name} holds non-finite values")));
             }
             Ok(out)
+        };
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let matrix = |name: &str, cols: usize, rows: usize| -> Result<Weight> {
+            pack_weight(&file, path, plain_matrix(name, cols, rows)?)
         };
         let gemma = hp.arch == Arch::Gemma3;
         let mut layers = Vec::with_capacity(hp.n_layer);
@@ -288,10 +331,12 @@ impl Model {
                 post_ffn_norm: gemma.then(|| vector(&n("post_ffw_norm"), e)).transpose()?,
             });
         }
-        let tok_embd = matrix("token_embd.weight", e, hp.n_vocab)?;
+        // The embedding is read a row at a time from the mapped file (never packed); a
+        // tied output head gets its own packed copy.
+        let tok_embd = plain_matrix("token_embd.weight", e, hp.n_vocab)?;
         let output = match gguf.tensor("output.weight") {
             Some(_) => matrix("output.weight", e, hp.n_vocab)?,
-            None => tok_embd.clone(),
+            None => pack_weight(&file, path, tok_embd.clone())?,
         };
         let output_norm = vector("output_norm.weight", e)?;
         let name = gguf
@@ -347,12 +392,16 @@ impl Model {
         self.gguf.tensors().iter().map(TensorInfo::elements).sum()
     }
 
-    fn qm(&self, w: &Weight) -> QMatrix<'_> {
+    fn qm<'w>(&'w self, w: &'w Weight) -> QMatrix<'w> {
         QMatrix {
             dtype: w.dtype,
             rows: w.rows,
             cols: w.cols,
-            data: &self.map[w.range.clone()],
+            data: w
+                .packed
+                .as_deref()
+                .map_or(&self.map[w.range.clone()], |m| &m[..]),
+            packed: w.packed.is_some(),
         }
     }
 

@@ -39,6 +39,7 @@
 //! whole forward pass): from outside the pool every call pays for waking the workers.
 
 mod blocks;
+mod packed;
 mod portable;
 #[cfg(test)]
 mod tests;
@@ -72,6 +73,16 @@ pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
 #[inline(always)]
 pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
     portable::weighted_rows(p, v, stride, o);
+}
+
+/// Asks the CPU to bring `bytes` into its caches (no effect on results; a no-op where
+/// there is no prefetch instruction).
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    x86::prefetch(bytes);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// [`round_f16_nonneg`] of every value.
@@ -109,6 +120,16 @@ pub(crate) fn round_f16_nonneg(x: f32) -> f32 {
 
 pub use crate::GgmlType;
 pub use blocks::{dequantize_row, quantize_row, quantize_weights};
+pub use packed::{pack_matrix, pack_row, packable, unpack_row};
+
+/// Whether weights of `dtype` should be repacked at load on this CPU ([`pack_matrix`]):
+/// true where a SIMD kernel reads the packed layout faster. Q8_0 can be packed (and is
+/// tested) but is not preferred: its packed one-row kernel measured 0.76-0.89x the GGUF
+/// layout's (`examples/kernel_speed.rs`), as its sign handling does not amortise.
+pub fn prefers_packed(dtype: GgmlType) -> bool {
+    matches!(dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0)
+        && Path::detect() != Path::Scalar
+}
 
 /// Bytes of one row of `cols` elements.
 ///
@@ -152,6 +173,8 @@ pub struct QMatrix<'a> {
     pub cols: usize,
     /// `rows * row_bytes(dtype, cols)` bytes.
     pub data: &'a [u8],
+    /// Whether `data` is in the packed layout of [`pack_matrix`] (rows keep their size).
+    pub packed: bool,
 }
 
 impl QMatrix<'_> {
@@ -396,11 +419,21 @@ impl Path {
         v
     }
 
-    fn kernel(self, dtype: GgmlType) -> Kernel {
+    fn kernel(self, dtype: GgmlType, packed: bool) -> Kernel {
         assert!(
             is_weight_type(dtype),
             "{dtype} is an activation type, not a weight type"
         );
+        if packed {
+            return match self {
+                Path::Scalar => packed::portable_kernel(dtype),
+                // One packed kernel family (AVX2) serves both x86 paths.
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx2 | Path::Vnni => {
+                    x86::packed_kernel(dtype).expect("AVX2 kernels need AVX2, FMA and F16C")
+                }
+            };
+        }
         match self {
             Path::Scalar => portable::kernel(dtype),
             #[cfg(target_arch = "x86_64")]
@@ -424,6 +457,11 @@ pub fn kernel_path() -> &'static str {
 
 fn check(w: &QMatrix<'_>, acts: &QActs, out: &[f32]) {
     assert!(is_weight_type(w.dtype), "{} is not a weight type", w.dtype);
+    assert!(
+        !w.packed || packable(w.dtype),
+        "{} has no packed layout",
+        w.dtype
+    );
     assert_eq!(
         w.data.len(),
         w.rows * w.row_bytes(),
@@ -479,7 +517,7 @@ pub(crate) fn matmul_with(
     if threads <= 1 || w.rows == 0 || n == 0 || w.data.len() * n < min_work {
         return matmul_serial_with(path, w, acts, out);
     }
-    let kernel = path.kernel(w.dtype);
+    let kernel = path.kernel(w.dtype, w.packed);
     let rb = w.row_bytes();
     let rows = w.rows;
     let tile = tile_rows(acts);
@@ -556,7 +594,7 @@ pub(crate) fn matmul_serial_with(path: Path, w: QMatrix<'_>, acts: &QActs, out: 
         stride: w.rows,
         tile: tile_rows(acts),
     };
-    path.kernel(w.dtype)(&job, out);
+    path.kernel(w.dtype, w.packed)(&job, out);
 }
 
 /// Slow `f32` reference: dequantises each row of `w` and takes a plain sequential `f32`
@@ -566,6 +604,7 @@ pub(crate) fn matmul_serial_with(path: Path, w: QMatrix<'_>, acts: &QActs, out: 
 ///
 /// If the shapes disagree.
 pub fn matmul_reference_f32(w: QMatrix<'_>, x: &[f32], out: &mut [f32]) {
+    assert!(!w.packed, "the reference takes the GGUF layout");
     assert_eq!(
         w.data.len(),
         w.rows * w.row_bytes(),

@@ -289,7 +289,11 @@ macro_rules! quant_kernel {
                 let a = job.acts.row(job.t0);
                 let mut pairs = job.w.chunks_exact(2 * rb);
                 let mut outs = out.chunks_exact_mut(2);
-                for (o, w) in (&mut outs).zip(&mut pairs) {
+                for (i, (o, w)) in (&mut outs).zip(&mut pairs).enumerate() {
+                    // Weights stream from memory once per token: fetch the next pair early.
+                    if let Some(next) = job.w.get((2 * i + 2) * rb..(2 * i + 4) * rb) {
+                        $crate::quant::prefetch(next);
+                    }
                     let s = $dot2([&w[..rb], &w[rb..]], [a, a]);
                     o.copy_from_slice(&s);
                 }

@@ -389,6 +389,7 @@ fn extreme_blocks_match_reference() {
                 rows: 1,
                 cols,
                 data: &data,
+                packed: false,
             };
             let mut acts = QActs::default();
             acts.quantize(dtype, &x, cols);
@@ -445,6 +446,7 @@ fn matmul_rejects_mismatched_activations() {
         rows: 2,
         cols: 32,
         data: &data,
+        packed: false,
     };
     let mut acts = QActs::default();
     acts.quantize(GgmlType::Q8_0, &[1.0; 32], 32);
@@ -497,6 +499,22 @@ proptest! {
         for (i, (a, b)) in out.iter().zip(&want).enumerate() {
             prop_assert_eq!(a.to_bits(), b.to_bits(), "{} element {}", dtype, i);
         }
+    }
+
+    #[test]
+    fn pack_unpack_roundtrip(seed in any::<u64>(), ti in 0usize..4, blocks in 1usize..30) {
+        let dtype = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0][ti];
+        let mut rng = Rng(seed);
+        let row = random_weights(dtype, 1, blocks * 32, &mut rng);
+        let mut packed = vec![0u8; row.len()];
+        pack_row(dtype, &row, &mut packed);
+        let mut back = vec![0u8; row.len()];
+        unpack_row(dtype, &packed, &mut back);
+        prop_assert_eq!(&back, &row);
+        // Every byte moved somewhere: the packed row is a permutation at the bit level
+        // (same number of set bits), not a copy with zeros.
+        let ones = |v: &[u8]| v.iter().map(|b| b.count_ones()).sum::<u32>();
+        prop_assert_eq!(ones(&packed), ones(&row));
     }
 
     #[test]
@@ -558,7 +576,7 @@ proptest! {
         let mut rng = Rng(seed);
         let cols = cols_for(dtype, &mut rng);
         let data = random_weights(dtype, rows, cols, &mut rng);
-        let w = QMatrix { dtype, rows, cols, data: &data };
+        let w = QMatrix { dtype, rows, cols, data: &data, packed: false };
         let x = rng.values(n * cols);
         let mut acts = QActs::default();
         acts.quantize(dtype, &x, cols);
@@ -609,7 +627,7 @@ proptest! {
         let mut rng = Rng(seed);
         let cols = cols_for(dtype, &mut rng).min(512);
         let data = random_weights(dtype, rows, cols, &mut rng);
-        let w = QMatrix { dtype, rows, cols, data: &data };
+        let w = QMatrix { dtype, rows, cols, data: &data, packed: false };
         let x = rng.values(n * cols);
         let mut acts = QActs::default();
         acts.quantize(dtype, &x, cols);
@@ -620,17 +638,23 @@ proptest! {
         let mut scalar = vec![0f32; n * rows];
         matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
         prop_assert_eq!(bits(&scalar), bits(&serial), "scalar vs {}", kernel_path());
-        for threads in 1..=3 {
-            for path in Path::all_available() {
-                let mut par = vec![f32::NAN; n * rows];
-                // min_work 0: always take the threaded code, even for tiny matrices.
-                matmul_with(path, w, &acts, &mut par, pool(threads), 0);
-                prop_assert_eq!(bits(&par), bits(&serial), "{} threads, {:?}", threads, path);
+        // The same weights in the packed layout give the same bits on every path.
+        let pk = packable(dtype).then(|| pack_matrix(w));
+        let variants = std::iter::once(w)
+            .chain(pk.as_deref().map(|data| QMatrix { data, packed: true, ..w }));
+        for w in variants {
+            for threads in 1..=3 {
+                for path in Path::all_available() {
+                    let mut par = vec![f32::NAN; n * rows];
+                    // min_work 0: always take the threaded code, even for tiny matrices.
+                    matmul_with(path, w, &acts, &mut par, pool(threads), 0);
+                    prop_assert_eq!(bits(&par), bits(&serial), "{} threads, {:?}, packed {}", threads, path, w.packed);
+                }
             }
+            let mut public = vec![0f32; n * rows];
+            matmul(w, &acts, &mut public, pool(2));
+            prop_assert_eq!(bits(&public), bits(&serial), "packed {}", w.packed);
         }
-        let mut public = vec![0f32; n * rows];
-        matmul(w, &acts, &mut public, pool(2));
-        prop_assert_eq!(bits(&public), bits(&serial));
     }
 }
 
@@ -649,7 +673,7 @@ proptest! {
         let mut rng = Rng(seed);
         let cols = cols_for(dtype, &mut rng).min(768);
         let data = random_weights(dtype, rows, cols, &mut rng);
-        let w = QMatrix { dtype, rows, cols, data: &data };
+        let w = QMatrix { dtype, rows, cols, data: &data, packed: false };
         let x = rng.values(n * cols);
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         // Each activation row alone (n = 1), on the portable path and the detected one.
@@ -666,11 +690,15 @@ proptest! {
         }
         let mut acts = QActs::default();
         acts.quantize(dtype, &x, cols);
+        let pk = packable(dtype).then(|| pack_matrix(w));
+        let variants = std::iter::once(w)
+            .chain(pk.as_deref().map(|data| QMatrix { data, packed: true, ..w }));
+        for w in variants {
         for path in Path::all_available() {
             for threads in 1..=3 {
                 let mut par = vec![f32::NAN; n * rows];
                 matmul_with(path, w, &acts, &mut par, pool(threads), 0);
-                prop_assert_eq!(bits(&par), bits(&single), "{:?}, {} threads", path, threads);
+                prop_assert_eq!(bits(&par), bits(&single), "{:?}, {} threads, packed {}", path, threads, w.packed);
             }
             // Any cache tile size, on the kernel directly.
             for tile in [1, 2, 3, 5, 7] {
@@ -684,9 +712,10 @@ proptest! {
                     stride: rows,
                     tile,
                 };
-                path.kernel(dtype)(&job, &mut out);
-                prop_assert_eq!(bits(&out), bits(&single), "{:?}, tile {}", path, tile);
+                path.kernel(dtype, w.packed)(&job, &mut out);
+                prop_assert_eq!(bits(&out), bits(&single), "{:?}, tile {}, packed {}", path, tile, w.packed);
             }
+        }
         }
         let mut public = vec![0f32; n * rows];
         matmul(w, &acts, &mut public, pool(2));
@@ -745,6 +774,7 @@ fn long_rows_bit_identical_across_paths() {
                 rows,
                 cols,
                 data: &data,
+                packed: false,
             };
             for n in [1, 3, 6] {
                 let x = rng.values(n * cols);
@@ -753,15 +783,24 @@ fn long_rows_bit_identical_across_paths() {
                 let mut scalar = vec![0f32; n * rows];
                 matmul_serial_with(Path::Scalar, w, &acts, &mut scalar);
                 assert!(scalar.iter().all(|v| v.is_finite()), "{dtype}");
-                for path in Path::all_available() {
-                    let mut out = vec![f32::NAN; n * rows];
-                    matmul_with(path, w, &acts, &mut out, pool(2), 0);
-                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(&out),
-                        bits(&scalar),
-                        "{dtype} {blocks} blocks, n {n}, {path:?}"
-                    );
+                let pk = packable(dtype).then(|| pack_matrix(w));
+                let variants = std::iter::once(w).chain(pk.as_deref().map(|data| QMatrix {
+                    data,
+                    packed: true,
+                    ..w
+                }));
+                for w in variants {
+                    for path in Path::all_available() {
+                        let mut out = vec![f32::NAN; n * rows];
+                        matmul_with(path, w, &acts, &mut out, pool(2), 0);
+                        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(&out),
+                            bits(&scalar),
+                            "{dtype} {blocks} blocks, n {n}, {path:?}, packed {}",
+                            w.packed
+                        );
+                    }
                 }
             }
         }

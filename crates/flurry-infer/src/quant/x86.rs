@@ -1538,3 +1538,393 @@ pub(crate) fn kernel(dtype: GgmlType, vnni: bool) -> Option<Kernel> {
         GgmlType::Q8_1 | GgmlType::Q8K => unreachable!("not a weight type"),
     })
 }
+
+/// Prefetches every cache line of `bytes` (SSE, part of x86-64's baseline).
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    for off in (0..bytes.len()).step_by(64) {
+        // SAFETY: `off` is inside `bytes`; a prefetch reads nothing architecturally and
+        // cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(off).cast()) };
+    }
+}
+
+// ---- Packed 32-element formats (layout: `super::packed`). ----
+//
+// The weights are already in the group layout, so no row is re-laid per call: one
+// activation row (decode) goes through 4 weight rows at a time, several (prefill, batched
+// decode) through 2 weight rows x up to 4 activation rows. Q4_0/Q4_1 accumulate the
+// `maddubs` products of a whole group in i16 lanes (at most 8 * 2 * 15 * 127 = 30480, as
+// the activation quantisers keep |y| <= 127), Q5_0 of half a group (4 * 2 * 31 * 127 =
+// 31496); Q8_0 widens every product with `madd`. The canonical terms are those of the
+// other paths.
+
+thread_local! {
+    /// Activations in the group layout, kept per thread between calls.
+    static PACKED_ACTS: std::cell::RefCell<GemmActs> = std::cell::RefCell::new(GemmActs::default());
+}
+
+/// Quant bytes per block in the packed layout.
+const fn quant_bytes(t: u8) -> usize {
+    match t {
+        Q5_0 => 20,
+        Q8_0 => 32,
+        _ => 16,
+    }
+}
+
+/// Bit `m` of every byte of `h` moved to bit 4, other bits cleared.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn fifth_bits(h: __m256i, m: usize) -> __m256i {
+    // 16-bit shifts: bit m of the low byte lands on bit 4 and bit m of the high byte on
+    // bit 12 (m < 8, so no bit crosses into the wrong byte's bit 4).
+    let v = if m <= 4 {
+        _mm256_sll_epi16(h, _mm_cvtsi32_si128(4 - m as i32))
+    } else {
+        _mm256_srl_epi16(h, _mm_cvtsi32_si128(m as i32 - 4))
+    };
+    _mm256_and_si256(v, _mm256_set1_epi8(0x10))
+}
+
+/// Mask of the first `lanes` 32-bit lanes.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn tail_mask(lanes: usize) -> __m256i {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), idx)
+}
+
+/// The `lanes` 32-bit lanes at byte `off` of `w` (all 8: a plain load), other lanes zero.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld_lanes(w: &[u8], off: usize, lanes: usize, mask: __m256i) -> __m256i {
+    if lanes == 8 {
+        return ld256(&w[off..]);
+    }
+    let p = &w[off..off + 4 * lanes];
+    // SAFETY: the mask selects the first `lanes` lanes, whose `4 * lanes` bytes `p` holds;
+    // masked-off lanes are not read (and cannot fault).
+    unsafe { _mm256_maskload_epi32(p.as_ptr().cast(), mask) }
+}
+
+/// Integer sums of one group: `R` packed weight groups (`8 * quant_bytes(T)` bytes each,
+/// full-group layout) against `C` activation groups (256 bytes each); lane `k` is block
+/// `k`'s sum of unsigned weight codes times activations (offsets not yet taken off).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn packed_isums<const T: u8, const R: usize, const C: usize, const FULL: bool>(
+    wq: [&[u8]; R],
+    lanes: usize,
+    y: [&[u8]; C],
+) -> [[__m256i; C]; R] {
+    // Stored vector `v` of a group of `lanes` blocks: bytes `4 * lanes * v..`.
+    let mask = tail_mask(lanes);
+    let ldw = |w: &[u8], v: usize| {
+        if FULL {
+            ld256(&w[32 * v..])
+        } else {
+            ld_lanes(w, 4 * lanes * v, lanes, mask)
+        }
+    };
+    let ones = _mm256_set1_epi16(1);
+    let mut out = [[_mm256_setzero_si256(); C]; R];
+    if T == Q8_0 {
+        for m in 0..8 {
+            let mut ym = [_mm256_setzero_si256(); C];
+            for c in 0..C {
+                ym[c] = ld256(&y[c][32 * m..]);
+            }
+            for r in 0..R {
+                let w = ldw(wq[r], m);
+                let wa = _mm256_sign_epi8(w, w);
+                for c in 0..C {
+                    let p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(ym[c], w));
+                    out[r][c] = _mm256_add_epi32(out[r][c], _mm256_madd_epi16(p, ones));
+                }
+            }
+        }
+        return out;
+    }
+    let low = _mm256_set1_epi8(0x0F);
+    let mut acc = [[[_mm256_setzero_si256(); 2]; C]; R];
+    for p in 0..4 {
+        let mut ylo = [_mm256_setzero_si256(); C];
+        let mut yhi = [_mm256_setzero_si256(); C];
+        for c in 0..C {
+            ylo[c] = ld256(&y[c][32 * p..]);
+            yhi[c] = ld256(&y[c][32 * (p + 4)..]);
+        }
+        for r in 0..R {
+            let pk = ldw(wq[r], p);
+            let mut lo = _mm256_and_si256(pk, low);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(pk), low);
+            if T == Q5_0 {
+                let h = ldw(wq[r], 4);
+                lo = _mm256_or_si256(lo, fifth_bits(h, p));
+                hi = _mm256_or_si256(hi, fifth_bits(h, p + 4));
+            }
+            let half = usize::from(T == Q5_0 && p >= 2);
+            for c in 0..C {
+                let s = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(lo, ylo[c]),
+                    _mm256_maddubs_epi16(hi, yhi[c]),
+                );
+                acc[r][c][half] = _mm256_add_epi16(acc[r][c][half], s);
+            }
+        }
+    }
+    for r in 0..R {
+        for c in 0..C {
+            let mut s = _mm256_madd_epi16(acc[r][c][0], ones);
+            if T == Q5_0 {
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(acc[r][c][1], ones));
+            }
+            out[r][c] = s;
+        }
+    }
+    out
+}
+
+/// Adds the canonical terms of group `g` (blocks `8g..`, `lanes` of them) to `lanes_acc`:
+/// `wq` the rows' group bytes, `sc` the rows' scale bytes (`d`, then Q4_1's `m` at
+/// `m_off`), activation rows `ts`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn packed_group<const T: u8, const R: usize, const C: usize, const FULL: bool>(
+    wq: [&[u8]; R],
+    sc: [&[u8]; R],
+    m_off: usize,
+    lanes: usize,
+    ga: &GemmActs,
+    ts: [usize; C],
+    g: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; R],
+) {
+    let gb = nbp * 32;
+    let b = 8 * g;
+    let mut y: [&[u8]; C] = [&[]; C];
+    for c in 0..C {
+        y[c] = &ga.q[ts[c] * gb + 256 * g..][..256];
+    }
+    let isums = packed_isums::<T, R, C, FULL>(wq, lanes, y);
+    for r in 0..R {
+        let (dw, mw) = if FULL {
+            let dw = _mm256_cvtph_ps(ld128(&sc[r][2 * b..]));
+            let mw = if T == Q4_1 {
+                _mm256_cvtph_ps(ld128(&sc[r][m_off + 2 * b..]))
+            } else {
+                dw
+            };
+            (dw, mw)
+        } else {
+            // A tail group: `lanes` scales, zero in the other lanes.
+            let mut d = [0u8; 16];
+            let mut m = [0u8; 16];
+            for k in 0..lanes {
+                d[2 * k] = sc[r][2 * (b + k)];
+                d[2 * k + 1] = sc[r][2 * (b + k) + 1];
+                if T == Q4_1 {
+                    m[2 * k] = sc[r][m_off + 2 * (b + k)];
+                    m[2 * k + 1] = sc[r][m_off + 2 * (b + k) + 1];
+                }
+            }
+            (_mm256_cvtph_ps(ld128(&d)), _mm256_cvtph_ps(ld128(&m)))
+        };
+        for c in 0..C {
+            let t = ts[c];
+            let mut isum = isums[r][c];
+            if let Some(sh) = offset_shift(T, false) {
+                let ys = ld256_i32(&ga.ys[t * nbp + b..]);
+                isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+            }
+            // (dw * da) * isum [+ mw * sa], as `term_d` / `term_dm`.
+            let dd = _mm256_mul_ps(dw, ld256_f32(&ga.d[t * nbp + b..]));
+            let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
+            if T == Q4_1 {
+                let ms = _mm256_mul_ps(mw, ld256_f32(&ga.s[t * nbp + b..]));
+                term = _mm256_add_ps(term, ms);
+            }
+            // Blocks past the row's end have zero weights and scales: +0.0 terms leave a
+            // lane unchanged (a lane is never -0.0).
+            acc[r][c] = _mm256_add_ps(acc[r][c], term);
+        }
+    }
+}
+
+/// `R` packed weight rows times `C` activation rows `ts` (in `ga`), each result the
+/// canonical sum of its row.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn packed_micro<const T: u8, const R: usize, const C: usize>(
+    w: [&[u8]; R],
+    ga: &GemmActs,
+    ts: [usize; C],
+    nb: usize,
+    nbp: usize,
+) -> [[f32; C]; R] {
+    let qb = quant_bytes(T);
+    let full = nb / 8;
+    let tail = nb % 8;
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    let sc = w.map(|w| &w[nb * qb..]);
+    for g in 0..full {
+        let wq = w.map(|w| &w[g * 8 * qb..(g + 1) * 8 * qb]);
+        packed_group::<T, R, C, true>(wq, sc, 2 * nb, 8, ga, ts, g, nbp, &mut acc);
+    }
+    if tail > 0 {
+        let wq = w.map(|w| &w[full * 8 * qb..nb * qb]);
+        packed_group::<T, R, C, false>(wq, sc, 2 * nb, tail, ga, ts, full, nbp, &mut acc);
+    }
+    // A loop rather than `map` closures, which would not be inlined (no target features).
+    let mut out = [[0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            out[r][c] = fold_ps(acc[r][c]);
+        }
+    }
+    out
+}
+
+/// Packed kernel: see the section comment.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
+    let rb = job.row_bytes;
+    let nb = rb / block_bytes(T);
+    let nbp = nb.next_multiple_of(8);
+    let rows = job.w.len() / rb;
+    let n = job.t1 - job.t0;
+    prep_acts::<T>(job, nb, nbp, ga);
+    let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
+    let mut r = 0;
+    if n == 1 {
+        while r + 4 <= rows {
+            // The next 4 rows, one stream: prefetch them while these are computed.
+            if let Some(next) = job.w.get((r + 4) * rb..(r + 8) * rb) {
+                prefetch(next);
+            }
+            let s = packed_micro::<T, 4, 1>(
+                [row(r), row(r + 1), row(r + 2), row(r + 3)],
+                ga,
+                [0],
+                nb,
+                nbp,
+            );
+            for (k, s) in s.iter().enumerate() {
+                out[r + k] = s[0];
+            }
+            r += 4;
+        }
+        while r < rows {
+            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, [0], nb, nbp)[0][0];
+            r += 1;
+        }
+        return;
+    }
+    let stride = job.stride;
+    let mut t0 = 0;
+    while t0 < n {
+        let t1 = (t0 + job.tile).min(n);
+        r = 0;
+        while r < rows {
+            if r + 2 <= rows {
+                packed_rows::<T, 2>([row(r), row(r + 1)], ga, (t0, t1), r, nb, nbp, stride, out);
+                r += 2;
+            } else {
+                packed_rows::<T, 1>([row(r)], ga, (t0, t1), r, nb, nbp, stride, out);
+                r += 1;
+            }
+        }
+        t0 = t1;
+    }
+}
+
+/// `R` packed weight rows (output rows `r0..r0 + R`) against activation rows `t0..t1`,
+/// 4, then 2, then 1 at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn packed_rows<const T: u8, const R: usize>(
+    w: [&[u8]; R],
+    ga: &GemmActs,
+    (t0, t1): (usize, usize),
+    r0: usize,
+    nb: usize,
+    nbp: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let mut t = t0;
+    while t < t1 {
+        let c = if t + 4 <= t1 {
+            4
+        } else if t + 2 <= t1 {
+            2
+        } else {
+            1
+        };
+        let mut put = |k: usize, r: usize, s: f32| out[(t + k) * stride + r0 + r] = s;
+        match c {
+            4 => {
+                let s = packed_micro::<T, R, 4>(w, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
+                for (r, s) in s.iter().enumerate() {
+                    for (k, &s) in s.iter().enumerate() {
+                        put(k, r, s);
+                    }
+                }
+            }
+            2 => {
+                let s = packed_micro::<T, R, 2>(w, ga, [t, t + 1], nb, nbp);
+                for (r, s) in s.iter().enumerate() {
+                    for (k, &s) in s.iter().enumerate() {
+                        put(k, r, s);
+                    }
+                }
+            }
+            _ => {
+                let s = packed_micro::<T, R, 1>(w, ga, [t], nb, nbp);
+                for (r, s) in s.iter().enumerate() {
+                    put(0, r, s[0]);
+                }
+            }
+        }
+        t += c;
+    }
+}
+
+/// Safe entry points for the packed kernels.
+macro_rules! entry_packed {
+    ($($name:ident => $t:ident),* $(,)?) => {$(
+        fn $name(job: &Job<'_>, out: &mut [f32]) {
+            PACKED_ACTS.with_borrow_mut(|ga| {
+                // SAFETY: these entry points are only handed out by `packed_kernel`, which
+                // checks `available()` (AVX2, FMA and F16C present) first.
+                unsafe { packed32_inner::<$t>(job, out, ga) }
+            });
+        }
+    )*};
+}
+
+entry_packed! {
+    p_q4_0 => Q4_0,
+    p_q4_1 => Q4_1,
+    p_q5_0 => Q5_0,
+    p_q8_0 => Q8_0,
+}
+
+/// The AVX2 kernel for packed weights of a type, or `None` when this CPU lacks the
+/// features.
+pub(crate) fn packed_kernel(dtype: GgmlType) -> Option<Kernel> {
+    if !available() {
+        return None;
+    }
+    Some(match dtype {
+        GgmlType::Q4_0 => p_q4_0,
+        GgmlType::Q4_1 => p_q4_1,
+        GgmlType::Q5_0 => p_q5_0,
+        GgmlType::Q8_0 => p_q8_0,
+        other => panic!("{other} has no packed layout"),
+    })
+}

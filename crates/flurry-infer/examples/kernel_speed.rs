@@ -1,0 +1,58 @@
+//! Kernel timing, GGUF layout vs packed layout, one activation row and eight:
+//! `cargo run --release -p flurry-infer --example kernel_speed`.
+
+#![allow(clippy::print_stdout)]
+
+use std::time::Instant;
+
+use flurry_infer::GgmlType;
+use flurry_infer::quant::{self, QActs, QMatrix};
+
+fn main() {
+    for (dtype, rows, cols) in [
+        (GgmlType::Q4_1, 576, 576),
+        (GgmlType::Q4_1, 1536, 576),
+        (GgmlType::Q8_0, 4096, 576),
+        (GgmlType::Q5_0, 640, 640),
+        (GgmlType::Q4_1, 65536, 576),
+        (GgmlType::Q8_0, 49152, 576),
+    ] {
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) / 300.0)
+            .collect();
+        let data = quant::quantize_weights(dtype, &x);
+        let w = QMatrix {
+            dtype,
+            rows,
+            cols,
+            data: &data,
+            packed: false,
+        };
+        let pk = quant::pack_matrix(w);
+        let wp = QMatrix {
+            data: &pk,
+            packed: true,
+            ..w
+        };
+        for n in [1usize, 8] {
+            let a: Vec<f32> = x[..n * cols].to_vec();
+            let mut acts = QActs::default();
+            acts.quantize(dtype, &a, cols);
+            let mut out = vec![0f32; n * rows];
+            let mut time = |w: QMatrix<'_>| {
+                let iters = (2000 / n * 576 * 576 / (rows * cols)).max(5);
+                quant::matmul_serial(w, &acts, &mut out);
+                let t = Instant::now();
+                for _ in 0..iters {
+                    quant::matmul_serial(w, &acts, &mut out);
+                }
+                t.elapsed().as_secs_f64() / iters as f64 * 1e6
+            };
+            let (a, b) = (time(w), time(wp));
+            println!(
+                "{dtype} {rows}x{cols} n={n}: gguf {a:.1} us, packed {b:.1} us, ratio {:.2}",
+                a / b
+            );
+        }
+    }
+}
