@@ -667,7 +667,7 @@ proptest! {
     /// groups of activation rows and their remainders against the one-row kernels).
     #[test]
     fn batched_rows_equal_single_rows(
-        seed in any::<u64>(), ti in 0usize..8, rows in 1usize..40, n in 2usize..14,
+        seed in any::<u64>(), ti in 0usize..8, rows in 1usize..40, n in 2usize..24,
     ) {
         let dtype = WEIGHT_TYPES[ti];
         let mut rng = Rng(seed);
@@ -776,7 +776,7 @@ fn long_rows_bit_identical_across_paths() {
                 data: &data,
                 packed: false,
             };
-            for n in [1, 3, 6] {
+            for n in [1, 3, 6, 17] {
                 let x = rng.values(n * cols);
                 let mut acts = QActs::default();
                 acts.quantize(dtype, &x, cols);

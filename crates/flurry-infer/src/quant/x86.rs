@@ -1824,12 +1824,32 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
         return;
     }
     let stride = job.stride;
+    let mut gw = GemmW::default();
+    if T != Q8_0 && n >= UNPACK_MIN_ROWS {
+        gw.q.resize(2 * nbp * 32, 0);
+        gw.d.resize(2 * nbp, 0.0);
+        gw.m.resize(if T == Q4_1 { 2 * nbp } else { 0 }, 0.0);
+    }
     let mut t0 = 0;
     while t0 < n {
         let t1 = (t0 + job.tile).min(n);
         r = 0;
         while r < rows {
-            if r + 2 <= rows {
+            if T != Q8_0 && n >= UNPACK_MIN_ROWS {
+                // Many activation rows: split each weight row's nibbles once per tile
+                // (no transpose: the packed layout is already grouped) and run the byte
+                // GEMM micro-kernel, which then reads plain bytes.
+                let rr = if r + 2 <= rows { 2 } else { 1 };
+                for k in 0..rr {
+                    packed_to_gemm::<T>(row(r + k), nb, nbp, &mut gw, k);
+                }
+                if rr == 2 {
+                    rows_avx2::<T, 2>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
+                } else {
+                    rows_avx2::<T, 1>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
+                }
+                r += rr;
+            } else if r + 2 <= rows {
                 packed_rows::<T, 2>([row(r), row(r + 1)], ga, (t0, t1), r, nb, nbp, stride, out);
                 r += 2;
             } else {
@@ -1838,6 +1858,47 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
             }
         }
         t0 = t1;
+    }
+}
+
+/// From this many activation rows on, the packed kernel unpacks weight rows per tile.
+const UNPACK_MIN_ROWS: usize = 16;
+
+/// Packed row `w` (Q4_0, Q4_1 or Q5_0) into slot `slot` of `gw`, as [`unpack_w`] lays it.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn packed_to_gemm<const T: u8>(w: &[u8], nb: usize, nbp: usize, gw: &mut GemmW, slot: usize) {
+    let qb = quant_bytes(T);
+    let full = nb / 8;
+    let low = _mm256_set1_epi8(0x0F);
+    let q = &mut gw.q[slot * nbp * 32..(slot + 1) * nbp * 32];
+    for g in 0..nbp / 8 {
+        let lanes = if g < full { 8 } else { nb % 8 };
+        let src = &w[g * 8 * qb..(g * 8 + lanes) * qb];
+        let mask = tail_mask(lanes);
+        for p in 0..4 {
+            let pk = ld_lanes(src, 4 * lanes * p, lanes, mask);
+            let mut lo = _mm256_and_si256(pk, low);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(pk), low);
+            if T == Q5_0 {
+                let h = ld_lanes(src, 16 * lanes, lanes, mask);
+                lo = _mm256_or_si256(lo, fifth_bits(h, p));
+                hi = _mm256_or_si256(hi, fifth_bits(h, p + 4));
+            }
+            st256(&mut q[256 * g + 32 * p..], lo);
+            st256(&mut q[256 * g + 32 * (p + 4)..], hi);
+        }
+    }
+    let sc = &w[nb * qb..];
+    for i in 0..nbp {
+        gw.d[slot * nbp + i] = if i < nb { f16_1(sc, 2 * i) } else { 0.0 };
+        if T == Q4_1 {
+            gw.m[slot * nbp + i] = if i < nb {
+                f16_1(sc, 2 * nb + 2 * i)
+            } else {
+                0.0
+            };
+        }
     }
 }
 
