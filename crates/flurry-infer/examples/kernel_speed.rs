@@ -1,4 +1,5 @@
-//! Kernel timing, GGUF layout vs packed layout, one activation row and eight:
+//! Kernel timing, GGUF layout vs packed layout, one activation row and eight, then the
+//! GEMM path (the layout the engine uses) at the two models' prefill shapes:
 //! `cargo run --release -p flurry-infer --example kernel_speed`.
 
 #![allow(clippy::print_stdout)]
@@ -9,6 +10,70 @@ use flurry_infer::GgmlType;
 use flurry_infer::quant::{self, QActs, QMatrix};
 
 fn main() {
+    layouts();
+    gemm();
+}
+
+/// Serial GEMM throughput (G multiply-adds/s) at prefill shapes, 64 activation rows.
+fn gemm() {
+    for (dtype, rows, cols) in [
+        (GgmlType::Q4_1, 1536, 576),
+        (GgmlType::Q5_0, 2048, 640),
+        (GgmlType::Q4K, 640, 1024),
+        (GgmlType::Q6K, 640, 2048),
+        (GgmlType::Q8_0, 256, 640),
+        (GgmlType::Q8_0, 2048, 640),
+        (GgmlType::Q5_0, 256, 640),
+    ] {
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) / 300.0)
+            .collect();
+        let data = quant::quantize_weights(dtype, &x);
+        let plain = QMatrix {
+            dtype,
+            rows,
+            cols,
+            data: &data,
+            packed: false,
+        };
+        let pk;
+        let w = if quant::prefers_packed(dtype) {
+            pk = quant::pack_matrix(plain);
+            QMatrix {
+                data: &pk,
+                packed: true,
+                ..plain
+            }
+        } else {
+            plain
+        };
+        let n = 64;
+        let a: Vec<f32> = (0..n * cols)
+            .map(|i| ((i * 40503usize % 997) as f32 - 498.0) / 250.0)
+            .collect();
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &a, cols);
+        let mut out = vec![0f32; n * rows];
+        let iters = (100 * 576 * 576 / (rows * cols)).max(3);
+        // The best of 7 timings: this machine's neighbours make single timings noisy.
+        let mut s = f64::INFINITY;
+        for _ in 0..7 {
+            quant::matmul_serial(w, &acts, &mut out);
+            let t = Instant::now();
+            for _ in 0..iters {
+                quant::matmul_serial(w, &acts, &mut out);
+            }
+            s = s.min(t.elapsed().as_secs_f64() / iters as f64);
+        }
+        println!(
+            "gemm {dtype} {rows}x{cols} n={n}: {:.2} G MAC/s",
+            (rows * cols * n) as f64 / s / 1e9
+        );
+    }
+}
+
+/// GGUF layout vs packed layout, one activation row and eight.
+fn layouts() {
     for (dtype, rows, cols) in [
         (GgmlType::Q4_1, 576, 576),
         (GgmlType::Q4_1, 1536, 576),

@@ -134,6 +134,9 @@ impl TensorInfo {
     }
 }
 
+/// Longest metadata array kept by [`Gguf::release_large_arrays`].
+pub const KEPT_ARRAY_ITEMS: usize = 1024;
+
 /// A parsed, validated GGUF file backed by a memory map.
 pub struct Gguf {
     path: PathBuf,
@@ -229,6 +232,19 @@ impl Gguf {
     /// One metadata value.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    /// Frees metadata arrays of more than [`KEPT_ARRAY_ITEMS`] items (a tokenizer's
+    /// vocabulary, scores, types and merges: tens of MiB for a 262k vocabulary) once
+    /// they have been read; they read as empty arrays afterwards.
+    pub fn release_large_arrays(&mut self) {
+        for (_, v) in &mut self.metadata {
+            if let Value::Array(items) = v
+                && items.len() > KEPT_ARRAY_ITEMS
+            {
+                *items = Vec::new();
+            }
+        }
     }
 
     /// The tensor table.
@@ -380,6 +396,19 @@ impl Gguf {
             })
             .collect()
     }
+}
+
+/// Drops this process's page-table entries for every page of `map`, keeping the data:
+/// later reads fault the pages back in from the page cache (or the file). Loading reads
+/// a few small tensors through the map, and the kernel maps whole large page-cache
+/// folios (up to 2 MiB) around each such read; without this, megabytes of weights that
+/// are only ever read through their packed copies would stay in the resident set.
+#[allow(unsafe_code)]
+pub(crate) fn unmap_resident_pages(map: &memmap2::Mmap) {
+    // SAFETY: the mapping is read-only and shared with the file, so MADV_DONTNEED loses
+    // nothing: the next access reads the same bytes again. No reference into the map is
+    // invalidated (the addresses stay mapped).
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
 }
 
 #[allow(unsafe_code)]

@@ -258,7 +258,7 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Loads and validates a GGUF model file.
     pub fn load(path: &Path) -> Result<Self> {
-        let gguf = Gguf::open(path)?;
+        let mut gguf = Gguf::open(path)?;
         let hp = Hparams::from_gguf(&gguf)?;
         let tokenizer = Arc::new(Tokenizer::from_gguf(&gguf)?);
         if tokenizer.vocab_size() != hp.n_vocab {
@@ -269,6 +269,9 @@ impl Model {
             )));
         }
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
+        // The tokenizer holds the vocabulary now: free the metadata copy before the
+        // weights are repacked, so the two never add up in the peak.
+        gguf.release_large_arrays();
         let e = hp.n_embd;
         let plain_matrix = |name: &str, cols: usize, rows: usize| -> Result<Weight> {
             let t = require(&gguf, name)?;
@@ -348,6 +351,7 @@ impl Model {
                     .to_string_lossy()
                     .into()
             });
+        crate::gguf::unmap_resident_pages(&gguf.map());
         Ok(Self {
             map: gguf.map(),
             gguf,
@@ -377,7 +381,9 @@ impl Model {
         &self.template
     }
 
-    /// The parsed GGUF file (metadata, tensor table).
+    /// The parsed GGUF file (metadata, tensor table). Its large metadata arrays (the
+    /// vocabulary: see [`Gguf::release_large_arrays`]) were freed once the tokenizer
+    /// was built; [`Model::tokenizer`] has them.
     pub fn gguf(&self) -> &Gguf {
         &self.gguf
     }

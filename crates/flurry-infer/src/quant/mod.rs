@@ -521,6 +521,8 @@ pub(crate) fn matmul_with(
     let rb = w.row_bytes();
     let rows = w.rows;
     let tile = tile_rows(acts);
+    // Taken on the calling thread (the install closure may run on any worker).
+    let mut parts = if n > 1 { PARTS.take() } else { Vec::new() };
     pool.install(|| {
         // Split the weight rows; every task takes all activation rows, so each thread
         // streams (and the GEMM kernels unpack) a disjoint part of the weights once.
@@ -542,13 +544,18 @@ pub(crate) fn matmul_with(
             return;
         }
         // Several activation rows: each task fills its own (activation row, weight row)
-        // block, then the blocks are copied into place.
-        let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
-            .into_par_iter()
-            .map(|c| {
+        // block of a scratch buffer kept between calls (a fresh one would be page-faulted
+        // in on every call), then the blocks are copied into place.
+        if parts.len() < n * rows {
+            parts.resize(n * rows, 0.0);
+        }
+        let parts_ref = &mut parts[..n * rows];
+        parts_ref
+            .par_chunks_mut(n * chunk)
+            .enumerate()
+            .for_each(|(c, o)| {
                 let r0 = c * chunk;
-                let m = chunk.min(rows - r0);
-                let mut o = vec![0f32; n * m];
+                let m = o.len() / n;
                 let job = Job {
                     w: &w.data[r0 * rb..(r0 + m) * rb],
                     row_bytes: rb,
@@ -558,17 +565,27 @@ pub(crate) fn matmul_with(
                     stride: m,
                     tile,
                 };
-                kernel(&job, &mut o);
-                (r0, o)
-            })
-            .collect();
+                kernel(&job, o);
+            });
+        let parts_ref = &parts[..n * rows];
         out.par_chunks_mut(rows).enumerate().for_each(|(t, out_t)| {
-            for (r0, o) in &parts {
-                let m = o.len() / n;
-                out_t[*r0..*r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
+            for (c, o) in parts_ref.chunks(n * chunk).enumerate() {
+                let (r0, m) = (c * chunk, o.len() / n);
+                out_t[r0..r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
             }
         });
     });
+    if n > 1 && parts.len() <= PARTS_KEEP {
+        PARTS.set(parts);
+    }
+}
+
+/// Largest [`PARTS`] buffer kept between calls (16 MiB); larger ones are freed.
+const PARTS_KEEP: usize = 4 << 20;
+
+thread_local! {
+    /// Per-task output blocks of [`matmul_with`], reused between calls.
+    static PARTS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Single-threaded [`matmul`], with identical results.

@@ -647,6 +647,13 @@ struct GemmW {
 /// Most weight rows per microkernel step.
 const GEMM_W: usize = 4;
 
+/// The 256-byte group at byte `off` of `b`, as an array (one bounds check per group, none
+/// per vector load).
+#[inline]
+fn group_at(b: &[u8], off: usize) -> &[u8; 256] {
+    b[off..off + 256].try_into().expect("a 256-byte group")
+}
+
 /// Stores 8 natural-order 32-byte blocks as one group.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
@@ -812,29 +819,31 @@ macro_rules! rows_fn {
             stride: usize,
             out: &mut [f32],
         ) {
-            let mut put = |t: usize, s: [f32; R]| {
-                for (r, s) in s.into_iter().enumerate() {
-                    out[t * stride + r0 + r] = s;
-                }
-            };
+            // Loops rather than closures, which would not be inlined.
             let mut t = t0;
             while t + 4 <= t1 {
                 let s = $micro::<T, R, 4>(gw, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
                 for c in 0..4 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                    for r in 0..R {
+                        out[(t + c) * stride + r0 + r] = s[r][c];
+                    }
                 }
                 t += 4;
             }
             if t + 2 <= t1 {
                 let s = $micro::<T, R, 2>(gw, ga, [t, t + 1], nb, nbp);
                 for c in 0..2 {
-                    put(t + c, std::array::from_fn(|r| s[r][c]));
+                    for r in 0..R {
+                        out[(t + c) * stride + r0 + r] = s[r][c];
+                    }
                 }
                 t += 2;
             }
             if t < t1 {
                 let s = $micro::<T, R, 1>(gw, ga, [t], nb, nbp);
-                put(t, std::array::from_fn(|r| s[r][0]));
+                for r in 0..R {
+                    out[t * stride + r0 + r] = s[r][0];
+                }
             }
         }
     };
@@ -869,20 +878,70 @@ macro_rules! gemm32 {
             for c in 0..C {
                 yq[c] = &ga.q[ts[c] * gb..(ts[c] + 1) * gb];
             }
+            let zero = _mm256_setzero_si256();
             let mut lanes = [[_mm256_setzero_ps(); C]; R];
             for g in 0..nbp / 8 {
-                let mut acc = [[_mm256_setzero_si256(); C]; R];
-                for m in 0..8 {
-                    let o = 256 * g + 32 * m;
-                    let mut y = [_mm256_setzero_si256(); C];
+                let mut acc = [[zero; C]; R];
+                if !$v && T != Q8_0 {
+                    // Weight codes of at most 4 (Q4) or 5 (Q5_0) bits: the `maddubs`
+                    // products are summed in i16 over a whole group (Q4: at most
+                    // 8 * 2 * 15 * 127 = 30480) or half of one (Q5_0: 4 * 2 * 31 * 127 =
+                    // 31496), then widened once: exact, with far fewer `madd`s.
+                    let ones = _mm256_set1_epi16(1);
+                    let per = if T == Q5_0 { 4 } else { 8 };
+                    let mut a16 = [[zero; C]; R];
+                    let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
                     for c in 0..C {
-                        y[c] = ld256(&yq[c][o..]);
+                        yg[c] = group_at(yq[c], 256 * g);
                     }
+                    let mut wg: [&[u8; 256]; R] = [&[0; 256]; R];
                     for r in 0..R {
-                        let w = ld256(&wq[r][o..]);
-                        let s = if signed { ld256(&ws[r][o..]) } else { w };
+                        wg[r] = group_at(wq[r], 256 * g);
+                    }
+                    for m in 0..8 {
+                        let mut y = [zero; C];
                         for c in 0..C {
-                            acc[r][c] = $step(acc[r][c], w, s, y[c], signed);
+                            y[c] = ld256(&yg[c][32 * m..]);
+                        }
+                        for r in 0..R {
+                            let w = ld256(&wg[r][32 * m..]);
+                            for c in 0..C {
+                                let p = _mm256_maddubs_epi16(w, y[c]);
+                                a16[r][c] = _mm256_add_epi16(a16[r][c], p);
+                            }
+                        }
+                        if (m + 1) % per == 0 {
+                            for r in 0..R {
+                                for c in 0..C {
+                                    let s = _mm256_madd_epi16(a16[r][c], ones);
+                                    acc[r][c] = _mm256_add_epi32(acc[r][c], s);
+                                    a16[r][c] = zero;
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
+                    for c in 0..C {
+                        yg[c] = group_at(yq[c], 256 * g);
+                    }
+                    let mut wg: [&[u8; 256]; R] = [&[0; 256]; R];
+                    let mut sg: [&[u8; 256]; R] = [&[0; 256]; R];
+                    for r in 0..R {
+                        wg[r] = group_at(wq[r], 256 * g);
+                        sg[r] = group_at(ws[r], 256 * g);
+                    }
+                    for m in 0..8 {
+                        let mut y = [zero; C];
+                        for c in 0..C {
+                            y[c] = ld256(&yg[c][32 * m..]);
+                        }
+                        for r in 0..R {
+                            let w = ld256(&wg[r][32 * m..]);
+                            let s = if signed { ld256(&sg[r][32 * m..]) } else { w };
+                            for c in 0..C {
+                                acc[r][c] = $step(acc[r][c], w, s, y[c], signed);
+                            }
                         }
                     }
                 }
@@ -914,7 +973,14 @@ macro_rules! gemm32 {
                 }
             }
             let _ = nb;
-            lanes.map(|l| l.map(|v| fold_ps(v)))
+            // A loop rather than `map` closures, which would not be inlined.
+            let mut out = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = fold_ps(lanes[r][c]);
+                }
+            }
+            out
         }
 
         rows_fn!($feat, $rows, $micro, GemmW, GemmActs);
@@ -1107,7 +1173,7 @@ fn unpack_kw<const T: u8>(w: &[u8], nb: usize, nbp: usize, kw: &mut KW, slot: us
 }
 
 macro_rules! gemmk {
-    ($feat:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
+    ($feat:literal, $v:literal, $rw:literal, $step:ident, $micro:ident, $rows:ident, $gemm:ident) => {
         /// Microkernel: `R` weight rows (slots `0..R` of `kw`) times `C` activation rows
         /// `ts` of `ka`, each sum the canonical terms in the canonical lanes.
         #[target_feature(enable = $feat)]
@@ -1129,18 +1195,61 @@ macro_rules! gemmk {
                     let i = 8 * g + j;
                     let mut a0 = [[zero; C]; R];
                     let mut a1 = [[zero; C]; R];
-                    for m in 0..8 {
-                        let mut y = [zero; C];
-                        for c in 0..C {
-                            y[c] = ld256(&ka.q[(ts[c] * nb + i) * 256 + 32 * m..]);
-                        }
-                        for r in 0..R {
-                            let w = ld256(&kw.q[(r * nb + i) * 256 + 32 * m..]);
+                    let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
+                    for c in 0..C {
+                        yg[c] = group_at(&ka.q, (ts[c] * nb + i) * 256);
+                    }
+                    let mut wg: [&[u8; 256]; R] = [&[0; 256]; R];
+                    for r in 0..R {
+                        wg[r] = group_at(&kw.q, (r * nb + i) * 256);
+                    }
+                    if $v {
+                        for m in 0..8 {
+                            let mut y = [zero; C];
                             for c in 0..C {
-                                if T == Q6K && m >= 4 {
-                                    a1[r][c] = $step(a1[r][c], w, w, y[c], false);
-                                } else {
-                                    a0[r][c] = $step(a0[r][c], w, w, y[c], false);
+                                y[c] = ld256(&yg[c][32 * m..]);
+                            }
+                            for r in 0..R {
+                                let w = ld256(&wg[r][32 * m..]);
+                                for c in 0..C {
+                                    if T == Q6K && m >= 4 {
+                                        a1[r][c] = $step(a1[r][c], w, w, y[c], false);
+                                    } else {
+                                        a0[r][c] = $step(a0[r][c], w, w, y[c], false);
+                                    }
+                                }
+                            }
+                        }
+                    } else {
+                        // `maddubs` products summed in i16 before widening: Q4_K over the
+                        // whole super-block (8 * 2 * 15 * 127 = 30480), Q6_K over pairs of
+                        // vectors (2 * 2 * 63 * 127 = 32004); exact.
+                        let ones = _mm256_set1_epi16(1);
+                        let per = if T == Q6K { 2 } else { 8 };
+                        let mut a16 = [[zero; C]; R];
+                        for m in 0..8 {
+                            let mut y = [zero; C];
+                            for c in 0..C {
+                                y[c] = ld256(&yg[c][32 * m..]);
+                            }
+                            for r in 0..R {
+                                let w = ld256(&wg[r][32 * m..]);
+                                for c in 0..C {
+                                    let p = _mm256_maddubs_epi16(w, y[c]);
+                                    a16[r][c] = _mm256_add_epi16(a16[r][c], p);
+                                }
+                            }
+                            if (m + 1) % per == 0 {
+                                for r in 0..R {
+                                    for c in 0..C {
+                                        let s = _mm256_madd_epi16(a16[r][c], ones);
+                                        if T == Q6K && m >= 4 {
+                                            a1[r][c] = _mm256_add_epi32(a1[r][c], s);
+                                        } else {
+                                            a0[r][c] = _mm256_add_epi32(a0[r][c], s);
+                                        }
+                                        a16[r][c] = zero;
+                                    }
                                 }
                             }
                         }
@@ -1189,7 +1298,13 @@ macro_rules! gemmk {
                     }
                 }
             }
-            lanes.map(|l| l.map(|v| fold_ps(v)))
+            let mut out = [[0f32; C]; R];
+            for r in 0..R {
+                for c in 0..C {
+                    out[r][c] = fold_ps(lanes[r][c]);
+                }
+            }
+            out
         }
 
         rows_fn!($feat, $rows, $micro, KW, KActs);
@@ -1236,6 +1351,7 @@ macro_rules! gemmk {
 
 gemmk!(
     "avx2,fma,f16c",
+    false,
     2,
     step_avx2,
     microk_avx2,
@@ -1244,6 +1360,7 @@ gemmk!(
 );
 gemmk!(
     "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
+    true,
     2,
     step_vnni,
     microk_vnni,

@@ -21,6 +21,7 @@
 
 mod unicode;
 mod unicode_data;
+mod vocab;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -28,6 +29,7 @@ use std::collections::{BinaryHeap, HashMap};
 use crate::gguf::{Gguf, Value};
 use crate::{Error, Result};
 use unicode::Split;
+use vocab::{PushError, Vocab};
 
 // llama.cpp's `llama_token_attr` bits.
 const ATTR_UNKNOWN: u32 = 1 << 0;
@@ -181,9 +183,8 @@ struct Spm {
 /// Immutable once built: `Send + Sync`, shared through an `Arc`.
 pub struct Tokenizer {
     model: Model,
-    tokens: Vec<String>,
+    vocab: Vocab,
     attrs: Vec<u32>,
-    token_to_id: HashMap<String, u32>,
     /// Each token's bytes with special rendering on, concatenated; `piece_ends[i]` is
     /// the end of token `i`'s bytes.
     pieces: Vec<u8>,
@@ -209,7 +210,7 @@ impl std::fmt::Debug for Tokenizer {
                     Model::Spm(_) => "llama",
                 },
             )
-            .field("vocab_size", &self.tokens.len())
+            .field("vocab_size", &self.vocab.len())
             .field("bos", &self.bos)
             .field("eos", &self.eos)
             .field("add_bos", &self.add_bos)
@@ -249,22 +250,32 @@ impl Tokenizer {
             return Err(tok_err(format!("vocabulary of {n} tokens is too large")));
         }
 
-        let mut tokens = Vec::with_capacity(n);
-        let mut token_to_id = HashMap::with_capacity(n);
+        let mut vocab = Vocab::with_capacity(n);
         for (i, t) in raw_tokens.iter().enumerate() {
             // llama.cpp renames empty tokens so that every text is distinct.
+            let renamed;
             let text = if t.is_empty() {
-                format!("[EMPTY_{i}]")
+                renamed = format!("[EMPTY_{i}]");
+                renamed.as_str()
             } else {
-                (*t).to_string()
+                t
             };
-            if let Some(prev) = token_to_id.insert(text.clone(), i as u32) {
-                return Err(tok_err(format!(
-                    "tokenizer.ggml.tokens holds {text:?} twice (ids {prev} and {i})"
-                )));
+            match vocab.push(text) {
+                Ok(_) => {}
+                Err(PushError::Duplicate(prev)) => {
+                    return Err(tok_err(format!(
+                        "tokenizer.ggml.tokens holds {text:?} twice (ids {prev} and {i})"
+                    )));
+                }
+                Err(PushError::TooLarge) => {
+                    return Err(tok_err(
+                        "tokenizer.ggml.tokens holds more than 4 GiB of text",
+                    ));
+                }
             }
-            tokens.push(text);
         }
+        vocab.shrink_to_fit();
+        drop(raw_tokens);
 
         let scores = match g.get("tokenizer.ggml.scores") {
             None => None,
@@ -304,7 +315,7 @@ impl Tokenizer {
             }
         };
 
-        let id_of = |s: &str| token_to_id.get(s).copied();
+        let id_of = |s: &str| vocab.id(s);
         let default_id = |id: u32| (id < n as u32).then_some(id);
         let (model, mut bos, mut eos, mut unk, mut add_bos) = match model_name {
             "gpt2" => {
@@ -327,7 +338,7 @@ impl Tokenizer {
                         )));
                     }
                 };
-                let merges = parse_merges(g, &token_to_id)?;
+                let merges = parse_merges(g, &vocab)?;
                 let chars = unicode::byte_chars();
                 let byte_tokens = std::array::from_fn(|b| id_of(chars[b].encode_utf8(&mut [0; 4])));
                 let bpe = Bpe {
@@ -420,11 +431,7 @@ impl Tokenizer {
             if slot.is_some() {
                 return;
             }
-            if let Some(id) = texts
-                .iter()
-                .filter_map(|t| token_to_id.get(*t).copied())
-                .min()
-            {
+            if let Some(id) = texts.iter().filter_map(|t| vocab.id(t)).min() {
                 *slot = Some(id);
                 attrs[id as usize] |= ATTR_CONTROL;
             }
@@ -439,7 +446,7 @@ impl Tokenizer {
         detect(&mut fim_sep, FIM_SEP_TEXTS, &mut attrs);
 
         // Control tokens named "unused" are unused.
-        for (t, a) in tokens.iter().zip(attrs.iter_mut()) {
+        for (t, a) in vocab.iter().zip(attrs.iter_mut()) {
             if *a & ATTR_CONTROL != 0 && *a & ATTR_UNUSED == 0 && t.contains("unused") {
                 *a |= ATTR_UNUSED;
             }
@@ -447,13 +454,13 @@ impl Tokenizer {
 
         // End-of-generation tokens.
         let mut eog: Vec<u32> = [fim_pad, fim_rep, fim_sep].into_iter().flatten().collect();
-        for &id in EOG_TEXTS.iter().filter_map(|t| token_to_id.get(*t)) {
+        for id in EOG_TEXTS.iter().filter_map(|t| vocab.id(t)) {
             eog.push(id);
             attrs[id as usize] |= ATTR_CONTROL;
         }
         // gpt-oss: always rendered.
         for t in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
-            if let Some(&id) = token_to_id.get(t) {
+            if let Some(id) = vocab.id(t) {
                 attrs[id as usize] = ATTR_USER_DEFINED;
             }
         }
@@ -461,7 +468,7 @@ impl Tokenizer {
         eog.sort_unstable();
         eog.dedup();
         let with_text =
-            |eog: &[u32], text: &str| eog.iter().copied().find(|&i| tokens[i as usize] == text);
+            |eog: &[u32], text: &str| eog.iter().copied().find(|&i| vocab.get(i) == Some(text));
         let has = |eog: &[u32], texts: &[&str]| texts.iter().any(|t| with_text(eog, t).is_some());
         // o200k_harmony / solar-open: "<|end|>" is not the end of generation there.
         if let Some(end) = with_text(&eog, "<|end|>") {
@@ -480,7 +487,7 @@ impl Tokenizer {
         }
 
         let mut special_trie = Trie::default();
-        for (i, (t, &a)) in tokens.iter().zip(&attrs).enumerate() {
+        for (i, (t, &a)) in vocab.iter().zip(&attrs).enumerate() {
             if a & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN) != 0 {
                 special_trie.insert(t.as_bytes(), i as u32);
             }
@@ -488,9 +495,8 @@ impl Tokenizer {
 
         let mut tok = Self {
             model,
-            tokens,
+            vocab,
             attrs,
-            token_to_id,
             pieces: Vec::new(),
             piece_ends: Vec::new(),
             special_trie,
@@ -508,7 +514,7 @@ impl Tokenizer {
     /// Renders every token (special rendering on) once, as llama.cpp's piece cache.
     fn build_pieces(&mut self) {
         let mut pieces = Vec::new();
-        let mut ends = Vec::with_capacity(self.tokens.len());
+        let mut ends = Vec::with_capacity(self.vocab.len());
         let byte_of = |t: &str| -> u8 {
             // strtol(text.substr(3, 2), 16)
             let hex: String = t
@@ -519,7 +525,7 @@ impl Tokenizer {
                 .collect();
             u8::from_str_radix(&hex, 16).unwrap_or(0)
         };
-        for (t, &a) in self.tokens.iter().zip(&self.attrs) {
+        for (t, &a) in self.vocab.iter().zip(&self.attrs) {
             if a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED) != 0 {
                 pieces.extend_from_slice(t.as_bytes());
             } else if a & ATTR_NORMAL != 0 {
@@ -610,9 +616,9 @@ impl Tokenizer {
         present.retain(|&id| {
             parse_special || self.attrs[id as usize] & (ATTR_CONTROL | ATTR_UNKNOWN) == 0
         });
-        present.sort_unstable_by_key(|&id| (Reverse(self.tokens[id as usize].len()), id));
+        present.sort_unstable_by_key(|&id| (Reverse(self.vocab.get(id).map_or(0, str::len)), id));
         for id in present {
-            let needle = self.tokens[id as usize].as_str();
+            let needle = self.vocab.get(id).unwrap_or_default();
             let mut next = Vec::with_capacity(fragments.len() + 2);
             for f in fragments {
                 let Fragment::Text(range) = f else {
@@ -676,7 +682,7 @@ impl Tokenizer {
                 }
                 let (l, r) = (&syms[left], &syms[right]);
                 let size = l.len + r.len;
-                if let Some(&id) = self.token_to_id.get(&text[l.start..l.start + size]) {
+                if let Some(id) = self.vocab.id(&text[l.start..l.start + size]) {
                     queue.push(SpmBigram {
                         score: spm.scores[id as usize],
                         left,
@@ -707,8 +713,8 @@ impl Tokenizer {
         while i != NONE {
             let s = &syms[i];
             let piece = &text[s.start..s.start + s.len];
-            match self.token_to_id.get(piece) {
-                Some(&id) => out.push(id),
+            match self.vocab.id(piece) {
+                Some(id) => out.push(id),
                 None => {
                     for &b in piece.as_bytes() {
                         // llama.cpp fails here when a byte has no token; use UNK instead.
@@ -730,8 +736,7 @@ impl Tokenizer {
 
     fn piece(&self, id: u32, special: bool) -> &[u8] {
         let i = id as usize;
-        if i >= self.tokens.len()
-            || (!special && self.attrs[i] & (ATTR_UNKNOWN | ATTR_CONTROL) != 0)
+        if i >= self.vocab.len() || (!special && self.attrs[i] & (ATTR_UNKNOWN | ATTR_CONTROL) != 0)
         {
             return &[];
         }
@@ -755,7 +760,7 @@ impl Tokenizer {
 
     /// Number of tokens in the vocabulary.
     pub fn vocab_size(&self) -> usize {
-        self.tokens.len()
+        self.vocab.len()
     }
 
     /// The beginning-of-sequence token.
@@ -786,12 +791,12 @@ impl Tokenizer {
 
     /// The raw vocabulary string of a token (`tokenizer.ggml.tokens`).
     pub fn token_text(&self, id: u32) -> Option<&str> {
-        self.tokens.get(id as usize).map(String::as_str)
+        self.vocab.get(id)
     }
 
     /// The token whose vocabulary string is exactly `text`.
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.token_to_id.get(text).copied()
+        self.vocab.id(text)
     }
 
     /// Whether a token is a control token (rendered only with special rendering on).
@@ -804,10 +809,7 @@ impl Tokenizer {
 
 /// Reads `tokenizer.ggml.merges` ("left right", rank = index) into a map keyed by
 /// token ids; every part and every result must be a token.
-fn parse_merges(
-    g: &Gguf,
-    token_to_id: &HashMap<String, u32>,
-) -> Result<HashMap<(u32, u32), (u32, u32)>> {
+fn parse_merges(g: &Gguf, vocab: &Vocab) -> Result<HashMap<(u32, u32), (u32, u32)>> {
     let key = "tokenizer.ggml.merges";
     let merges = match g.get(key) {
         None => return Err(tok_err(format!("{key} is missing (required for gpt2 BPE)"))),
@@ -827,7 +829,7 @@ fn parse_merges(
         };
         let (left, right) = (&m[..split], &m[split + 1..]);
         let find = |s: &str| {
-            token_to_id.get(s).copied().ok_or_else(|| {
+            vocab.id(s).ok_or_else(|| {
                 tok_err(format!(
                     "merge #{rank} {m:?} refers to {s:?}, which is not a token"
                 ))
