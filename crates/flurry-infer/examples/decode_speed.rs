@@ -1,12 +1,13 @@
 //! Quick engine timing without the CLI: `cargo run --release -p flurry-infer --example
-//! decode_speed -- MODEL.gguf THREADS`. Prints pp256 and tg128 (depth 0) tokens/s. The
+//! decode_speed -- MODEL.gguf THREADS`. Prints pp256 and tg128 (depth 0) tokens/s, and
+//! the cost of one decode step of 8 sequences against one step of one sequence. The
 //! benchmark of record is `make bench`; this is for iterating on kernels.
 
 #![allow(clippy::print_stdout)]
 
 use std::time::Instant;
 
-use flurry_infer::model::{Model, Scratch};
+use flurry_infer::model::{BatchItem, Logits, Model, Scratch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -14,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: decode_speed MODEL.gguf [THREADS]")?;
     let threads: usize = args.next().map_or(Ok(1), |t| t.parse())?;
+    // A third argument `batch` times only the 8-sequence steps (for profiling them).
+    let only_batch = args.next().as_deref() == Some("batch");
     let model = Model::load(std::path::Path::new(&path))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -22,6 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vocab = model.hparams().n_vocab as u32;
     let toks: Vec<u32> = (0..256u32).map(|i| (i * 7919 + 13) % vocab).collect();
     for round in 0..3 {
+        if only_batch {
+            let b8 = batch8(&model, &mut scratch, &pool)?;
+            println!("round {round}: 8 sequences {b8:.1} t/s");
+            continue;
+        }
         let mut cache = model.new_cache(256 + 129);
         let t = Instant::now();
         model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
@@ -38,7 +46,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
         let tg = 128.0 / t.elapsed().as_secs_f64();
-        println!("round {round}: pp256 {pp:.1} t/s, tg128 {tg:.1} t/s");
+        let b8 = batch8(&model, &mut scratch, &pool)?;
+        println!(
+            "round {round}: pp256 {pp:.1} t/s, tg128 {tg:.1} t/s, 8 sequences {b8:.1} t/s ({:.2}x)",
+            b8 / tg
+        );
     }
     Ok(())
+}
+
+/// Tokens/s of 8 sequences decoding together: 64 steps of one token each, one batch per
+/// step.
+fn batch8(
+    model: &Model,
+    scratch: &mut Scratch,
+    pool: &rayon::ThreadPool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let vocab = model.hparams().n_vocab as u32;
+    // 8 sequences, 64 steps of one token each, all in one batch per step.
+    let mut caches: Vec<_> = (0..8).map(|_| model.new_cache(80)).collect();
+    let t = Instant::now();
+    for i in 0..64u32 {
+        let toks: Vec<[u32; 1]> = (0..8u32).map(|s| [(i * 31 + s * 7 + 7) % vocab]).collect();
+        let mut items: Vec<BatchItem<'_>> = caches
+            .iter_mut()
+            .zip(&toks)
+            .map(|(cache, t)| BatchItem {
+                cache,
+                tokens: t,
+                logits: Logits::Last,
+            })
+            .collect();
+        model.forward_batch(&mut items, scratch, pool)?;
+    }
+    Ok(8.0 * 64.0 / t.elapsed().as_secs_f64())
 }

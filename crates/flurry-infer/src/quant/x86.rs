@@ -345,7 +345,11 @@ fn dot32<const T: u8, const R: usize>(w: [&[u8]; R], a: [ActRow<'_>; R]) -> [f32
             };
         }
     }
-    lanes.map(|l| fold_lanes(&l))
+    let mut out = [0f32; R];
+    for r in 0..R {
+        out[r] = fold_lanes(&lanes[r]);
+    }
+    out
 }
 
 macro_rules! dot32_fns {
@@ -658,7 +662,11 @@ fn group_at(b: &[u8], off: usize) -> &[u8; 256] {
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn put_group(out: &mut [u8], v: &[__m256i; 8]) {
-    let p = v.map(|x| _mm256_castsi256_ps(x));
+    // A loop rather than a `map` closure, which would not be inlined.
+    let mut p = [_mm256_setzero_ps(); 8];
+    for k in 0..8 {
+        p[k] = _mm256_castsi256_ps(v[k]);
+    }
     for (m, t) in transpose8(&p).into_iter().enumerate() {
         st256(&mut out[32 * m..], _mm256_castps_si256(t));
     }
@@ -993,21 +1001,15 @@ macro_rules! gemm32 {
             let nbp = nb.next_multiple_of(8);
             let rows = job.w.len() / rb;
             let n = job.t1 - job.t0;
-            let mut ga = GemmActs::default();
+            // Buffers kept per thread between calls: fresh ones would be zeroed and
+            // page-faulted in on every call.
+            let (mut ga, mut gw) = GEMM32_BUFS.take();
             prep_acts::<T>(job, nb, nbp, &mut ga);
-            let mut gw = GemmW {
-                q: vec![0; GEMM_W * nbp * 32],
-                sgn: vec![
-                    0;
-                    if !$v && T == Q8_0 {
-                        GEMM_W * nbp * 32
-                    } else {
-                        0
-                    }
-                ],
-                d: vec![0.0; GEMM_W * nbp],
-                m: vec![0.0; if T == Q4_1 { GEMM_W * nbp } else { 0 }],
-            };
+            let signed = !$v && T == Q8_0;
+            gw.q.resize(GEMM_W * nbp * 32, 0);
+            gw.sgn.resize(if signed { GEMM_W * nbp * 32 } else { 0 }, 0);
+            gw.d.resize(GEMM_W * nbp, 0.0);
+            gw.m.resize(if T == Q4_1 { GEMM_W * nbp } else { 0 }, 0.0);
             let mut t0 = 0;
             while t0 < n {
                 let t1 = (t0 + job.tile).min(n);
@@ -1040,8 +1042,18 @@ macro_rules! gemm32 {
                 }
                 t0 = t1;
             }
+            GEMM32_BUFS.set((ga, gw));
         }
     };
+}
+
+thread_local! {
+    /// Activation and weight buffers of the 32-element GEMM, kept per thread.
+    static GEMM32_BUFS: std::cell::RefCell<(GemmActs, GemmW)> =
+        std::cell::RefCell::new((GemmActs::default(), GemmW::default()));
+    /// Activation and weight buffers of the K-quant GEMM, kept per thread.
+    static GEMMK_BUFS: std::cell::RefCell<(KActs, KW)> =
+        std::cell::RefCell::new((KActs::default(), KW::default()));
 }
 
 gemm32!(
@@ -1085,6 +1097,9 @@ struct KActs {
     b0: Vec<i32>,
     /// Q6_K: per super-block 8 lanes, the sums of the second 16 values of each sub-block.
     b1: Vec<i32>,
+    /// Per super-block the 16 sums of 16 values (`bsums`), as i16: lane `k` holds
+    /// sub-block `k`'s two halves, ready for `madd` with i16 pairs of scales or mins.
+    bp: Vec<i16>,
 }
 
 /// Up to [`GEMM_W`] K-quant weight rows in the group layout.
@@ -1101,6 +1116,10 @@ struct KW {
     s0: Vec<i32>,
     /// Per super-block 8 lanes: Q4_K the sub-block mins; Q6_K the scales of the second 16.
     s1: Vec<i32>,
+    /// Per super-block 3 x 16 i16 (AVX2 path), lane `k` of each: Q4_K `[sc_k, sc_k]`,
+    /// `[min_k, min_k]`, unused; Q6_K `[sc_2k, sc_2k]`, `[sc_2k+1, sc_2k+1]`,
+    /// `[sc_2k, sc_2k+1]`.
+    p16: Vec<i16>,
     /// Scratch for unpacking one row.
     u: Unpacked,
 }
@@ -1113,6 +1132,7 @@ fn prep_kacts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ka: &mut KActs)
     ka.d.resize(n * nbp, 0.0);
     ka.b0.resize(n * nb * 8, 0);
     ka.b1.resize(if T == Q6K { n * nb * 8 } else { 0 }, 0);
+    ka.bp.resize(n * nb * 16, 0);
     for t in 0..n {
         let a = job.acts.row(job.t0 + t);
         assert!(a.qs.len() == nb * 256 && a.d.len() == nb && a.bsums.len() == nb * 16);
@@ -1123,6 +1143,7 @@ fn prep_kacts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ka: &mut KActs)
             }
             put_group(&mut ka.q[(t * nb + i) * 256..], &v);
             let bs = &a.bsums[16 * i..16 * i + 16];
+            ka.bp[(t * nb + i) * 16..][..16].copy_from_slice(bs);
             let o = (t * nb + i) * 8;
             for k in 0..8 {
                 let (lo, hi) = (i32::from(bs[2 * k]), i32::from(bs[2 * k + 1]));
@@ -1154,14 +1175,18 @@ fn unpack_kw<const T: u8>(w: &[u8], nb: usize, nbp: usize, kw: &mut KW, slot: us
         put_group(&mut kw.q[(slot * nb + i) * 256..], &v);
         let sc = &kw.u.sc[i * SC_LEN..];
         let o = (slot * nb + i) * 8;
+        let p = &mut kw.p16[(slot * nb + i) * 48..][..48];
         for k in 0..8 {
-            if T == Q4K {
-                kw.s0[o + k] = i32::from(sc[k]);
-                kw.s1[o + k] = i32::from(sc[8 + k]);
+            let (a, b) = if T == Q4K {
+                (sc[k], sc[8 + k])
             } else {
-                kw.s0[o + k] = i32::from(sc[2 * k]);
-                kw.s1[o + k] = i32::from(sc[2 * k + 1]);
-            }
+                (sc[2 * k], sc[2 * k + 1])
+            };
+            kw.s0[o + k] = i32::from(a);
+            kw.s1[o + k] = i32::from(b);
+            p[2 * k..2 * k + 2].copy_from_slice(&[a, a]);
+            p[16 + 2 * k..16 + 2 * k + 2].copy_from_slice(&[b, b]);
+            p[32 + 2 * k..32 + 2 * k + 2].copy_from_slice(&[a, b]);
         }
     }
     for i in 0..nbp {
@@ -1223,10 +1248,21 @@ macro_rules! gemmk {
                     } else {
                         // `maddubs` products summed in i16 before widening: Q4_K over the
                         // whole super-block (8 * 2 * 15 * 127 = 30480), Q6_K over pairs of
-                        // vectors (2 * 2 * 63 * 127 = 32004); exact.
-                        let ones = _mm256_set1_epi16(1);
+                        // vectors (2 * 2 * 63 * 127 = 32004). They are widened by `madd`
+                        // with the scales as i16 pairs, which also multiplies them (no
+                        // `mullo_epi32`); the activation sums meet the mins (Q4_K) or the
+                        // scales (Q6_K) the same way. All exact: the same integers as the
+                        // i32 products of the other paths.
                         let per = if T == Q6K { 2 } else { 8 };
                         let mut a16 = [[zero; C]; R];
+                        let mut qy = [[zero; C]; R];
+                        let mut wsc = [[zero; 3]; R];
+                        for r in 0..R {
+                            let o = (r * nb + i) * 48;
+                            for k in 0..3 {
+                                wsc[r][k] = ld256_i16(&kw.p16[o + 16 * k..]);
+                            }
+                        }
                         for m in 0..8 {
                             let mut y = [zero; C];
                             for c in 0..C {
@@ -1241,18 +1277,34 @@ macro_rules! gemmk {
                             }
                             if (m + 1) % per == 0 {
                                 for r in 0..R {
+                                    let sc = if T == Q6K && m >= 4 {
+                                        wsc[r][1]
+                                    } else {
+                                        wsc[r][0]
+                                    };
                                     for c in 0..C {
-                                        let s = _mm256_madd_epi16(a16[r][c], ones);
-                                        if T == Q6K && m >= 4 {
-                                            a1[r][c] = _mm256_add_epi32(a1[r][c], s);
-                                        } else {
-                                            a0[r][c] = _mm256_add_epi32(a0[r][c], s);
-                                        }
+                                        let s = _mm256_madd_epi16(a16[r][c], sc);
+                                        qy[r][c] = _mm256_add_epi32(qy[r][c], s);
                                         a16[r][c] = zero;
                                     }
                                 }
                             }
                         }
+                        for c in 0..C {
+                            let bp = ld256_i16(&ka.bp[(ts[c] * nb + i) * 16..]);
+                            for r in 0..R {
+                                if T == Q4K {
+                                    pi[r][c][j] = qy[r][c];
+                                    pm[r][c][j] = _mm256_madd_epi16(wsc[r][1], bp);
+                                } else {
+                                    // sum(sc * (q - 32) * y) = sum(sc * q * y) - 32 * sum(sc * ysum)
+                                    let sy = _mm256_madd_epi16(wsc[r][2], bp);
+                                    pi[r][c][j] =
+                                        _mm256_sub_epi32(qy[r][c], _mm256_slli_epi32(sy, 5));
+                                }
+                            }
+                        }
+                        continue;
                     }
                     for r in 0..R {
                         let o = (r * nb + i) * 8;
@@ -1317,16 +1369,14 @@ macro_rules! gemmk {
             let nbp = nb.next_multiple_of(8);
             let rows = job.w.len() / rb;
             let n = job.t1 - job.t0;
-            let mut ka = KActs::default();
+            let (mut ka, mut kw) = GEMMK_BUFS.take();
             prep_kacts::<T>(job, nb, nbp, &mut ka);
-            let mut kw = KW {
-                q: vec![0; GEMM_W * nb * 256],
-                d: vec![0.0; GEMM_W * nbp],
-                dm: vec![0.0; if T == Q4K { GEMM_W * nbp } else { 0 }],
-                s0: vec![0; GEMM_W * nb * 8],
-                s1: vec![0; GEMM_W * nb * 8],
-                u: Unpacked::default(),
-            };
+            kw.q.resize(GEMM_W * nb * 256, 0);
+            kw.d.resize(GEMM_W * nbp, 0.0);
+            kw.dm.resize(if T == Q4K { GEMM_W * nbp } else { 0 }, 0.0);
+            kw.s0.resize(GEMM_W * nb * 8, 0);
+            kw.s1.resize(GEMM_W * nb * 8, 0);
+            kw.p16.resize(GEMM_W * nb * 48, 0);
             let mut t0 = 0;
             while t0 < n {
                 let t1 = (t0 + job.tile).min(n);
@@ -1345,6 +1395,7 @@ macro_rules! gemmk {
                 }
                 t0 = t1;
             }
+            GEMMK_BUFS.set((ka, kw));
         }
     };
 }
@@ -1766,26 +1817,28 @@ fn packed_isums<const T: u8, const R: usize, const C: usize, const FULL: bool>(
     let low = _mm256_set1_epi8(0x0F);
     let mut acc = [[[_mm256_setzero_si256(); 2]; C]; R];
     for p in 0..4 {
-        let mut ylo = [_mm256_setzero_si256(); C];
-        let mut yhi = [_mm256_setzero_si256(); C];
-        for c in 0..C {
-            ylo[c] = ld256(&y[c][32 * p..]);
-            yhi[c] = ld256(&y[c][32 * (p + 4)..]);
-        }
+        // The R weight vectors split first, then one activation row at a time: 2R + 2
+        // live vectors besides the accumulators, so R = 2, C = 4 fits the 16 registers.
+        let mut lo = [_mm256_setzero_si256(); R];
+        let mut hi = [_mm256_setzero_si256(); R];
         for r in 0..R {
             let pk = ldw(wq[r], p);
-            let mut lo = _mm256_and_si256(pk, low);
-            let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(pk), low);
+            lo[r] = _mm256_and_si256(pk, low);
+            hi[r] = _mm256_and_si256(_mm256_srli_epi16::<4>(pk), low);
             if T == Q5_0 {
                 let h = ldw(wq[r], 4);
-                lo = _mm256_or_si256(lo, fifth_bits(h, p));
-                hi = _mm256_or_si256(hi, fifth_bits(h, p + 4));
+                lo[r] = _mm256_or_si256(lo[r], fifth_bits(h, p));
+                hi[r] = _mm256_or_si256(hi[r], fifth_bits(h, p + 4));
             }
-            let half = usize::from(T == Q5_0 && p >= 2);
-            for c in 0..C {
+        }
+        let half = usize::from(T == Q5_0 && p >= 2);
+        for c in 0..C {
+            let ylo = ld256(&y[c][32 * p..]);
+            let yhi = ld256(&y[c][32 * (p + 4)..]);
+            for r in 0..R {
                 let s = _mm256_add_epi16(
-                    _mm256_maddubs_epi16(lo, ylo[c]),
-                    _mm256_maddubs_epi16(hi, yhi[c]),
+                    _mm256_maddubs_epi16(lo[r], ylo),
+                    _mm256_maddubs_epi16(hi[r], yhi),
                 );
                 acc[r][c][half] = _mm256_add_epi16(acc[r][c][half], s);
             }
@@ -1886,13 +1939,22 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
     let full = nb / 8;
     let tail = nb % 8;
     let mut acc = [[_mm256_setzero_ps(); C]; R];
-    let sc = w.map(|w| &w[nb * qb..]);
+    // Loops rather than `map` closures, which would not be inlined.
+    let mut sc: [&[u8]; R] = [&[]; R];
+    for r in 0..R {
+        sc[r] = &w[r][nb * qb..];
+    }
+    let mut wq: [&[u8]; R] = [&[]; R];
     for g in 0..full {
-        let wq = w.map(|w| &w[g * 8 * qb..(g + 1) * 8 * qb]);
+        for r in 0..R {
+            wq[r] = &w[r][g * 8 * qb..(g + 1) * 8 * qb];
+        }
         packed_group::<T, R, C, true>(wq, sc, 2 * nb, 8, ga, ts, g, nbp, &mut acc);
     }
     if tail > 0 {
-        let wq = w.map(|w| &w[full * 8 * qb..nb * qb]);
+        for r in 0..R {
+            wq[r] = &w[r][full * 8 * qb..nb * qb];
+        }
         packed_group::<T, R, C, false>(wq, sc, 2 * nb, tail, ga, ts, full, nbp, &mut acc);
     }
     // A loop rather than `map` closures, which would not be inlined (no target features).
