@@ -538,32 +538,36 @@ impl Model {
                 &mut s.acts,
                 pool,
             );
-            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                for row in s.q.chunks_exact_mut(hp.head_dim) {
-                    rms_norm_inplace(row, qn, hp.rms_eps);
-                }
-                for row in s.k.chunks_exact_mut(hp.head_dim) {
-                    rms_norm_inplace(row, kn, hp.rms_eps);
-                }
-            }
             let base = if hp.is_swa_layer(il) {
                 hp.rope_base_swa
             } else {
                 hp.rope_base
             };
             let neox = hp.arch == Arch::Gemma3;
-            for (t, &(_, pos)) in s.rows.iter().enumerate() {
-                let q = &mut s.q[t * qd..(t + 1) * qd];
-                rope(q, hp.head_dim, hp.rope_dims, pos, base, neox);
-                let k = &mut s.k[t * kvd..(t + 1) * kvd];
-                rope(k, hp.head_dim, hp.rope_dims, pos, base, neox);
-            }
-            if hp.arch == Arch::Gemma3 {
-                // Gemma 3 scales queries by 1/sqrt(query_pre_attn_scalar) (= head size for
-                // the sizes we run); a power of two, so exact.
-                let scale = 1.0 / (hp.head_dim as f32).sqrt();
-                s.q.iter_mut().for_each(|v| *v *= scale);
-            }
+            // Per token: the per-head norms (Gemma), RoPE, and Gemma 3's query scale of
+            // 1/sqrt(query_pre_attn_scalar) (= head size for the sizes we run; a power of
+            // two, so exact).
+            let q_scale = (hp.arch == Arch::Gemma3).then(|| 1.0 / (hp.head_dim as f32).sqrt());
+            let rows = &s.rows;
+            for_rows(&mut s.q, qd, |t, q| {
+                if let Some(qn) = &layer.q_norm {
+                    for h in q.chunks_exact_mut(hp.head_dim) {
+                        rms_norm_inplace(h, qn, hp.rms_eps);
+                    }
+                }
+                rope(q, hp.head_dim, hp.rope_dims, rows[t].1, base, neox);
+                if let Some(scale) = q_scale {
+                    q.iter_mut().for_each(|v| *v *= scale);
+                }
+            });
+            for_rows(&mut s.k, kvd, |t, k| {
+                if let Some(kn) = &layer.k_norm {
+                    for h in k.chunks_exact_mut(hp.head_dim) {
+                        rms_norm_inplace(h, kn, hp.rms_eps);
+                    }
+                }
+                rope(k, hp.head_dim, hp.rope_dims, rows[t].1, base, neox);
+            });
             let mut off = 0;
             for it in items.iter_mut() {
                 let n = it.tokens.len();
@@ -596,9 +600,7 @@ impl Model {
             attention(hp, &s.q, &s.rows, &kv, window, scale, &mut s.att, pool);
             self.matmul1(&layer.wo, &s.att, &mut s.xb, &mut s.acts, pool);
             if let Some(n) = &layer.post_attn_norm {
-                for row in s.xb.chunks_exact_mut(e) {
-                    rms_norm_inplace(row, n, hp.rms_eps);
-                }
+                for_rows(&mut s.xb, e, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
             }
             add_inplace(&mut s.x, &s.xb);
 
@@ -612,15 +614,17 @@ impl Model {
                 &mut s.acts,
                 pool,
             );
-            match hp.arch {
-                Arch::Llama => swiglu(&mut s.gate, &s.up),
-                Arch::Gemma3 => geglu(&mut s.gate, &s.up),
-            }
+            let up = &s.up;
+            for_rows(&mut s.gate, hp.n_ff, |t, g| {
+                let u = &up[t * hp.n_ff..(t + 1) * hp.n_ff];
+                match hp.arch {
+                    Arch::Llama => swiglu(g, u),
+                    Arch::Gemma3 => geglu(g, u),
+                }
+            });
             self.matmul1(&layer.down, &s.gate, &mut s.xb, &mut s.acts, pool);
             if let Some(n) = &layer.post_ffn_norm {
-                for row in s.xb.chunks_exact_mut(e) {
-                    rms_norm_inplace(row, n, hp.rms_eps);
-                }
+                for_rows(&mut s.xb, e, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
             }
             add_inplace(&mut s.x, &s.xb);
         }
@@ -840,10 +844,38 @@ fn rms_scale(x: &[f32], eps: f32) -> f32 {
 fn rms_norm_rows(x: &[f32], out: &mut Vec<f32>, w: &[f32], eps: f32) {
     let n = w.len();
     out.resize(x.len(), 0.0);
-    for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+    let norm = |(xr, or): (&[f32], &mut [f32])| {
         let scale = rms_scale(xr, eps);
         for ((o, &xv), &wv) in or.iter_mut().zip(xr).zip(w) {
             *o = (xv * scale) * wv;
+        }
+    };
+    if x.len() / n >= PAR_ROWS {
+        x.par_chunks_exact(n)
+            .zip(out.par_chunks_exact_mut(n))
+            .for_each(norm);
+    } else {
+        x.chunks_exact(n)
+            .zip(out.chunks_exact_mut(n))
+            .for_each(norm);
+    }
+}
+
+/// From this many rows on, the row-wise steps of a layer (norms, RoPE, activations) run
+/// on the pool too: during prefill they would otherwise leave the other threads idle
+/// between matrix products. Each row is computed the same way either way.
+const PAR_ROWS: usize = 16;
+
+/// `f` on each `len`-element row of `x` (with its index), on the pool from
+/// [`PAR_ROWS`] rows on. Call from inside the pool.
+fn for_rows(x: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if x.len() / len >= PAR_ROWS {
+        x.par_chunks_exact_mut(len)
+            .enumerate()
+            .for_each(|(t, r)| f(t, r));
+    } else {
+        for (t, r) in x.chunks_exact_mut(len).enumerate() {
+            f(t, r);
         }
     }
 }
