@@ -658,6 +658,28 @@ fn group_at(b: &[u8], off: usize) -> &[u8; 256] {
     b[off..off + 256].try_into().expect("a 256-byte group")
 }
 
+/// Vector `m` of `R` weight groups times the same vector of `C` activation groups,
+/// `maddubs` products added to the i16 accumulators (callers keep them within i16).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn maddubs_step<const R: usize, const C: usize>(
+    wg: &[&[u8; 256]; R],
+    yg: &[&[u8; 256]; C],
+    m: usize,
+    a16: &mut [[__m256i; C]; R],
+) {
+    let mut y = [_mm256_setzero_si256(); C];
+    for c in 0..C {
+        y[c] = ld256(&yg[c][32 * m..]);
+    }
+    for r in 0..R {
+        let w = ld256(&wg[r][32 * m..]);
+        for c in 0..C {
+            a16[r][c] = _mm256_add_epi16(a16[r][c], _mm256_maddubs_epi16(w, y[c]));
+        }
+    }
+}
+
 /// Stores 8 natural-order 32-byte blocks as one group.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
@@ -907,17 +929,7 @@ macro_rules! gemm32 {
                         wg[r] = group_at(wq[r], 256 * g);
                     }
                     for m in 0..8 {
-                        let mut y = [zero; C];
-                        for c in 0..C {
-                            y[c] = ld256(&yg[c][32 * m..]);
-                        }
-                        for r in 0..R {
-                            let w = ld256(&wg[r][32 * m..]);
-                            for c in 0..C {
-                                let p = _mm256_maddubs_epi16(w, y[c]);
-                                a16[r][c] = _mm256_add_epi16(a16[r][c], p);
-                            }
-                        }
+                        maddubs_step(&wg, &yg, m, &mut a16);
                         if (m + 1) % per == 0 {
                             for r in 0..R {
                                 for c in 0..C {
@@ -1264,17 +1276,7 @@ macro_rules! gemmk {
                             }
                         }
                         for m in 0..8 {
-                            let mut y = [zero; C];
-                            for c in 0..C {
-                                y[c] = ld256(&yg[c][32 * m..]);
-                            }
-                            for r in 0..R {
-                                let w = ld256(&wg[r][32 * m..]);
-                                for c in 0..C {
-                                    let p = _mm256_maddubs_epi16(w, y[c]);
-                                    a16[r][c] = _mm256_add_epi16(a16[r][c], p);
-                                }
-                            }
+                            maddubs_step(&wg, &yg, m, &mut a16);
                             if (m + 1) % per == 0 {
                                 for r in 0..R {
                                     let sc = if T == Q6K && m >= 4 {

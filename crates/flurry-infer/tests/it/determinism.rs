@@ -19,7 +19,11 @@ fn check(file: &str) {
         true,
         false,
     );
-    assert!(tokens.len() > 20, "{file}: prompt of {} tokens", tokens.len());
+    assert!(
+        tokens.len() > 20,
+        "{file}: prompt of {} tokens",
+        tokens.len()
+    );
     let mut scratch = Scratch::default();
     let mut all = Vec::new();
     for threads in [1, 2, 3] {
