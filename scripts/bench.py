@@ -13,10 +13,16 @@ All per-repetition samples are pooled and the median taken per test:
 Peak RSS is measured here, the same way for both tools (ru_maxrss of the child via
 os.wait4), rather than trusting either tool's own figure.
 
-The last line on stdout is machine-readable, Flurry / llama.cpp for the default
-model (SmolLM2) at the highest thread count:
+Continuous batching is measured once per model and thread count, Flurry alone:
+`flurry bench --streams 8` runs 8 greedy requests of 128 tokens at once through the
+engine and one alone, and reports total generated tokens/s of each (median of
+--reps) and their ratio (`--streams 0` skips it).
 
-  prefill_ratio=X decode_ratio=Y rss_ratio=Z
+The last line on stdout is machine-readable, Flurry / llama.cpp for the default
+model (SmolLM2) at the highest thread count, and the streams ratio (8 streams / one
+stream, Flurry) there:
+
+  prefill_ratio=X decode_ratio=Y rss_ratio=Z streams_ratio=S
 
 `make bench` passes --threads from BENCH_THREADS; BENCH_ROUNDS and BENCH_REPS in the
 environment set the defaults of --rounds and --reps (e.g. `BENCH_REPS=1 make bench`).
@@ -201,6 +207,33 @@ def run_flurry(flurry: str, model: Path, threads: int, reps: int) -> dict:
     }
 
 
+def run_streams(flurry: str, model: Path, threads: int, reps: int, streams: int) -> dict:
+    """Total tokens/s of `streams` concurrent requests and of one, through the engine."""
+    cmd = [
+        flurry, "bench", "--model", str(model), "--threads", str(threads),
+        "-p", "0", "-n", str(GEN), "-d", "0", "-r", str(reps), "--streams", str(streams), "--json",
+    ]
+    out, err, rc, _, wall = run_measured(cmd)
+    if rc != 0:
+        fail("flurry bench --streams", cmd, rc, err)
+    res: dict = {"wall_s": wall}
+    for line in out.splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        test = obj.get("test") if isinstance(obj, dict) else None
+        if test == "streams1":
+            res["one_tps"] = float(obj["median_tps"])
+        elif test == f"streams{streams}":
+            res["many_tps"] = float(obj["median_tps"])
+        elif test == "streams_ratio":
+            res["ratio"] = float(obj["ratio"])
+    if not {"one_tps", "many_tps", "ratio"} <= res.keys():
+        fail("flurry bench --streams (no streams result)", cmd, rc, err + "\n" + out[-2000:])
+    return res
+
+
 def ratio(f: float | None, l: float | None) -> float | None:
     return f / l if f is not None and l else None
 
@@ -224,10 +257,15 @@ def main() -> int:
                     help="rounds per model and thread count (default: $BENCH_ROUNDS or 3)")
     ap.add_argument("--reps", type=int, default=env_int("BENCH_REPS", 2),
                     help="repetitions per tool per round, passed as -r (default: $BENCH_REPS or 2)")
+    ap.add_argument("--streams", type=int, default=8,
+                    help="concurrent streams for the continuous-batching test, 0 skips it "
+                    "(default: %(default)s)")
     ap.add_argument("--json-out", metavar="FILE", help="write every raw number and the summary as JSON")
     args = ap.parse_args()
     if args.rounds < 1 or args.reps < 1:
         ap.error("--rounds and --reps must be at least 1")
+    if args.streams < 0 or args.streams == 1:
+        ap.error("--streams must be 0 (skip) or at least 2")
 
     flurry = str(Path(args.flurry).expanduser())
     if not os.access(flurry, os.X_OK):
@@ -286,6 +324,10 @@ def main() -> int:
                     raw_runs.append({"model": label, "model_file": path.name, "threads": t,
                                      "round": rnd + 1, "position": order.index(tool) + 1,
                                      "tool": tool, "loadavg_1m_before": load, **r})
+            streams = None
+            if args.streams:
+                log(f"streams: {path.name}  threads={t}  {args.streams} streams vs one (Flurry)")
+                streams = run_streams(flurry, path, t, args.reps, args.streams)
             med = {tool: {k: statistics.median(v) for k, v in pooled[tool].items()} for tool in pooled}
             peak = {tool: max(v) for tool, v in rss.items()}
             results.append({
@@ -294,6 +336,7 @@ def main() -> int:
                 "ratio": {**{k: ratio(med["flurry"][k], med["llama.cpp"][k]) for k, _ in TESTS},
                           "peak_rss": ratio(peak["flurry"], peak["llama.cpp"])},
                 "n_samples": {tool: {k: len(v) for k, v in pooled[tool].items()} for tool in pooled},
+                "streams": streams,
             })
     elapsed = time.monotonic() - t_start
     log(f"bench: done in {elapsed:.0f}s")
@@ -311,6 +354,16 @@ def main() -> int:
         print(f"| {m} | {t} | peak RSS MiB | {res['peak_rss_mib']['llama.cpp']:.0f} | "
               f"{res['peak_rss_mib']['flurry']:.0f} | {fmt(res['ratio']['peak_rss'], '.2f')} |")
     print()
+    if args.streams:
+        print(f"Continuous batching (Flurry): total generated t/s of {args.streams} concurrent "
+              f"greedy requests vs one, median of {args.reps} reps.\n")
+        print(f"| model | threads | 1 stream t/s | {args.streams} streams t/s | ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for res in results:
+            st = res["streams"]
+            print(f"| {res['model_file'].removesuffix('.gguf')} | {res['threads']} | "
+                  f"{st['one_tps']:.1f} | {st['many_tps']:.1f} | {st['ratio']:.2f} |")
+        print()
 
     # The headline: the default model at the highest thread count.
     top = max(threads)
@@ -331,7 +384,8 @@ def main() -> int:
             "headline": {"model_file": head["model_file"], "threads": head["threads"],
                          "prefill_ratio": head["ratio"][TESTS[0][0]],
                          "decode_ratio": head["ratio"][TESTS[1][0]],
-                         "rss_ratio": head["ratio"]["peak_rss"]},
+                         "rss_ratio": head["ratio"]["peak_rss"],
+                         "streams_ratio": head["streams"]["ratio"] if head["streams"] else None},
             "runs": raw_runs,
         }
         Path(args.json_out).write_text(json.dumps(doc, indent=1) + "\n")
@@ -339,7 +393,9 @@ def main() -> int:
 
     print(f"prefill_ratio={fmt(head['ratio'][TESTS[0][0]], '.2f')} "
           f"decode_ratio={fmt(head['ratio'][TESTS[1][0]], '.2f')} "
-          f"rss_ratio={fmt(head['ratio']['peak_rss'], '.2f')}", flush=True)
+          f"rss_ratio={fmt(head['ratio']['peak_rss'], '.2f')} "
+          f"streams_ratio={fmt(head['streams']['ratio'] if head['streams'] else None, '.2f')}",
+          flush=True)
     return 0
 
 

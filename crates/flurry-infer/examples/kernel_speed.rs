@@ -1,6 +1,10 @@
 //! Kernel timing, GGUF layout vs packed layout, one activation row and eight, then the
 //! GEMM path (the layout the engine uses) at the two models' prefill shapes:
 //! `cargo run --release -p flurry-infer --example kernel_speed`.
+//!
+//! `kernel_speed scaling` instead asks what a second core adds to compute-bound kernel
+//! work on this machine: the serial GEMM alone, then on two OS threads at once (no
+//! pool, no shared data), then split by the engine's 2-thread pool.
 
 #![allow(clippy::print_stdout)]
 
@@ -13,8 +17,10 @@ fn main() {
     // `kernel_speed gemm [N [TYPE]]` runs only the GEMM table (with N activation rows,
     // only TYPE's shapes).
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("gemm") {
-        layouts();
+    match args.next().as_deref() {
+        Some("scaling") => return scaling(),
+        Some("gemm") => {}
+        _ => layouts(),
     }
     let ns = match args.next().map(|n| n.parse()) {
         Some(Ok(n)) => vec![n],
@@ -133,5 +139,74 @@ fn layouts() {
                 a / b
             );
         }
+    }
+}
+
+/// Multiply-adds per second of the serial GEMM (Q5_0, 2048 x 640, 64 activation rows, in
+/// cache) alone, on two OS threads at once (each figure per thread), and of the 2-thread
+/// pool split.
+fn scaling() {
+    let (dtype, rows, cols, n) = (GgmlType::Q5_0, 2048, 640, 64);
+    let x: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) / 300.0)
+        .collect();
+    let pk = quant::pack_matrix(QMatrix {
+        dtype,
+        rows,
+        cols,
+        data: &quant::quantize_weights(dtype, &x),
+        packed: false,
+    });
+    let w = QMatrix {
+        dtype,
+        rows,
+        cols,
+        data: &pk,
+        packed: true,
+    };
+    let a: Vec<f32> = (0..n * cols)
+        .map(|i| ((i * 40503usize % 997) as f32 - 498.0) / 250.0)
+        .collect();
+    let mut acts = QActs::default();
+    acts.quantize(dtype, &a, cols);
+    let macs = (rows * cols * n) as f64;
+    // G multiply-adds/s of `f` (one GEMM per call), the best of 7 timings of 20 calls.
+    let rate = |f: &mut dyn FnMut()| {
+        let mut best = f64::INFINITY;
+        for _ in 0..7 {
+            f();
+            let t = Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            best = best.min(t.elapsed().as_secs_f64() / 20.0);
+        }
+        macs / best / 1e9
+    };
+    let serial = || {
+        let mut out = vec![0f32; n * rows];
+        rate(&mut || quant::matmul_serial(w, &acts, &mut out))
+    };
+    for round in 0..3 {
+        let alone = serial();
+        let both = std::thread::scope(|s| {
+            let h = s.spawn(serial);
+            let mine = serial();
+            (mine, h.join().expect("probe thread"))
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        let mut out = vec![0f32; n * rows];
+        // Called from inside the pool, as the model calls it.
+        let pooled = pool.install(|| rate(&mut || quant::matmul(w, &acts, &mut out, &pool)));
+        println!(
+            "round {round}: alone {alone:.1}, two threads at once {:.1} + {:.1}, 2-thread pool \
+             {pooled:.1} G MAC/s (second core adds {:.2}x)",
+            both.0,
+            both.1,
+            (both.0 + both.1) / alone
+        );
     }
 }
