@@ -864,7 +864,7 @@ fn rms_norm_rows(x: &[f32], out: &mut Vec<f32>, w: &[f32], eps: f32) {
 /// From this many rows on, the row-wise steps of a layer (norms, RoPE, activations) run
 /// on the pool too: during prefill they would otherwise leave the other threads idle
 /// between matrix products. Each row is computed the same way either way.
-const PAR_ROWS: usize = 16;
+const PAR_ROWS: usize = 8;
 
 /// `f` on each `len`-element row of `x` (with its index), on the pool from
 /// [`PAR_ROWS`] rows on. Call from inside the pool.

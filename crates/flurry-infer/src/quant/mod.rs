@@ -220,6 +220,59 @@ pub(crate) struct ActRow<'a> {
     pub(crate) bsums: &'a [i16],
 }
 
+/// From this many activation rows on, [`QActs::quantize`] splits the rows across the
+/// pool it is called from.
+const PAR_QUANT_ROWS: usize = 8;
+
+/// Quantises whole rows `x` to activation type `act`: quants `qs`, scales `d`, and for
+/// Q8_1 the sums `s`, for Q8_K the group sums `bsums`.
+fn quantize_part(
+    act: GgmlType,
+    x: &[f32],
+    qs: &mut [i8],
+    d: &mut [f32],
+    s: &mut [f32],
+    bsums: &mut [i16],
+) {
+    match act {
+        GgmlType::Q8_0 => {
+            for ((xb, qb), d) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).zip(d) {
+                let (dh, _) =
+                    blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
+                *d = blocks::f16_to_f32(dh);
+            }
+        }
+        GgmlType::Q8_1 => {
+            for (((xb, qb), d), s) in x
+                .chunks_exact(32)
+                .zip(qs.chunks_exact_mut(32))
+                .zip(d)
+                .zip(s)
+            {
+                let (dh, sh) =
+                    blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
+                *d = blocks::f16_to_f32(dh);
+                *s = blocks::f16_to_f32(sh);
+            }
+        }
+        GgmlType::Q8K => {
+            for (((xb, qb), d), bs) in x
+                .chunks_exact(256)
+                .zip(qs.chunks_exact_mut(256))
+                .zip(d)
+                .zip(bsums.chunks_exact_mut(16))
+            {
+                *d = blocks::quantize_block_q8k(
+                    xb.try_into().unwrap(),
+                    qb.try_into().unwrap(),
+                    bs.try_into().unwrap(),
+                );
+            }
+        }
+        _ => unreachable!("act_type returns only Q8_0, Q8_1 and Q8_K"),
+    }
+}
+
 impl QActs {
     /// Quantises `x` (`x.len() / cols` rows of `cols` elements) for a product with weights
     /// of type `weight`, replacing the previous contents.
@@ -257,48 +310,47 @@ impl QActs {
         let nb = x.len() / bl;
         self.qs.resize(x.len(), 0);
         self.d.resize(nb, 0.0);
+        self.s
+            .resize(if act == GgmlType::Q8_1 { nb } else { 0 }, 0.0);
+        self.bsums.resize(
+            if act == GgmlType::Q8K {
+                x.len() / 16
+            } else {
+                0
+            },
+            0,
+        );
+        // Every block is quantised on its own, so a split by rows changes nothing. Inside
+        // a pool (the model's layers) several rows go to its threads; elsewhere (tests,
+        // callers without a pool) everything stays on the calling thread.
+        if n < PAR_QUANT_ROWS || rayon::current_thread_index().is_none() {
+            quantize_part(
+                act,
+                x,
+                &mut self.qs,
+                &mut self.d,
+                &mut self.s,
+                &mut self.bsums,
+            );
+            return;
+        }
+        use rayon::prelude::*;
+        let rows = n.div_ceil(rayon::current_num_threads());
+        let (xc, dc) = (rows * cols, rows * (cols / bl));
+        let parts = x
+            .par_chunks(xc)
+            .zip(self.qs.par_chunks_mut(xc))
+            .zip(self.d.par_chunks_mut(dc));
         match act {
-            GgmlType::Q8_0 => {
-                for ((xb, qb), d) in x
-                    .chunks_exact(32)
-                    .zip(self.qs.chunks_exact_mut(32))
-                    .zip(&mut self.d)
-                {
-                    let (dh, _) =
-                        blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
-                    *d = blocks::f16_to_f32(dh);
-                }
-            }
-            GgmlType::Q8_1 => {
-                self.s.resize(nb, 0.0);
-                for (((xb, qb), d), s) in x
-                    .chunks_exact(32)
-                    .zip(self.qs.chunks_exact_mut(32))
-                    .zip(&mut self.d)
-                    .zip(&mut self.s)
-                {
-                    let (dh, sh) =
-                        blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
-                    *d = blocks::f16_to_f32(dh);
-                    *s = blocks::f16_to_f32(sh);
-                }
-            }
-            GgmlType::Q8K => {
-                self.bsums.resize(x.len() / 16, 0);
-                for (((xb, qb), d), bs) in x
-                    .chunks_exact(256)
-                    .zip(self.qs.chunks_exact_mut(256))
-                    .zip(&mut self.d)
-                    .zip(self.bsums.chunks_exact_mut(16))
-                {
-                    *d = blocks::quantize_block_q8k(
-                        xb.try_into().unwrap(),
-                        qb.try_into().unwrap(),
-                        bs.try_into().unwrap(),
-                    );
-                }
-            }
-            _ => unreachable!("act_type returns only Q8_0, Q8_1 and Q8_K"),
+            GgmlType::Q8_1 => parts
+                .zip(self.s.par_chunks_mut(dc))
+                .for_each(|(((x, q), d), s)| {
+                    quantize_part(act, x, q, d, s, &mut []);
+                }),
+            GgmlType::Q8K => parts
+                .zip(self.bsums.par_chunks_mut(xc / 16))
+                .for_each(|(((x, q), d), b)| quantize_part(act, x, q, d, &mut [], b)),
+            _ => parts.for_each(|((x, q), d)| quantize_part(act, x, q, d, &mut [], &mut [])),
         }
     }
 
