@@ -235,24 +235,16 @@ fn quantize_part(
     bsums: &mut [i16],
 ) {
     match act {
-        GgmlType::Q8_0 => {
-            for ((xb, qb), d) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).zip(d) {
-                let (dh, _) =
-                    blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
-                *d = blocks::f16_to_f32(dh);
-            }
-        }
-        GgmlType::Q8_1 => {
-            for (((xb, qb), d), s) in x
-                .chunks_exact(32)
-                .zip(qs.chunks_exact_mut(32))
-                .zip(d)
-                .zip(s)
-            {
+        GgmlType::Q8_0 | GgmlType::Q8_1 => {
+            // Q8_1 also keeps each block's sum (as `d * sum`, rounded through f16).
+            let sums = act == GgmlType::Q8_1;
+            for (i, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
                 let (dh, sh) =
                     blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());
-                *d = blocks::f16_to_f32(dh);
-                *s = blocks::f16_to_f32(sh);
+                d[i] = blocks::f16_to_f32(dh);
+                if sums {
+                    s[i] = blocks::f16_to_f32(sh);
+                }
             }
         }
         GgmlType::Q8K => {
