@@ -15,8 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: decode_speed MODEL.gguf [THREADS]")?;
     let threads: usize = args.next().map_or(Ok(1), |t| t.parse())?;
-    // A third argument `batch` times only the 8-sequence steps (for profiling them).
-    let only_batch = args.next().as_deref() == Some("batch");
+    // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256 (for
+    // profiling them).
+    let mode = args.next();
+    let only_batch = mode.as_deref() == Some("batch");
     let model = Model::load(std::path::Path::new(&path))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -31,6 +33,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = best.max(batch8(&model, &mut scratch, &pool)?);
         }
         println!("8 sequences {best:.1} t/s (best of 10)");
+        return Ok(());
+    }
+    if mode.as_deref() == Some("prefill") {
+        let mut best = 0f64;
+        for _ in 0..10 {
+            let mut cache = model.new_cache(256);
+            let t = Instant::now();
+            model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
+            best = best.max(256.0 / t.elapsed().as_secs_f64());
+        }
+        println!("pp256 {best:.1} t/s (best of 10)");
         return Ok(());
     }
     for round in 0..3 {

@@ -14,8 +14,8 @@ use flurry_infer::GgmlType;
 use flurry_infer::quant::{self, QActs, QMatrix};
 
 fn main() {
-    // `kernel_speed gemm [N [TYPE]]` runs only the GEMM table (with N activation rows,
-    // only TYPE's shapes).
+    // `kernel_speed gemm [N [TYPE [ROWSxCOLS]]]` runs only the GEMM table (with N
+    // activation rows, only TYPE's shapes, or TYPE at one shape).
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("scaling") => return scaling(),
@@ -27,14 +27,18 @@ fn main() {
         _ => vec![8, 16, 64],
     };
     let only = args.next();
+    let shape = args.next().and_then(|s| {
+        let (r, c) = s.split_once('x')?;
+        Some((r.parse().ok()?, c.parse().ok()?))
+    });
     for n in ns {
-        gemm(n, only.as_deref());
+        gemm(n, only.as_deref(), shape);
     }
 }
 
 /// Serial GEMM throughput (G multiply-adds/s) at prefill shapes, `n` activation rows.
-fn gemm(n: usize, only: Option<&str>) {
-    for (dtype, rows, cols) in [
+fn gemm(n: usize, only: Option<&str>, shape: Option<(usize, usize)>) {
+    let table = [
         (GgmlType::Q4_1, 1536, 576),
         (GgmlType::Q5_0, 2048, 640),
         (GgmlType::Q4K, 640, 1024),
@@ -42,7 +46,13 @@ fn gemm(n: usize, only: Option<&str>) {
         (GgmlType::Q8_0, 256, 640),
         (GgmlType::Q8_0, 2048, 640),
         (GgmlType::Q5_0, 256, 640),
-    ] {
+    ];
+    let mut shapes = table.to_vec();
+    if let Some((rows, cols)) = shape {
+        let t = table.iter().find(|s| only == Some(&s.0.to_string()));
+        shapes = t.map(|t| vec![(t.0, rows, cols)]).unwrap_or_default();
+    }
+    for (dtype, rows, cols) in shapes {
         if only.is_some_and(|t| t != dtype.to_string()) {
             continue;
         }

@@ -511,6 +511,14 @@ impl Model {
         let t_n = s.rows.len();
         let (e, qd, kvd, ff) = (hp.n_embd, hp.q_dim(), hp.kv_dim(), hp.n_ff);
         s.resize(t_n, e, qd, kvd, ff);
+        // The rotation angles depend only on position and base: once per row, not once per
+        // head and layer.
+        for (table, base) in s.rope.iter_mut().zip([hp.rope_base, hp.rope_base_swa]) {
+            table.clear();
+            for &(_, pos) in &s.rows {
+                rope_angles(pos, base, hp.rope_dims, table);
+            }
+        }
 
         // Embedding lookup.
         let row_bytes = quant::row_bytes(self.tok_embd.dtype, e);
@@ -538,24 +546,25 @@ impl Model {
                 &mut s.acts,
                 pool,
             );
-            let base = if hp.is_swa_layer(il) {
-                hp.rope_base_swa
-            } else {
-                hp.rope_base
-            };
+            let angles = &s.rope[usize::from(hp.is_swa_layer(il))];
+            let per_row = hp.rope_dims;
             let neox = hp.arch == Arch::Gemma3;
             // Per token: the per-head norms (Gemma), RoPE, and Gemma 3's query scale of
             // 1/sqrt(query_pre_attn_scalar) (= head size for the sizes we run; a power of
             // two, so exact).
             let q_scale = (hp.arch == Arch::Gemma3).then(|| 1.0 / (hp.head_dim as f32).sqrt());
-            let rows = &s.rows;
             for_rows(&mut s.q, qd, |t, q| {
                 if let Some(qn) = &layer.q_norm {
                     for h in q.chunks_exact_mut(hp.head_dim) {
                         rms_norm_inplace(h, qn, hp.rms_eps);
                     }
                 }
-                rope(q, hp.head_dim, hp.rope_dims, rows[t].1, base, neox);
+                rope(
+                    q,
+                    hp.head_dim,
+                    &angles[t * per_row..(t + 1) * per_row],
+                    neox,
+                );
                 if let Some(scale) = q_scale {
                     q.iter_mut().for_each(|v| *v *= scale);
                 }
@@ -566,7 +575,12 @@ impl Model {
                         rms_norm_inplace(h, kn, hp.rms_eps);
                     }
                 }
-                rope(k, hp.head_dim, hp.rope_dims, rows[t].1, base, neox);
+                rope(
+                    k,
+                    hp.head_dim,
+                    &angles[t * per_row..(t + 1) * per_row],
+                    neox,
+                );
             });
             let mut off = 0;
             for it in items.iter_mut() {
@@ -819,6 +833,9 @@ pub struct Scratch {
     rows: Vec<(usize, usize)>,
     /// Rows whose logits are returned.
     out_rows: Vec<usize>,
+    /// RoPE `(cos, sin)` pairs per row, `rope_dims / 2` of them: for the global base,
+    /// then for the sliding-window layers' base.
+    rope: [Vec<f32>; 2],
 }
 
 impl Scratch {
@@ -893,14 +910,26 @@ fn add_inplace(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// Rotary embedding over every head of one token. `neox` pairs element i with
-/// i + dims/2 (Gemma); otherwise adjacent pairs (llama GGUFs are permuted for this).
-fn rope(x: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, neox: bool) {
+/// Appends the RoPE `(cos, sin)` pairs of position `pos` (`dims / 2` of them) to `out`.
+fn rope_angles(pos: usize, base: f32, dims: usize, out: &mut Vec<f32>) {
     let theta_scale = base.powf(-2.0 / dims as f32);
+    let mut theta = pos as f32;
+    for _ in 0..dims / 2 {
+        let (sin, cos) = theta.sin_cos();
+        out.extend([cos, sin]);
+        theta *= theta_scale;
+    }
+}
+
+/// Rotary embedding over every head of one token, with the `(cos, sin)` pairs of its
+/// position from [`rope_angles`] (`angles.len()` = the rotated dimensions). `neox` pairs
+/// element i with i + dims/2 (Gemma); otherwise adjacent pairs (llama GGUFs are permuted
+/// for this).
+fn rope(x: &mut [f32], head_dim: usize, angles: &[f32], neox: bool) {
+    let dims = angles.len();
     for head in x.chunks_exact_mut(head_dim) {
-        let mut theta = pos as f32;
-        for i in 0..dims / 2 {
-            let (sin, cos) = theta.sin_cos();
+        for (i, cs) in angles.chunks_exact(2).enumerate() {
+            let (cos, sin) = (cs[0], cs[1]);
             let (a, b) = if neox {
                 (i, i + dims / 2)
             } else {
@@ -909,7 +938,6 @@ fn rope(x: &mut [f32], head_dim: usize, dims: usize, pos: usize, base: f32, neox
             let (x0, x1) = (head[a], head[b]);
             head[a] = x0 * cos - x1 * sin;
             head[b] = x0 * sin + x1 * cos;
-            theta *= theta_scale;
         }
     }
 }
@@ -1104,11 +1132,16 @@ mod tests {
     fn rope_preserves_norm_and_position_zero_is_identity() {
         let mut x: Vec<f32> = (0..16).map(|i| i as f32 * 0.1 - 0.7).collect();
         let orig = x.clone();
-        rope(&mut x, 8, 8, 0, 10_000.0, false);
+        let angles = |pos| {
+            let mut a = Vec::new();
+            rope_angles(pos, 10_000.0, 8, &mut a);
+            a
+        };
+        rope(&mut x, 8, &angles(0), false);
         assert_eq!(x, orig);
         for neox in [false, true] {
             let mut y = orig.clone();
-            rope(&mut y, 8, 8, 17, 10_000.0, neox);
+            rope(&mut y, 8, &angles(17), neox);
             let n0: f32 = orig.iter().map(|v| v * v).sum();
             let n1: f32 = y.iter().map(|v| v * v).sum();
             assert!((n0 - n1).abs() < 1e-4, "{n0} {n1}");

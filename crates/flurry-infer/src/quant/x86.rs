@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 use super::portable::{
     self, LANES, float_kernel, fold_lanes, quant_kernel, term_d, term_dm, term_k4,
@@ -207,6 +208,18 @@ fn hsum8(v: &[__m256i; 8]) -> __m256i {
     let lo = _mm256_permute2x128_si256(ab, cd, 0x20);
     let hi = _mm256_permute2x128_si256(ab, cd, 0x31);
     _mm256_add_epi32(lo, hi)
+}
+
+/// [`hsum8`] of 8 vectors that the caller has written.
+///
+/// # Safety
+///
+/// Every entry of `v` is initialised.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn hsum8_init(v: &[MaybeUninit<__m256i>; 8]) -> __m256i {
+    // SAFETY: the caller initialised all 8 entries; `MaybeUninit<T>` has `T`'s layout.
+    hsum8(unsafe { &*std::ptr::from_ref(v).cast::<[__m256i; 8]>() })
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -633,6 +646,9 @@ struct GemmActs {
     s: Vec<f32>,
     /// Integer sums of each block's quants, `nbp` per row.
     ys: Vec<i32>,
+    /// When [`tail_pairs`]: the last group of each row (256 bytes) with lanes 0-3 also
+    /// in lanes 4-7, for the packed kernel's paired tail groups.
+    qd: Vec<u8>,
 }
 
 /// Up to [`GEMM_W`] weight rows in the group layout.
@@ -656,6 +672,83 @@ const GEMM_W: usize = 4;
 #[inline]
 fn group_at(b: &[u8], off: usize) -> &[u8; 256] {
     b[off..off + 256].try_into().expect("a 256-byte group")
+}
+
+/// Lanes 0-3 of `lo` in lanes 0-3 and lanes 0-3 of `hi` in lanes 4-7 (16 bytes each).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn pair128(lo: &[u8], hi: &[u8]) -> __m256i {
+    _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(ld128(lo)), ld128(hi))
+}
+
+/// Lanes 0-3 of `p` in both halves.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bcast128(p: &[u8]) -> __m256i {
+    let p = &p[..16];
+    // SAFETY: `p` has 16 readable bytes; unaligned loads have no alignment requirement.
+    _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
+}
+
+/// `i32` lanes 0-3 of `p` in both halves.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bcast128_i32(p: &[i32]) -> __m256i {
+    let p = &p[..4];
+    // SAFETY: `p` has 4 readable i32s (16 bytes); unaligned loads have no alignment
+    // requirement.
+    _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
+}
+
+/// `f32` lanes 0-3 of `p` in both halves.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn bcast128_ps(p: &[f32]) -> __m256 {
+    let p = &p[..4];
+    // SAFETY: `p` has 4 readable f32s; unaligned loads have no alignment requirement.
+    _mm256_broadcast_ps(unsafe { &*p.as_ptr().cast::<__m128>() })
+}
+
+/// `f32` lanes 0-3 of `lo` and of `hi`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn pair128_ps(lo: &[f32], hi: &[f32]) -> __m256 {
+    let (lo, hi) = (&lo[..4], &hi[..4]);
+    // SAFETY: both have 4 readable f32s; unaligned loads have no alignment requirement.
+    unsafe { _mm256_loadu2_m128(hi.as_ptr(), lo.as_ptr()) }
+}
+
+/// Adds the canonical terms of a paired tail group (row 0's blocks in lanes 0-3, row 1's
+/// in lanes 4-7, see [`tail_pairs`]) to both rows' lanes 0-3: `isum` the integer sums
+/// (offsets already taken off), `dw`/`mw` the rows' scales paired the same way, `da`/`sa`
+/// the activation's, in both halves. Each lane gets the same float operations as it
+/// would in a group of its own, and the other lanes +0.0, so the sums are unchanged.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn tail_pair_terms<const T: u8>(
+    isum: __m256i,
+    dw: __m256,
+    mw: __m256,
+    da: __m256,
+    sa: __m256,
+    acc0: &mut __m256,
+    acc1: &mut __m256,
+) {
+    let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+    if T == Q4_1 {
+        term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
+    }
+    *acc0 = _mm256_add_ps(*acc0, _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps()));
+    *acc1 = _mm256_add_ps(*acc1, _mm256_permute2f128_ps::<0x81>(term, term));
+}
+
+/// Whether a row of `nb` blocks ends in a group of at most 4 blocks, which two weight
+/// rows then share: one group of 8 lanes instead of two groups with 4 or more lanes of
+/// zeros each (SmolLM2's 576 columns are 2 groups and 2 blocks, Gemma 3's 640 are 2
+/// groups and 4 blocks).
+const fn tail_pairs(nb: usize) -> bool {
+    !nb.is_multiple_of(8) && nb % 8 <= 4
 }
 
 /// Vector `m` of `R` weight groups times the same vector of `C` activation groups,
@@ -712,6 +805,7 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
     ga.d.resize(n * nbp, 0.0);
     ga.s.resize(if T == Q4_1 { n * nbp } else { 0 }, 0.0);
     ga.ys.resize(n * nbp, 0);
+    ga.qd.resize(if tail_pairs(nb) { n * 256 } else { 0 }, 0);
     for t in 0..n {
         let a = job.acts.row(job.t0 + t);
         assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
@@ -739,6 +833,13 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
             } else {
                 0
             };
+        }
+        if tail_pairs(nb) {
+            let last = &q[nbp * 32 - 256..];
+            let qd = &mut ga.qd[t * 256..(t + 1) * 256];
+            for v in 0..8 {
+                st256(&mut qd[32 * v..], bcast128(&last[32 * v..]));
+            }
         }
         if T == Q4_1 {
             assert!(a.s.len() == nb);
@@ -910,7 +1011,9 @@ macro_rules! gemm32 {
             }
             let zero = _mm256_setzero_si256();
             let mut lanes = [[_mm256_setzero_ps(); C]; R];
-            for g in 0..nbp / 8 {
+            let pair_tail = R == 2 && tail_pairs(nb);
+            let groups = if pair_tail { nbp / 8 - 1 } else { nbp / 8 };
+            for g in 0..groups {
                 let mut acc = [[zero; C]; R];
                 if !$v && T != Q8_0 {
                     // Weight codes of at most 4 (Q4) or 5 (Q5_0) bits: the `maddubs`
@@ -992,7 +1095,65 @@ macro_rules! gemm32 {
                     }
                 }
             }
-            let _ = nb;
+            if pair_tail {
+                // The last group of both rows at once (`R - 1` is row 1: R = 2 here).
+                let g = groups;
+                let b = 8 * g;
+                let (w0, w1) = (group_at(wq[0], 256 * g), group_at(wq[R - 1], 256 * g));
+                let (s0, s1) = (group_at(ws[0], 256 * g), group_at(ws[R - 1], 256 * g));
+                let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
+                for c in 0..C {
+                    yg[c] = group_at(yq[c], 256 * g);
+                }
+                // i16 sums as in the full groups (at most 4 lanes per block here).
+                let per = if T == Q5_0 { 4 } else { 8 };
+                let ones = _mm256_set1_epi16(1);
+                let mut acc = [zero; C];
+                let mut a16 = [zero; C];
+                for m in 0..8 {
+                    let w = pair128(&w0[32 * m..], &w1[32 * m..]);
+                    let s = if signed {
+                        pair128(&s0[32 * m..], &s1[32 * m..])
+                    } else {
+                        w
+                    };
+                    for c in 0..C {
+                        let y = bcast128(&yg[c][32 * m..]);
+                        if !$v && T != Q8_0 {
+                            a16[c] = _mm256_add_epi16(a16[c], _mm256_maddubs_epi16(w, y));
+                            if (m + 1) % per == 0 {
+                                let s = _mm256_madd_epi16(a16[c], ones);
+                                acc[c] = _mm256_add_epi32(acc[c], s);
+                                a16[c] = zero;
+                            }
+                        } else {
+                            acc[c] = $step(acc[c], w, s, y, signed);
+                        }
+                    }
+                }
+                let dw = pair128_ps(&gw.d[b..], &gw.d[(R - 1) * nbp + b..]);
+                let mw = if T == Q4_1 {
+                    pair128_ps(&gw.m[b..], &gw.m[(R - 1) * nbp + b..])
+                } else {
+                    dw
+                };
+                for c in 0..C {
+                    let t = ts[c];
+                    let mut isum = acc[c];
+                    if let Some(sh) = offset_shift(T, $v) {
+                        let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
+                        isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+                    }
+                    let da = bcast128_ps(&ga.d[t * nbp + b..]);
+                    let sa = if T == Q4_1 {
+                        bcast128_ps(&ga.s[t * nbp + b..])
+                    } else {
+                        da
+                    };
+                    let (l0, l1) = lanes.split_at_mut(1);
+                    tail_pair_terms::<T>(isum, dw, mw, da, sa, &mut l0[0][c], &mut l1[0][c]);
+                }
+            }
             // A loop rather than `map` closures, which would not be inlined.
             let mut out = [[0f32; C]; R];
             for r in 0..R {
@@ -1233,9 +1394,21 @@ macro_rules! gemmk {
             let mut lanes = [[_mm256_setzero_ps(); C]; R];
             for g in 0..nbp / 8 {
                 // Lane-wise products for up to 8 super-blocks, summed over lanes below.
-                let mut pi = [[[zero; 8]; C]; R];
-                let mut pm = [[[zero; 8]; C]; R];
-                for j in 0..(nb - 8 * g).min(8) {
+                // Left uninitialised: every entry read is written first (`j < valid`
+                // below, the rest zero here), and zeroing 2 KiB per group showed up as
+                // `memset` in profiles.
+                let valid = (nb - 8 * g).min(8);
+                let mut pi = [[[MaybeUninit::<__m256i>::uninit(); 8]; C]; R];
+                let mut pm = [[[MaybeUninit::<__m256i>::uninit(); 8]; C]; R];
+                for r in 0..R {
+                    for c in 0..C {
+                        for j in valid..8 {
+                            pi[r][c][j].write(zero);
+                            pm[r][c][j].write(zero);
+                        }
+                    }
+                }
+                for j in 0..valid {
                     let i = 8 * g + j;
                     let mut a0 = [[zero; C]; R];
                     let mut a1 = [[zero; C]; R];
@@ -1303,13 +1476,15 @@ macro_rules! gemmk {
                             let bp = ld256_i16(&ka.bp[(ts[c] * nb + i) * 16..]);
                             for r in 0..R {
                                 if T == Q4K {
-                                    pi[r][c][j] = qy[r][c];
-                                    pm[r][c][j] = _mm256_madd_epi16(wsc[r][1], bp);
+                                    pi[r][c][j].write(qy[r][c]);
+                                    pm[r][c][j].write(_mm256_madd_epi16(wsc[r][1], bp));
                                 } else {
                                     // sum(sc * (q - 32) * y) = sum(sc * q * y) - 32 * sum(sc * ysum)
                                     let sy = _mm256_madd_epi16(wsc[r][2], bp);
-                                    pi[r][c][j] =
-                                        _mm256_sub_epi32(qy[r][c], _mm256_slli_epi32(sy, 5));
+                                    pi[r][c][j].write(_mm256_sub_epi32(
+                                        qy[r][c],
+                                        _mm256_slli_epi32(sy, 5),
+                                    ));
                                 }
                             }
                         }
@@ -1323,8 +1498,8 @@ macro_rules! gemmk {
                             let oa = (ts[c] * nb + i) * 8;
                             let b0 = ld256_i32(&ka.b0[oa..]);
                             if T == Q4K {
-                                pi[r][c][j] = _mm256_mullo_epi32(s0, a0[r][c]);
-                                pm[r][c][j] = _mm256_mullo_epi32(s1, b0);
+                                pi[r][c][j].write(_mm256_mullo_epi32(s0, a0[r][c]));
+                                pm[r][c][j].write(_mm256_mullo_epi32(s1, b0));
                             } else {
                                 // sum(sc * (q - 32) * y) = sum(sc * q * y) - 32 * sum(sc * ysum)
                                 let b1 = ld256_i32(&ka.b1[oa..]);
@@ -1336,7 +1511,7 @@ macro_rules! gemmk {
                                     _mm256_mullo_epi32(s0, b0),
                                     _mm256_mullo_epi32(s1, b1),
                                 );
-                                pi[r][c][j] = _mm256_sub_epi32(qy, _mm256_slli_epi32(sy, 5));
+                                pi[r][c][j].write(_mm256_sub_epi32(qy, _mm256_slli_epi32(sy, 5)));
                             }
                         }
                     }
@@ -1346,11 +1521,14 @@ macro_rules! gemmk {
                     let dw = ld256_f32(&kw.d[r * nbp + b..]);
                     for c in 0..C {
                         let da = ld256_f32(&ka.d[ts[c] * nbp + b..]);
-                        let isum = _mm256_cvtepi32_ps(hsum8(&pi[r][c]));
+                        // SAFETY: entries `j < valid` were written in the loop above, the
+                        // rest before it.
+                        let isum = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pi[r][c]) });
                         // (dw * da) * isum [- (dminw * da) * imin], as `term_d`/`term_k4`.
                         let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), isum);
                         if T == Q4K {
-                            let imin = _mm256_cvtepi32_ps(hsum8(&pm[r][c]));
+                            // SAFETY: as for `pi` (Q4_K writes both).
+                            let imin = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pm[r][c]) });
                             let dm = ld256_f32(&kw.dm[r * nbp + b..]);
                             term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(dm, da), imin));
                         }
@@ -1785,98 +1963,44 @@ fn ld_lanes(w: &[u8], off: usize, lanes: usize, mask: __m256i) -> __m256i {
     unsafe { _mm256_maskload_epi32(p.as_ptr().cast(), mask) }
 }
 
-/// Integer sums of one group: `R` packed weight groups (`8 * quant_bytes(T)` bytes each,
-/// full-group layout) against `C` activation groups (256 bytes each); lane `k` is block
-/// `k`'s sum of unsigned weight codes times activations (offsets not yet taken off).
+/// Integer sums of a tail group of `lanes` blocks: `R` packed weight rows' tail bytes
+/// (`wq`), each copied into a full group's layout with zero lanes after `lanes`, against
+/// `C` activation groups (`y(c)`, 256 bytes each); lane `k` as in [`packed_isums_raw`].
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn packed_isums<const T: u8, const R: usize, const C: usize, const FULL: bool>(
+fn tail_isums<'a, const T: u8, const R: usize, const C: usize>(
     wq: [&[u8]; R],
     lanes: usize,
-    y: [&[u8]; C],
+    y: impl Fn(usize) -> &'a [u8],
 ) -> [[__m256i; C]; R] {
-    // Stored vector `v` of a group of `lanes` blocks: bytes `4 * lanes * v..`.
+    let qb = quant_bytes(T);
     let mask = tail_mask(lanes);
-    let ldw = |w: &[u8], v: usize| {
-        if FULL {
-            ld256(&w[32 * v..])
-        } else {
-            ld_lanes(w, 4 * lanes * v, lanes, mask)
-        }
-    };
-    let ones = _mm256_set1_epi16(1);
-    let mut out = [[_mm256_setzero_si256(); C]; R];
-    if T == Q8_0 {
-        for m in 0..8 {
-            let mut ym = [_mm256_setzero_si256(); C];
-            for c in 0..C {
-                ym[c] = ld256(&y[c][32 * m..]);
-            }
-            for r in 0..R {
-                let w = ldw(wq[r], m);
-                let wa = _mm256_sign_epi8(w, w);
-                for c in 0..C {
-                    let p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(ym[c], w));
-                    out[r][c] = _mm256_add_epi32(out[r][c], _mm256_madd_epi16(p, ones));
-                }
-            }
-        }
-        return out;
-    }
-    let low = _mm256_set1_epi8(0x0F);
-    // One weight vector at a time (vector `v` < 4: the low nibbles of stored vector `v`,
-    // else the high nibbles of stored vector `v - 4`), split once for the `C` activation
-    // rows: `R * C` accumulators, `R` weight vectors and one activation vector are live,
-    // so R = 2, C = 4 fits the 16 registers. The i16 sums hold: Q4 codes are at most 15
-    // and activations at most 127 in magnitude, so 8 `maddubs` lanes sum to at most
-    // 8 * 2 * 15 * 127 = 30480; Q5_0 codes reach 31, so its group is summed in two halves
-    // of 4 vectors (4 * 2 * 31 * 127 = 31496), each widened on its own.
-    let halves = if T == Q5_0 { 2 } else { 1 };
-    for h in 0..halves {
-        let mut acc = [[_mm256_setzero_si256(); C]; R];
-        for k in 0..8 / halves {
-            // Q5_0 half `h`: stored vectors 2h and 2h + 1, low then high nibbles.
-            let v = if T == Q5_0 {
-                [0, 1, 4, 5, 2, 3, 6, 7][4 * h + k]
-            } else {
-                k
-            };
-            let mut wv = [_mm256_setzero_si256(); R];
-            for r in 0..R {
-                let pk = ldw(wq[r], v % 4);
-                let x = if v < 4 {
-                    pk
-                } else {
-                    _mm256_srli_epi16::<4>(pk)
-                };
-                wv[r] = _mm256_and_si256(x, low);
-                if T == Q5_0 {
-                    wv[r] = _mm256_or_si256(wv[r], fifth_bits(ldw(wq[r], 4), v));
-                }
-            }
-            for c in 0..C {
-                let yv = ld256(&y[c][32 * v..]);
-                for r in 0..R {
-                    acc[r][c] = _mm256_add_epi16(acc[r][c], _mm256_maddubs_epi16(wv[r], yv));
-                }
-            }
-        }
-        for r in 0..R {
-            for c in 0..C {
-                out[r][c] = _mm256_add_epi32(out[r][c], _mm256_madd_epi16(acc[r][c], ones));
-            }
+    let mut grp = [[0u8; 256]; R];
+    for r in 0..R {
+        for v in 0..qb / 4 {
+            st256(
+                &mut grp[r][32 * v..],
+                ld_lanes(wq[r], 4 * lanes * v, lanes, mask),
+            );
         }
     }
-    out
+    let mut wp = [std::ptr::null::<u8>(); R];
+    for r in 0..R {
+        wp[r] = grp[r].as_ptr();
+    }
+    let yp: [*const u8; C] = std::array::from_fn(|c| y(c)[..256].as_ptr());
+    // SAFETY: each `grp[r]` has 256 >= 8 * quant_bytes(T) bytes, each activation slice
+    // 256.
+    unsafe { packed_isums_raw::<T, R, C>(wp, yp) }
 }
 
-/// Adds the canonical terms of group `g` (blocks `8g..`, `lanes` of them) to `lanes_acc`:
-/// `wq` the rows' group bytes, `sc` the rows' scale bytes (`d`, then Q4_1's `m` at
-/// `m_off`), activation rows `ts`.
+/// Adds the canonical terms of tail group `g` (blocks `8g..`, `lanes` < 8 of them) to
+/// `acc`: `wq` the rows' tail bytes, `sc` the rows' scale bytes (`d`, then Q4_1's `m` at
+/// `m_off`), activation rows `ts`. (Full groups: [`packed_full_groups`].)
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn packed_group<const T: u8, const R: usize, const C: usize, const FULL: bool>(
+fn packed_tail_group<const T: u8, const R: usize, const C: usize>(
     wq: [&[u8]; R],
     sc: [&[u8]; R],
     m_off: usize,
@@ -1889,34 +2013,20 @@ fn packed_group<const T: u8, const R: usize, const C: usize, const FULL: bool>(
 ) {
     let gb = nbp * 32;
     let b = 8 * g;
-    let mut y: [&[u8]; C] = [&[]; C];
-    for c in 0..C {
-        y[c] = &ga.q[ts[c] * gb + 256 * g..][..256];
-    }
-    let isums = packed_isums::<T, R, C, FULL>(wq, lanes, y);
+    let isums = tail_isums::<T, R, C>(wq, lanes, |c| &ga.q[ts[c] * gb + 256 * g..][..256]);
     for r in 0..R {
-        let (dw, mw) = if FULL {
-            let dw = _mm256_cvtph_ps(ld128(&sc[r][2 * b..]));
-            let mw = if T == Q4_1 {
-                _mm256_cvtph_ps(ld128(&sc[r][m_off + 2 * b..]))
-            } else {
-                dw
-            };
-            (dw, mw)
-        } else {
-            // A tail group: `lanes` scales, zero in the other lanes.
-            let mut d = [0u8; 16];
-            let mut m = [0u8; 16];
-            for k in 0..lanes {
-                d[2 * k] = sc[r][2 * (b + k)];
-                d[2 * k + 1] = sc[r][2 * (b + k) + 1];
-                if T == Q4_1 {
-                    m[2 * k] = sc[r][m_off + 2 * (b + k)];
-                    m[2 * k + 1] = sc[r][m_off + 2 * (b + k) + 1];
-                }
+        // `lanes` scales, zero in the other lanes.
+        let mut d = [0u8; 16];
+        let mut m = [0u8; 16];
+        for k in 0..lanes {
+            d[2 * k] = sc[r][2 * (b + k)];
+            d[2 * k + 1] = sc[r][2 * (b + k) + 1];
+            if T == Q4_1 {
+                m[2 * k] = sc[r][m_off + 2 * (b + k)];
+                m[2 * k + 1] = sc[r][m_off + 2 * (b + k) + 1];
             }
-            (_mm256_cvtph_ps(ld128(&d)), _mm256_cvtph_ps(ld128(&m)))
-        };
+        }
+        let (dw, mw) = (_mm256_cvtph_ps(ld128(&d)), _mm256_cvtph_ps(ld128(&m)));
         for c in 0..C {
             let t = ts[c];
             let mut isum = isums[r][c];
@@ -1936,6 +2046,189 @@ fn packed_group<const T: u8, const R: usize, const C: usize, const FULL: bool>(
             acc[r][c] = _mm256_add_ps(acc[r][c], term);
         }
     }
+}
+
+/// The full groups of [`packed_micro`], through raw pointers: the lengths are checked
+/// once here, so the group loop has no bounds checks (they cost about a tenth of its
+/// instructions, and the registers holding slice lengths).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
+    w: [&[u8]; R],
+    ga: &GemmActs,
+    ts: [usize; C],
+    nb: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; R],
+) {
+    let qb = quant_bytes(T);
+    let gb = nbp * 32;
+    let full = nb / 8;
+    let mut wp = [std::ptr::null::<u8>(); R];
+    let mut scp = [std::ptr::null::<u8>(); R];
+    for r in 0..R {
+        assert!(w[r].len() == nb * block_bytes(T), "a packed row");
+        wp[r] = w[r].as_ptr();
+        scp[r] = w[r][nb * qb..].as_ptr();
+    }
+    let mut yp = [std::ptr::null::<u8>(); C];
+    let mut dp = [std::ptr::null::<f32>(); C];
+    let mut sp = [std::ptr::null::<f32>(); C];
+    let mut ysp = [std::ptr::null::<i32>(); C];
+    for c in 0..C {
+        let t = ts[c];
+        yp[c] = ga.q[t * gb..(t + 1) * gb].as_ptr();
+        dp[c] = ga.d[t * nbp..(t + 1) * nbp].as_ptr();
+        ysp[c] = ga.ys[t * nbp..(t + 1) * nbp].as_ptr();
+        if T == Q4_1 {
+            sp[c] = ga.s[t * nbp..(t + 1) * nbp].as_ptr();
+        }
+    }
+    for g in 0..full {
+        let b = 8 * g;
+        // SAFETY: `g < nb / 8`, so group `g` of a packed row (`8 * qb` bytes at
+        // `8 * qb * g`) and its 8 scales (16 bytes at `2 * b`, Q4_1's mins `2 * nb` further)
+        // lie in the row, whose length is asserted above; activation group `g` (256 bytes
+        // at `256 * g`) and its 8 scales, sums and `s` lie in the activation row
+        // (`nbp >= nb`), sliced above.
+        unsafe {
+            let mut wq = [std::ptr::null::<u8>(); R];
+            for r in 0..R {
+                wq[r] = wp[r].add(8 * qb * g);
+            }
+            let mut y = [std::ptr::null::<u8>(); C];
+            for c in 0..C {
+                y[c] = yp[c].add(256 * g);
+            }
+            let isums = packed_isums_raw::<T, R, C>(wq, y);
+            for r in 0..R {
+                let dw = _mm256_cvtph_ps(_mm_loadu_si128(scp[r].add(2 * b).cast()));
+                let mw = if T == Q4_1 {
+                    _mm256_cvtph_ps(_mm_loadu_si128(scp[r].add(2 * nb + 2 * b).cast()))
+                } else {
+                    dw
+                };
+                for c in 0..C {
+                    let mut isum = isums[r][c];
+                    if let Some(sh) = offset_shift(T, false) {
+                        let ys = _mm256_loadu_si256(ysp[c].add(b).cast());
+                        isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+                    }
+                    // (dw * da) * isum [+ mw * sa], as `term_d` / `term_dm`.
+                    let dd = _mm256_mul_ps(dw, _mm256_loadu_ps(dp[c].add(b)));
+                    let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
+                    if T == Q4_1 {
+                        let ms = _mm256_mul_ps(mw, _mm256_loadu_ps(sp[c].add(b)));
+                        term = _mm256_add_ps(term, ms);
+                    }
+                    acc[r][c] = _mm256_add_ps(acc[r][c], term);
+                }
+            }
+        }
+    }
+}
+
+/// Integer sums of one full group: `R` packed weight groups (`8 * quant_bytes(T)` bytes
+/// each) against `C` activation groups (256 bytes each); lane `k` is block `k`'s sum of
+/// unsigned weight codes times activations (offsets not yet taken off).
+///
+/// # Safety
+///
+/// Each `wq[r]` has `8 * quant_bytes(T)` readable bytes and each `y[c]` 256.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn packed_isums_raw<const T: u8, const R: usize, const C: usize>(
+    wq: [*const u8; R],
+    y: [*const u8; C],
+) -> [[__m256i; C]; R] {
+    // SAFETY (all loads below): vector `v` of a weight group is bytes `32 * v..` with
+    // `v < quant_bytes(T) / 4`, of an activation group bytes `32 * v..` with `v < 8`: within
+    // the caller's lengths.
+    let ldw = |r: usize, v: usize| unsafe { _mm256_loadu_si256(wq[r].add(32 * v).cast()) };
+    let ldy = |c: usize, v: usize| unsafe { _mm256_loadu_si256(y[c].add(32 * v).cast()) };
+    let ones = _mm256_set1_epi16(1);
+    let mut out = [[_mm256_setzero_si256(); C]; R];
+    if T == Q8_0 {
+        for m in 0..8 {
+            let mut ym = [_mm256_setzero_si256(); C];
+            for (c, ym) in ym.iter_mut().enumerate() {
+                *ym = ldy(c, m);
+            }
+            for (r, out) in out.iter_mut().enumerate() {
+                let w = ldw(r, m);
+                let wa = _mm256_sign_epi8(w, w);
+                for (out, &ym) in out.iter_mut().zip(&ym) {
+                    let p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(ym, w));
+                    *out = _mm256_add_epi32(*out, _mm256_madd_epi16(p, ones));
+                }
+            }
+        }
+        return out;
+    }
+    let low = _mm256_set1_epi8(0x0F);
+    // One weight vector at a time (vector `v` < 4: the low nibbles of stored vector `v`,
+    // else the high nibbles of stored vector `v - 4`), split once for the `C` activation
+    // rows: `R * C` accumulators, `R` weight vectors and one activation vector are live,
+    // so R = 2, C = 4 fits the 16 registers. The i16 sums hold: Q4 codes are at most 15
+    // and activations at most 127 in magnitude, so 8 `maddubs` lanes sum to at most
+    // 8 * 2 * 15 * 127 = 30480; Q5_0 codes reach 31, so its group is summed in two halves
+    // of 4 vectors (4 * 2 * 31 * 127 = 31496), each widened on its own. Spelled out per
+    // vector so that every shift count is a constant (a loop over a table of vector
+    // numbers was not unrolled).
+    let mut acc = [[_mm256_setzero_si256(); C]; R];
+    macro_rules! step {
+        ($v:literal) => {{
+            let mut wv = [_mm256_setzero_si256(); R];
+            for r in 0..R {
+                let pk = ldw(r, $v % 4);
+                let x = if $v < 4 {
+                    pk
+                } else {
+                    _mm256_srli_epi16::<4>(pk)
+                };
+                wv[r] = _mm256_and_si256(x, low);
+                if T == Q5_0 {
+                    wv[r] = _mm256_or_si256(wv[r], fifth_bits(ldw(r, 4), $v));
+                }
+            }
+            for c in 0..C {
+                let yv = ldy(c, $v);
+                for r in 0..R {
+                    acc[r][c] = _mm256_add_epi16(acc[r][c], _mm256_maddubs_epi16(wv[r], yv));
+                }
+            }
+        }};
+    }
+    let mut widen = |acc: &mut [[__m256i; C]; R]| {
+        for r in 0..R {
+            for c in 0..C {
+                out[r][c] = _mm256_add_epi32(out[r][c], _mm256_madd_epi16(acc[r][c], ones));
+                acc[r][c] = _mm256_setzero_si256();
+            }
+        }
+    };
+    if T == Q5_0 {
+        step!(0);
+        step!(1);
+        step!(4);
+        step!(5);
+        widen(&mut acc);
+        step!(2);
+        step!(3);
+        step!(6);
+        step!(7);
+    } else {
+        step!(0);
+        step!(1);
+        step!(2);
+        step!(3);
+        step!(4);
+        step!(5);
+        step!(6);
+        step!(7);
+    }
+    widen(&mut acc);
+    out
 }
 
 /// `R` packed weight rows times `C` activation rows `ts` (in `ga`), each result the
@@ -1959,17 +2252,64 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
         sc[r] = &w[r][nb * qb..];
     }
     let mut wq: [&[u8]; R] = [&[]; R];
-    for g in 0..full {
-        for r in 0..R {
-            wq[r] = &w[r][g * 8 * qb..(g + 1) * 8 * qb];
+    packed_full_groups::<T, R, C>(w, ga, ts, nb, nbp, &mut acc);
+    if R == 2 && tail_pairs(nb) {
+        // Both rows' tail groups as one: row 0's blocks in lanes 0-3, row 1's (`R - 1`)
+        // in lanes 4-7, against the activations' tail blocks in both halves.
+        let (t0, t1) = (
+            &w[0][full * 8 * qb..nb * qb],
+            &w[R - 1][full * 8 * qb..nb * qb],
+        );
+        let mut grp = [0u8; 256];
+        let mask = tail_mask(tail);
+        for v in 0..qb / 4 {
+            let off = 4 * tail * v;
+            let lo = ld_lanes(t0, off, tail, mask);
+            let hi = ld_lanes(t1, off, tail, mask);
+            let pair = _mm256_permute2x128_si256::<0x20>(lo, hi);
+            st256(&mut grp[32 * v..], pair);
         }
-        packed_group::<T, R, C, true>(wq, sc, 2 * nb, 8, ga, ts, g, nbp, &mut acc);
-    }
-    if tail > 0 {
+        let mut y = [std::ptr::null::<u8>(); C];
+        for c in 0..C {
+            y[c] = ga.qd[ts[c] * 256..(ts[c] + 1) * 256].as_ptr();
+        }
+        // SAFETY: `grp` has 256 >= 8 * qb bytes, each activation group 256.
+        let is = unsafe { packed_isums_raw::<T, 1, C>([grp.as_ptr()], y) };
+        // The rows' scales, paired the same way.
+        let b = 8 * full;
+        let mut d = [0u8; 16];
+        let mut m = [0u8; 16];
+        for k in 0..2 * tail {
+            d[k] = sc[0][2 * b + k];
+            d[8 + k] = sc[R - 1][2 * b + k];
+            if T == Q4_1 {
+                m[k] = sc[0][2 * nb + 2 * b + k];
+                m[8 + k] = sc[R - 1][2 * nb + 2 * b + k];
+            }
+        }
+        let dw = _mm256_cvtph_ps(ld128(&d));
+        let mw = _mm256_cvtph_ps(ld128(&m));
+        for c in 0..C {
+            let t = ts[c];
+            let mut isum = is[0][c];
+            if let Some(sh) = offset_shift(T, false) {
+                let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
+                isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+            }
+            let da = bcast128_ps(&ga.d[t * nbp + b..]);
+            let sa = if T == Q4_1 {
+                bcast128_ps(&ga.s[t * nbp + b..])
+            } else {
+                da
+            };
+            let (a0, a1) = acc.split_at_mut(1);
+            tail_pair_terms::<T>(isum, dw, mw, da, sa, &mut a0[0][c], &mut a1[0][c]);
+        }
+    } else if tail > 0 {
         for r in 0..R {
             wq[r] = &w[r][full * 8 * qb..nb * qb];
         }
-        packed_group::<T, R, C, false>(wq, sc, 2 * nb, tail, ga, ts, full, nbp, &mut acc);
+        packed_tail_group::<T, R, C>(wq, sc, 2 * nb, tail, ga, ts, full, nbp, &mut acc);
     }
     // A loop rather than `map` closures, which would not be inlined (no target features).
     let mut out = [[0f32; C]; R];
