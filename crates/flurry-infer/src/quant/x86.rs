@@ -751,6 +751,18 @@ const fn tail_pairs(nb: usize) -> bool {
     !nb.is_multiple_of(8) && nb % 8 <= 4
 }
 
+/// `N` items of `s` from `off`, as an array, without a bounds check in release builds.
+///
+/// # Safety
+///
+/// `off + N <= s.len()`.
+#[inline]
+unsafe fn at<T, const N: usize>(s: &[T], off: usize) -> &[T; N] {
+    debug_assert!(off + N <= s.len());
+    // SAFETY: the caller keeps `off..off + N` within `s`; `[T; N]` has `T`'s alignment.
+    unsafe { &*s.as_ptr().add(off).cast::<[T; N]>() }
+}
+
 /// Vector `m` of `R` weight groups times the same vector of `C` activation groups,
 /// `maddubs` products added to the i16 accumulators (callers keep them within i16).
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -1009,6 +1021,27 @@ macro_rules! gemm32 {
             for c in 0..C {
                 yq[c] = &ga.q[ts[c] * gb..(ts[c] + 1) * gb];
             }
+            // The per-block arrays, checked once: the group loop reads them unchecked
+            // (`at`), as it does the 256-byte groups of `wq`, `ws` and `yq` (`g < nbp / 8`).
+            let mut dw_r: [&[f32]; R] = [&[]; R];
+            let mut mw_r: [&[f32]; R] = [&[]; R];
+            for r in 0..R {
+                dw_r[r] = &gw.d[r * nbp..(r + 1) * nbp];
+                if T == Q4_1 {
+                    mw_r[r] = &gw.m[r * nbp..(r + 1) * nbp];
+                }
+            }
+            let mut da_c: [&[f32]; C] = [&[]; C];
+            let mut sa_c: [&[f32]; C] = [&[]; C];
+            let mut ys_c: [&[i32]; C] = [&[]; C];
+            for c in 0..C {
+                let t = ts[c];
+                da_c[c] = &ga.d[t * nbp..(t + 1) * nbp];
+                ys_c[c] = &ga.ys[t * nbp..(t + 1) * nbp];
+                if T == Q4_1 {
+                    sa_c[c] = &ga.s[t * nbp..(t + 1) * nbp];
+                }
+            }
             let zero = _mm256_setzero_si256();
             let mut lanes = [[_mm256_setzero_ps(); C]; R];
             let pair_tail = R == 2 && tail_pairs(nb);
@@ -1025,11 +1058,13 @@ macro_rules! gemm32 {
                     let mut a16 = [[zero; C]; R];
                     let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
                     for c in 0..C {
-                        yg[c] = group_at(yq[c], 256 * g);
+                        // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                        yg[c] = unsafe { at::<u8, 256>(yq[c], 256 * g) };
                     }
                     let mut wg: [&[u8; 256]; R] = [&[0; 256]; R];
                     for r in 0..R {
-                        wg[r] = group_at(wq[r], 256 * g);
+                        // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                        wg[r] = unsafe { at::<u8, 256>(wq[r], 256 * g) };
                     }
                     for m in 0..8 {
                         maddubs_step(&wg, &yg, m, &mut a16);
@@ -1046,13 +1081,16 @@ macro_rules! gemm32 {
                 } else {
                     let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
                     for c in 0..C {
-                        yg[c] = group_at(yq[c], 256 * g);
+                        // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                        yg[c] = unsafe { at::<u8, 256>(yq[c], 256 * g) };
                     }
                     let mut wg: [&[u8; 256]; R] = [&[0; 256]; R];
                     let mut sg: [&[u8; 256]; R] = [&[0; 256]; R];
                     for r in 0..R {
-                        wg[r] = group_at(wq[r], 256 * g);
-                        sg[r] = group_at(ws[r], 256 * g);
+                        // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                        wg[r] = unsafe { at::<u8, 256>(wq[r], 256 * g) };
+                        // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                        sg[r] = unsafe { at::<u8, 256>(ws[r], 256 * g) };
                     }
                     for m in 0..8 {
                         let mut y = [zero; C];
@@ -1070,23 +1108,26 @@ macro_rules! gemm32 {
                 }
                 let b = 8 * g;
                 for r in 0..R {
-                    let dw = ld256_f32(&gw.d[r * nbp + b..]);
+                    // SAFETY: `b + 8 <= nbp`, the length of these per-row slices.
+                    let dw = ld256_f32(unsafe { at::<f32, 8>(dw_r[r], b) });
                     for c in 0..C {
-                        let t = ts[c];
                         let mut isum = acc[r][c];
                         if let Some(sh) = offset_shift(T, $v) {
-                            let ys = ld256_i32(&ga.ys[t * nbp + b..]);
+                            // SAFETY: `b + 8 <= nbp`, the length of these per-row slices.
+                            let ys = ld256_i32(unsafe { at::<i32, 8>(ys_c[c], b) });
                             isum =
                                 _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
                         }
-                        let dd = _mm256_mul_ps(dw, ld256_f32(&ga.d[t * nbp + b..]));
+                        // SAFETY: `b + 8 <= nbp`, the length of these per-row slices.
+                        let da = ld256_f32(unsafe { at::<f32, 8>(da_c[c], b) });
+                        let dd = _mm256_mul_ps(dw, da);
                         let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
                         if T == Q4_1 {
                             // (dw * da) * isum + mw * sa, as `term_dm`.
-                            let ms = _mm256_mul_ps(
-                                ld256_f32(&gw.m[r * nbp + b..]),
-                                ld256_f32(&ga.s[t * nbp + b..]),
-                            );
+                            // SAFETY: `b + 8 <= nbp`, the length of these per-row slices.
+                            let (mw, sa) =
+                                unsafe { (at::<f32, 8>(mw_r[r], b), at::<f32, 8>(sa_c[c], b)) };
+                            let ms = _mm256_mul_ps(ld256_f32(mw), ld256_f32(sa));
                             term = _mm256_add_ps(term, ms);
                         }
                         // Blocks past the row's end have zero scales: their terms are
@@ -1103,7 +1144,8 @@ macro_rules! gemm32 {
                 let (s0, s1) = (group_at(ws[0], 256 * g), group_at(ws[R - 1], 256 * g));
                 let mut yg: [&[u8; 256]; C] = [&[0; 256]; C];
                 for c in 0..C {
-                    yg[c] = group_at(yq[c], 256 * g);
+                    // SAFETY: `g < nbp / 8`; each slice holds `nbp / 8` groups.
+                    yg[c] = unsafe { at::<u8, 256>(yq[c], 256 * g) };
                 }
                 // i16 sums as in the full groups (at most 4 lanes per block here).
                 let per = if T == Q5_0 { 4 } else { 8 };
