@@ -719,28 +719,42 @@ fn pair128_ps(lo: &[f32], hi: &[f32]) -> __m256 {
 }
 
 /// Adds the canonical terms of a paired tail group (row 0's blocks in lanes 0-3, row 1's
-/// in lanes 4-7, see [`tail_pairs`]) to both rows' lanes 0-3: `isum` the integer sums
-/// (offsets already taken off), `dw`/`mw` the rows' scales paired the same way, `da`/`sa`
-/// the activation's, in both halves. Each lane gets the same float operations as it
-/// would in a group of its own, and the other lanes +0.0, so the sums are unchanged.
+/// in lanes 4-7, see [`tail_pairs`]; blocks `b..`) to both rows' lanes 0-3: `isums` the
+/// integer sums per activation row `ts[c]`, `dw`/`mw` the rows' scales paired the same way;
+/// the activations' scales and offsets are read in both halves. Each lane gets the same
+/// float operations as it would in a group of its own, and the other lanes +0.0, so the
+/// sums are unchanged. `R` is 2 (`acc[R - 1]` is row 1).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn tail_pair_terms<const T: u8>(
-    isum: __m256i,
-    dw: __m256,
-    mw: __m256,
-    da: __m256,
-    sa: __m256,
-    acc0: &mut __m256,
-    acc1: &mut __m256,
+fn tail_pair_terms<const T: u8, const R: usize, const C: usize>(
+    isums: &[__m256i; C],
+    (dw, mw): (__m256, __m256),
+    vnni: bool,
+    ga: &GemmActs,
+    ts: [usize; C],
+    b: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; R],
 ) {
-    let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
-    if T == Q4_1 {
-        term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
+    for c in 0..C {
+        let t = ts[c];
+        let mut isum = isums[c];
+        if let Some(sh) = offset_shift(T, vnni) {
+            let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
+            isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+        }
+        let da = bcast128_ps(&ga.d[t * nbp + b..]);
+        let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+        if T == Q4_1 {
+            let sa = bcast128_ps(&ga.s[t * nbp + b..]);
+            term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
+        }
+        let row0 = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
+        acc[0][c] = _mm256_add_ps(acc[0][c], row0);
+        let row1 = _mm256_permute2f128_ps::<0x81>(term, term);
+        acc[R - 1][c] = _mm256_add_ps(acc[R - 1][c], row1);
     }
-    *acc0 = _mm256_add_ps(*acc0, _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps()));
-    *acc1 = _mm256_add_ps(*acc1, _mm256_permute2f128_ps::<0x81>(term, term));
 }
 
 /// Whether a row of `nb` blocks ends in a group of at most 4 blocks, which two weight
@@ -1179,22 +1193,7 @@ macro_rules! gemm32 {
                 } else {
                     dw
                 };
-                for c in 0..C {
-                    let t = ts[c];
-                    let mut isum = acc[c];
-                    if let Some(sh) = offset_shift(T, $v) {
-                        let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
-                        isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
-                    }
-                    let da = bcast128_ps(&ga.d[t * nbp + b..]);
-                    let sa = if T == Q4_1 {
-                        bcast128_ps(&ga.s[t * nbp + b..])
-                    } else {
-                        da
-                    };
-                    let (l0, l1) = lanes.split_at_mut(1);
-                    tail_pair_terms::<T>(isum, dw, mw, da, sa, &mut l0[0][c], &mut l1[0][c]);
-                }
+                tail_pair_terms::<T, R, C>(&acc, (dw, mw), $v, ga, ts, b, nbp, &mut lanes);
             }
             // A loop rather than `map` closures, which would not be inlined.
             let mut out = [[0f32; C]; R];
@@ -2331,22 +2330,7 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
         }
         let dw = _mm256_cvtph_ps(ld128(&d));
         let mw = _mm256_cvtph_ps(ld128(&m));
-        for c in 0..C {
-            let t = ts[c];
-            let mut isum = is[0][c];
-            if let Some(sh) = offset_shift(T, false) {
-                let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
-                isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
-            }
-            let da = bcast128_ps(&ga.d[t * nbp + b..]);
-            let sa = if T == Q4_1 {
-                bcast128_ps(&ga.s[t * nbp + b..])
-            } else {
-                da
-            };
-            let (a0, a1) = acc.split_at_mut(1);
-            tail_pair_terms::<T>(isum, dw, mw, da, sa, &mut a0[0][c], &mut a1[0][c]);
-        }
+        tail_pair_terms::<T, R, C>(&is[0], (dw, mw), false, ga, ts, b, nbp, &mut acc);
     } else if tail > 0 {
         for r in 0..R {
             wq[r] = &w[r][full * 8 * qb..nb * qb];
