@@ -15,8 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: decode_speed MODEL.gguf [THREADS]")?;
     let threads: usize = args.next().map_or(Ok(1), |t| t.parse())?;
-    // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256 (for
-    // profiling them).
+    // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256, `deep`
+    // only tg128 at depth 256 (for profiling them).
     let mode = args.next();
     let only_batch = mode.as_deref() == Some("batch");
     let model = Model::load(std::path::Path::new(&path))?;
@@ -44,6 +44,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = best.max(256.0 / t.elapsed().as_secs_f64());
         }
         println!("pp256 {best:.1} t/s (best of 10)");
+        return Ok(());
+    }
+    if mode.as_deref() == Some("deep") {
+        // tg128 at depth 256, as `make bench` measures it: prefill 256, then time decode.
+        let mut best = 0f64;
+        let mut cache = model.new_cache(256 + 129);
+        model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
+        for _ in 0..5 {
+            cache.truncate(256);
+            let t = Instant::now();
+            for i in 0..128u32 {
+                model.forward(
+                    &mut cache,
+                    &[(i * 31 + 7) % vocab],
+                    false,
+                    &mut scratch,
+                    &pool,
+                )?;
+            }
+            best = best.max(128.0 / t.elapsed().as_secs_f64());
+        }
+        println!("tg128 d256 {best:.1} t/s (best of 5)");
         return Ok(());
     }
     for round in 0..3 {

@@ -602,7 +602,7 @@ impl Model {
             } else {
                 1.0 / (hp.head_dim as f32).sqrt()
             };
-            let kv: Vec<(&[f32], &[f32])> = items
+            let kv: Vec<(&[f16], &[f16])> = items
                 .iter()
                 .map(|it| {
                     (
@@ -770,11 +770,12 @@ pub enum Logits {
     All,
 }
 
-/// Per-sequence key/value cache. Values are rounded to f16 like llama.cpp's default
-/// cache and kept as f32, so attention reads them without conversion.
+/// Per-sequence key/value cache, in half precision like llama.cpp's default cache.
+/// Attention converts each value back to f32 exactly, so storing halves gives the same
+/// results as rounding to f16 and keeping f32, with half the bytes to read per token.
 #[derive(Debug)]
 pub struct KvCache {
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    layers: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
     capacity: usize,
     kv_dim: usize,
@@ -811,8 +812,8 @@ impl KvCache {
         let (kc, vc) = &mut self.layers[il];
         kc.truncate(self.len * self.kv_dim);
         vc.truncate(self.len * self.kv_dim);
-        kc.extend(k.iter().map(|&x| f16::from_f32(x).to_f32()));
-        vc.extend(v.iter().map(|&x| f16::from_f32(x).to_f32()));
+        kc.extend(k.iter().map(|&x| f16::from_f32(x)));
+        vc.extend(v.iter().map(|&x| f16::from_f32(x)));
     }
 }
 
@@ -947,7 +948,7 @@ fn attention(
     hp: &Hparams,
     q: &[f32],
     rows: &[(usize, usize)],
-    kv: &[(&[f32], &[f32])],
+    kv: &[(&[f16], &[f16])],
     window: Option<usize>,
     scale: f32,
     out: &mut [f32],
@@ -989,8 +990,8 @@ fn attention(
 
 /// One query head's view of the cache.
 struct Head<'a> {
-    kc: &'a [f32],
-    vc: &'a [f32],
+    kc: &'a [f16],
+    vc: &'a [f16],
     kvd: usize,
     off: usize,
     lo: usize,
@@ -1008,10 +1009,10 @@ fn attend_generic(
     qh: &[f32],
     scores: &mut Vec<f32>,
     o: &mut [f32],
-    dot: impl Fn(&[f32], &[f32]) -> f32,
-    dot4: impl Fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    dot: impl Fn(&[f32], &[f16]) -> f32,
+    dot4: impl Fn(&[f32], [&[f16]; 4]) -> [f32; 4],
     round_f16: impl Fn(&mut [f32]),
-    weighted: impl Fn(&[f32], &[f32], usize, &mut [f32]),
+    weighted: impl Fn(&[f32], &[f16], usize, &mut [f32]),
 ) {
     let hd = qh.len();
     scores.clear();
@@ -1057,8 +1058,8 @@ fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         qh,
         scores,
         o,
-        |a, b| quant::dot_f32_avx2(a, b),
-        |a, b| quant::dot_f32_x4_avx2(a, b),
+        |a, b| quant::dot_f16_avx2(a, b),
+        |a, b| quant::dot_f16_x4_avx2(a, b),
         |x| quant::round_f16_slice_avx2(x),
         |p, v, stride, o| quant::weighted_rows_avx2(p, v, stride, o),
     );
@@ -1080,8 +1081,8 @@ fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         qh,
         scores,
         o,
-        quant::dot_f32,
-        quant::dot_f32_x4,
+        quant::dot_f16,
+        quant::dot_f16_x4,
         quant::round_f16_slice,
         quant::weighted_rows,
     );
@@ -1165,8 +1166,8 @@ mod tests {
         // (head size, cache row width, head offset): SmolLM2 (64 of 192), Gemma 3 (256),
         // and sizes with 8-lane and 64-lane tails.
         for (hd, kvd, off) in [(64, 192, 64), (256, 256, 0), (72, 144, 72), (13, 26, 0)] {
-            let kc: Vec<f32> = (0..n * kvd).map(r).collect();
-            let vc: Vec<f32> = (0..n * kvd).map(|i| r(i + 7)).collect();
+            let kc: Vec<f16> = (0..n * kvd).map(|i| f16::from_f32(r(i))).collect();
+            let vc: Vec<f16> = (0..n * kvd).map(|i| f16::from_f32(r(i + 7))).collect();
             let qh: Vec<f32> = (0..hd).map(|i| r(i + 13)).collect();
             let head = Head {
                 kc: &kc,
@@ -1185,8 +1186,8 @@ mod tests {
                 &qh,
                 &mut s2,
                 &mut o2,
-                quant::dot_f32,
-                quant::dot_f32_x4,
+                quant::dot_f16,
+                quant::dot_f16_x4,
                 quant::round_f16_slice,
                 quant::weighted_rows,
             );
@@ -1198,13 +1199,20 @@ mod tests {
         // Every head size the models use, and odd ones with a tail: close to a float64 sum.
         for hd in [1, 7, 8, 63, 64, 65, 128, 256] {
             let a: Vec<f32> = (0..hd).map(|i| r(i + 3)).collect();
-            let b: Vec<f32> = (0..hd).map(|i| r(i + 911)).collect();
-            let d = quant::dot_f32(&a, &b);
-            let seq: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            let b: Vec<f16> = (0..hd).map(|i| f16::from_f32(r(i + 911))).collect();
+            let ah: Vec<f16> = a.iter().map(|&x| f16::from_f32(x)).collect();
+            let d = quant::dot_f16(&a, &b);
+            let seq: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from(x * y.to_f32()))
+                .sum();
             assert!((f64::from(d) - seq).abs() < 1e-3, "{d} vs {seq}");
-            let refs = [&b[..], &a[..], &b[..], &a[..]];
-            let four = quant::dot_f32_x4(&a, refs);
+            let refs = [&b[..], &ah[..], &b[..], &ah[..]];
+            let four = quant::dot_f16_x4(&a, refs);
             assert_eq!(four[0].to_bits(), d.to_bits());
+            assert_eq!(four[2].to_bits(), d.to_bits());
+            assert_eq!(four[1].to_bits(), quant::dot_f16(&a, &ah).to_bits());
         }
     }
 

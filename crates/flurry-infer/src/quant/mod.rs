@@ -46,32 +46,34 @@ mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+use half::f16;
 use rayon::prelude::*;
 
-/// Dot product of two equal-length `f32` slices in the canonical 8-lane order of the
-/// kernels (element `i` to lane `i % 8` for the whole 8-element chunks, lanes folded as
+/// Dot product of an `f32` slice with an equal-length half-precision slice (each half
+/// converted exactly to `f32`), in the canonical 8-lane order of the kernels (element `i`
+/// to lane `i % 8` for the whole 8-element chunks, lanes folded as
 /// [`portable::fold_lanes`], then the remaining elements added one by one), without fused
 /// multiply-add. Plain Rust: inlined into code compiled for AVX2, LLVM keeps the lanes in
 /// one register, with the same additions in the same order.
 #[inline(always)]
-pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    portable::dot_f32(a, b)
+pub(crate) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
+    portable::dot_f16(a, b)
 }
 
-/// [`dot_f32`] of `a` with 4 vectors.
+/// [`dot_f16`] of `a` with 4 vectors.
 #[inline(always)]
-pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+pub(crate) fn dot_f16_x4(a: &[f32], b: [&[f16]; 4]) -> [f32; 4] {
     [
-        portable::dot_f32(a, b[0]),
-        portable::dot_f32(a, b[1]),
-        portable::dot_f32(a, b[2]),
-        portable::dot_f32(a, b[3]),
+        portable::dot_f16(a, b[0]),
+        portable::dot_f16(a, b[1]),
+        portable::dot_f16(a, b[2]),
+        portable::dot_f16(a, b[3]),
     ]
 }
 
 /// Attention's weighted sum of value rows (see [`portable::weighted_rows`]).
 #[inline(always)]
-pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) {
     portable::weighted_rows(p, v, stride, o);
 }
 
@@ -96,11 +98,11 @@ pub(crate) fn round_f16_slice(xs: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::round_f16_slice as round_f16_slice_avx2;
 
-/// [`dot_f32`] and [`dot_f32_x4`] for callers compiled with AVX2, FMA and F16C: the same
-/// additions in the same order, in one register.
+/// [`dot_f16`], [`dot_f16_x4`] and [`weighted_rows`] for callers compiled with AVX2, FMA
+/// and F16C: the same additions in the same order, in one register.
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{
-    dot_f32 as dot_f32_avx2, dot_f32_x4 as dot_f32_x4_avx2, weighted_rows as weighted_rows_avx2,
+    dot_f16 as dot_f16_avx2, dot_f16_x4 as dot_f16_x4_avx2, weighted_rows as weighted_rows_avx2,
 };
 
 /// `x` rounded to the nearest half-precision value (ties to even), as `f32`, for

@@ -5,7 +5,9 @@
 //! bit-identical results. The kernel drivers are macros so that each path instantiates
 //! them inside its own `#[target_feature]` functions.
 
-use super::blocks::{rd_f16, scale_min_k4};
+use half::f16;
+
+use super::blocks::{f16_to_f32, rd_f16, scale_min_k4};
 use super::{ActRow, GgmlType, Kernel};
 
 // ---- Canonical per-block terms: every path must compute exactly these expressions. ----
@@ -41,35 +43,35 @@ pub(crate) fn fold_lanes(l: &[f32; LANES]) -> f32 {
     ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
 }
 
-/// [`super::dot_f32`] in plain Rust.
+/// [`super::dot_f16`] in plain Rust.
 #[inline(always)]
-pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
     assert_eq!(a.len(), b.len());
     let mut lanes = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ar, br) = (ac.remainder(), bc.remainder());
     for (x, y) in ac.zip(bc) {
         for l in 0..LANES {
-            lanes[l] += x[l] * y[l];
+            lanes[l] += x[l] * f16_to_f32(y[l].to_bits());
         }
     }
     let mut sum = fold_lanes(&lanes);
     for (x, y) in ar.iter().zip(br) {
-        sum += x * y;
+        sum += x * f16_to_f32(y.to_bits());
     }
     sum
 }
 
 /// `o[d] = sum over j of p[j] * v[j * stride + d]`, for `d < o.len()`: each element
 /// starts at 0 and adds its terms in `j` order, each product rounded (no FMA). Attention's
-/// probability-weighted sum of value rows.
+/// probability-weighted sum of value rows (half-precision values, converted exactly).
 #[inline(always)]
-pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) {
     o.fill(0.0);
     for (j, &pj) in p.iter().enumerate() {
         let row = &v[j * stride..j * stride + o.len()];
         for (acc, &b) in o.iter_mut().zip(row) {
-            *acc += pj * b;
+            *acc += pj * f16_to_f32(b.to_bits());
         }
     }
 }

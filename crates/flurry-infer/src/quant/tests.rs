@@ -807,23 +807,43 @@ fn long_rows_bit_identical_across_paths() {
     }
 }
 
+/// Half-precision copies of `xs` (attention keys and values).
+fn halves(xs: &[f32]) -> Vec<f16> {
+    xs.iter().map(|&x| f16::from_f32(x)).collect()
+}
+
 proptest! {
-    /// The AVX2 f32 dot kernels (attention) give the canonical portable sum bit for bit,
-    /// for every length (whole 8-lane chunks and tails) and for 1 or 4 vectors at once.
+    /// The attention dot kernels (f32 query, half-precision keys) give the canonical
+    /// 8-lane sum of the exactly converted keys, bit for bit, on the portable and AVX2
+    /// paths, for every length (whole 8-lane chunks and tails) and for 1 or 4 keys.
     #[test]
-    fn dot_f32_avx2_matches_portable(seed in any::<u64>(), len in 0usize..300) {
+    fn dot_f16_avx2_matches_portable(seed in any::<u64>(), len in 0usize..300) {
         let mut rng = Rng(seed);
         let a = rng.values(len);
-        let bs: Vec<Vec<f32>> = (0..4).map(|_| rng.values(len)).collect();
-        let want: Vec<u32> = bs.iter().map(|b| dot_f32(&a, b).to_bits()).collect();
+        let bs: Vec<Vec<f16>> = (0..4).map(|_| halves(&rng.values(len))).collect();
+        let want: Vec<u32> = bs.iter().map(|b| dot_f16(&a, b).to_bits()).collect();
+        // The canonical order, spelled out on f32 copies converted by the `half` crate.
+        for (b, w) in bs.iter().zip(&want) {
+            let mut lanes = [0f32; 8];
+            let full = len / 8 * 8;
+            for i in 0..full {
+                lanes[i % 8] += a[i] * b[i].to_f32();
+            }
+            let mut sum = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
+                + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+            for i in full..len {
+                sum += a[i] * b[i].to_f32();
+            }
+            prop_assert_eq!(sum.to_bits(), *w);
+        }
         #[cfg(target_arch = "x86_64")]
         if x86::available() {
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
             let (one, four) = unsafe {
                 (
-                    bs.iter().map(|b| x86::dot_f32(&a, b).to_bits()).collect::<Vec<_>>(),
-                    x86::dot_f32_x4(&a, [&bs[0], &bs[1], &bs[2], &bs[3]]),
+                    bs.iter().map(|b| x86::dot_f16(&a, b).to_bits()).collect::<Vec<_>>(),
+                    x86::dot_f16_x4(&a, [&bs[0], &bs[1], &bs[2], &bs[3]]),
                 )
             };
             prop_assert_eq!(&one, &want);
@@ -833,9 +853,10 @@ proptest! {
 }
 
 proptest! {
-    /// The AVX2 weighted sum of value rows (attention) equals the portable one bit for
-    /// bit, for any output width (64-lane blocks, 8-lane blocks, tails), row stride and
-    /// row count, including none.
+    /// The weighted sum of half-precision value rows (attention) is each output's sum of
+    /// `p[j] * v` in row order, bit for bit, on the portable and AVX2 paths, for any
+    /// output width (64-lane blocks, 8-lane blocks, tails), row stride and row count,
+    /// including none.
     #[test]
     fn weighted_rows_avx2_matches_portable(
         seed in any::<u64>(), hd in 1usize..300, extra in 0usize..20, n in 0usize..40,
@@ -843,16 +864,23 @@ proptest! {
         let mut rng = Rng(seed);
         let stride = hd + extra;
         let p = rng.values(n);
-        let v = rng.values(n * stride);
+        let v = halves(&rng.values(n * stride));
         let mut want = vec![f32::NAN; hd];
         weighted_rows(&p, &v, stride, &mut want);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let mut direct = vec![0f32; hd];
+        for (j, &pj) in p.iter().enumerate() {
+            for (d, o) in direct.iter_mut().enumerate() {
+                *o += pj * v[j * stride + d].to_f32();
+            }
+        }
+        prop_assert_eq!(bits(&direct), bits(&want));
         #[cfg(target_arch = "x86_64")]
         if x86::available() {
             let mut got = vec![f32::NAN; hd];
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
             unsafe { x86::weighted_rows(&p, &v, stride, &mut got) };
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             prop_assert_eq!(bits(&got), bits(&want));
         }
     }

@@ -10,6 +10,8 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use half::f16;
+
 use super::portable::{
     self, LANES, float_kernel, fold_lanes, quant_kernel, term_d, term_dm, term_k4,
 };
@@ -63,6 +65,16 @@ fn ld256_f32(p: &[f32]) -> __m256 {
     let p = &p[..8];
     // SAFETY: `p` has 8 readable f32s; unaligned loads have no alignment requirement.
     unsafe { _mm256_loadu_ps(p.as_ptr()) }
+}
+
+/// Loads 8 half-precision values as `f32` (exact conversion).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn ld256_f16(p: &[f16]) -> __m256 {
+    let p = &p[..8];
+    // SAFETY: `p` has 8 readable halves (16 bytes); unaligned loads have no alignment
+    // requirement.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
 }
 
 /// Stores the 8 lanes of `t` into `out[..8]`.
@@ -1663,7 +1675,7 @@ fn ld256_i32(p: &[i32]) -> __m256i {
 /// instead of being loaded and stored for every row.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) {
+pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) {
     let hd = o.len();
     if let Some(last) = p.len().checked_sub(1) {
         assert!(v.len() >= last * stride + hd);
@@ -1675,7 +1687,7 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) 
             let pv = _mm256_set1_ps(pj);
             let row = &v[j * stride + c..j * stride + c + 64];
             for (k, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, ld256_f32(&row[k * 8..])));
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, ld256_f16(&row[k * 8..])));
             }
         }
         for (k, a) in acc.iter().enumerate() {
@@ -1687,7 +1699,7 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) 
         let mut acc = _mm256_setzero_ps();
         for (j, &pj) in p.iter().enumerate() {
             let row = &v[j * stride + c..j * stride + c + 8];
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(pj), ld256_f32(row)));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(pj), ld256_f16(row)));
         }
         store8(&mut o[c..], acc);
         c += 8;
@@ -1698,31 +1710,31 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f32], stride: usize, o: &mut [f32]) 
         tail.fill(0.0);
         for (j, &pj) in p.iter().enumerate() {
             for (acc, &b) in tail.iter_mut().zip(&v[j * stride + c..j * stride + c + n]) {
-                *acc += pj * b;
+                *acc += pj * b.to_f32();
             }
         }
     }
 }
 
-/// [`super::dot_f32`] with AVX2: lane `l` of one register is canonical lane `l`
+/// [`super::dot_f16`] with AVX2: lane `l` of one register is canonical lane `l`
 /// (multiply, then add: no FMA), folded by [`fold_ps`], then the tail one by one.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let [s] = dot_f32_n(a, [b]);
+pub(crate) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
+    let [s] = dot_f16_n(a, [b]);
     s
 }
 
-/// [`dot_f32`] of `a` with 4 vectors, interleaved so the 4 dependency chains overlap.
+/// [`dot_f16`] of `a` with 4 vectors, interleaved so the 4 dependency chains overlap.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-    dot_f32_n(a, b)
+pub(crate) fn dot_f16_x4(a: &[f32], b: [&[f16]; 4]) -> [f32; 4] {
+    dot_f16_n(a, b)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn dot_f32_n<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
+fn dot_f16_n<const N: usize>(a: &[f32], b: [&[f16]; N]) -> [f32; N] {
     for v in &b {
         assert_eq!(v.len(), a.len());
     }
@@ -1732,7 +1744,7 @@ fn dot_f32_n<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
     while i < full {
         let x = ld256_f32(&a[i..]);
         for n in 0..N {
-            acc[n] = _mm256_add_ps(acc[n], _mm256_mul_ps(x, ld256_f32(&b[n][i..])));
+            acc[n] = _mm256_add_ps(acc[n], _mm256_mul_ps(x, ld256_f16(&b[n][i..])));
         }
         i += 8;
     }
@@ -1740,7 +1752,7 @@ fn dot_f32_n<const N: usize>(a: &[f32], b: [&[f32]; N]) -> [f32; N] {
     for n in 0..N {
         let mut sum = fold_ps(acc[n]);
         for j in full..a.len() {
-            sum += a[j] * b[n][j];
+            sum += a[j] * b[n][j].to_f32();
         }
         out[n] = sum;
     }
