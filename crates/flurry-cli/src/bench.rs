@@ -145,19 +145,24 @@ pub(crate) fn run(ctx: &Setup, a: BenchArgs) -> Result<ExitCode> {
     if a.streams > 0 {
         let model = std::sync::Arc::new(model);
         let mut by_n = Vec::new();
+        let mut generated = 0;
         for n in [1, a.streams] {
-            let tps = streams_tps(&model, threads, n, a.gen_tokens.max(16), reps)?;
+            let (tps, tokens) = streams_tps(&model, threads, n, a.gen_tokens.max(16), reps)?;
             by_n.push(tps);
+            generated = tokens;
             report(&format!("streams{n}"), 0, &mut vec![tps]);
         }
         let ratio = by_n[1] / by_n[0];
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({"test": "streams_ratio", "streams": a.streams, "ratio": ratio})
+                serde_json::json!({"test": "streams_ratio", "streams": a.streams, "ratio": ratio, "tokens": generated})
             );
         } else {
-            println!("{} streams give {ratio:.2}x the tokens/s of one", a.streams);
+            println!(
+                "{} streams give {ratio:.2}x the tokens/s of one ({generated} tokens per round)",
+                a.streams
+            );
         }
     }
     let rss = peak_rss_mib().unwrap_or(0.0);
@@ -175,14 +180,15 @@ pub(crate) fn run(ctx: &Setup, a: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Total generated tokens per second with `n` concurrent greedy requests (median of reps).
+/// Total generated tokens per second with `n` concurrent greedy requests (median of reps),
+/// and the tokens generated in a round (fewer than `n * tokens` where a stream ended early).
 fn streams_tps(
     model: &std::sync::Arc<Model>,
     threads: usize,
     n: usize,
     tokens: usize,
     reps: usize,
-) -> Result<f64> {
+) -> Result<(f64, usize)> {
     use flurry_infer::engine::{Engine, EngineConfig, Event, GenerateRequest};
     use flurry_infer::sampler::SamplingParams;
     let cfg = EngineConfig::default()
@@ -191,6 +197,7 @@ fn streams_tps(
         .with_queue_capacity(n);
     let engine = Engine::start(model.clone(), cfg)?;
     let mut samples = Vec::new();
+    let mut total = 0usize;
     for _ in 0..reps {
         let t = Instant::now();
         let rxs = (0..n)
@@ -205,7 +212,7 @@ fn streams_tps(
                 engine.submit(req)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut total = 0usize;
+        total = 0;
         for rx in rxs {
             for ev in rx {
                 if let Event::Token { .. } = ev {
@@ -215,5 +222,5 @@ fn streams_tps(
         }
         samples.push(total as f64 / t.elapsed().as_secs_f64());
     }
-    Ok(median(&mut samples))
+    Ok((median(&mut samples), total))
 }

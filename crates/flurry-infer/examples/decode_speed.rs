@@ -18,7 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256, `deep`
     // only tg128 at depth 256 (for profiling them).
     let mode = args.next();
-    let only_batch = mode.as_deref() == Some("batch");
+    // `batch` runs 64 steps per round, `batch128` 128 (deeper contexts, as `make bench`).
+    let steps = match mode.as_deref() {
+        Some("batch") => Some(64),
+        Some("batch128") => Some(128),
+        _ => None,
+    };
     let model = Model::load(std::path::Path::new(&path))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -26,11 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut scratch = Scratch::default();
     let vocab = model.hparams().n_vocab as u32;
     let toks: Vec<u32> = (0..256u32).map(|i| (i * 7919 + 13) % vocab).collect();
-    if only_batch {
+    if let Some(steps) = steps {
         // The best of 10 rounds: this machine's neighbours make single timings noisy.
         let mut best = 0f64;
         for _ in 0..10 {
-            best = best.max(batch8(&model, &mut scratch, &pool)?);
+            best = best.max(batch8(&model, &mut scratch, &pool, steps)?);
         }
         println!("8 sequences {best:.1} t/s (best of 10)");
         return Ok(());
@@ -48,10 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if mode.as_deref() == Some("deep") {
         // tg128 at depth 256, as `make bench` measures it: prefill 256, then time decode.
+        let rounds: usize = args.next().map_or(Ok(5), |r| r.parse())?;
         let mut best = 0f64;
         let mut cache = model.new_cache(256 + 129);
         model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
-        for _ in 0..5 {
+        for _ in 0..rounds {
             cache.truncate(256);
             let t = Instant::now();
             for i in 0..128u32 {
@@ -65,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             best = best.max(128.0 / t.elapsed().as_secs_f64());
         }
-        println!("tg128 d256 {best:.1} t/s (best of 5)");
+        println!("tg128 d256 {best:.1} t/s (best of {rounds})");
         return Ok(());
     }
     for round in 0..3 {
@@ -85,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
         let tg = 128.0 / t.elapsed().as_secs_f64();
-        let b8 = batch8(&model, &mut scratch, &pool)?;
+        let b8 = batch8(&model, &mut scratch, &pool, 64)?;
         println!(
             "round {round}: pp256 {pp:.1} t/s, tg128 {tg:.1} t/s, 8 sequences {b8:.1} t/s ({:.2}x)",
             b8 / tg
@@ -94,18 +100,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Tokens/s of 8 sequences decoding together: 64 steps of one token each, one batch per
-/// step.
+/// Tokens/s of 8 sequences decoding together: `steps` steps of one token each, one batch
+/// per step.
 fn batch8(
     model: &Model,
     scratch: &mut Scratch,
     pool: &rayon::ThreadPool,
+    steps: u32,
 ) -> Result<f64, Box<dyn std::error::Error>> {
     let vocab = model.hparams().n_vocab as u32;
-    // 8 sequences, 64 steps of one token each, all in one batch per step.
-    let mut caches: Vec<_> = (0..8).map(|_| model.new_cache(80)).collect();
+    let mut caches: Vec<_> = (0..8)
+        .map(|_| model.new_cache(steps as usize + 16))
+        .collect();
     let t = Instant::now();
-    for i in 0..64u32 {
+    for i in 0..steps {
         let toks: Vec<[u32; 1]> = (0..8u32).map(|s| [(i * 31 + s * 7 + 7) % vocab]).collect();
         let mut items: Vec<BatchItem<'_>> = caches
             .iter_mut()
@@ -118,5 +126,5 @@ fn batch8(
             .collect();
         model.forward_batch(&mut items, scratch, pool)?;
     }
-    Ok(8.0 * 64.0 / t.elapsed().as_secs_f64())
+    Ok(8.0 * f64::from(steps) / t.elapsed().as_secs_f64())
 }

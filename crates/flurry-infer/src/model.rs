@@ -1009,26 +1009,12 @@ fn attend_generic(
     qh: &[f32],
     scores: &mut Vec<f32>,
     o: &mut [f32],
-    dot: impl Fn(&[f32], &[f16]) -> f32,
-    dot4: impl Fn(&[f32], [&[f16]; 4]) -> [f32; 4],
+    scores_of: impl Fn(&[f32], &[f16], usize, usize, Range<usize>, f32, &mut Vec<f32>),
     round_f16: impl Fn(&mut [f32]),
     weighted: impl Fn(&[f32], &[f16], usize, &mut [f32]),
 ) {
-    let hd = qh.len();
     scores.clear();
-    let key = |j: usize| &h.kc[j * h.kvd + h.off..j * h.kvd + h.off + hd];
-    let mut j = h.lo;
-    // Four keys at a time: independent sums that overlap (each computed as `dot` would).
-    while j + 4 <= h.pos + 1 {
-        for s in dot4(qh, [key(j), key(j + 1), key(j + 2), key(j + 3)]) {
-            scores.push(s * h.scale);
-        }
-        j += 4;
-    }
-    while j <= h.pos {
-        scores.push(dot(qh, key(j)) * h.scale);
-        j += 1;
-    }
+    scores_of(qh, h.kc, h.kvd, h.off, h.lo..h.pos + 1, h.scale, scores);
     let mut max = f32::NEG_INFINITY;
     for &s in scores.iter() {
         max = max.max(s);
@@ -1058,8 +1044,9 @@ fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         qh,
         scores,
         o,
-        |a, b| quant::dot_f16_avx2(a, b),
-        |a, b| quant::dot_f16_x4_avx2(a, b),
+        |q, kc, stride, off, keys, scale, out| {
+            quant::attn_scores_avx2(q, kc, stride, off, keys, scale, out);
+        },
         |x| quant::round_f16_slice_avx2(x),
         |p, v, stride, o| quant::weighted_rows_avx2(p, v, stride, o),
     );
@@ -1081,8 +1068,7 @@ fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         qh,
         scores,
         o,
-        quant::dot_f16,
-        quant::dot_f16_x4,
+        quant::attn_scores,
         quant::round_f16_slice,
         quant::weighted_rows,
     );
@@ -1186,8 +1172,7 @@ mod tests {
                 &qh,
                 &mut s2,
                 &mut o2,
-                quant::dot_f16,
-                quant::dot_f16_x4,
+                quant::attn_scores,
                 quant::round_f16_slice,
                 quant::weighted_rows,
             );
@@ -1200,7 +1185,6 @@ mod tests {
         for hd in [1, 7, 8, 63, 64, 65, 128, 256] {
             let a: Vec<f32> = (0..hd).map(|i| r(i + 3)).collect();
             let b: Vec<f16> = (0..hd).map(|i| f16::from_f32(r(i + 911))).collect();
-            let ah: Vec<f16> = a.iter().map(|&x| f16::from_f32(x)).collect();
             let d = quant::dot_f16(&a, &b);
             let seq: f64 = a
                 .iter()
@@ -1208,11 +1192,6 @@ mod tests {
                 .map(|(x, y)| f64::from(x * y.to_f32()))
                 .sum();
             assert!((f64::from(d) - seq).abs() < 1e-3, "{d} vs {seq}");
-            let refs = [&b[..], &ah[..], &b[..], &ah[..]];
-            let four = quant::dot_f16_x4(&a, refs);
-            assert_eq!(four[0].to_bits(), d.to_bits());
-            assert_eq!(four[2].to_bits(), d.to_bits());
-            assert_eq!(four[1].to_bits(), quant::dot_f16(&a, &ah).to_bits());
         }
     }
 

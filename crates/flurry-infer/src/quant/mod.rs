@@ -60,15 +60,21 @@ pub(crate) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
     portable::dot_f16(a, b)
 }
 
-/// [`dot_f16`] of `a` with 4 vectors.
+/// Attention scores: `dot_f16(q, key j) * scale` for every key `j` in `keys`, key `j`
+/// being `kc[j * stride + off..][..q.len()]`, pushed onto `out` in order.
 #[inline(always)]
-pub(crate) fn dot_f16_x4(a: &[f32], b: [&[f16]; 4]) -> [f32; 4] {
-    [
-        portable::dot_f16(a, b[0]),
-        portable::dot_f16(a, b[1]),
-        portable::dot_f16(a, b[2]),
-        portable::dot_f16(a, b[3]),
-    ]
+pub(crate) fn attn_scores(
+    q: &[f32],
+    kc: &[f16],
+    stride: usize,
+    off: usize,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+    out: &mut Vec<f32>,
+) {
+    for j in keys {
+        out.push(dot_f16(q, &kc[j * stride + off..j * stride + off + q.len()]) * scale);
+    }
 }
 
 /// Attention's weighted sum of value rows (see [`portable::weighted_rows`]).
@@ -98,12 +104,10 @@ pub(crate) fn round_f16_slice(xs: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::round_f16_slice as round_f16_slice_avx2;
 
-/// [`dot_f16`], [`dot_f16_x4`] and [`weighted_rows`] for callers compiled with AVX2, FMA
-/// and F16C: the same additions in the same order, in one register.
+/// [`attn_scores`] and [`weighted_rows`] for callers compiled with AVX2, FMA and F16C: the
+/// same additions in the same order, in one register.
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{
-    dot_f16 as dot_f16_avx2, dot_f16_x4 as dot_f16_x4_avx2, weighted_rows as weighted_rows_avx2,
-};
+pub(crate) use x86::{attn_scores as attn_scores_avx2, weighted_rows as weighted_rows_avx2};
 
 /// `x` rounded to the nearest half-precision value (ties to even), as `f32`, for
 /// `0 <= x <= 65504`: exactly `f16::from_f32(x).to_f32()`, in plain arithmetic that

@@ -813,41 +813,56 @@ fn halves(xs: &[f32]) -> Vec<f16> {
 }
 
 proptest! {
-    /// The attention dot kernels (f32 query, half-precision keys) give the canonical
-    /// 8-lane sum of the exactly converted keys, bit for bit, on the portable and AVX2
-    /// paths, for every length (whole 8-lane chunks and tails) and for 1 or 4 keys.
+    /// The attention dot (f32 query, half-precision key) is the canonical 8-lane sum of the
+    /// exactly converted key, for every length (whole 8-lane chunks and tails).
     #[test]
-    fn dot_f16_avx2_matches_portable(seed in any::<u64>(), len in 0usize..300) {
+    fn dot_f16_is_the_canonical_sum(seed in any::<u64>(), len in 0usize..300) {
         let mut rng = Rng(seed);
         let a = rng.values(len);
-        let bs: Vec<Vec<f16>> = (0..4).map(|_| halves(&rng.values(len))).collect();
-        let want: Vec<u32> = bs.iter().map(|b| dot_f16(&a, b).to_bits()).collect();
-        // The canonical order, spelled out on f32 copies converted by the `half` crate.
-        for (b, w) in bs.iter().zip(&want) {
-            let mut lanes = [0f32; 8];
-            let full = len / 8 * 8;
-            for i in 0..full {
-                lanes[i % 8] += a[i] * b[i].to_f32();
-            }
-            let mut sum = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
-                + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
-            for i in full..len {
-                sum += a[i] * b[i].to_f32();
-            }
-            prop_assert_eq!(sum.to_bits(), *w);
+        let b = halves(&rng.values(len));
+        let mut lanes = [0f32; 8];
+        let full = len / 8 * 8;
+        for i in 0..full {
+            lanes[i % 8] += a[i] * b[i].to_f32();
+        }
+        let mut sum = ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
+            + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+        for i in full..len {
+            sum += a[i] * b[i].to_f32();
+        }
+        prop_assert_eq!(dot_f16(&a, &b).to_bits(), sum.to_bits());
+    }
+
+    /// The AVX2 attention scores (four keys at a time, then one by one) equal the
+    /// portable ones bit for bit, for any head size, cache row width, head offset and
+    /// range of keys, including none.
+    #[test]
+    fn attn_scores_avx2_matches_portable(
+        seed in any::<u64>(), hd in 1usize..300, extra in 0usize..20, off in 0usize..20,
+        n in 0usize..40, lo in 0usize..10,
+    ) {
+        let mut rng = Rng(seed);
+        let off = off.min(extra);
+        let stride = hd + extra;
+        let q = rng.values(hd);
+        let kc = halves(&rng.values(n * stride));
+        let keys = lo.min(n)..n;
+        let scale = rng.values(1)[0];
+        let mut want = vec![1.5];
+        attn_scores(&q, &kc, stride, off, keys.clone(), scale, &mut want);
+        prop_assert_eq!(want.len(), 1 + keys.len());
+        for (j, w) in keys.clone().zip(&want[1..]) {
+            let d = dot_f16(&q, &kc[j * stride + off..j * stride + off + hd]) * scale;
+            prop_assert_eq!(d.to_bits(), w.to_bits());
         }
         #[cfg(target_arch = "x86_64")]
         if x86::available() {
+            let mut got = vec![1.5];
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
-            let (one, four) = unsafe {
-                (
-                    bs.iter().map(|b| x86::dot_f16(&a, b).to_bits()).collect::<Vec<_>>(),
-                    x86::dot_f16_x4(&a, [&bs[0], &bs[1], &bs[2], &bs[3]]),
-                )
-            };
-            prop_assert_eq!(&one, &want);
-            prop_assert_eq!(four.map(f32::to_bits).to_vec(), want);
+            unsafe { x86::attn_scores(&q, &kc, stride, off, keys, scale, &mut got) };
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&got), bits(&want));
         }
     }
 }

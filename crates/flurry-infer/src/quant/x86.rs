@@ -67,16 +67,6 @@ fn ld256_f32(p: &[f32]) -> __m256 {
     unsafe { _mm256_loadu_ps(p.as_ptr()) }
 }
 
-/// Loads 8 half-precision values as `f32` (exact conversion).
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn ld256_f16(p: &[f16]) -> __m256 {
-    let p = &p[..8];
-    // SAFETY: `p` has 8 readable halves (16 bytes); unaligned loads have no alignment
-    // requirement.
-    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p.as_ptr().cast()) })
-}
-
 /// Stores the 8 lanes of `t` into `out[..8]`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
@@ -1680,14 +1670,18 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     if let Some(last) = p.len().checked_sub(1) {
         assert!(v.len() >= last * stride + hd);
     }
+    let vp = v.as_ptr();
+    // SAFETY (every `vp` read below): row `j < p.len()` column `c + x < hd` is at
+    // `j * stride + c + x <= last * stride + hd - 1`, inside `v` (asserted above).
     let mut c = 0;
     while c + 64 <= hd {
         let mut acc = [_mm256_setzero_ps(); 8];
         for (j, &pj) in p.iter().enumerate() {
             let pv = _mm256_set1_ps(pj);
-            let row = &v[j * stride + c..j * stride + c + 64];
+            let row = unsafe { vp.add(j * stride + c) };
             for (k, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, ld256_f16(&row[k * 8..])));
+                let x = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(row.add(k * 8).cast()) });
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, x));
             }
         }
         for (k, a) in acc.iter().enumerate() {
@@ -1698,8 +1692,8 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     while c + 8 <= hd {
         let mut acc = _mm256_setzero_ps();
         for (j, &pj) in p.iter().enumerate() {
-            let row = &v[j * stride + c..j * stride + c + 8];
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(pj), ld256_f16(row)));
+            let x = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(vp.add(j * stride + c).cast()) });
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(pj), x));
         }
         store8(&mut o[c..], acc);
         c += 8;
@@ -1716,45 +1710,79 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     }
 }
 
-/// [`super::dot_f16`] with AVX2: lane `l` of one register is canonical lane `l`
-/// (multiply, then add: no FMA), folded by [`fold_ps`], then the tail one by one.
+/// Attention scores: `dot_f16(q, key j) * scale` for every key `j` in `keys`, key `j` being
+/// `kc[j * stride + off..][..q.len()]`, pushed onto `out` in order. Each dot is
+/// [`super::dot_f16`]'s sum (lane `l` of one register is canonical lane `l`, multiply
+/// then add, no FMA, folded by [`fold_ps`], then the tail one by one); the key rows are checked once and then read through pointers, four
+/// keys at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-pub(crate) fn dot_f16(a: &[f32], b: &[f16]) -> f32 {
-    let [s] = dot_f16_n(a, [b]);
-    s
-}
-
-/// [`dot_f16`] of `a` with 4 vectors, interleaved so the 4 dependency chains overlap.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-pub(crate) fn dot_f16_x4(a: &[f32], b: [&[f16]; 4]) -> [f32; 4] {
-    dot_f16_n(a, b)
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn dot_f16_n<const N: usize>(a: &[f32], b: [&[f16]; N]) -> [f32; N] {
-    for v in &b {
-        assert_eq!(v.len(), a.len());
+pub(crate) fn attn_scores(
+    q: &[f32],
+    kc: &[f16],
+    stride: usize,
+    off: usize,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+    out: &mut Vec<f32>,
+) {
+    if keys.is_empty() {
+        return;
     }
-    let full = a.len() / 8 * 8;
+    let hd = q.len();
+    assert!(
+        off + hd <= stride && keys.end * stride <= kc.len(),
+        "keys inside the cache"
+    );
+    out.reserve(keys.len());
+    let mut j = keys.start;
+    while j + 4 <= keys.end {
+        // SAFETY: keys `j..j + 4` are in `keys`, whose rows lie in `kc` (asserted above).
+        for s in unsafe { score_keys::<4>(q, kc.as_ptr().add(j * stride + off), stride) } {
+            out.push(s * scale);
+        }
+        j += 4;
+    }
+    while j < keys.end {
+        // SAFETY: as above, for key `j`.
+        let [s] = unsafe { score_keys::<1>(q, kc.as_ptr().add(j * stride + off), stride) };
+        out.push(s * scale);
+        j += 1;
+    }
+}
+
+/// `N` consecutive keys' [`super::dot_f16`] with `q`: key `n` is the `q.len()` halves at
+/// `k.add(n * stride)`.
+///
+/// # Safety
+///
+/// Those `N` runs of `q.len()` halves are readable.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn score_keys<const N: usize>(q: &[f32], k: *const f16, stride: usize) -> [f32; N] {
+    let hd = q.len();
+    let full = hd / 8 * 8;
     let mut acc = [_mm256_setzero_ps(); N];
     let mut i = 0;
     while i < full {
-        let x = ld256_f32(&a[i..]);
-        for n in 0..N {
-            acc[n] = _mm256_add_ps(acc[n], _mm256_mul_ps(x, ld256_f16(&b[n][i..])));
+        // SAFETY: `i + 8 <= hd`: inside `q` and inside every key (caller's contract).
+        unsafe {
+            let x = _mm256_loadu_ps(q.as_ptr().add(i));
+            for (n, a) in acc.iter_mut().enumerate() {
+                let kv = _mm256_cvtph_ps(_mm_loadu_si128(k.add(n * stride + i).cast()));
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(x, kv));
+            }
         }
         i += 8;
     }
     let mut out = [0f32; N];
-    for n in 0..N {
+    for (n, o) in out.iter_mut().enumerate() {
         let mut sum = fold_ps(acc[n]);
-        for j in full..a.len() {
-            sum += a[j] * b[n][j].to_f32();
+        for (t, &qt) in q.iter().enumerate().skip(full) {
+            // SAFETY: `t < hd`: inside key `n` (caller's contract).
+            sum += qt * unsafe { *k.add(n * stride + t) }.to_f32();
         }
-        out[n] = sum;
+        *o = sum;
     }
     out
 }
