@@ -1010,6 +1010,7 @@ fn attend_generic(
     scores: &mut Vec<f32>,
     o: &mut [f32],
     scores_of: impl Fn(&[f32], &[f16], usize, usize, Range<usize>, f32, &mut Vec<f32>),
+    exp_shifted: impl Fn(&mut [f32], f32) -> f64,
     round_f16: impl Fn(&mut [f32]),
     weighted: impl Fn(&[f32], &[f16], usize, &mut [f32]),
 ) {
@@ -1019,11 +1020,7 @@ fn attend_generic(
     for &s in scores.iter() {
         max = max.max(s);
     }
-    let mut sum = 0.0f64;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += f64::from(*s);
-    }
+    let sum = exp_shifted(scores, max);
     let inv = (1.0 / sum) as f32;
     for s in scores.iter_mut() {
         *s *= inv;
@@ -1047,6 +1044,7 @@ fn attend_avx2(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         |q, kc, stride, off, keys, scale, out| {
             quant::attn_scores_avx2(q, kc, stride, off, keys, scale, out);
         },
+        |xs, max| quant::exp_shifted_avx2(xs, max),
         |x| quant::round_f16_slice_avx2(x),
         |p, v, stride, o| quant::weighted_rows_avx2(p, v, stride, o),
     );
@@ -1069,6 +1067,7 @@ fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         scores,
         o,
         quant::attn_scores,
+        quant::exp_shifted,
         quant::round_f16_slice,
         quant::weighted_rows,
     );
@@ -1173,6 +1172,7 @@ mod tests {
                 &mut s2,
                 &mut o2,
                 quant::attn_scores,
+                quant::exp_shifted,
                 quant::round_f16_slice,
                 quant::weighted_rows,
             );

@@ -77,6 +77,13 @@ pub(crate) fn attn_scores(
     }
 }
 
+/// Softmax numerators: every `x` becomes `e^(x - max)` ([`portable::exp_nonpos`]);
+/// returns their sum, added in order in `f64`.
+#[inline(always)]
+pub(crate) fn exp_shifted(xs: &mut [f32], max: f32) -> f64 {
+    portable::exp_shifted(xs, max)
+}
+
 /// Attention's weighted sum of value rows (see [`portable::weighted_rows`]).
 #[inline(always)]
 pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) {
@@ -104,10 +111,13 @@ pub(crate) fn round_f16_slice(xs: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::round_f16_slice as round_f16_slice_avx2;
 
-/// [`attn_scores`] and [`weighted_rows`] for callers compiled with AVX2, FMA and F16C: the
-/// same additions in the same order, in one register.
+/// [`attn_scores`], [`exp_shifted`] and [`weighted_rows`] for callers compiled with AVX2,
+/// FMA and F16C: the same operations in the same order, 8 lanes at a time.
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{attn_scores as attn_scores_avx2, weighted_rows as weighted_rows_avx2};
+pub(crate) use x86::{
+    attn_scores as attn_scores_avx2, exp_shifted as exp_shifted_avx2,
+    weighted_rows as weighted_rows_avx2,
+};
 
 /// `x` rounded to the nearest half-precision value (ties to even), as `f32`, for
 /// `0 <= x <= 65504`: exactly `f16::from_f32(x).to_f32()`, in plain arithmetic that

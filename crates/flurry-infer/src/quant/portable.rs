@@ -76,6 +76,54 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     }
 }
 
+/// Coefficients of the polynomial for `e^r` on `|r| <= ln 2 / 2` (Cephes `expf`):
+/// `e^r ~ 1 + r + r^2 * P(r)` (its last coefficient, 5.0000001201e-1, is 0.5 in `f32`).
+pub(crate) const EXP_P: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+/// `log2(e)`, and `ln 2` split so that `n * EXP_LN2_HI` is exact for `|n| <= 127`.
+pub(crate) const EXP_LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const EXP_LN2_HI: f32 = 0.693_359_4;
+pub(crate) const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+/// Inputs below this give 0: `e^-87` is under `2^-125`, and attention rounds
+/// probabilities to half precision, whose smallest value is `2^-24`.
+pub(crate) const EXP_MIN: f32 = -87.0;
+
+/// `e^x` for `x <= 0` (a score minus the maximum score), within about one unit in the
+/// last place; 0 below [`EXP_MIN`] or for NaN. Plain multiplications and additions in a
+/// fixed order (no fused multiply-add), so the 8-lane AVX2 version gives the same bits.
+#[inline(always)]
+pub(crate) fn exp_nonpos(x: f32) -> f32 {
+    let xc = x.max(EXP_MIN);
+    let n = (xc * EXP_LOG2E).round_ties_even();
+    let r = (xc - n * EXP_LN2_HI) - n * EXP_LN2_LO;
+    let z = r * r;
+    let mut p = EXP_P[0];
+    for &c in &EXP_P[1..] {
+        p = p * r + c;
+    }
+    let y = (p * z + r) + 1.0;
+    // `n` is in -126..=0 here, a normal power of two.
+    let e = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x >= EXP_MIN { y * e } else { 0.0 }
+}
+
+/// [`super::exp_shifted`] in plain Rust.
+#[inline(always)]
+pub(crate) fn exp_shifted(xs: &mut [f32], max: f32) -> f64 {
+    let mut sum = 0.0f64;
+    for x in xs {
+        *x = exp_nonpos(*x - max);
+        sum += f64::from(*x);
+    }
+    sum
+}
+
 // ---- Exact integer block dots. ----
 
 #[inline(always)]

@@ -868,6 +868,68 @@ proptest! {
 }
 
 proptest! {
+    /// The softmax numerators: the AVX2 path gives the portable bits (values, and the sum
+    /// added in order), for any length and spread of scores, and each value is `e^x`
+    /// within 2 units in the last place (0 below -87, where probabilities would round to
+    /// 0 in half precision anyway).
+    #[test]
+    fn exp_shifted_avx2_matches_portable_and_exp(
+        seed in any::<u64>(), len in 0usize..100, spread in prop::sample::select(vec![1.0f32, 30.0, 200.0]),
+    ) {
+        let mut rng = Rng(seed);
+        let xs: Vec<f32> = (0..len).map(|_| rng.unit() * spread).collect();
+        let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut want = xs.clone();
+        let sum = exp_shifted(&mut want, max);
+        let mut seq = 0.0f64;
+        for (x, w) in xs.iter().zip(&want) {
+            let d = f64::from(*x - max);
+            seq += f64::from(*w);
+            if d < -87.0 {
+                prop_assert_eq!(*w, 0.0);
+            } else {
+                let e = d.exp();
+                prop_assert!((f64::from(*w) - e).abs() <= 2.0 * e * f64::from(f32::EPSILON), "{d}: {w} vs {e}");
+            }
+        }
+        prop_assert_eq!(sum.to_bits(), seq.to_bits());
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            let mut got = xs.clone();
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
+            let s2 = unsafe { x86::exp_shifted(&mut got, max) };
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&got), bits(&want));
+            prop_assert_eq!(s2.to_bits(), sum.to_bits());
+        }
+    }
+}
+
+#[test]
+fn exp_nonpos_edges() {
+    use super::portable::exp_nonpos;
+    assert_eq!(exp_nonpos(0.0), 1.0);
+    assert_eq!(exp_nonpos(-0.0), 1.0);
+    assert_eq!(exp_nonpos(-87.5), 0.0);
+    assert_eq!(exp_nonpos(f32::NEG_INFINITY), 0.0);
+    assert_eq!(exp_nonpos(f32::NAN), 0.0);
+    let e = exp_nonpos(-87.0);
+    assert!(e > 0.0 && ((f64::from(e) / (-87f64).exp()) - 1.0).abs() < 1e-6);
+    // Every step of 2^-10 over [-87, 0], against f64.
+    let mut worst = 0f64;
+    for i in 0..=(87 << 10) {
+        let x = -(i as f32) / 1024.0;
+        let e = (f64::from(x)).exp();
+        worst = worst.max((f64::from(exp_nonpos(x)) - e).abs() / e);
+    }
+    assert!(
+        worst <= 2.0 * f64::from(f32::EPSILON),
+        "relative error {worst}"
+    );
+}
+
+proptest! {
     /// The weighted sum of half-precision value rows (attention) is each output's sum of
     /// `p[j] * v` in row order, bit for bit, on the portable and AVX2 paths, for any
     /// output width (64-lane blocks, 8-lane blocks, tails), row stride and row count,

@@ -13,7 +13,8 @@ use std::mem::MaybeUninit;
 use half::f16;
 
 use super::portable::{
-    self, LANES, float_kernel, fold_lanes, quant_kernel, term_d, term_dm, term_k4,
+    self, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, EXP_MIN, EXP_P, LANES, exp_nonpos, float_kernel,
+    fold_lanes, quant_kernel, term_d, term_dm, term_k4,
 };
 use super::{ActRow, GgmlType, Job, Kernel};
 
@@ -1785,6 +1786,49 @@ unsafe fn score_keys<const N: usize>(q: &[f32], k: *const f16, stride: usize) ->
         *o = sum;
     }
     out
+}
+
+/// [`super::exp_shifted`] with AVX2: 8 values at a time through the same operations as
+/// [`exp_nonpos`], the rest one by one; the sum is added in order in `f64`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn exp_shifted(xs: &mut [f32], max: f32) -> f64 {
+    let mx = _mm256_set1_ps(max);
+    let lo = _mm256_set1_ps(EXP_MIN);
+    let mut chunks = xs.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let x = _mm256_sub_ps(ld256_f32(c), mx);
+        let xc = _mm256_max_ps(x, lo);
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(xc, _mm256_set1_ps(EXP_LOG2E)),
+        );
+        let r = _mm256_sub_ps(
+            _mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_HI))),
+            _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_LO)),
+        );
+        let z = _mm256_mul_ps(r, r);
+        let mut p = _mm256_set1_ps(EXP_P[0]);
+        for &k in &EXP_P[1..] {
+            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(k));
+        }
+        let y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0));
+        let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+            _mm256_cvtps_epi32(n),
+            _mm256_set1_epi32(127),
+        ));
+        let e = _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+        // `x >= EXP_MIN`, false for NaN, as in `exp_nonpos`.
+        let keep = _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo);
+        store8(c, _mm256_and_ps(e, keep));
+    }
+    for x in chunks.into_remainder() {
+        *x = exp_nonpos(*x - max);
+    }
+    let mut sum = 0.0f64;
+    for &x in xs.iter() {
+        sum += f64::from(x);
+    }
+    sum
 }
 
 /// Rounds every value to half precision (round to nearest, ties to even) with F16C:
