@@ -315,39 +315,33 @@ fn dot32<const T: u8, const R: usize>(w: [&[u8]; R], a: [ActRow<'_>; R]) -> [f32
         assert!(w[r].len() == nb * bb && a[r].qs.len() == nb * 32 && a[r].d.len() == nb);
         assert!(T != Q4_1 || a[r].s.len() == nb);
     }
-    // Terms go through a buffer and are added to the 8 canonical lanes from memory: that
-    // keeps lane extraction off the shuffle units and the float adds (8 independent
-    // chains) off the integer work's critical path.
-    let mut terms = [[0f32; 64]; R];
-    let mut lanes = [[0f32; LANES]; R];
-    let mut i = 0;
-    while i < full {
-        let n = (full - i).min(64);
-        for g in (0..n).step_by(8) {
-            let b = i + g;
-            for r in 0..R {
+    // Each group's 8 terms are added to the 8 canonical lanes, held in one register per
+    // row. The group slices are made from pointers checked once above (lengths asserted),
+    // with lengths fixed per format, so the block loop in `group_terms` has no bounds
+    // checks left.
+    let mut acc = [_mm256_setzero_ps(); R];
+    for g in (0..full).step_by(8) {
+        for r in 0..R {
+            // SAFETY: `g + 8 <= full <= nb`: blocks `g..g + 8` of the row (`bb` bytes each),
+            // their 256 activations and 8 scales and sums lie in the slices, whose lengths
+            // are asserted above (`s` only read for Q4_1, where its length is asserted).
+            let t = unsafe {
+                let gw = std::slice::from_raw_parts(w[r].as_ptr().add(g * bb), 8 * bb);
+                let y = std::slice::from_raw_parts(a[r].qs.as_ptr().add(g * 32), 256);
+                let da = std::slice::from_raw_parts(a[r].d.as_ptr().add(g), 8);
                 let sa = if T == Q4_1 {
-                    &a[r].s[b..b + 8]
+                    std::slice::from_raw_parts(a[r].s.as_ptr().add(g), 8)
                 } else {
                     &[][..]
                 };
-                let t = group_terms::<T>(
-                    &w[r][b * bb..(b + 8) * bb],
-                    &a[r].qs[b * 32..(b + 8) * 32],
-                    &a[r].d[b..b + 8],
-                    sa,
-                );
-                store8(&mut terms[r][g..g + 8], t);
-            }
+                group_terms::<T>(gw, y, da, sa)
+            };
+            acc[r] = _mm256_add_ps(acc[r], t);
         }
-        for r in 0..R {
-            for g in terms[r][..n].chunks_exact(LANES) {
-                for l in 0..LANES {
-                    lanes[r][l] += g[l];
-                }
-            }
-        }
-        i += n;
+    }
+    let mut lanes = [[0f32; LANES]; R];
+    for r in 0..R {
+        store8(&mut lanes[r], acc[r]);
     }
     // The last blocks one at a time: the same terms, with scalar float operations.
     for i in full..nb {
