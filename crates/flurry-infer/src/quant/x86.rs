@@ -213,16 +213,24 @@ fn hsum8(v: &[__m256i; 8]) -> __m256i {
     _mm256_add_epi32(lo, hi)
 }
 
-/// [`hsum8`] of 8 vectors that the caller has written.
+/// [`hsum8`] of the first `valid` vectors of `v`, which the caller has written, and zero
+/// vectors for the rest (taken as registers: zeroing the unwritten entries in memory was
+/// compiled to a `memset` call per entry run).
 ///
 /// # Safety
 ///
-/// Every entry of `v` is initialised.
+/// Entries `0..valid` of `v` are initialised.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn hsum8_init(v: &[MaybeUninit<__m256i>; 8]) -> __m256i {
-    // SAFETY: the caller initialised all 8 entries; `MaybeUninit<T>` has `T`'s layout.
-    hsum8(unsafe { &*std::ptr::from_ref(v).cast::<[__m256i; 8]>() })
+unsafe fn hsum8_init(v: &[MaybeUninit<__m256i>; 8], valid: usize) -> __m256i {
+    let mut x = [_mm256_setzero_si256(); 8];
+    for (j, x) in x.iter_mut().enumerate() {
+        if j < valid {
+            // SAFETY: entry `j < valid` is initialised (caller's contract).
+            *x = unsafe { v[j].assume_init() };
+        }
+    }
+    hsum8(&x)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -1432,20 +1440,12 @@ macro_rules! gemmk {
             let mut lanes = [[_mm256_setzero_ps(); C]; R];
             for g in 0..nbp / 8 {
                 // Lane-wise products for up to 8 super-blocks, summed over lanes below.
-                // Left uninitialised: every entry read is written first (`j < valid`
-                // below, the rest zero here), and zeroing 2 KiB per group showed up as
+                // Left uninitialised: entries `j < valid` are written below and only
+                // those are read (`hsum8_init`); zeroing 2 KiB per group showed up as
                 // `memset` in profiles.
                 let valid = (nb - 8 * g).min(8);
                 let mut pi = [[[MaybeUninit::<__m256i>::uninit(); 8]; C]; R];
                 let mut pm = [[[MaybeUninit::<__m256i>::uninit(); 8]; C]; R];
-                for r in 0..R {
-                    for c in 0..C {
-                        for j in valid..8 {
-                            pi[r][c][j].write(zero);
-                            pm[r][c][j].write(zero);
-                        }
-                    }
-                }
                 for j in 0..valid {
                     let i = 8 * g + j;
                     let mut a0 = [[zero; C]; R];
@@ -1559,14 +1559,13 @@ macro_rules! gemmk {
                     let dw = ld256_f32(&kw.d[r * nbp + b..]);
                     for c in 0..C {
                         let da = ld256_f32(&ka.d[ts[c] * nbp + b..]);
-                        // SAFETY: entries `j < valid` were written in the loop above, the
-                        // rest before it.
-                        let isum = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pi[r][c]) });
+                        // SAFETY: entries `j < valid` were written in the loop above.
+                        let isum = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pi[r][c], valid) });
                         // (dw * da) * isum [- (dminw * da) * imin], as `term_d`/`term_k4`.
                         let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), isum);
                         if T == Q4K {
                             // SAFETY: as for `pi` (Q4_K writes both).
-                            let imin = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pm[r][c]) });
+                            let imin = _mm256_cvtepi32_ps(unsafe { hsum8_init(&pm[r][c], valid) });
                             let dm = ld256_f32(&kw.dm[r * nbp + b..]);
                             term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(dm, da), imin));
                         }
