@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use flurry_infer::model::{BatchItem, Logits, Model, Scratch};
+use flurry_infer::model::{BatchItem, KvCache, Logits, Model, Scratch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -59,17 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
         for _ in 0..rounds {
             cache.truncate(256);
-            let t = Instant::now();
-            for i in 0..128u32 {
-                model.forward(
-                    &mut cache,
-                    &[(i * 31 + 7) % vocab],
-                    false,
-                    &mut scratch,
-                    &pool,
-                )?;
-            }
-            best = best.max(128.0 / t.elapsed().as_secs_f64());
+            best = best.max(tg128(&model, &mut cache, &mut scratch, &pool)?);
         }
         println!("tg128 d256 {best:.1} t/s (best of {rounds})");
         return Ok(());
@@ -80,17 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model.forward(&mut cache, &toks, false, &mut scratch, &pool)?;
         let pp = 256.0 / t.elapsed().as_secs_f64();
         let mut cache = model.new_cache(130);
-        let t = Instant::now();
-        for i in 0..128u32 {
-            model.forward(
-                &mut cache,
-                &[(i * 31 + 7) % vocab],
-                false,
-                &mut scratch,
-                &pool,
-            )?;
-        }
-        let tg = 128.0 / t.elapsed().as_secs_f64();
+        let tg = tg128(&model, &mut cache, &mut scratch, &pool)?;
         let b8 = batch8(&model, &mut scratch, &pool, 64)?;
         println!(
             "round {round}: pp256 {pp:.1} t/s, tg128 {tg:.1} t/s, 8 sequences {b8:.1} t/s ({:.2}x)",
@@ -98,6 +78,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// Tokens/s of 128 decode steps of one sequence, after what `cache` holds.
+fn tg128(
+    model: &Model,
+    cache: &mut KvCache,
+    scratch: &mut Scratch,
+    pool: &rayon::ThreadPool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let vocab = model.hparams().n_vocab as u32;
+    let t = Instant::now();
+    for i in 0..128u32 {
+        model.forward(cache, &[(i * 31 + 7) % vocab], false, scratch, pool)?;
+    }
+    Ok(128.0 / t.elapsed().as_secs_f64())
 }
 
 /// Tokens/s of 8 sequences decoding together: `steps` steps of one token each, one batch

@@ -1707,8 +1707,8 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
 /// Attention scores: `dot_f16(q, key j) * scale` for every key `j` in `keys`, key `j` being
 /// `kc[j * stride + off..][..q.len()]`, pushed onto `out` in order. Each dot is
 /// [`super::dot_f16`]'s sum (lane `l` of one register is canonical lane `l`, multiply
-/// then add, no FMA, folded by [`fold_ps`], then the tail one by one); the key rows are checked once and then read through pointers, four
-/// keys at a time.
+/// then add, no FMA, folded by [`fold_ps`], then the tail one by one); the key rows are
+/// checked once and then read through pointers, four keys at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 pub(crate) fn attn_scores(
