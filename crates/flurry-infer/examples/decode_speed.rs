@@ -15,8 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: decode_speed MODEL.gguf [THREADS]")?;
     let threads: usize = args.next().map_or(Ok(1), |t| t.parse())?;
-    // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256, `deep`
-    // only tg128 at depth 256 (for profiling them).
+    // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256, `tg`
+    // only tg128, `deep` only tg128 at depth 256 (for profiling them). `batch`, `tg` and
+    // `deep` take a number of rounds after it.
     let mode = args.next();
     // `batch` runs 64 steps per round, `batch128` 128 (deeper contexts, as `make bench`).
     let steps = match mode.as_deref() {
@@ -33,11 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let toks: Vec<u32> = (0..256u32).map(|i| (i * 7919 + 13) % vocab).collect();
     if let Some(steps) = steps {
         // The best of 10 rounds: this machine's neighbours make single timings noisy.
+        let rounds: usize = args.next().map_or(Ok(10), |r| r.parse())?;
         let mut best = 0f64;
-        for _ in 0..10 {
+        for _ in 0..rounds {
             best = best.max(batch8(&model, &mut scratch, &pool, steps)?);
         }
-        println!("8 sequences {best:.1} t/s (best of 10)");
+        println!("8 sequences {best:.1} t/s (best of {rounds})");
         return Ok(());
     }
     if mode.as_deref() == Some("prefill") {
@@ -49,6 +51,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = best.max(256.0 / t.elapsed().as_secs_f64());
         }
         println!("pp256 {best:.1} t/s (best of 10)");
+        return Ok(());
+    }
+    if mode.as_deref() == Some("tg") {
+        // tg128 at depth 0 only: the one-sequence figure the batch steps compare with.
+        let rounds: usize = args.next().map_or(Ok(10), |r| r.parse())?;
+        let mut best = 0f64;
+        for _ in 0..rounds {
+            let mut cache = model.new_cache(130);
+            best = best.max(tg128(&model, &mut cache, &mut scratch, &pool)?);
+        }
+        println!("tg128 {best:.1} t/s (best of {rounds})");
         return Ok(());
     }
     if mode.as_deref() == Some("deep") {

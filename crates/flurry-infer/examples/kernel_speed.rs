@@ -111,6 +111,8 @@ fn layouts() {
         (GgmlType::Q5_0, 640, 640),
         (GgmlType::Q4_1, 65536, 576),
         (GgmlType::Q8_0, 49152, 576),
+        (GgmlType::Q5_0, 49152, 640),
+        (GgmlType::Q8_0, 65536, 640),
     ] {
         let x: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 2654435761usize % 1000) as f32 - 500.0) / 300.0)

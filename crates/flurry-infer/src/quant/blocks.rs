@@ -85,6 +85,12 @@ pub(crate) fn quantize_block_q8(x: &[f32; 32], q: &mut [i8; 32]) -> (u16, u16) {
         *q = r;
         sum += i32::from(r);
     }
+    q8_scales(d, sum)
+}
+
+/// The f16 bits of a Q8 block's scale `d` and of `d * sum` (the sum of its quants).
+#[inline]
+pub(crate) fn q8_scales(d: f32, sum: i32) -> (u16, u16) {
     (f32_to_f16_bits(d), f32_to_f16_bits(sum as f32 * d))
 }
 

@@ -139,12 +139,10 @@ pub use blocks::{dequantize_row, quantize_row, quantize_weights};
 pub use packed::{pack_matrix, pack_row, packable, unpack_row};
 
 /// Whether weights of `dtype` should be repacked at load on this CPU ([`pack_matrix`]):
-/// true where a SIMD kernel reads the packed layout faster. Q8_0 can be packed (and is
-/// tested) but is not preferred: its packed one-row kernel measured 0.76-0.89x the GGUF
-/// layout's (`examples/kernel_speed.rs`), as its sign handling does not amortise.
+/// every packable type wherever a SIMD kernel runs (`examples/kernel_speed.rs` compares
+/// the layouts).
 pub fn prefers_packed(dtype: GgmlType) -> bool {
-    matches!(dtype, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0)
-        && Path::detect() != Path::Scalar
+    packed::packable(dtype) && Path::detect() != Path::Scalar
 }
 
 /// Bytes of one row of `cols` elements.
@@ -254,6 +252,13 @@ fn quantize_part(
         GgmlType::Q8_0 | GgmlType::Q8_1 => {
             // Q8_1 also keeps each block's sum (as `d * sum`, rounded through f16).
             let sums = act == GgmlType::Q8_1;
+            #[cfg(target_arch = "x86_64")]
+            if Path::detect() != Path::Scalar {
+                // The same results, bit for bit (tested), a vector at a time.
+                let n = if sums { d.len() } else { 0 };
+                x86::quantize_q8_blocks(x, qs, d, &mut s[..n]);
+                return;
+            }
             for (i, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
                 let (dh, sh) =
                     blocks::quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap());

@@ -962,3 +962,50 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The AVX2 activation quantiser gives the portable one's quants, scales and sums bit
+    /// for bit: on activation-like blocks, on exact ties (`amax` = 127 makes the
+    /// multiplier 1, so `k + 0.5` rounds half to even), and on blocks mixing NaN,
+    /// infinities, subnormals, negative zero and magnitudes up to `f32::MAX`.
+    #[test]
+    fn quantize_q8_avx2_matches_portable(seed in any::<u64>(), kind in 0u8..4) {
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            let mut rng = Rng(seed);
+            let specials = [
+                f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-45, -1e-40,
+                f32::MIN_POSITIVE, f32::MAX, -f32::MAX, 3e-37, 0.5, -126.5,
+            ];
+            let x: Vec<f32> = (0..4 * 32)
+                .map(|i| match kind {
+                    0 => rng.values(1)[0],
+                    1 if i % 32 == 0 => 127.0,
+                    1 => (rng.below(255) as f32 - 127.0) + 0.5 * rng.below(2) as f32,
+                    2 => rng.unit() * 1e-38,
+                    _ if rng.below(4) == 0 => specials[rng.below(12) as usize],
+                    _ => rng.unit() * [1e-30f32, 1.0, 1e30][rng.below(3) as usize],
+                })
+                .collect();
+            let mut q = vec![0i8; x.len()];
+            let mut d = vec![0f32; 4];
+            let mut s = vec![0f32; 4];
+            x86::quantize_q8_blocks(&x, &mut q, &mut d, &mut s);
+            for b in 0..4 {
+                let mut want = [0i8; 32];
+                let (dh, sh) =
+                    blocks::quantize_block_q8(x[32 * b..][..32].try_into().unwrap(), &mut want);
+                prop_assert_eq!(&q[32 * b..32 * b + 32], &want[..], "block {}", b);
+                prop_assert_eq!(d[b].to_bits(), f16_to_f32(dh).to_bits());
+                prop_assert_eq!(s[b].to_bits(), f16_to_f32(sh).to_bits());
+            }
+            // Without the sums (Q8_0), the same quants and scales.
+            let mut q0 = vec![0i8; x.len()];
+            let mut d0 = vec![0f32; 4];
+            x86::quantize_q8_blocks(&x, &mut q0, &mut d0, &mut []);
+            prop_assert_eq!(q0, q);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&d0), bits(&d));
+        }
+    }
+}

@@ -250,6 +250,74 @@ fn hsum(v: __m256i) -> i32 {
     ))
 }
 
+// ---- Activation quantisation. ----
+
+/// Quantises 32 values to Q8 with the results of [`super::blocks::quantize_block_q8`], bit
+/// for bit (tested): the largest magnitude by `max` (exact in any order; `vmaxps` returns
+/// its second operand where either is NaN, so NaN values are skipped as `f32::max` skips
+/// them), then per value the same product `v * (127 / amax)`, rounded half to even, NaN
+/// to 0 as Rust's `as i8` does, clamped to [-127, 127].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn quantize_block_q8(x: &[f32; 32], q: &mut [i8; 32]) -> (u16, u16) {
+    let mut v = [_mm256_setzero_ps(); 4];
+    for (k, v) in v.iter_mut().enumerate() {
+        *v = ld256_f32(&x[8 * k..]);
+    }
+    let sign = _mm256_set1_ps(-0.0);
+    let mut m = _mm256_setzero_ps();
+    for &v in &v {
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, v), m);
+    }
+    let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_shuffle_ps::<1>(m2, m2)));
+    let d = amax / 127.0;
+    let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+    let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+    let mut iv = [_mm256_setzero_si256(); 4];
+    for k in 0..4 {
+        let t = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(v[k], id),
+        );
+        let t = _mm256_and_ps(t, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+        iv[k] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(t, lo), hi));
+    }
+    let sum = hsum(_mm256_add_epi32(
+        _mm256_add_epi32(iv[0], iv[1]),
+        _mm256_add_epi32(iv[2], iv[3]),
+    ));
+    // `packs` interleaves 128-bit halves; the permutation puts the 32 values back in order.
+    let p = _mm256_packs_epi16(
+        _mm256_packs_epi32(iv[0], iv[1]),
+        _mm256_packs_epi32(iv[2], iv[3]),
+    );
+    let p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    // SAFETY: `q` has 32 writable bytes; unaligned stores have no alignment requirement.
+    unsafe { _mm256_storeu_si256(q.as_mut_ptr().cast(), p) };
+    super::blocks::q8_scales(d, sum)
+}
+
+/// Quantises whole blocks of `x` to Q8 as [`super::blocks::quantize_block_q8`] does:
+/// quants `qs`, scales `d`, and when `s` is not empty each block's `d * sum` (Q8_1).
+///
+/// # Panics
+///
+/// If this CPU lacks the features of this module, or the lengths do not match.
+pub(crate) fn quantize_q8_blocks(x: &[f32], qs: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    assert!(available(), "AVX2, FMA and F16C are required");
+    assert!(x.len() == qs.len() && x.len() == 32 * d.len());
+    assert!(s.is_empty() || s.len() == d.len());
+    for (i, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (asserted above).
+        let (dh, sh) = unsafe { quantize_block_q8(xb.try_into().unwrap(), qb.try_into().unwrap()) };
+        d[i] = super::blocks::f16_to_f32(dh);
+        if !s.is_empty() {
+            s[i] = super::blocks::f16_to_f32(sh);
+        }
+    }
+}
+
 // ---- 32-element block formats. ----
 
 const Q4_0: u8 = 0;
@@ -654,6 +722,10 @@ struct GemmActs {
     /// When [`tail_pairs`]: the last group of each row (256 bytes) with lanes 0-3 also
     /// in lanes 4-7, for the packed kernel's paired tail groups.
     qd: Vec<u8>,
+    /// When [`tail_pairs`]: for each row `t` but the last, lanes 0-3 of row `t`'s last
+    /// group with lanes 0-3 of row `t + 1`'s in lanes 4-7 (256 bytes), for tail groups
+    /// shared by two activation rows.
+    qp: Vec<u8>,
 }
 
 /// Up to [`GEMM_W`] weight rows in the group layout.
@@ -728,11 +800,12 @@ fn pair128_ps(lo: &[f32], hi: &[f32]) -> __m256 {
 /// integer sums per activation row `ts[c]`, `dw`/`mw` the rows' scales paired the same way;
 /// the activations' scales and offsets are read in both halves. Each lane gets the same
 /// float operations as it would in a group of its own, and the other lanes +0.0, so the
-/// sums are unchanged. `R` is 2 (`acc[R - 1]` is row 1).
+/// sums are unchanged. The two rows are `acc[p]` and `acc[p + 1]`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
 fn tail_pair_terms<const T: u8, const R: usize, const C: usize>(
+    p: usize,
     isums: &[__m256i; C],
     (dw, mw): (__m256, __m256),
     vnni: bool,
@@ -756,9 +829,9 @@ fn tail_pair_terms<const T: u8, const R: usize, const C: usize>(
             term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
         }
         let row0 = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
-        acc[0][c] = _mm256_add_ps(acc[0][c], row0);
+        acc[p][c] = _mm256_add_ps(acc[p][c], row0);
         let row1 = _mm256_permute2f128_ps::<0x81>(term, term);
-        acc[R - 1][c] = _mm256_add_ps(acc[R - 1][c], row1);
+        acc[p + 1][c] = _mm256_add_ps(acc[p + 1][c], row1);
     }
 }
 
@@ -878,6 +951,22 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
             for (b, s) in s.iter_mut().enumerate() {
                 *s = if b < nb { a.s[b] } else { 0.0 };
             }
+        }
+    }
+    let pairs = if tail_pairs(nb) {
+        n.saturating_sub(1)
+    } else {
+        0
+    };
+    ga.qp.resize(pairs * 256, 0);
+    for t in 0..pairs {
+        let last = |t: usize| (t + 1) * nbp * 32 - 256;
+        let (lo, hi) = (&ga.q[last(t)..], &ga.q[last(t + 1)..]);
+        for v in 0..8 {
+            st256(
+                &mut ga.qp[t * 256 + 32 * v..],
+                pair128(&lo[32 * v..], &hi[32 * v..]),
+            );
         }
     }
 }
@@ -1198,7 +1287,7 @@ macro_rules! gemm32 {
                 } else {
                     dw
                 };
-                tail_pair_terms::<T, R, C>(&acc, (dw, mw), $v, ga, ts, b, nbp, &mut lanes);
+                tail_pair_terms::<T, R, C>(0, &acc, (dw, mw), $v, ga, ts, b, nbp, &mut lanes);
             }
             // A loop rather than `map` closures, which would not be inlined.
             let mut out = [[0f32; C]; R];
@@ -2025,8 +2114,10 @@ pub(crate) fn prefetch(bytes: &[u8]) {
 // ---- Packed 32-element formats (layout: `super::packed`). ----
 //
 // The weights are already in the group layout, so no row is re-laid per call: one
-// activation row (decode) goes through 4 weight rows at a time, several (prefill, batched
-// decode) through 2 weight rows x up to 4 activation rows. Q4_0/Q4_1 accumulate the
+// activation row (decode) goes through 4 weight rows at a time (Q8_0: 2), several (prefill,
+// batched decode) through 1 weight row x up to 8 activation rows. Rows ending in a short
+// group (`tail_pairs`) share it: two weight rows against one activation row, or one weight
+// row against two activation rows (`act_pair_tail`). Q4_0/Q4_1 accumulate the
 // `maddubs` products of a whole group in i16 lanes (at most 8 * 2 * 15 * 127 = 30480, as
 // the activation quantisers keep |y| <= 127), Q5_0 of half a group (4 * 2 * 31 * 127 =
 // 31496); Q8_0 widens every product with `madd`. The canonical terms are those of the
@@ -2189,17 +2280,25 @@ fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
         wp[r] = w[r].as_ptr();
         scp[r] = w[r][nb * qb..].as_ptr();
     }
+    // The activation rows, checked once for the highest row (a row per `gb` bytes of
+    // quants and `nbp` scales, sums and `s`).
+    let top = ts.iter().fold(0, |m, &t| m.max(t)) + 1;
+    assert!(top * gb <= ga.q.len() && top * nbp <= ga.d.len() && top * nbp <= ga.ys.len());
+    assert!(T != Q4_1 || top * nbp <= ga.s.len());
     let mut yp = [std::ptr::null::<u8>(); C];
     let mut dp = [std::ptr::null::<f32>(); C];
     let mut sp = [std::ptr::null::<f32>(); C];
     let mut ysp = [std::ptr::null::<i32>(); C];
     for c in 0..C {
         let t = ts[c];
-        yp[c] = ga.q[t * gb..(t + 1) * gb].as_ptr();
-        dp[c] = ga.d[t * nbp..(t + 1) * nbp].as_ptr();
-        ysp[c] = ga.ys[t * nbp..(t + 1) * nbp].as_ptr();
-        if T == Q4_1 {
-            sp[c] = ga.s[t * nbp..(t + 1) * nbp].as_ptr();
+        // SAFETY: `t < top`: row `t`'s data lies in the buffers (asserted above).
+        unsafe {
+            yp[c] = ga.q.as_ptr().add(t * gb);
+            dp[c] = ga.d.as_ptr().add(t * nbp);
+            ysp[c] = ga.ys.as_ptr().add(t * nbp);
+            if T == Q4_1 {
+                sp[c] = ga.s.as_ptr().add(t * nbp);
+            }
         }
     }
     for g in 0..full {
@@ -2349,6 +2448,71 @@ unsafe fn packed_isums_raw<const T: u8, const R: usize, const C: usize>(
     out
 }
 
+/// Adds the canonical terms of one weight row's tail group (blocks `b..`, `grp`: its
+/// tail blocks in both halves, as a full group) for `C = 2 * H` consecutive activation
+/// rows `ts`, two at a time (`ga.qp`): lanes 0-3 of each product belong to row `ts[2j]`,
+/// lanes 4-7 to `ts[2j + 1]`. `(dw, mw)`: the row's tail scales in both halves. Each
+/// lane gets the operations of [`tail_pair_terms`], so the sums are unchanged.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
+    grp: &[u8; 256],
+    (dw, mw): (__m256, __m256),
+    ga: &GemmActs,
+    ts: [usize; C],
+    b: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; 1],
+) {
+    assert!(2 * H == C && b + 8 <= nbp);
+    // Rows `ts[0]..ts[0] + C`, checked once (`ga.qp` holds a pair group for every row but
+    // the last).
+    let t0 = ts[0];
+    assert!(
+        (0..C).all(|c| ts[c] == t0 + c),
+        "consecutive activation rows"
+    );
+    assert!((t0 + C - 1) * 256 <= ga.qp.len() && (t0 + C) * nbp <= ga.d.len());
+    assert!((t0 + C) * nbp <= ga.ys.len() && (T != Q4_1 || (t0 + C) * nbp <= ga.s.len()));
+    let mut y = [std::ptr::null::<u8>(); H];
+    for (j, y) in y.iter_mut().enumerate() {
+        // SAFETY: pair group `t0 + 2j` < `t0 + C - 1` lies in `ga.qp` (asserted above).
+        *y = unsafe { ga.qp.as_ptr().add((t0 + 2 * j) * 256) };
+    }
+    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte pair group of `ga.qp`.
+    let is = unsafe { packed_isums_raw::<T, 1, H>([grp.as_ptr()], y) };
+    // Lanes 0-3 from row `t`'s blocks `b..b + 4`, lanes 4-7 from row `t + 1`'s.
+    // SAFETY: rows `t`, `t + 1` < `t0 + C` and `b + 8 <= nbp` (asserted above).
+    let pair_ps = |v: &[f32], t: usize| unsafe {
+        _mm256_loadu2_m128(
+            v.as_ptr().add((t + 1) * nbp + b),
+            v.as_ptr().add(t * nbp + b),
+        )
+    };
+    for j in 0..H {
+        let t = t0 + 2 * j;
+        let mut isum = is[0][j];
+        if let Some(sh) = offset_shift(T, false) {
+            // SAFETY: as `pair_ps`.
+            let ys = unsafe {
+                let p = ga.ys.as_ptr();
+                _mm256_loadu2_m128i(p.add((t + 1) * nbp + b).cast(), p.add(t * nbp + b).cast())
+            };
+            isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+        }
+        let da = pair_ps(&ga.d, t);
+        let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+        if T == Q4_1 {
+            let sa = pair_ps(&ga.s, t);
+            term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
+        }
+        let lo = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
+        acc[0][2 * j] = _mm256_add_ps(acc[0][2 * j], lo);
+        let hi = _mm256_permute2f128_ps::<0x81>(term, term);
+        acc[0][2 * j + 1] = _mm256_add_ps(acc[0][2 * j + 1], hi);
+    }
+}
+
 /// `R` packed weight rows times `C` activation rows `ts` (in `ga`), each result the
 /// canonical sum of its row.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -2371,43 +2535,84 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
     }
     let mut wq: [&[u8]; R] = [&[]; R];
     packed_full_groups::<T, R, C>(w, ga, ts, nb, nbp, &mut acc);
-    if R == 2 && tail_pairs(nb) {
-        // Both rows' tail groups as one: row 0's blocks in lanes 0-3, row 1's (`R - 1`)
-        // in lanes 4-7, against the activations' tail blocks in both halves.
-        let (t0, t1) = (
-            &w[0][full * 8 * qb..nb * qb],
-            &w[R - 1][full * 8 * qb..nb * qb],
-        );
-        let mut grp = [0u8; 256];
-        let mask = tail_mask(tail);
-        for v in 0..qb / 4 {
-            let off = 4 * tail * v;
-            let lo = ld_lanes(t0, off, tail, mask);
-            let hi = ld_lanes(t1, off, tail, mask);
-            let pair = _mm256_permute2x128_si256::<0x20>(lo, hi);
-            st256(&mut grp[32 * v..], pair);
-        }
+    if R.is_multiple_of(2) && tail_pairs(nb) {
+        // Each pair of rows' tail groups as one: row `p`'s blocks in lanes 0-3, row
+        // `p + 1`'s in lanes 4-7, against the activations' tail blocks in both halves.
         let mut y = [std::ptr::null::<u8>(); C];
         for c in 0..C {
             y[c] = ga.qd[ts[c] * 256..(ts[c] + 1) * 256].as_ptr();
         }
-        // SAFETY: `grp` has 256 >= 8 * qb bytes, each activation group 256.
-        let is = unsafe { packed_isums_raw::<T, 1, C>([grp.as_ptr()], y) };
-        // The rows' scales, paired the same way.
         let b = 8 * full;
-        let mut d = [0u8; 16];
-        let mut m = [0u8; 16];
-        for k in 0..2 * tail {
-            d[k] = sc[0][2 * b + k];
-            d[8 + k] = sc[R - 1][2 * b + k];
+        let mask = tail_mask(tail);
+        for p in (0..R).step_by(2) {
+            let (t0, t1) = (
+                &w[p][full * 8 * qb..nb * qb],
+                &w[p + 1][full * 8 * qb..nb * qb],
+            );
+            let mut grp = [0u8; 256];
+            for v in 0..qb / 4 {
+                let off = 4 * tail * v;
+                let lo = ld_lanes(t0, off, tail, mask);
+                let hi = ld_lanes(t1, off, tail, mask);
+                let pair = _mm256_permute2x128_si256::<0x20>(lo, hi);
+                st256(&mut grp[32 * v..], pair);
+            }
+            // SAFETY: `grp` has 256 >= 8 * qb bytes, each activation group 256.
+            let is = unsafe { packed_isums_raw::<T, 1, C>([grp.as_ptr()], y) };
+            // The rows' scales, paired the same way.
+            let mut d = [0u8; 16];
+            let mut m = [0u8; 16];
+            for k in 0..2 * tail {
+                d[k] = sc[p][2 * b + k];
+                d[8 + k] = sc[p + 1][2 * b + k];
+                if T == Q4_1 {
+                    m[k] = sc[p][2 * nb + 2 * b + k];
+                    m[8 + k] = sc[p + 1][2 * nb + 2 * b + k];
+                }
+            }
+            let dw = _mm256_cvtph_ps(ld128(&d));
+            let mw = _mm256_cvtph_ps(ld128(&m));
+            tail_pair_terms::<T, R, C>(p, &is[0], (dw, mw), false, ga, ts, b, nbp, &mut acc);
+        }
+    } else if R == 1 && C.is_multiple_of(2) && tail_pairs(nb) {
+        // The row's tail group against two activation rows at once: the row's tail
+        // blocks in both halves, activation row `ts[2j]`'s in lanes 0-3 and
+        // `ts[2j + 1]`'s in lanes 4-7 (`ga.qp`).
+        let tw = &w[0][full * 8 * qb..nb * qb];
+        let mask = tail_mask(tail);
+        let mut grp = [0u8; 256];
+        for v in 0..qb / 4 {
+            let x = ld_lanes(tw, 4 * tail * v, tail, mask);
+            st256(&mut grp[32 * v..], _mm256_permute2x128_si256::<0x00>(x, x));
+        }
+        let b = 8 * full;
+        // The tail's scales (and Q4_1's mins) as f16 lanes 0..tail, in both halves.
+        let mut d = [0u16; 8];
+        let mut m = [0u16; 8];
+        let (ds, ms) = (&sc[0][2 * b..2 * nb], &sc[0][2 * nb..]);
+        for k in 0..tail.min(4) {
+            d[k] = u16::from_le_bytes([ds[2 * k], ds[2 * k + 1]]);
+            d[4 + k] = d[k];
             if T == Q4_1 {
-                m[k] = sc[0][2 * nb + 2 * b + k];
-                m[8 + k] = sc[R - 1][2 * nb + 2 * b + k];
+                m[k] = u16::from_le_bytes([ms[2 * b + 2 * k], ms[2 * b + 2 * k + 1]]);
+                m[4 + k] = m[k];
             }
         }
-        let dw = _mm256_cvtph_ps(ld128(&d));
-        let mw = _mm256_cvtph_ps(ld128(&m));
-        tail_pair_terms::<T, R, C>(&is[0], (dw, mw), false, ga, ts, b, nbp, &mut acc);
+        // SAFETY: both arrays are 16 bytes; unaligned loads have no alignment requirement.
+        let (dv, mv) = unsafe {
+            (
+                _mm_loadu_si128(d.as_ptr().cast()),
+                _mm_loadu_si128(m.as_ptr().cast()),
+            )
+        };
+        let sc2 = (_mm256_cvtph_ps(dv), _mm256_cvtph_ps(mv));
+        // `[_; C / 2]` cannot be spelled with a generic `C`: one call per width.
+        let acc1: &mut [[__m256; C]; 1] = (&mut acc[..1]).try_into().unwrap();
+        match C {
+            8 => act_pair_tail::<T, C, 4>(&grp, sc2, ga, ts, b, nbp, acc1),
+            4 => act_pair_tail::<T, C, 2>(&grp, sc2, ga, ts, b, nbp, acc1),
+            _ => act_pair_tail::<T, C, 1>(&grp, sc2, ga, ts, b, nbp, acc1),
+        }
     } else if tail > 0 {
         for r in 0..R {
             wq[r] = &w[r][full * 8 * qb..nb * qb];
@@ -2435,6 +2640,25 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
     prep_acts::<T>(job, nb, nbp, ga);
     let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
     let mut r = 0;
+    if n == 1 && T == Q8_0 {
+        // Q8_0 rows two at a time: with four (2.4 KB of weights per step, 612-byte rows),
+        // out-of-cache rows ran at about half the speed of in-cache ones, prefetched or
+        // not; two keep the same instructions per row and stream like the GGUF layout.
+        while r + 2 <= rows {
+            if let Some(next) = job.w.get((r + 2) * rb..(r + 4) * rb) {
+                prefetch(next);
+            }
+            let s = packed_micro::<T, 2, 1>([row(r), row(r + 1)], ga, [0], nb, nbp);
+            out[r] = s[0][0];
+            out[r + 1] = s[1][0];
+            r += 2;
+        }
+        while r < rows {
+            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, [0], nb, nbp)[0][0];
+            r += 1;
+        }
+        return;
+    }
     if n == 1 {
         while r + 4 <= rows {
             // The next 4 rows, one stream: prefetch them while these are computed.
@@ -2485,15 +2709,12 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
                     rows_avx2::<T, 1>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
                 }
                 r += rr;
-            } else if r + 2 <= rows {
+            } else {
                 // Few activation rows: the weights stream by once per tile, so fetch the
-                // pair after next while this one is computed.
-                if let Some(next) = job.w.get((r + 4) * rb..(r + 6) * rb) {
+                // row after next while this one is computed.
+                if let Some(next) = job.w.get((r + 2) * rb..(r + 3) * rb) {
                     prefetch(next);
                 }
-                packed_rows::<T, 2>([row(r), row(r + 1)], ga, (t0, t1), r, nb, nbp, stride, out);
-                r += 2;
-            } else {
                 packed_rows::<T, 1>([row(r)], ga, (t0, t1), r, nb, nbp, stride, out);
                 r += 1;
             }
@@ -2558,17 +2779,34 @@ fn packed_rows<const T: u8, const R: usize>(
     stride: usize,
     out: &mut [f32],
 ) {
+    assert!(t1 == t0 || (t1 - 1) * stride + r0 + R <= out.len());
+    assert!(R <= stride || t1 <= t0 + 1);
     let mut t = t0;
     while t < t1 {
-        let c = if t + 4 <= t1 {
+        let c = if t + 8 <= t1 {
+            8
+        } else if t + 4 <= t1 {
             4
         } else if t + 2 <= t1 {
             2
         } else {
             1
         };
-        let mut put = |k: usize, r: usize, s: f32| out[(t + k) * stride + r0 + r] = s;
+        let mut put = |k: usize, r: usize, s: f32| {
+            debug_assert!(k < c && r < R);
+            // SAFETY: `t + k < t1` and `r < R`: inside `out` (asserted before the loop).
+            unsafe { *out.get_unchecked_mut((t + k) * stride + r0 + r) = s };
+        };
         match c {
+            8 => {
+                let ts = std::array::from_fn(|k| t + k);
+                let s = packed_micro::<T, R, 8>(w, ga, ts, nb, nbp);
+                for (r, s) in s.iter().enumerate() {
+                    for (k, &s) in s.iter().enumerate() {
+                        put(k, r, s);
+                    }
+                }
+            }
             4 => {
                 let s = packed_micro::<T, R, 4>(w, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
                 for (r, s) in s.iter().enumerate() {
