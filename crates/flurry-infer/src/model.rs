@@ -520,14 +520,29 @@ impl Model {
             }
         }
 
-        // Embedding lookup.
-        let row_bytes = quant::row_bytes(self.tok_embd.dtype, e);
-        let embd = &self.map[self.tok_embd.range.clone()];
+        // Embedding lookup. A tied output head that was repacked holds the embedding too:
+        // its rows are read there, so the mapped file's pages stay untouched (a lookup in
+        // the mapping makes the kernel map the pages around the row as well, tens of MiB
+        // over a few hundred distinct tokens).
+        let dtype = self.tok_embd.dtype;
+        let row_bytes = quant::row_bytes(dtype, e);
+        let packed = match &self.output.packed {
+            Some(p) if self.output.range == self.tok_embd.range => Some(&p[..]),
+            _ => None,
+        };
+        let embd = packed.unwrap_or(&self.map[self.tok_embd.range.clone()]);
+        s.embd_row
+            .resize(if packed.is_some() { row_bytes } else { 0 }, 0);
         let all_tokens = items.iter().flat_map(|it| it.tokens.iter());
         for (t, &tok) in all_tokens.enumerate() {
             let off = tok as usize * row_bytes;
             let dst = &mut s.x[t * e..(t + 1) * e];
-            quant::dequantize_row(self.tok_embd.dtype, &embd[off..off + row_bytes], dst);
+            let mut src = &embd[off..off + row_bytes];
+            if packed.is_some() {
+                quant::unpack_row(dtype, src, &mut s.embd_row);
+                src = &s.embd_row;
+            }
+            quant::dequantize_row(dtype, src, dst);
             if hp.arch == Arch::Gemma3 {
                 let scale = (e as f32).sqrt();
                 dst.iter_mut().for_each(|v| *v *= scale);
@@ -837,6 +852,8 @@ pub struct Scratch {
     /// RoPE `(cos, sin)` pairs per row, `rope_dims / 2` of them: for the global base,
     /// then for the sliding-window layers' base.
     rope: [Vec<f32>; 2],
+    /// One embedding row in the GGUF layout, when it is read from a packed tied head.
+    embd_row: Vec<u8>,
 }
 
 impl Scratch {

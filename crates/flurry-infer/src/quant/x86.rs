@@ -2280,24 +2280,32 @@ fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
         wp[r] = w[r].as_ptr();
         scp[r] = w[r][nb * qb..].as_ptr();
     }
-    // The activation rows, checked once for the highest row (a row per `gb` bytes of
-    // quants and `nbp` scales, sums and `s`).
-    let top = ts.iter().fold(0, |m, &t| m.max(t)) + 1;
+    // The activation rows `ts` are consecutive (every caller's), checked once for the
+    // highest (a row per `gb` bytes of quants and `nbp` scales, sums and `s`); each row's
+    // pointers are the previous row's plus a stride.
+    let t0 = ts[0];
+    debug_assert!((0..C).all(|c| ts[c] == t0 + c));
+    let top = t0 + C;
     assert!(top * gb <= ga.q.len() && top * nbp <= ga.d.len() && top * nbp <= ga.ys.len());
     assert!(T != Q4_1 || top * nbp <= ga.s.len());
     let mut yp = [std::ptr::null::<u8>(); C];
     let mut dp = [std::ptr::null::<f32>(); C];
     let mut sp = [std::ptr::null::<f32>(); C];
     let mut ysp = [std::ptr::null::<i32>(); C];
-    for c in 0..C {
-        let t = ts[c];
-        // SAFETY: `t < top`: row `t`'s data lies in the buffers (asserted above).
-        unsafe {
-            yp[c] = ga.q.as_ptr().add(t * gb);
-            dp[c] = ga.d.as_ptr().add(t * nbp);
-            ysp[c] = ga.ys.as_ptr().add(t * nbp);
+    // SAFETY: rows `t0..top` lie in the buffers (asserted above).
+    unsafe {
+        yp[0] = ga.q.as_ptr().add(t0 * gb);
+        dp[0] = ga.d.as_ptr().add(t0 * nbp);
+        ysp[0] = ga.ys.as_ptr().add(t0 * nbp);
+        if T == Q4_1 {
+            sp[0] = ga.s.as_ptr().add(t0 * nbp);
+        }
+        for c in 1..C {
+            yp[c] = yp[c - 1].add(gb);
+            dp[c] = dp[c - 1].add(nbp);
+            ysp[c] = ysp[c - 1].add(nbp);
             if T == Q4_1 {
-                sp[c] = ga.s.as_ptr().add(t * nbp);
+                sp[c] = sp[c - 1].add(nbp);
             }
         }
     }
