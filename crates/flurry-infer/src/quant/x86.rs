@@ -719,8 +719,9 @@ struct GemmActs {
     s: Vec<f32>,
     /// Integer sums of each block's quants, `nbp` per row.
     ys: Vec<i32>,
-    /// When [`tail_pairs`]: the last group of each row (256 bytes) with lanes 0-3 also
-    /// in lanes 4-7, for the packed kernel's paired tail groups.
+    /// When [`tail_pairs`] and there is one row (the only case whose weight rows share
+    /// tail groups: the batched kernel pairs activation rows instead, `qp`): the last
+    /// group of the row (256 bytes) with lanes 0-3 also in lanes 4-7.
     qd: Vec<u8>,
     /// When [`tail_pairs`]: for each row `t` but the last, lanes 0-3 of row `t`'s last
     /// group with lanes 0-3 of row `t + 1`'s in lanes 4-7 (256 bytes), for tail groups
@@ -909,7 +910,8 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
     ga.d.resize(n * nbp, 0.0);
     ga.s.resize(if T == Q4_1 { n * nbp } else { 0 }, 0.0);
     ga.ys.resize(n * nbp, 0);
-    ga.qd.resize(if tail_pairs(nb) { n * 256 } else { 0 }, 0);
+    let row_pairs = tail_pairs(nb) && n == 1;
+    ga.qd.resize(if row_pairs { 256 } else { 0 }, 0);
     for t in 0..n {
         let a = job.acts.row(job.t0 + t);
         assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
@@ -938,7 +940,7 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
                 0
             };
         }
-        if tail_pairs(nb) {
+        if row_pairs {
             let last = &q[nbp * 32 - 256..];
             let qd = &mut ga.qd[t * 256..(t + 1) * 256];
             for v in 0..8 {
