@@ -150,6 +150,9 @@ impl Sampler {
                 l
             }
         };
+        if p.temperature == 0.0 && (penalty == 1.0 || self.recent.is_empty()) {
+            return argmax(logits);
+        }
         if p.temperature == 0.0 {
             let mut best = (0u32, f32::NEG_INFINITY);
             for (i, &l) in logits.iter().enumerate() {
@@ -217,6 +220,32 @@ impl Sampler {
         }
         c[c.len() - 1].0
     }
+}
+
+/// The index of the largest logit, the lowest on ties (`+0.0` and `-0.0` tie); NaN never
+/// wins, and 0 when nothing exceeds `-inf`. The same choice as a sequential `>` scan, in
+/// two passes that vectorise: the maximum over 16 independent lanes, then its first index.
+fn argmax(logits: &[f32]) -> u32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = logits.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &l) in lanes.iter_mut().zip(c) {
+            if l > *m {
+                *m = l;
+            }
+        }
+    }
+    let mut best = f32::NEG_INFINITY;
+    for &l in lanes.iter().chain(rest) {
+        if l > best {
+            best = l;
+        }
+    }
+    if best == f32::NEG_INFINITY {
+        return 0;
+    }
+    logits.iter().position(|&l| l == best).unwrap_or(0) as u32
 }
 
 fn softmax(logits: impl Iterator<Item = f32> + Clone, temperature: f32) -> Vec<f64> {
@@ -300,7 +329,64 @@ mod tests {
         assert!(e.to_string().contains("top_p"));
     }
 
+    /// The sequential scan that [`argmax`] must agree with.
+    fn argmax_scan(logits: &[f32]) -> u32 {
+        let mut best = (0u32, f32::NEG_INFINITY);
+        for (i, &l) in logits.iter().enumerate() {
+            if l > best.1 {
+                best = (i as u32, l);
+            }
+        }
+        best.0
+    }
+
+    #[test]
+    fn argmax_edge_cases() {
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        for l in [
+            vec![],
+            vec![nan, nan],
+            vec![f32::NEG_INFINITY; 40],
+            vec![nan, -inf, 1.0, nan],
+            vec![-0.0, 0.0, -1.0],
+            vec![0.0, -0.0],
+            vec![inf, 1.0, inf],
+        ] {
+            assert_eq!(argmax(&l), argmax_scan(&l), "{l:?}");
+        }
+        let mut l = vec![0.5f32; 100];
+        l[37] = 2.0;
+        l[90] = 2.0;
+        assert_eq!(argmax(&l), 37);
+    }
+
     proptest! {
+        #[test]
+        fn argmax_matches_the_scan(
+            vals in proptest::collection::vec(
+                prop_oneof![
+                    8 => -4i8..4,
+                    1 => Just(i8::MIN),
+                    1 => Just(i8::MAX),
+                ],
+                0..300,
+            ),
+            nan_every in 0usize..20,
+        ) {
+            // Few distinct values, so ties are common; i8::MIN / MAX stand for -inf / NaN.
+            let l: Vec<f32> = vals
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| match v {
+                    i8::MIN => f32::NEG_INFINITY,
+                    i8::MAX => f32::NAN,
+                    _ if nan_every > 0 && i % nan_every == 0 => f32::NAN,
+                    _ => f32::from(v) * 0.5,
+                })
+                .collect();
+            prop_assert_eq!(argmax(&l), argmax_scan(&l));
+        }
+
         #[test]
         fn same_seed_same_tokens(seed in any::<u64>(), temp in 0.1f32..2.0, k in 0usize..50, p in 0.05f32..1.0) {
             let l = logits(500, seed ^ 7);

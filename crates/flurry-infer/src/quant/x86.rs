@@ -610,23 +610,6 @@ quant_kernel!(#[target_feature(enable = "avx2,fma,f16c")] fn tf_q6k = dot_q6k, d
 const Q4K: u8 = 4;
 const Q6K: u8 = 5;
 
-/// One K-quant weight row unpacked (buffers kept between rows).
-#[derive(Default)]
-struct Unpacked {
-    /// The quants (unsigned) in activation order.
-    q: Vec<u8>,
-    /// Per super-block: the weight scale `d` (f32).
-    d: Vec<f32>,
-    /// Per super-block: Q4_K's `dmin`.
-    m: Vec<f32>,
-    /// Q4_K: per super-block 8 scales then 8 mins. Q6_K: per super-block the 16 group
-    /// scales.
-    sc: Vec<i16>,
-}
-
-/// i16s per super-block in [`Unpacked::sc`].
-const SC_LEN: usize = 16;
-
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn st256(out: &mut [u8], v: __m256i) {
@@ -635,63 +618,61 @@ fn st256(out: &mut [u8], v: __m256i) {
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
 }
 
-/// Unpacks one Q4_K or Q6_K weight row into `u`.
+/// The 8 vectors of 32 unsigned codes of one K-quant super-block (`b`: its GGUF bytes), in
+/// element order.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn unpack<const T: u8>(w: &[u8], u: &mut Unpacked) {
-    let bb = if T == Q4K { 144 } else { 210 };
-    let nb = w.len() / bb;
-    u.q.resize(nb * 256, 0);
-    u.d.resize(nb, 0.0);
-    u.m.resize(if T == Q4K { nb } else { 0 }, 0.0);
-    u.sc.resize(nb * SC_LEN, 0);
+fn sb_vectors<const T: u8>(b: &[u8]) -> [__m256i; 8] {
     let m4 = _mm256_set1_epi8(0xF);
-    for (i, b) in w.chunks_exact(bb).enumerate() {
-        let q = &mut u.q[i * 256..(i + 1) * 256];
-        let sc = &mut u.sc[i * SC_LEN..(i + 1) * SC_LEN];
-        if T == Q4K {
-            u.d[i] = f16_1(b, 0);
-            u.m[i] = f16_1(b, 2);
-            for j in 0..8 {
-                let (s, m) = super::blocks::scale_min_k4(j, &b[4..16]);
-                sc[j] = i16::from(s);
-                sc[8 + j] = i16::from(m);
-            }
-            for j in 0..4 {
-                let q4 = ld256(&b[16 + 32 * j..16 + 32 * j + 32]);
-                st256(&mut q[64 * j..], _mm256_and_si256(q4, m4));
-                let hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-                st256(&mut q[64 * j + 32..], hi);
-            }
-        } else {
-            u.d[i] = f16_1(b, 208);
-            for g in 0..16 {
-                sc[g] = i16::from(b[192 + g] as i8);
-            }
-            let m2 = _mm256_set1_epi8(3);
-            for j in 0..2 {
-                let qh = ld256(&b[128 + 32 * j..128 + 32 * j + 32]);
-                let q4b1 = ld256(&b[64 * j..64 * j + 32]);
-                let q4b2 = ld256(&b[64 * j + 32..64 * j + 64]);
-                let hbits = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, m2), 4);
-                let v = [
-                    _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(qh)),
-                    _mm256_or_si256(_mm256_and_si256(q4b2, m4), hbits(_mm256_srli_epi16(qh, 2))),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4),
-                        hbits(_mm256_srli_epi16(qh, 4)),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4),
-                        hbits(_mm256_srli_epi16(qh, 6)),
-                    ),
-                ];
-                for (k, v) in v.into_iter().enumerate() {
-                    st256(&mut q[128 * j + 32 * k..], v);
-                }
-            }
+    let mut v = [_mm256_setzero_si256(); 8];
+    if T == Q4K {
+        let b: &[u8; 144] = b.try_into().expect("a Q4_K block");
+        // Quant bytes 32j..32j + 32: low nibbles are sub-block 2j, high nibbles 2j + 1.
+        for j in 0..4 {
+            let q4 = ld256(&b[16 + 32 * j..]);
+            v[2 * j] = _mm256_and_si256(q4, m4);
+            v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+        }
+    } else {
+        let b: &[u8; 210] = b.try_into().expect("a Q6_K block");
+        let m2 = _mm256_set1_epi8(3);
+        let hbits = |x: __m256i| _mm256_slli_epi16(_mm256_and_si256(x, m2), 4);
+        for j in 0..2 {
+            let qh = ld256(&b[128 + 32 * j..]);
+            let q4b1 = ld256(&b[64 * j..]);
+            let q4b2 = ld256(&b[64 * j + 32..]);
+            v[4 * j] = _mm256_or_si256(_mm256_and_si256(q4b1, m4), hbits(qh));
+            v[4 * j + 1] =
+                _mm256_or_si256(_mm256_and_si256(q4b2, m4), hbits(_mm256_srli_epi16(qh, 2)));
+            v[4 * j + 2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(q4b1, 4), m4),
+                hbits(_mm256_srli_epi16(qh, 4)),
+            );
+            v[4 * j + 3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(q4b2, 4), m4),
+                hbits(_mm256_srli_epi16(qh, 6)),
+            );
         }
     }
+    v
+}
+
+/// Q4_K's 8 sub-block scales (bytes 0-7) and 8 mins (bytes 8-15) from the 12 packed
+/// scale bytes, as [`super::blocks::scale_min_k4`] reads them, 4 sub-blocks per `u32`.
+fn scales_mins_k4(q: &[u8; 12]) -> [u8; 16] {
+    let word = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Sub-blocks 0-3: the low 6 bits of bytes 0-3 (scales) and 4-7 (mins). Sub-blocks 4-7:
+    // a nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 (scales) or 4-7 (mins).
+    let sc_lo = a & 0x3F3F_3F3F;
+    let mn_lo = b & 0x3F3F_3F3F;
+    let sc_hi = (c & 0x0F0F_0F0F) | (((a >> 6) & 0x0303_0303) << 4);
+    let mn_hi = ((c >> 4) & 0x0F0F_0F0F) | (((b >> 6) & 0x0303_0303) << 4);
+    let mut out = [0u8; 16];
+    for (k, w) in [sc_lo, sc_hi, mn_lo, mn_hi].into_iter().enumerate() {
+        out[4 * k..4 * k + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    out
 }
 
 // ---- GEMM for the 32-element formats: blocks transposed in groups of 8. ----
@@ -727,6 +708,29 @@ struct GemmActs {
     /// group with lanes 0-3 of row `t + 1`'s in lanes 4-7 (256 bytes), for tail groups
     /// shared by two activation rows.
     qp: Vec<u8>,
+    /// Whether `q`, `d`, `s` and `ys` are group-major (see [`prep_acts`]), and the rows.
+    group_major: bool,
+    rows: usize,
+}
+
+impl GemmActs {
+    /// Byte offset in `q` of row `t`'s group `g` (rows of `nbp` blocks; see [`prep_acts`]).
+    fn qo(&self, t: usize, g: usize, nbp: usize) -> usize {
+        if self.group_major {
+            (g * self.rows + t) * 256
+        } else {
+            t * nbp * 32 + g * 256
+        }
+    }
+
+    /// Index in `d`, `ys` and `s` of row `t`'s block `b`.
+    fn vo(&self, t: usize, b: usize, nbp: usize) -> usize {
+        if self.group_major {
+            ((b / 8) * self.rows + t) * 8 + b % 8
+        } else {
+            t * nbp + b
+        }
+    }
 }
 
 /// Up to [`GEMM_W`] weight rows in the group layout.
@@ -820,13 +824,13 @@ fn tail_pair_terms<const T: u8, const R: usize, const C: usize>(
         let t = ts[c];
         let mut isum = isums[c];
         if let Some(sh) = offset_shift(T, vnni) {
-            let ys = bcast128_i32(&ga.ys[t * nbp + b..]);
+            let ys = bcast128_i32(&ga.ys[ga.vo(t, b, nbp)..]);
             isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
         }
-        let da = bcast128_ps(&ga.d[t * nbp + b..]);
+        let da = bcast128_ps(&ga.d[ga.vo(t, b, nbp)..]);
         let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
         if T == Q4_1 {
-            let sa = bcast128_ps(&ga.s[t * nbp + b..]);
+            let sa = bcast128_ps(&ga.s[ga.vo(t, b, nbp)..]);
             term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
         }
         let row0 = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
@@ -902,10 +906,22 @@ const fn offset_shift(t: u8, vnni: bool) -> Option<i32> {
     }
 }
 
-/// Copies the activation rows of `job` into the group layout.
+/// Copies the activation rows of `job` into the group layout: row-major (row `t`'s groups
+/// at `t * nbp * 32`, its scales, sums and `s` at `t * nbp`), or with `group_major` group
+/// `g` of every row together (row `t`'s at `(g * n + t) * 256`, its 8 scales at
+/// `(g * n + t) * 8`), so that the rows of a chunk sit at fixed offsets from one pointer.
+/// With one row both layouts are the same.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmActs) {
+fn prep_acts<const T: u8>(
+    job: &Job<'_>,
+    nb: usize,
+    nbp: usize,
+    group_major: bool,
+    ga: &mut GemmActs,
+) {
     let n = job.t1 - job.t0;
+    ga.group_major = group_major;
+    ga.rows = n;
     ga.q.resize(n * nbp * 32, 0);
     ga.d.resize(n * nbp, 0.0);
     ga.s.resize(if T == Q4_1 { n * nbp } else { 0 }, 0.0);
@@ -915,7 +931,7 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
     for t in 0..n {
         let a = job.acts.row(job.t0 + t);
         assert!(a.qs.len() == nb * 32 && a.d.len() == nb);
-        let q = &mut ga.q[t * nbp * 32..(t + 1) * nbp * 32];
+        assert!(T != Q4_1 || a.s.len() == nb);
         for g in 0..nbp / 8 {
             let mut v = [_mm256_setzero_si256(); 8];
             for (k, v) in v.iter_mut().enumerate() {
@@ -924,13 +940,13 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
                     *v = ld256_i8(&a.qs[32 * b..]);
                 }
             }
-            put_group(&mut q[256 * g..], &v);
+            let o = ga.qo(t, g, nbp);
+            put_group(&mut ga.q[o..o + 256], &v);
         }
-        let d = &mut ga.d[t * nbp..(t + 1) * nbp];
-        let ys = &mut ga.ys[t * nbp..(t + 1) * nbp];
         for b in 0..nbp {
-            d[b] = if b < nb { a.d[b] } else { 0.0 };
-            ys[b] = if b < nb {
+            let i = ga.vo(t, b, nbp);
+            ga.d[i] = if b < nb { a.d[b] } else { 0.0 };
+            ga.ys[i] = if b < nb {
                 let mut sum = 0i32;
                 for &v in &a.qs[32 * b..32 * b + 32] {
                     sum += i32::from(v);
@@ -939,19 +955,15 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
             } else {
                 0
             };
+            if T == Q4_1 {
+                ga.s[i] = if b < nb { a.s[b] } else { 0.0 };
+            }
         }
         if row_pairs {
-            let last = &q[nbp * 32 - 256..];
+            let last = &ga.q[ga.qo(t, nbp / 8 - 1, nbp)..][..256];
             let qd = &mut ga.qd[t * 256..(t + 1) * 256];
             for v in 0..8 {
                 st256(&mut qd[32 * v..], bcast128(&last[32 * v..]));
-            }
-        }
-        if T == Q4_1 {
-            assert!(a.s.len() == nb);
-            let s = &mut ga.s[t * nbp..(t + 1) * nbp];
-            for (b, s) in s.iter_mut().enumerate() {
-                *s = if b < nb { a.s[b] } else { 0.0 };
             }
         }
     }
@@ -962,7 +974,7 @@ fn prep_acts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ga: &mut GemmAct
     };
     ga.qp.resize(pairs * 256, 0);
     for t in 0..pairs {
-        let last = |t: usize| (t + 1) * nbp * 32 - 256;
+        let last = |t: usize| ga.qo(t, nbp / 8 - 1, nbp);
         let (lo, hi) = (&ga.q[last(t)..], &ga.q[last(t + 1)..]);
         for v in 0..8 {
             st256(
@@ -1314,7 +1326,7 @@ macro_rules! gemm32 {
             // Buffers kept per thread between calls: fresh ones would be zeroed and
             // page-faulted in on every call.
             let (mut ga, mut gw) = GEMM32_BUFS.take();
-            prep_acts::<T>(job, nb, nbp, &mut ga);
+            prep_acts::<T>(job, nb, nbp, false, &mut ga);
             let signed = !$v && T == Q8_0;
             gw.q.resize(GEMM_W * nbp * 32, 0);
             gw.sgn.resize(if signed { GEMM_W * nbp * 32 } else { 0 }, 0);
@@ -1437,8 +1449,6 @@ struct KW {
     /// `[min_k, min_k]`, unused; Q6_K `[sc_2k, sc_2k]`, `[sc_2k+1, sc_2k+1]`,
     /// `[sc_2k, sc_2k+1]`.
     p16: Vec<i16>,
-    /// Scratch for unpacking one row.
-    u: Unpacked,
 }
 
 /// Copies the activation rows of `job` into the K-quant group layout.
@@ -1479,38 +1489,80 @@ fn prep_kacts<const T: u8>(job: &Job<'_>, nb: usize, nbp: usize, ka: &mut KActs)
     }
 }
 
-/// Unpacks K-quant weight row `w` into slot `slot` of `kw`.
+/// Unpacks K-quant weight row `w` into slot `slot` of `kw`: the codes in the group
+/// layout, the scales as `p16` pairs, and with `V` (the VNNI path) as `s0` / `s1` lanes.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn unpack_kw<const T: u8>(w: &[u8], nb: usize, nbp: usize, kw: &mut KW, slot: usize) {
-    unpack::<T>(w, &mut kw.u);
-    for i in 0..nb {
-        let mut v = [_mm256_setzero_si256(); 8];
-        for (k, v) in v.iter_mut().enumerate() {
-            *v = ld256(&kw.u.q[256 * i + 32 * k..]);
-        }
-        put_group(&mut kw.q[(slot * nb + i) * 256..], &v);
-        let sc = &kw.u.sc[i * SC_LEN..];
-        let o = (slot * nb + i) * 8;
-        let p = &mut kw.p16[(slot * nb + i) * 48..][..48];
-        for k in 0..8 {
-            let (a, b) = if T == Q4K {
-                (sc[k], sc[8 + k])
+fn unpack_kw<const T: u8, const V: bool>(
+    w: &[u8],
+    nb: usize,
+    nbp: usize,
+    kw: &mut KW,
+    slot: usize,
+) {
+    let bb = if T == Q4K { 144 } else { 210 };
+    assert!(w.len() == nb * bb && nbp >= nb);
+    let q = &mut kw.q[slot * nb * 256..(slot + 1) * nb * 256];
+    let p16 = &mut kw.p16[slot * nb * 48..(slot + 1) * nb * 48];
+    let d = &mut kw.d[slot * nbp..(slot + 1) * nbp];
+    for (i, b) in w.chunks_exact(bb).enumerate() {
+        put_group(&mut q[256 * i..256 * (i + 1)], &sb_vectors::<T>(b));
+        let p: &mut [i16; 48] = (&mut p16[48 * i..48 * (i + 1)]).try_into().unwrap();
+        // `x`: 16 scale bytes; `p16`'s three rows are bytes picked from it (`pick`), each
+        // widened to i16 (zero- or sign-extended).
+        let (x, signed) = if T == Q4K {
+            d[i] = f16_1(b, 0);
+            let sm = scales_mins_k4(b[4..16].try_into().unwrap());
+            (ld128(&sm), false)
+        } else {
+            d[i] = f16_1(b, 208);
+            (ld128(&b[192..208]), true)
+        };
+        let widen = |v: __m128i| {
+            if signed {
+                _mm256_cvtepi8_epi16(v)
             } else {
-                (sc[2 * k], sc[2 * k + 1])
-            };
-            kw.s0[o + k] = i32::from(a);
-            kw.s1[o + k] = i32::from(b);
-            p[2 * k..2 * k + 2].copy_from_slice(&[a, a]);
-            p[16 + 2 * k..16 + 2 * k + 2].copy_from_slice(&[b, b]);
-            p[32 + 2 * k..32 + 2 * k + 2].copy_from_slice(&[a, b]);
+                _mm256_cvtepu8_epi16(v)
+            }
+        };
+        // Q4_K: [sc_k, sc_k], [min_k, min_k], [sc_k, min_k]; Q6_K: [sc_2k, sc_2k],
+        // [sc_2k+1, sc_2k+1], [sc_2k, sc_2k+1].
+        let pick: [[i8; 16]; 3] = if T == Q4K {
+            [
+                [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7],
+                [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15],
+                [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15],
+            ]
+        } else {
+            [
+                [0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14],
+                [1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15],
+                [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+            ]
+        };
+        for (k, pick) in pick.iter().enumerate() {
+            // SAFETY: `pick` is 16 bytes; unaligned loads have no alignment requirement.
+            let idx = unsafe { _mm_loadu_si128(pick.as_ptr().cast()) };
+            let v = widen(_mm_shuffle_epi8(x, idx));
+            // SAFETY: `p` has 48 i16s, row `k` 16 of them at `16 * k`.
+            unsafe { _mm256_storeu_si256(p.as_mut_ptr().add(16 * k).cast(), v) };
+        }
+        if V {
+            // The VNNI path's i32 lanes: lane `k` of `s0` / `s1` as the first / second i16
+            // of lane `k` of `p16`'s third row.
+            let o = (slot * nb + i) * 8;
+            for k in 0..8 {
+                kw.s0[o + k] = i32::from(p[32 + 2 * k]);
+                kw.s1[o + k] = i32::from(p[32 + 2 * k + 1]);
+            }
+        }
+        if T == Q4K {
+            kw.dm[slot * nbp + i] = f16_1(b, 2);
         }
     }
-    for i in 0..nbp {
-        kw.d[slot * nbp + i] = if i < nb { kw.u.d[i] } else { 0.0 };
-        if T == Q4K {
-            kw.dm[slot * nbp + i] = if i < nb { kw.u.m[i] } else { 0.0 };
-        }
+    d[nb..].fill(0.0);
+    if T == Q4K {
+        kw.dm[slot * nbp + nb..(slot + 1) * nbp].fill(0.0);
     }
 }
 
@@ -1699,7 +1751,13 @@ macro_rules! gemmk {
                 while r < rows {
                     let rr = if r + $rw <= rows { $rw } else { 1 };
                     for k in 0..rr {
-                        unpack_kw::<T>(&job.w[(r + k) * rb..(r + k + 1) * rb], nb, nbp, &mut kw, k);
+                        unpack_kw::<T, $v>(
+                            &job.w[(r + k) * rb..(r + k + 1) * rb],
+                            nb,
+                            nbp,
+                            &mut kw,
+                            k,
+                        );
                     }
                     if rr == $rw {
                         $rows::<T, $rw>(&kw, &ka, (t0, t1), r, nb, nbp, job.stride, out);
@@ -2222,9 +2280,8 @@ fn packed_tail_group<const T: u8, const R: usize, const C: usize>(
     nbp: usize,
     acc: &mut [[__m256; C]; R],
 ) {
-    let gb = nbp * 32;
     let b = 8 * g;
-    let isums = tail_isums::<T, R, C>(wq, lanes, |c| &ga.q[ts[c] * gb + 256 * g..][..256]);
+    let isums = tail_isums::<T, R, C>(wq, lanes, |c| &ga.q[ga.qo(ts[c], g, nbp)..][..256]);
     for r in 0..R {
         // `lanes` scales, zero in the other lanes.
         let mut d = [0u8; 16];
@@ -2242,14 +2299,14 @@ fn packed_tail_group<const T: u8, const R: usize, const C: usize>(
             let t = ts[c];
             let mut isum = isums[r][c];
             if let Some(sh) = offset_shift(T, false) {
-                let ys = ld256_i32(&ga.ys[t * nbp + b..]);
+                let ys = ld256_i32(&ga.ys[ga.vo(t, b, nbp)..]);
                 isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
             }
             // (dw * da) * isum [+ mw * sa], as `term_d` / `term_dm`.
-            let dd = _mm256_mul_ps(dw, ld256_f32(&ga.d[t * nbp + b..]));
+            let dd = _mm256_mul_ps(dw, ld256_f32(&ga.d[ga.vo(t, b, nbp)..]));
             let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
             if T == Q4_1 {
-                let ms = _mm256_mul_ps(mw, ld256_f32(&ga.s[t * nbp + b..]));
+                let ms = _mm256_mul_ps(mw, ld256_f32(&ga.s[ga.vo(t, b, nbp)..]));
                 term = _mm256_add_ps(term, ms);
             }
             // Blocks past the row's end have zero weights and scales: +0.0 terms leave a
@@ -2259,21 +2316,86 @@ fn packed_tail_group<const T: u8, const R: usize, const C: usize>(
     }
 }
 
+/// Activation rows `t0..t0 + C` of a group-major [`GemmActs`] (see [`prep_acts`]) as one
+/// pointer per buffer, checked once against it: row `t0 + c`'s group `g` is `256 * c +
+/// gq * g` bytes from `y`, its blocks `8g..8g + 8` are `8 * c + gv * g` entries from `d`,
+/// `ys` and `s`. The row offsets are constants, so a chunk's rows need no registers of
+/// their own.
+struct ActRows<'a, const C: usize> {
+    t0: usize,
+    y: *const u8,
+    d: *const f32,
+    ys: *const i32,
+    /// Q4_1 only (else null).
+    s: *const f32,
+    gq: usize,
+    gv: usize,
+    /// With [`tail_pairs`] and `C` even: the pair group of rows `t0 + 2j`, `t0 + 2j + 1`
+    /// is `512 * j` bytes from here (`ga.qp` holds one for every row but the last); else
+    /// null.
+    pair: *const u8,
+    /// With `C == 1` and the one-row tail copy (`ga.qd`): that group; else null.
+    one: *const u8,
+    _ga: std::marker::PhantomData<&'a GemmActs>,
+}
+
+impl<'a, const C: usize> ActRows<'a, C> {
+    /// Rows `t0..t0 + C` of `ga` (rows of `nbp` blocks).
+    ///
+    /// # Panics
+    ///
+    /// If `ga` is not group-major or the rows are not all in it.
+    fn new<const T: u8>(ga: &'a GemmActs, t0: usize, nbp: usize) -> Self {
+        let n = ga.rows;
+        assert!(
+            ga.group_major && t0 + C <= n,
+            "rows of a group-major GemmActs"
+        );
+        assert!(ga.q.len() == n * nbp * 32 && ga.d.len() == n * nbp && ga.ys.len() == n * nbp);
+        assert!(T != Q4_1 || ga.s.len() == n * nbp);
+        // A pair group for every row but the last (`prep_acts`); the one-row copy for n = 1.
+        let pairs = C.is_multiple_of(2) && (t0 + C - 1) * 256 <= ga.qp.len();
+        let one = C == 1 && (t0 + 1) * 256 <= ga.qd.len();
+        Self {
+            t0,
+            y: ga.q[t0 * 256..].as_ptr(),
+            d: ga.d[t0 * 8..].as_ptr(),
+            ys: ga.ys[t0 * 8..].as_ptr(),
+            s: if T == Q4_1 {
+                ga.s[t0 * 8..].as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            gq: n * 256,
+            gv: n * 8,
+            pair: if pairs {
+                ga.qp[t0 * 256..].as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            one: if one {
+                ga.qd[t0 * 256..].as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            _ga: std::marker::PhantomData,
+        }
+    }
+}
+
 /// The full groups of [`packed_micro`], through raw pointers: the lengths are checked
-/// once here, so the group loop has no bounds checks (they cost about a tenth of its
-/// instructions, and the registers holding slice lengths).
+/// once (the weight rows here, the activation rows in [`ActRows::new`]), so the group
+/// loop has no bounds checks (they cost about a tenth of its instructions, and the
+/// registers holding slice lengths).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
     w: [&[u8]; R],
-    ga: &GemmActs,
-    ts: [usize; C],
+    a: &ActRows<'_, C>,
     nb: usize,
-    nbp: usize,
     acc: &mut [[__m256; C]; R],
 ) {
     let qb = quant_bytes(T);
-    let gb = nbp * 32;
     let full = nb / 8;
     let mut wp = [std::ptr::null::<u8>(); R];
     let mut scp = [std::ptr::null::<u8>(); R];
@@ -2282,51 +2404,25 @@ fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
         wp[r] = w[r].as_ptr();
         scp[r] = w[r][nb * qb..].as_ptr();
     }
-    // The activation rows `ts` are consecutive (every caller's), checked once for the
-    // highest (a row per `gb` bytes of quants and `nbp` scales, sums and `s`); each row's
-    // pointers are the previous row's plus a stride.
-    let t0 = ts[0];
-    debug_assert!((0..C).all(|c| ts[c] == t0 + c));
-    let top = t0 + C;
-    assert!(top * gb <= ga.q.len() && top * nbp <= ga.d.len() && top * nbp <= ga.ys.len());
-    assert!(T != Q4_1 || top * nbp <= ga.s.len());
-    let mut yp = [std::ptr::null::<u8>(); C];
-    let mut dp = [std::ptr::null::<f32>(); C];
-    let mut sp = [std::ptr::null::<f32>(); C];
-    let mut ysp = [std::ptr::null::<i32>(); C];
-    // SAFETY: rows `t0..top` lie in the buffers (asserted above).
-    unsafe {
-        yp[0] = ga.q.as_ptr().add(t0 * gb);
-        dp[0] = ga.d.as_ptr().add(t0 * nbp);
-        ysp[0] = ga.ys.as_ptr().add(t0 * nbp);
-        if T == Q4_1 {
-            sp[0] = ga.s.as_ptr().add(t0 * nbp);
-        }
-        for c in 1..C {
-            yp[c] = yp[c - 1].add(gb);
-            dp[c] = dp[c - 1].add(nbp);
-            ysp[c] = ysp[c - 1].add(nbp);
-            if T == Q4_1 {
-                sp[c] = sp[c - 1].add(nbp);
-            }
-        }
-    }
     for g in 0..full {
         let b = 8 * g;
         // SAFETY: `g < nb / 8`, so group `g` of a packed row (`8 * qb` bytes at
         // `8 * qb * g`) and its 8 scales (16 bytes at `2 * b`, Q4_1's mins `2 * nb` further)
-        // lie in the row, whose length is asserted above; activation group `g` (256 bytes
-        // at `256 * g`) and its 8 scales, sums and `s` lie in the activation row
-        // (`nbp >= nb`), sliced above.
+        // lie in the row, whose length is asserted above; activation group `g < nbp / 8`
+        // of the rows of `a` (256 bytes each) and their 8 scales, sums and `s` lie in the
+        // buffers (`ActRows::new`).
         unsafe {
             let mut wq = [std::ptr::null::<u8>(); R];
             for r in 0..R {
                 wq[r] = wp[r].add(8 * qb * g);
             }
-            let mut y = [std::ptr::null::<u8>(); C];
-            for c in 0..C {
-                y[c] = yp[c].add(256 * g);
-            }
+            let yg = a.y.add(a.gq * g);
+            let y: [*const u8; C] = std::array::from_fn(|c| yg.add(256 * c));
+            let (dg, ysg, sg) = (
+                a.d.add(a.gv * g),
+                a.ys.add(a.gv * g),
+                a.s.wrapping_add(a.gv * g),
+            );
             let isums = packed_isums_raw::<T, R, C>(wq, y);
             for r in 0..R {
                 let dw = _mm256_cvtph_ps(_mm_loadu_si128(scp[r].add(2 * b).cast()));
@@ -2338,14 +2434,14 @@ fn packed_full_groups<const T: u8, const R: usize, const C: usize>(
                 for c in 0..C {
                     let mut isum = isums[r][c];
                     if let Some(sh) = offset_shift(T, false) {
-                        let ys = _mm256_loadu_si256(ysp[c].add(b).cast());
+                        let ys = _mm256_loadu_si256(ysg.add(8 * c).cast());
                         isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
                     }
                     // (dw * da) * isum [+ mw * sa], as `term_d` / `term_dm`.
-                    let dd = _mm256_mul_ps(dw, _mm256_loadu_ps(dp[c].add(b)));
+                    let dd = _mm256_mul_ps(dw, _mm256_loadu_ps(dg.add(8 * c)));
                     let mut term = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum));
                     if T == Q4_1 {
-                        let ms = _mm256_mul_ps(mw, _mm256_loadu_ps(sp[c].add(b)));
+                        let ms = _mm256_mul_ps(mw, _mm256_loadu_ps(sg.add(8 * c)));
                         term = _mm256_add_ps(term, ms);
                     }
                     acc[r][c] = _mm256_add_ps(acc[r][c], term);
@@ -2459,61 +2555,50 @@ unsafe fn packed_isums_raw<const T: u8, const R: usize, const C: usize>(
 }
 
 /// Adds the canonical terms of one weight row's tail group (blocks `b..`, `grp`: its
-/// tail blocks in both halves, as a full group) for `C = 2 * H` consecutive activation
-/// rows `ts`, two at a time (`ga.qp`): lanes 0-3 of each product belong to row `ts[2j]`,
-/// lanes 4-7 to `ts[2j + 1]`. `(dw, mw)`: the row's tail scales in both halves. Each
-/// lane gets the operations of [`tail_pair_terms`], so the sums are unchanged.
+/// tail blocks in both halves, as a full group) for `C = 2 * H` activation rows `a`, two
+/// at a time (their pair groups): lanes 0-3 of each product belong to row `2j`, lanes 4-7
+/// to row `2j + 1`. `(dw, mw)`: the row's tail scales in both halves. Each lane gets the
+/// operations of [`tail_pair_terms`], so the sums are unchanged.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
     grp: &[u8; 256],
     (dw, mw): (__m256, __m256),
-    ga: &GemmActs,
-    ts: [usize; C],
+    a: &ActRows<'_, C>,
     b: usize,
     nbp: usize,
     acc: &mut [[__m256; C]; 1],
 ) {
-    assert!(2 * H == C && b + 8 <= nbp);
-    // Rows `ts[0]..ts[0] + C`, checked once (`ga.qp` holds a pair group for every row but
-    // the last).
-    let t0 = ts[0];
-    assert!(
-        (0..C).all(|c| ts[c] == t0 + c),
-        "consecutive activation rows"
-    );
-    assert!((t0 + C - 1) * 256 <= ga.qp.len() && (t0 + C) * nbp <= ga.d.len());
-    assert!((t0 + C) * nbp <= ga.ys.len() && (T != Q4_1 || (t0 + C) * nbp <= ga.s.len()));
-    let mut y = [std::ptr::null::<u8>(); H];
-    for (j, y) in y.iter_mut().enumerate() {
-        // SAFETY: pair group `t0 + 2j` < `t0 + C - 1` lies in `ga.qp` (asserted above).
-        *y = unsafe { ga.qp.as_ptr().add((t0 + 2 * j) * 256) };
-    }
-    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte pair group of `ga.qp`.
+    // `b` starts the last group (`b + 8 == nbp`), whose first 4 blocks are the tail.
+    assert!(2 * H == C && b.is_multiple_of(8) && b + 8 == nbp);
+    assert!(!a.pair.is_null(), "pair groups");
+    // SAFETY: the pair groups of rows `2j < C - 1` are at `512 * j` from `a.pair`, 256
+    // bytes each (`ActRows::new`).
+    let y: [*const u8; H] = std::array::from_fn(|j| unsafe { a.pair.add(512 * j) });
+    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte pair group.
     let is = unsafe { packed_isums_raw::<T, 1, H>([grp.as_ptr()], y) };
-    // Lanes 0-3 from row `t`'s blocks `b..b + 4`, lanes 4-7 from row `t + 1`'s.
-    // SAFETY: rows `t`, `t + 1` < `t0 + C` and `b + 8 <= nbp` (asserted above).
-    let pair_ps = |v: &[f32], t: usize| unsafe {
-        _mm256_loadu2_m128(
-            v.as_ptr().add((t + 1) * nbp + b),
-            v.as_ptr().add(t * nbp + b),
-        )
+    // Lanes 0-3 from row `2j`'s blocks `b..b + 4`, lanes 4-7 from row `2j + 1`'s.
+    // SAFETY: group `b / 8 < nbp / 8` of rows `2j`, `2j + 1` < C (`ActRows::new`).
+    let at = |v: *const f32, j: usize| unsafe { v.add(a.gv * (b / 8) + 16 * j) };
+    let pair_ps = |v: *const f32, j: usize| {
+        let p = at(v, j);
+        // SAFETY: as `at`: 8 entries per row, the next row's 8 entries after them.
+        unsafe { _mm256_loadu2_m128(p.add(8), p) }
     };
     for j in 0..H {
-        let t = t0 + 2 * j;
         let mut isum = is[0][j];
         if let Some(sh) = offset_shift(T, false) {
-            // SAFETY: as `pair_ps`.
+            // SAFETY: as `pair_ps`, with i32 entries.
             let ys = unsafe {
-                let p = ga.ys.as_ptr();
-                _mm256_loadu2_m128i(p.add((t + 1) * nbp + b).cast(), p.add(t * nbp + b).cast())
+                let p = a.ys.add(a.gv * (b / 8) + 16 * j);
+                _mm256_loadu2_m128i(p.add(8).cast(), p.cast())
             };
             isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
         }
-        let da = pair_ps(&ga.d, t);
+        let da = pair_ps(a.d, j);
         let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
         if T == Q4_1 {
-            let sa = pair_ps(&ga.s, t);
+            let sa = pair_ps(a.s, j);
             term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
         }
         let lo = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
@@ -2523,6 +2608,41 @@ fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
     }
 }
 
+/// [`fold_ps`] of 8 vectors at once, with the same additions in the same order: result
+/// lane `k` is the fold of `v[k]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn fold8_ps(v: &[__m256; 8]) -> [f32; 8] {
+    // [x0 + x4, x1 + x5, x2 + x6, x3 + x7 | the same of y] for each pair (x, y).
+    let half = |x: __m256, y: __m256| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(x, y),
+            _mm256_permute2f128_ps::<0x31>(x, y),
+        )
+    };
+    let (s01, s23) = (half(v[0], v[1]), half(v[2], v[3]));
+    let (s45, s67) = (half(v[4], v[5]), half(v[6], v[7]));
+    // [s0 + s2, s1 + s3] of each: per 128-bit half, two vectors' pairs side by side.
+    let quarter = |x: __m256, y: __m256| {
+        _mm256_add_ps(
+            _mm256_shuffle_ps::<0x44>(x, y),
+            _mm256_shuffle_ps::<0xEE>(x, y),
+        )
+    };
+    let (t0, t1) = (quarter(s01, s23), quarter(s45, s67));
+    // (s0 + s2) + (s1 + s3): lanes hold vectors 0, 2, 4, 6 | 1, 3, 5, 7.
+    let r = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(t0, t1),
+        _mm256_shuffle_ps::<0xDD>(t0, t1),
+    );
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 floats; unaligned stores have no alignment requirement.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), r) };
+    [
+        lanes[0], lanes[4], lanes[1], lanes[5], lanes[2], lanes[6], lanes[3], lanes[7],
+    ]
+}
+
 /// `R` packed weight rows times `C` activation rows `ts` (in `ga`), each result the
 /// canonical sum of its row.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -2530,10 +2650,11 @@ fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
 fn packed_micro<const T: u8, const R: usize, const C: usize>(
     w: [&[u8]; R],
     ga: &GemmActs,
-    ts: [usize; C],
+    a: &ActRows<'_, C>,
     nb: usize,
     nbp: usize,
 ) -> [[f32; C]; R] {
+    let ts: [usize; C] = std::array::from_fn(|c| a.t0 + c);
     let qb = quant_bytes(T);
     let full = nb / 8;
     let tail = nb % 8;
@@ -2544,14 +2665,13 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
         sc[r] = &w[r][nb * qb..];
     }
     let mut wq: [&[u8]; R] = [&[]; R];
-    packed_full_groups::<T, R, C>(w, ga, ts, nb, nbp, &mut acc);
+    packed_full_groups::<T, R, C>(w, a, nb, &mut acc);
     if R.is_multiple_of(2) && tail_pairs(nb) {
         // Each pair of rows' tail groups as one: row `p`'s blocks in lanes 0-3, row
         // `p + 1`'s in lanes 4-7, against the activations' tail blocks in both halves.
-        let mut y = [std::ptr::null::<u8>(); C];
-        for c in 0..C {
-            y[c] = ga.qd[ts[c] * 256..(ts[c] + 1) * 256].as_ptr();
-        }
+        // The one-row tail copy (`ga.qd`, built only for one activation row).
+        assert!(C == 1 && !a.one.is_null(), "one activation row");
+        let y = [a.one; C];
         let b = 8 * full;
         let mask = tail_mask(tail);
         for p in (0..R).step_by(2) {
@@ -2619,9 +2739,9 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
         // `[_; C / 2]` cannot be spelled with a generic `C`: one call per width.
         let acc1: &mut [[__m256; C]; 1] = (&mut acc[..1]).try_into().unwrap();
         match C {
-            8 => act_pair_tail::<T, C, 4>(&grp, sc2, ga, ts, b, nbp, acc1),
-            4 => act_pair_tail::<T, C, 2>(&grp, sc2, ga, ts, b, nbp, acc1),
-            _ => act_pair_tail::<T, C, 1>(&grp, sc2, ga, ts, b, nbp, acc1),
+            8 => act_pair_tail::<T, C, 4>(&grp, sc2, a, b, nbp, acc1),
+            4 => act_pair_tail::<T, C, 2>(&grp, sc2, a, b, nbp, acc1),
+            _ => act_pair_tail::<T, C, 1>(&grp, sc2, a, b, nbp, acc1),
         }
     } else if tail > 0 {
         for r in 0..R {
@@ -2629,8 +2749,15 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
         }
         packed_tail_group::<T, R, C>(wq, sc, 2 * nb, tail, ga, ts, full, nbp, &mut acc);
     }
-    // A loop rather than `map` closures, which would not be inlined (no target features).
     let mut out = [[0f32; C]; R];
+    if C == 8 {
+        for r in 0..R {
+            let v: &[__m256; 8] = (&acc[r][..]).try_into().unwrap();
+            out[r].copy_from_slice(&fold8_ps(v));
+        }
+        return out;
+    }
+    // A loop rather than `map` closures, which would not be inlined (no target features).
     for r in 0..R {
         for c in 0..C {
             out[r][c] = fold_ps(acc[r][c]);
@@ -2647,10 +2774,14 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
     let nbp = nb.next_multiple_of(8);
     let rows = job.w.len() / rb;
     let n = job.t1 - job.t0;
-    prep_acts::<T>(job, nb, nbp, ga);
+    // The GEMM path below (many rows of a nibble type) reads rows whole; the per-row
+    // kernels read chunks of rows through `ActRows`, group-major.
+    let gemm_path = T != Q8_0 && n >= UNPACK_MIN_ROWS;
+    prep_acts::<T>(job, nb, nbp, !gemm_path, ga);
     let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
     let mut r = 0;
-    if n == 1 && T == Q8_0 {
+    let one = (n == 1).then(|| ActRows::<1>::new::<T>(ga, 0, nbp));
+    if let (Some(a1), true) = (&one, T == Q8_0) {
         // Q8_0 rows two at a time: with four (2.4 KB of weights per step, 612-byte rows),
         // out-of-cache rows ran at about half the speed of in-cache ones, prefetched or
         // not; two keep the same instructions per row and stream like the GGUF layout.
@@ -2658,18 +2789,18 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
             if let Some(next) = job.w.get((r + 2) * rb..(r + 4) * rb) {
                 prefetch(next);
             }
-            let s = packed_micro::<T, 2, 1>([row(r), row(r + 1)], ga, [0], nb, nbp);
+            let s = packed_micro::<T, 2, 1>([row(r), row(r + 1)], ga, a1, nb, nbp);
             out[r] = s[0][0];
             out[r + 1] = s[1][0];
             r += 2;
         }
         while r < rows {
-            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, [0], nb, nbp)[0][0];
+            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, a1, nb, nbp)[0][0];
             r += 1;
         }
         return;
     }
-    if n == 1 {
+    if let Some(a1) = &one {
         while r + 4 <= rows {
             // The next 4 rows, one stream: prefetch them while these are computed.
             if let Some(next) = job.w.get((r + 4) * rb..(r + 8) * rb) {
@@ -2678,7 +2809,7 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
             let s = packed_micro::<T, 4, 1>(
                 [row(r), row(r + 1), row(r + 2), row(r + 3)],
                 ga,
-                [0],
+                a1,
                 nb,
                 nbp,
             );
@@ -2688,14 +2819,14 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
             r += 4;
         }
         while r < rows {
-            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, [0], nb, nbp)[0][0];
+            out[r] = packed_micro::<T, 1, 1>([row(r)], ga, a1, nb, nbp)[0][0];
             r += 1;
         }
         return;
     }
     let stride = job.stride;
     let mut gw = GemmW::default();
-    if T != Q8_0 && n >= UNPACK_MIN_ROWS {
+    if gemm_path {
         gw.q.resize(2 * nbp * 32, 0);
         gw.d.resize(2 * nbp, 0.0);
         gw.m.resize(if T == Q4_1 { 2 * nbp } else { 0 }, 0.0);
@@ -2703,9 +2834,10 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
     let mut t0 = 0;
     while t0 < n {
         let t1 = (t0 + job.tile).min(n);
+        let chunks = (!gemm_path).then(|| Chunks::new::<T>(ga, (t0, t1), nbp));
         r = 0;
         while r < rows {
-            if T != Q8_0 && n >= UNPACK_MIN_ROWS {
+            if gemm_path {
                 // Many activation rows: split each weight row's nibbles once per tile
                 // (no transpose: the packed layout is already grouped) and run the byte
                 // GEMM micro-kernel, which then reads plain bytes.
@@ -2719,14 +2851,9 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
                     rows_avx2::<T, 1>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
                 }
                 r += rr;
-            } else {
-                // Few activation rows: the weights stream by once per tile, so fetch the
-                // row after next while this one is computed.
-                if let Some(next) = job.w.get((r + 2) * rb..(r + 3) * rb) {
-                    prefetch(next);
-                }
-                packed_rows::<T, 1>([row(r)], ga, (t0, t1), r, nb, nbp, stride, out);
-                r += 1;
+            } else if let Some(chunks) = &chunks {
+                chunks.rows::<T>(job.w, rb, ga, nb, nbp, stride, out);
+                r = rows;
             }
         }
         t0 = t1;
@@ -2774,73 +2901,94 @@ fn packed_to_gemm<const T: u8>(w: &[u8], nb: usize, nbp: usize, gw: &mut GemmW, 
     }
 }
 
-/// `R` packed weight rows (output rows `r0..r0 + R`) against activation rows `t0..t1`,
-/// 4, then 2, then 1 at a time.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-fn packed_rows<const T: u8, const R: usize>(
-    w: [&[u8]; R],
-    ga: &GemmActs,
-    (t0, t1): (usize, usize),
-    r0: usize,
-    nb: usize,
-    nbp: usize,
-    stride: usize,
-    out: &mut [f32],
-) {
-    assert!(t1 == t0 || (t1 - 1) * stride + r0 + R <= out.len());
-    assert!(R <= stride || t1 <= t0 + 1);
-    let mut t = t0;
-    while t < t1 {
-        let c = if t + 8 <= t1 {
-            8
-        } else if t + 4 <= t1 {
-            4
-        } else if t + 2 <= t1 {
-            2
-        } else {
-            1
+/// Activation rows `t0..t1` of a tile in chunks of 8, then 4, 2 and 1, each chunk's
+/// pointers checked once for every weight row of the job.
+struct Chunks<'a> {
+    /// The tile's rows, `t0..t1`.
+    t: (usize, usize),
+    c8: Vec<ActRows<'a, 8>>,
+    c4: Option<ActRows<'a, 4>>,
+    c2: Option<ActRows<'a, 2>>,
+    c1: Option<ActRows<'a, 1>>,
+}
+
+impl<'a> Chunks<'a> {
+    fn new<const T: u8>(ga: &'a GemmActs, (t0, t1): (usize, usize), nbp: usize) -> Self {
+        let mut t = t0;
+        let mut c8 = Vec::with_capacity((t1 - t0) / 8);
+        while t + 8 <= t1 {
+            c8.push(ActRows::new::<T>(ga, t, nbp));
+            t += 8;
+        }
+        let mut take = |c: usize| {
+            let ok = t + c <= t1;
+            let at = t;
+            if ok {
+                t += c;
+            }
+            ok.then_some(at)
         };
-        let mut put = |k: usize, r: usize, s: f32| {
-            debug_assert!(k < c && r < R);
-            // SAFETY: `t + k < t1` and `r < R`: inside `out` (asserted before the loop).
-            unsafe { *out.get_unchecked_mut((t + k) * stride + r0 + r) = s };
-        };
-        match c {
-            8 => {
-                let ts = std::array::from_fn(|k| t + k);
-                let s = packed_micro::<T, R, 8>(w, ga, ts, nb, nbp);
-                for (r, s) in s.iter().enumerate() {
-                    for (k, &s) in s.iter().enumerate() {
-                        put(k, r, s);
-                    }
-                }
+        let c4 = take(4).map(|t| ActRows::new::<T>(ga, t, nbp));
+        let c2 = take(2).map(|t| ActRows::new::<T>(ga, t, nbp));
+        let c1 = take(1).map(|t| ActRows::new::<T>(ga, t, nbp));
+        Self {
+            t: (t0, t1),
+            c8,
+            c4,
+            c2,
+            c1,
+        }
+    }
+
+    /// Every packed weight row of `w` (`rb` bytes each) against every chunk: output
+    /// `(t, r)` at `out[t * stride + r]`. The weights stream by once per tile, so each row
+    /// fetches the row after next while it is computed.
+    ///
+    /// # Panics
+    ///
+    /// If the tile's last output is not in `out`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::too_many_arguments)]
+    fn rows<const T: u8>(
+        &self,
+        w: &[u8],
+        rb: usize,
+        ga: &GemmActs,
+        nb: usize,
+        nbp: usize,
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        let rows = w.len() / rb;
+        let (t0, t1) = self.t;
+        assert!(rows == 0 || t1 == t0 || (t1 - 1) * stride + rows <= out.len());
+        for r in 0..rows {
+            if let Some(next) = w.get((r + 2) * rb..(r + 3) * rb) {
+                prefetch(next);
             }
-            4 => {
-                let s = packed_micro::<T, R, 4>(w, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
-                for (r, s) in s.iter().enumerate() {
-                    for (k, &s) in s.iter().enumerate() {
-                        put(k, r, s);
-                    }
+            let w = &w[r * rb..(r + 1) * rb];
+            let mut put = |t: usize, s: &[f32]| {
+                for (k, &s) in s.iter().enumerate() {
+                    let i = (t + k) * stride + r;
+                    debug_assert!(i < out.len());
+                    // SAFETY: `t + k < t1` and `r < rows`, so `i` is at most the tile's last
+                    // output, which lies in `out` (asserted above).
+                    unsafe { *out.get_unchecked_mut(i) = s };
                 }
+            };
+            for a in &self.c8 {
+                put(a.t0, &packed_micro::<T, 1, 8>([w], ga, a, nb, nbp)[0]);
             }
-            2 => {
-                let s = packed_micro::<T, R, 2>(w, ga, [t, t + 1], nb, nbp);
-                for (r, s) in s.iter().enumerate() {
-                    for (k, &s) in s.iter().enumerate() {
-                        put(k, r, s);
-                    }
-                }
+            if let Some(a) = &self.c4 {
+                put(a.t0, &packed_micro::<T, 1, 4>([w], ga, a, nb, nbp)[0]);
             }
-            _ => {
-                let s = packed_micro::<T, R, 1>(w, ga, [t], nb, nbp);
-                for (r, s) in s.iter().enumerate() {
-                    put(0, r, s[0]);
-                }
+            if let Some(a) = &self.c2 {
+                put(a.t0, &packed_micro::<T, 1, 2>([w], ga, a, nb, nbp)[0]);
+            }
+            if let Some(a) = &self.c1 {
+                put(a.t0, &packed_micro::<T, 1, 1>([w], ga, a, nb, nbp)[0]);
             }
         }
-        t += c;
     }
 }
 
