@@ -708,6 +708,10 @@ struct GemmActs {
     /// group with lanes 0-3 of row `t + 1`'s in lanes 4-7 (256 bytes), for tail groups
     /// shared by two activation rows.
     qp: Vec<u8>,
+    /// When [`tail_quads`]: for each row `t` but the last 3, lanes 0-1 of the last group
+    /// of rows `t..t + 4`, row `t + k`'s in lanes `2k, 2k + 1` (256 bytes), for tail
+    /// groups shared by four activation rows.
+    qq: Vec<u8>,
     /// Whether `q`, `d`, `s` and `ys` are group-major (see [`prep_acts`]), and the rows.
     group_major: bool,
     rows: usize,
@@ -848,6 +852,12 @@ const fn tail_pairs(nb: usize) -> bool {
     !nb.is_multiple_of(8) && nb % 8 <= 4
 }
 
+/// Whether a row of `nb` blocks ends in a group of at most 2 blocks, which four
+/// activation rows then share (SmolLM2's 576 columns end in 2 blocks).
+const fn tail_quads(nb: usize) -> bool {
+    !nb.is_multiple_of(8) && nb % 8 <= 2
+}
+
 /// `N` items of `s` from `off`, as an array, without a bounds check in release builds.
 ///
 /// # Safety
@@ -973,14 +983,31 @@ fn prep_acts<const T: u8>(
         0
     };
     ga.qp.resize(pairs * 256, 0);
+    let last = |ga: &GemmActs, t: usize| ga.qo(t, nbp / 8 - 1, nbp);
     for t in 0..pairs {
-        let last = |t: usize| ga.qo(t, nbp / 8 - 1, nbp);
-        let (lo, hi) = (&ga.q[last(t)..], &ga.q[last(t + 1)..]);
+        let (lo, hi) = (&ga.q[last(ga, t)..], &ga.q[last(ga, t + 1)..]);
         for v in 0..8 {
             st256(
                 &mut ga.qp[t * 256 + 32 * v..],
                 pair128(&lo[32 * v..], &hi[32 * v..]),
             );
+        }
+    }
+    let quads = if tail_quads(nb) {
+        n.saturating_sub(3)
+    } else {
+        0
+    };
+    ga.qq.resize(quads * 256, 0);
+    for t in 0..quads {
+        for v in 0..8 {
+            // Lanes 0-1 of vector `v` of each row's last group: its first 8 bytes.
+            let mut quad = [0u8; 32];
+            for k in 0..4 {
+                let o = last(ga, t + k) + 32 * v;
+                quad[8 * k..8 * k + 8].copy_from_slice(&ga.q[o..o + 8]);
+            }
+            ga.qq[t * 256 + 32 * v..t * 256 + 32 * v + 32].copy_from_slice(&quad);
         }
     }
 }
@@ -2334,6 +2361,9 @@ struct ActRows<'a, const C: usize> {
     /// is `512 * j` bytes from here (`ga.qp` holds one for every row but the last); else
     /// null.
     pair: *const u8,
+    /// With [`tail_quads`] and `C` a multiple of 4: the quad group of rows `t0 + 4j..t0 +
+    /// 4j + 4` is `1024 * j` bytes from here (`ga.qq`); else null.
+    quad: *const u8,
     /// With `C == 1` and the one-row tail copy (`ga.qd`): that group; else null.
     one: *const u8,
     _ga: std::marker::PhantomData<&'a GemmActs>,
@@ -2355,6 +2385,7 @@ impl<'a, const C: usize> ActRows<'a, C> {
         assert!(T != Q4_1 || ga.s.len() == n * nbp);
         // A pair group for every row but the last (`prep_acts`); the one-row copy for n = 1.
         let pairs = C.is_multiple_of(2) && (t0 + C - 1) * 256 <= ga.qp.len();
+        let quads = C.is_multiple_of(4) && (t0 + C - 3) * 256 <= ga.qq.len();
         let one = C == 1 && (t0 + 1) * 256 <= ga.qd.len();
         Self {
             t0,
@@ -2370,6 +2401,11 @@ impl<'a, const C: usize> ActRows<'a, C> {
             gv: n * 8,
             pair: if pairs {
                 ga.qp[t0 * 256..].as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            quad: if quads {
+                ga.qq[t0 * 256..].as_ptr()
             } else {
                 std::ptr::null()
             },
@@ -2608,6 +2644,60 @@ fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
     }
 }
 
+/// [`act_pair_tail`] for a tail of at most 2 blocks, four activation rows at a time
+/// (their quad groups): lanes `2k, 2k + 1` of each product belong to row `4j + k`. `grp`
+/// holds the row's tail blocks in lanes 0-1, repeated in every lane pair, `(dw, mw)` its
+/// scales the same way. Each lane gets the operations of [`tail_pair_terms`].
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn act_quad_tail<const T: u8, const C: usize, const Q: usize>(
+    grp: &[u8; 256],
+    (dw, mw): (__m256, __m256),
+    a: &ActRows<'_, C>,
+    b: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; 1],
+) {
+    assert!(4 * Q == C && b.is_multiple_of(8) && b + 8 == nbp);
+    assert!(!a.quad.is_null(), "quad groups");
+    // SAFETY: the quad groups of rows `4j < C - 3` are at `1024 * j` from `a.quad`, 256
+    // bytes each (`ActRows::new`).
+    let y: [*const u8; Q] = std::array::from_fn(|j| unsafe { a.quad.add(1024 * j) });
+    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte quad group.
+    let is = unsafe { packed_isums_raw::<T, 1, Q>([grp.as_ptr()], y) };
+    // Blocks `b, b + 1` of rows `4j..4j + 4`: 8 bytes per row, rows 32 bytes apart.
+    // SAFETY: group `b / 8 < nbp / 8` of rows `4j + k < C` (`ActRows::new`).
+    let quad = |v: *const u8, j: usize| unsafe {
+        let p = v.add(4 * (a.gv * (b / 8) + 32 * j));
+        let lo = _mm_unpacklo_epi64(_mm_loadl_epi64(p.cast()), _mm_loadl_epi64(p.add(32).cast()));
+        let hi = _mm_unpacklo_epi64(
+            _mm_loadl_epi64(p.add(64).cast()),
+            _mm_loadl_epi64(p.add(96).cast()),
+        );
+        _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi)
+    };
+    for j in 0..Q {
+        let mut isum = is[0][j];
+        if let Some(sh) = offset_shift(T, false) {
+            let ys = quad(a.ys.cast(), j);
+            isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+        }
+        let da = _mm256_castsi256_ps(quad(a.d.cast(), j));
+        let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+        if T == Q4_1 {
+            let sa = _mm256_castsi256_ps(quad(a.s.cast(), j));
+            term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
+        }
+        // Row `4j + k`'s lanes `2k, 2k + 1` to lanes 0-1, +0.0 in the others.
+        for k in 0..4 {
+            let idx = _mm256_setr_epi32(2 * k as i32, 2 * k as i32 + 1, 0, 0, 0, 0, 0, 0);
+            let t = _mm256_permutevar8x32_ps(term, idx);
+            let t = _mm256_blend_ps::<0b11>(_mm256_setzero_ps(), t);
+            acc[0][4 * j + k] = _mm256_add_ps(acc[0][4 * j + k], t);
+        }
+    }
+}
+
 /// [`fold_ps`] of 8 vectors at once, with the same additions in the same order: result
 /// lane `k` is the fold of `v[k]`.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -2703,6 +2793,41 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
             let dw = _mm256_cvtph_ps(ld128(&d));
             let mw = _mm256_cvtph_ps(ld128(&m));
             tail_pair_terms::<T, R, C>(p, &is[0], (dw, mw), false, ga, ts, b, nbp, &mut acc);
+        }
+    } else if R == 1 && C.is_multiple_of(4) && tail_quads(nb) {
+        // The row's tail group (1 or 2 blocks) against four activation rows at once.
+        let tw = &w[0][full * 8 * qb..nb * qb];
+        let mask = tail_mask(tail);
+        let mut grp = [0u8; 256];
+        for v in 0..qb / 4 {
+            let x = ld_lanes(tw, 4 * tail * v, tail, mask);
+            st256(&mut grp[32 * v..], _mm256_permute4x64_epi64::<0x00>(x));
+        }
+        let b = 8 * full;
+        // The tail's scales (and Q4_1's mins) as f16 lanes 0..tail, in every lane pair.
+        let mut d = [0u16; 8];
+        let mut m = [0u16; 8];
+        let (ds, ms) = (&sc[0][2 * b..2 * nb], &sc[0][2 * nb..]);
+        for k in 0..tail {
+            for p in 0..4 {
+                d[2 * p + k] = u16::from_le_bytes([ds[2 * k], ds[2 * k + 1]]);
+                if T == Q4_1 {
+                    m[2 * p + k] = u16::from_le_bytes([ms[2 * b + 2 * k], ms[2 * b + 2 * k + 1]]);
+                }
+            }
+        }
+        // SAFETY: both arrays are 16 bytes; unaligned loads have no alignment requirement.
+        let (dv, mv) = unsafe {
+            (
+                _mm_loadu_si128(d.as_ptr().cast()),
+                _mm_loadu_si128(m.as_ptr().cast()),
+            )
+        };
+        let sc4 = (_mm256_cvtph_ps(dv), _mm256_cvtph_ps(mv));
+        let acc1: &mut [[__m256; C]; 1] = (&mut acc[..1]).try_into().unwrap();
+        match C {
+            8 => act_quad_tail::<T, C, 2>(&grp, sc4, a, b, nbp, acc1),
+            _ => act_quad_tail::<T, C, 1>(&grp, sc4, a, b, nbp, acc1),
         }
     } else if R == 1 && C.is_multiple_of(2) && tail_pairs(nb) {
         // The row's tail group against two activation rows at once: the row's tail
