@@ -2204,7 +2204,8 @@ pub(crate) fn prefetch(bytes: &[u8]) {
 // activation row (decode) goes through 4 weight rows at a time (Q8_0: 2), several (prefill,
 // batched decode) through 1 weight row x up to 8 activation rows. Rows ending in a short
 // group (`tail_pairs`) share it: two weight rows against one activation row, or one weight
-// row against two activation rows (`act_pair_tail`). Q4_0/Q4_1 accumulate the
+// row against two activation rows, four for a tail of 1-2 blocks (`act_shared_tail`).
+// Q4_0/Q4_1 accumulate the
 // `maddubs` products of a whole group in i16 lanes (at most 8 * 2 * 15 * 127 = 30480, as
 // the activation quantisers keep |y| <= 127), Q5_0 of half a group (4 * 2 * 31 * 127 =
 // 31496); Q8_0 widens every product with `madd`. The canonical terms are those of the
@@ -2590,14 +2591,76 @@ unsafe fn packed_isums_raw<const T: u8, const R: usize, const C: usize>(
     out
 }
 
-/// Adds the canonical terms of one weight row's tail group (blocks `b..`, `grp`: its
-/// tail blocks in both halves, as a full group) for `C = 2 * H` activation rows `a`, two
-/// at a time (their pair groups): lanes 0-3 of each product belong to row `2j`, lanes 4-7
-/// to row `2j + 1`. `(dw, mw)`: the row's tail scales in both halves. Each lane gets the
-/// operations of [`tail_pair_terms`], so the sums are unchanged.
+/// The tail group of packed row `w` (`nb` blocks, a tail of at most `8 / S`; `sc` its
+/// scales, then Q4_1's mins) against the `C` activation rows of `a`, `S` at a time
+/// ([`act_shared_tail`]): the row's tail blocks and scales repeated `S` times, lanes
+/// `8 / S` apart.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
+fn shared_tail<const T: u8, const C: usize, const S: usize>(
+    w: &[u8],
+    sc: &[u8],
+    a: &ActRows<'_, C>,
+    nb: usize,
+    nbp: usize,
+    acc: &mut [[__m256; C]; 1],
+) {
+    let qb = quant_bytes(T);
+    let (full, tail) = (nb / 8, nb % 8);
+    debug_assert!(tail <= 8 / S);
+    let tw = &w[full * 8 * qb..nb * qb];
+    let mask = tail_mask(tail);
+    let mut grp = [0u8; 256];
+    for v in 0..qb / 4 {
+        let x = ld_lanes(tw, 4 * tail * v, tail, mask);
+        let rep = if S == 4 {
+            _mm256_permute4x64_epi64::<0x00>(x)
+        } else {
+            _mm256_permute2x128_si256::<0x00>(x, x)
+        };
+        st256(&mut grp[32 * v..], rep);
+    }
+    let b = 8 * full;
+    // The tail's scales (and Q4_1's mins) as f16 lanes 0..tail, repeated `S` times.
+    let (ds, ms) = (&sc[2 * b..2 * nb], &sc[2 * nb..]);
+    let mut d = [0u16; 8];
+    let mut m = [0u16; 8];
+    for k in 0..tail {
+        for p in 0..S {
+            d[8 / S * p + k] = u16::from_le_bytes([ds[2 * k], ds[2 * k + 1]]);
+            if T == Q4_1 {
+                m[8 / S * p + k] = u16::from_le_bytes([ms[2 * b + 2 * k], ms[2 * b + 2 * k + 1]]);
+            }
+        }
+    }
+    // SAFETY: both arrays are 16 bytes; unaligned loads have no alignment requirement.
+    let (dv, mv) = unsafe {
+        (
+            _mm_loadu_si128(d.as_ptr().cast()),
+            _mm_loadu_si128(m.as_ptr().cast()),
+        )
+    };
+    let sc = (_mm256_cvtph_ps(dv), _mm256_cvtph_ps(mv));
+    // `[_; C / S]` cannot be spelled with a generic `C`: one call per width.
+    match (C, S) {
+        (8, 4) => act_shared_tail::<T, C, 2, 4>(&grp, sc, a, b, nbp, acc),
+        (4, 4) => act_shared_tail::<T, C, 1, 4>(&grp, sc, a, b, nbp, acc),
+        (8, _) => act_shared_tail::<T, C, 4, 2>(&grp, sc, a, b, nbp, acc),
+        (4, _) => act_shared_tail::<T, C, 2, 2>(&grp, sc, a, b, nbp, acc),
+        _ => act_shared_tail::<T, C, 1, 2>(&grp, sc, a, b, nbp, acc),
+    }
+}
+
+/// Adds the canonical terms of one weight row's tail group (blocks `b..`, at most `8 / S`
+/// of them) for the `C = S * H` activation rows of `a`, `S` (2 or 4) at a time through
+/// their shared groups (`ga.qp`, `ga.qq`): lanes `k * 8 / S..` of each product belong to
+/// row `S * j + k`. `grp` holds the row's tail blocks in lanes `0..8 / S`, repeated for
+/// each of the `S` rows, `(dw, mw)` its scales the same way. Each lane gets the
+/// operations of [`tail_pair_terms`], and each row's lanes are moved to lanes `0..8 / S`
+/// and added with +0.0 in the others, so the sums are unchanged.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn act_shared_tail<const T: u8, const C: usize, const H: usize, const S: usize>(
     grp: &[u8; 256],
     (dw, mw): (__m256, __m256),
     a: &ActRows<'_, C>,
@@ -2605,95 +2668,55 @@ fn act_pair_tail<const T: u8, const C: usize, const H: usize>(
     nbp: usize,
     acc: &mut [[__m256; C]; 1],
 ) {
-    // `b` starts the last group (`b + 8 == nbp`), whose first 4 blocks are the tail.
-    assert!(2 * H == C && b.is_multiple_of(8) && b + 8 == nbp);
-    assert!(!a.pair.is_null(), "pair groups");
-    // SAFETY: the pair groups of rows `2j < C - 1` are at `512 * j` from `a.pair`, 256
+    // `b` starts the last group (`b + 8 == nbp`), whose first blocks are the tail.
+    assert!((S == 2 || S == 4) && S * H == C && b.is_multiple_of(8) && b + 8 == nbp);
+    let shared = if S == 2 { a.pair } else { a.quad };
+    assert!(!shared.is_null(), "shared tail groups");
+    // SAFETY: the shared groups of rows `S * j` are at `256 * S * j` from `shared`, 256
     // bytes each (`ActRows::new`).
-    let y: [*const u8; H] = std::array::from_fn(|j| unsafe { a.pair.add(512 * j) });
-    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte pair group.
+    let y: [*const u8; H] = std::array::from_fn(|j| unsafe { shared.add(256 * S * j) });
+    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte shared group.
     let is = unsafe { packed_isums_raw::<T, 1, H>([grp.as_ptr()], y) };
-    // Lanes 0-3 from row `2j`'s blocks `b..b + 4`, lanes 4-7 from row `2j + 1`'s.
-    // SAFETY: group `b / 8 < nbp / 8` of rows `2j`, `2j + 1` < C (`ActRows::new`).
-    let at = |v: *const f32, j: usize| unsafe { v.add(a.gv * (b / 8) + 16 * j) };
-    let pair_ps = |v: *const f32, j: usize| {
-        let p = at(v, j);
-        // SAFETY: as `at`: 8 entries per row, the next row's 8 entries after them.
-        unsafe { _mm256_loadu2_m128(p.add(8), p) }
+    // Lanes `0..8 / S` of group `b / 8` of rows `S * j..S * j + S` (8 entries a row, 32
+    // bytes), side by side. SAFETY: that group lies in rows `< C` (`ActRows::new`).
+    let gather = |v: *const u8, j: usize| unsafe {
+        let p = v.add(4 * (a.gv * (b / 8) + 8 * S * j));
+        if S == 2 {
+            _mm256_loadu2_m128i(p.add(32).cast(), p.cast())
+        } else {
+            let lo =
+                _mm_unpacklo_epi64(_mm_loadl_epi64(p.cast()), _mm_loadl_epi64(p.add(32).cast()));
+            let hi = _mm_unpacklo_epi64(
+                _mm_loadl_epi64(p.add(64).cast()),
+                _mm_loadl_epi64(p.add(96).cast()),
+            );
+            _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi)
+        }
     };
     for j in 0..H {
         let mut isum = is[0][j];
         if let Some(sh) = offset_shift(T, false) {
-            // SAFETY: as `pair_ps`, with i32 entries.
-            let ys = unsafe {
-                let p = a.ys.add(a.gv * (b / 8) + 16 * j);
-                _mm256_loadu2_m128i(p.add(8).cast(), p.cast())
-            };
+            let ys = gather(a.ys.cast(), j);
             isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
         }
-        let da = pair_ps(a.d, j);
+        let da = _mm256_castsi256_ps(gather(a.d.cast(), j));
         let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
         if T == Q4_1 {
-            let sa = pair_ps(a.s, j);
+            let sa = _mm256_castsi256_ps(gather(a.s.cast(), j));
             term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
         }
-        let lo = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
-        acc[0][2 * j] = _mm256_add_ps(acc[0][2 * j], lo);
-        let hi = _mm256_permute2f128_ps::<0x81>(term, term);
-        acc[0][2 * j + 1] = _mm256_add_ps(acc[0][2 * j + 1], hi);
-    }
-}
-
-/// [`act_pair_tail`] for a tail of at most 2 blocks, four activation rows at a time
-/// (their quad groups): lanes `2k, 2k + 1` of each product belong to row `4j + k`. `grp`
-/// holds the row's tail blocks in lanes 0-1, repeated in every lane pair, `(dw, mw)` its
-/// scales the same way. Each lane gets the operations of [`tail_pair_terms`].
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-fn act_quad_tail<const T: u8, const C: usize, const Q: usize>(
-    grp: &[u8; 256],
-    (dw, mw): (__m256, __m256),
-    a: &ActRows<'_, C>,
-    b: usize,
-    nbp: usize,
-    acc: &mut [[__m256; C]; 1],
-) {
-    assert!(4 * Q == C && b.is_multiple_of(8) && b + 8 == nbp);
-    assert!(!a.quad.is_null(), "quad groups");
-    // SAFETY: the quad groups of rows `4j < C - 3` are at `1024 * j` from `a.quad`, 256
-    // bytes each (`ActRows::new`).
-    let y: [*const u8; Q] = std::array::from_fn(|j| unsafe { a.quad.add(1024 * j) });
-    // SAFETY: `grp` has 256 bytes, each `y[j]` a 256-byte quad group.
-    let is = unsafe { packed_isums_raw::<T, 1, Q>([grp.as_ptr()], y) };
-    // Blocks `b, b + 1` of rows `4j..4j + 4`: 8 bytes per row, rows 32 bytes apart.
-    // SAFETY: group `b / 8 < nbp / 8` of rows `4j + k < C` (`ActRows::new`).
-    let quad = |v: *const u8, j: usize| unsafe {
-        let p = v.add(4 * (a.gv * (b / 8) + 32 * j));
-        let lo = _mm_unpacklo_epi64(_mm_loadl_epi64(p.cast()), _mm_loadl_epi64(p.add(32).cast()));
-        let hi = _mm_unpacklo_epi64(
-            _mm_loadl_epi64(p.add(64).cast()),
-            _mm_loadl_epi64(p.add(96).cast()),
-        );
-        _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi)
-    };
-    for j in 0..Q {
-        let mut isum = is[0][j];
-        if let Some(sh) = offset_shift(T, false) {
-            let ys = quad(a.ys.cast(), j);
-            isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
-        }
-        let da = _mm256_castsi256_ps(quad(a.d.cast(), j));
-        let mut term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
-        if T == Q4_1 {
-            let sa = _mm256_castsi256_ps(quad(a.s.cast(), j));
-            term = _mm256_add_ps(term, _mm256_mul_ps(mw, sa));
-        }
-        // Row `4j + k`'s lanes `2k, 2k + 1` to lanes 0-1, +0.0 in the others.
-        for k in 0..4 {
-            let idx = _mm256_setr_epi32(2 * k as i32, 2 * k as i32 + 1, 0, 0, 0, 0, 0, 0);
-            let t = _mm256_permutevar8x32_ps(term, idx);
-            let t = _mm256_blend_ps::<0b11>(_mm256_setzero_ps(), t);
-            acc[0][4 * j + k] = _mm256_add_ps(acc[0][4 * j + k], t);
+        if S == 2 {
+            let lo = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
+            acc[0][2 * j] = _mm256_add_ps(acc[0][2 * j], lo);
+            let hi = _mm256_permute2f128_ps::<0x81>(term, term);
+            acc[0][2 * j + 1] = _mm256_add_ps(acc[0][2 * j + 1], hi);
+        } else {
+            for k in 0..4 {
+                let idx = _mm256_setr_epi32(2 * k as i32, 2 * k as i32 + 1, 0, 0, 0, 0, 0, 0);
+                let t = _mm256_permutevar8x32_ps(term, idx);
+                let t = _mm256_blend_ps::<0b11>(_mm256_setzero_ps(), t);
+                acc[0][4 * j + k] = _mm256_add_ps(acc[0][4 * j + k], t);
+            }
         }
     }
 }
@@ -2795,79 +2818,11 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
             tail_pair_terms::<T, R, C>(p, &is[0], (dw, mw), false, ga, ts, b, nbp, &mut acc);
         }
     } else if R == 1 && C.is_multiple_of(4) && tail_quads(nb) {
-        // The row's tail group (1 or 2 blocks) against four activation rows at once.
-        let tw = &w[0][full * 8 * qb..nb * qb];
-        let mask = tail_mask(tail);
-        let mut grp = [0u8; 256];
-        for v in 0..qb / 4 {
-            let x = ld_lanes(tw, 4 * tail * v, tail, mask);
-            st256(&mut grp[32 * v..], _mm256_permute4x64_epi64::<0x00>(x));
-        }
-        let b = 8 * full;
-        // The tail's scales (and Q4_1's mins) as f16 lanes 0..tail, in every lane pair.
-        let mut d = [0u16; 8];
-        let mut m = [0u16; 8];
-        let (ds, ms) = (&sc[0][2 * b..2 * nb], &sc[0][2 * nb..]);
-        for k in 0..tail {
-            for p in 0..4 {
-                d[2 * p + k] = u16::from_le_bytes([ds[2 * k], ds[2 * k + 1]]);
-                if T == Q4_1 {
-                    m[2 * p + k] = u16::from_le_bytes([ms[2 * b + 2 * k], ms[2 * b + 2 * k + 1]]);
-                }
-            }
-        }
-        // SAFETY: both arrays are 16 bytes; unaligned loads have no alignment requirement.
-        let (dv, mv) = unsafe {
-            (
-                _mm_loadu_si128(d.as_ptr().cast()),
-                _mm_loadu_si128(m.as_ptr().cast()),
-            )
-        };
-        let sc4 = (_mm256_cvtph_ps(dv), _mm256_cvtph_ps(mv));
         let acc1: &mut [[__m256; C]; 1] = (&mut acc[..1]).try_into().unwrap();
-        match C {
-            8 => act_quad_tail::<T, C, 2>(&grp, sc4, a, b, nbp, acc1),
-            _ => act_quad_tail::<T, C, 1>(&grp, sc4, a, b, nbp, acc1),
-        }
+        shared_tail::<T, C, 4>(w[0], sc[0], a, nb, nbp, acc1);
     } else if R == 1 && C.is_multiple_of(2) && tail_pairs(nb) {
-        // The row's tail group against two activation rows at once: the row's tail
-        // blocks in both halves, activation row `ts[2j]`'s in lanes 0-3 and
-        // `ts[2j + 1]`'s in lanes 4-7 (`ga.qp`).
-        let tw = &w[0][full * 8 * qb..nb * qb];
-        let mask = tail_mask(tail);
-        let mut grp = [0u8; 256];
-        for v in 0..qb / 4 {
-            let x = ld_lanes(tw, 4 * tail * v, tail, mask);
-            st256(&mut grp[32 * v..], _mm256_permute2x128_si256::<0x00>(x, x));
-        }
-        let b = 8 * full;
-        // The tail's scales (and Q4_1's mins) as f16 lanes 0..tail, in both halves.
-        let mut d = [0u16; 8];
-        let mut m = [0u16; 8];
-        let (ds, ms) = (&sc[0][2 * b..2 * nb], &sc[0][2 * nb..]);
-        for k in 0..tail.min(4) {
-            d[k] = u16::from_le_bytes([ds[2 * k], ds[2 * k + 1]]);
-            d[4 + k] = d[k];
-            if T == Q4_1 {
-                m[k] = u16::from_le_bytes([ms[2 * b + 2 * k], ms[2 * b + 2 * k + 1]]);
-                m[4 + k] = m[k];
-            }
-        }
-        // SAFETY: both arrays are 16 bytes; unaligned loads have no alignment requirement.
-        let (dv, mv) = unsafe {
-            (
-                _mm_loadu_si128(d.as_ptr().cast()),
-                _mm_loadu_si128(m.as_ptr().cast()),
-            )
-        };
-        let sc2 = (_mm256_cvtph_ps(dv), _mm256_cvtph_ps(mv));
-        // `[_; C / 2]` cannot be spelled with a generic `C`: one call per width.
         let acc1: &mut [[__m256; C]; 1] = (&mut acc[..1]).try_into().unwrap();
-        match C {
-            8 => act_pair_tail::<T, C, 4>(&grp, sc2, a, b, nbp, acc1),
-            4 => act_pair_tail::<T, C, 2>(&grp, sc2, a, b, nbp, acc1),
-            _ => act_pair_tail::<T, C, 1>(&grp, sc2, a, b, nbp, acc1),
-        }
+        shared_tail::<T, C, 2>(w[0], sc[0], a, nb, nbp, acc1);
     } else if tail > 0 {
         for r in 0..R {
             wq[r] = &w[r][full * 8 * qb..nb * qb];
