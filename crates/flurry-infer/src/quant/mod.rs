@@ -568,6 +568,12 @@ pub fn matmul(w: QMatrix<'_>, acts: &QActs, out: &mut [f32], pool: &rayon::Threa
 /// Below this many weight bytes times activation rows, threading costs more than it saves.
 pub(crate) const PAR_MIN_WORK: usize = 64 << 10;
 
+/// From this many activation rows per thread on, [`matmul`] splits the activation rows
+/// between the threads instead of the weight rows. With fewer, the weight split wins:
+/// each task prepares every activation row, but a small batch costs little to prepare,
+/// and the split keeps the batched kernels' groups of activation rows whole.
+pub(crate) const SPLIT_ACT_ROWS: usize = 32;
+
 pub(crate) fn matmul_with(
     path: Path,
     w: QMatrix<'_>,
@@ -586,6 +592,30 @@ pub(crate) fn matmul_with(
     let rb = w.row_bytes();
     let rows = w.rows;
     let tile = tile_rows(acts);
+    if n >= threads * SPLIT_ACT_ROWS {
+        // Many activation rows (prefill): each task takes an equal run of them against all
+        // the weights and writes its own rows of `out`. It prepares only its activations,
+        // and nothing is copied afterwards; the weights are unpacked once per cache tile
+        // of activation rows, as on one thread.
+        let per = n.div_ceil(threads);
+        pool.install(|| {
+            out.par_chunks_mut(per * rows)
+                .enumerate()
+                .for_each(|(c, o)| {
+                    let job = Job {
+                        w: w.data,
+                        row_bytes: rb,
+                        acts,
+                        t0: c * per,
+                        t1: c * per + o.len() / rows,
+                        stride: rows,
+                        tile,
+                    };
+                    kernel(&job, o);
+                });
+        });
+        return;
+    }
     // Taken on the calling thread (the install closure may run on any worker).
     let mut parts = if n > 1 { PARTS.take() } else { Vec::new() };
     pool.install(|| {

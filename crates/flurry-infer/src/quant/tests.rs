@@ -723,6 +723,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// With enough activation rows, `matmul` splits them (not the weight rows) between the
+    /// threads; every split gives the single-threaded bits, on every path and layout.
+    #[test]
+    fn activation_row_split_matches_serial(
+        seed in any::<u64>(), ti in 0usize..8, rows in 1usize..24, extra in 0usize..60,
+    ) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng).min(512);
+        let n = 2 * SPLIT_ACT_ROWS + extra;
+        let data = random_weights(dtype, rows, cols, &mut rng);
+        let w = QMatrix { dtype, rows, cols, data: &data, packed: false };
+        let x = rng.values(n * cols);
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let mut serial = vec![0f32; n * rows];
+        matmul_serial_with(Path::Scalar, w, &acts, &mut serial);
+        let pk = packable(dtype).then(|| pack_matrix(w));
+        let variants = std::iter::once(w)
+            .chain(pk.as_deref().map(|data| QMatrix { data, packed: true, ..w }));
+        for w in variants {
+            for path in Path::all_available() {
+                for threads in 2..=3 {
+                    let mut par = vec![f32::NAN; n * rows];
+                    matmul_with(path, w, &acts, &mut par, pool(threads), 0);
+                    prop_assert_eq!(bits(&par), bits(&serial), "{:?}, {} threads, n {}, packed {}", path, threads, n, w.packed);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn round_small_matches_round_ties_even() {
     use super::blocks::round_small;
