@@ -1847,6 +1847,12 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     while c + 64 <= hd {
         let mut acc = [_mm256_setzero_ps(); 8];
         for (j, &pj) in p.iter().enumerate() {
+            prefetch_rows(
+                vp.wrapping_add((j + ATT_PREFETCH) * stride + c),
+                1,
+                stride,
+                64,
+            );
             let pv = _mm256_set1_ps(pj);
             let row = unsafe { vp.add(j * stride + c) };
             for (k, a) in acc.iter_mut().enumerate() {
@@ -1907,6 +1913,12 @@ pub(crate) fn attn_scores(
     out.reserve(keys.len());
     let mut j = keys.start;
     while j + 4 <= keys.end {
+        prefetch_rows(
+            kc.as_ptr().wrapping_add((j + ATT_PREFETCH) * stride + off),
+            4,
+            stride,
+            hd,
+        );
         // SAFETY: keys `j..j + 4` are in `keys`, whose rows lie in `kc` (asserted above).
         for s in unsafe { score_keys::<4>(q, kc.as_ptr().add(j * stride + off), stride) } {
             out.push(s * scale);
@@ -1918,6 +1930,28 @@ pub(crate) fn attn_scores(
         let [s] = unsafe { score_keys::<1>(q, kc.as_ptr().add(j * stride + off), stride) };
         out.push(s * scale);
         j += 1;
+    }
+}
+
+/// How many cache rows ahead attention prefetches keys and values: the rows of other
+/// sequences and layers are read from memory, and one row's work is too short to hide
+/// the latency of its own loads.
+const ATT_PREFETCH: usize = 16;
+
+/// Prefetches the `len` halves at `p` and at each of the next `rows - 1` rows `stride`
+/// halves apart (no effect on results; a prefetch cannot fault, and addresses past the
+/// cache only waste it).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn prefetch_rows(p: *const f16, rows: usize, stride: usize, len: usize) {
+    for r in 0..rows {
+        let row = p.wrapping_add(r * stride);
+        let mut i = 0;
+        while i < len {
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i).cast());
+            i += 32;
+        }
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(len - 1).cast());
     }
 }
 
