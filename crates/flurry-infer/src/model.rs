@@ -647,7 +647,7 @@ impl Model {
             for_rows(&mut s.gate, hp.n_ff, |t, g| {
                 let u = &up[t * hp.n_ff..(t + 1) * hp.n_ff];
                 match hp.arch {
-                    Arch::Llama => swiglu(g, u),
+                    Arch::Llama => quant::swiglu(g, u),
                     Arch::Gemma3 => geglu(g, u),
                 }
             });
@@ -1088,12 +1088,6 @@ fn attend(h: &Head<'_>, qh: &[f32], scores: &mut Vec<f32>, o: &mut [f32]) {
         quant::round_f16_slice,
         quant::weighted_rows,
     );
-}
-
-fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
 }
 
 fn gelu(x: f32) -> f32 {

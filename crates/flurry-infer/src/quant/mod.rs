@@ -90,6 +90,18 @@ pub(crate) fn weighted_rows(p: &[f32], v: &[f16], stride: usize, o: &mut [f32]) 
     portable::weighted_rows(p, v, stride, o);
 }
 
+/// SwiGLU in place: `gate[i] = silu(gate[i]) * up[i]`, through Flurry's own `exp` (see
+/// [`portable::swiglu`]); the AVX2 path gives the same bits.
+#[allow(unsafe_code)]
+pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
+        return unsafe { x86::swiglu(gate, up) };
+    }
+    portable::swiglu(gate, up);
+}
+
 /// Asks the CPU to bring `bytes` into its caches (no effect on results; a no-op where
 /// there is no prefetch instruction).
 #[inline(always)]

@@ -94,12 +94,14 @@ pub(crate) const EXP_LN2_LO: f32 = -2.121_944_4e-4;
 /// probabilities to half precision, whose smallest value is `2^-24`.
 pub(crate) const EXP_MIN: f32 = -87.0;
 
-/// `e^x` for `x <= 0` (a score minus the maximum score), within about one unit in the
-/// last place; 0 below [`EXP_MIN`] or for NaN. Plain multiplications and additions in a
-/// fixed order (no fused multiply-add), so the 8-lane AVX2 version gives the same bits.
+/// Above this, `e^x` overflows `f32` ([`exp_any`] gives infinity).
+pub(crate) const EXP_MAX: f32 = 88.0;
+
+/// `e^xc` for `EXP_MIN <= xc <= EXP_MAX`, within about one unit in the last place: Cephes'
+/// range reduction and polynomial, plain multiplications and additions in a fixed order
+/// (no fused multiply-add), so the 8-lane AVX2 version gives the same bits.
 #[inline(always)]
-pub(crate) fn exp_nonpos(x: f32) -> f32 {
-    let xc = x.max(EXP_MIN);
+fn exp_in_range(xc: f32) -> f32 {
     let n = (xc * EXP_LOG2E).round_ties_even();
     let r = (xc - n * EXP_LN2_HI) - n * EXP_LN2_LO;
     let z = r * r;
@@ -108,9 +110,41 @@ pub(crate) fn exp_nonpos(x: f32) -> f32 {
         p = p * r + c;
     }
     let y = (p * z + r) + 1.0;
-    // `n` is in -126..=0 here, a normal power of two.
+    // `n` is in -126..=127 here, a normal power of two.
     let e = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if x >= EXP_MIN { y * e } else { 0.0 }
+    y * e
+}
+
+/// `e^x` for `x <= 0` (a score minus the maximum score), within about one unit in the
+/// last place; 0 below [`EXP_MIN`] or for NaN.
+#[inline(always)]
+pub(crate) fn exp_nonpos(x: f32) -> f32 {
+    let e = exp_in_range(x.max(EXP_MIN));
+    if x >= EXP_MIN { e } else { 0.0 }
+}
+
+/// `e^x` for any `x`, within about one unit in the last place: 0 below [`EXP_MIN`] (and
+/// for NaN), infinity above [`EXP_MAX`]. Flurry's own, so SiLU does not depend on the
+/// system's libm.
+#[inline(always)]
+pub(crate) fn exp_any(x: f32) -> f32 {
+    let e = exp_in_range(x.max(EXP_MIN).min(EXP_MAX));
+    if x > EXP_MAX {
+        f32::INFINITY
+    } else if x >= EXP_MIN {
+        e
+    } else {
+        0.0
+    }
+}
+
+/// SwiGLU in place: `gate[i] = gate[i] / (1 + e^-gate[i]) * up[i]` ([`exp_any`]), each
+/// operation rounded in this order.
+#[inline(always)]
+pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + exp_any(-*g)) * u;
+    }
 }
 
 /// [`super::exp_shifted`] in plain Rust.

@@ -965,6 +965,73 @@ fn exp_nonpos_edges() {
     );
 }
 
+#[test]
+fn exp_any_edges_and_accuracy() {
+    use super::portable::exp_any;
+    assert_eq!(exp_any(0.0), 1.0);
+    assert_eq!(exp_any(-0.0), 1.0);
+    assert_eq!(exp_any(88.5), f32::INFINITY);
+    assert_eq!(exp_any(f32::INFINITY), f32::INFINITY);
+    assert_eq!(exp_any(-87.5), 0.0);
+    assert_eq!(exp_any(f32::NEG_INFINITY), 0.0);
+    assert_eq!(exp_any(f32::NAN), 0.0);
+    assert!(exp_any(88.0).is_finite());
+    // Every step of 2^-8 over [-87, 88], against f64.
+    let mut worst = 0f64;
+    for i in -(87 << 8)..=(88 << 8) {
+        let x = i as f32 / 256.0;
+        let e = (f64::from(x)).exp();
+        worst = worst.max((f64::from(exp_any(x)) - e).abs() / e);
+    }
+    assert!(
+        worst <= 2.0 * f64::from(f32::EPSILON),
+        "relative error {worst}"
+    );
+}
+
+proptest! {
+    /// SwiGLU through Flurry's `exp`: the AVX2 path gives the portable bits (NaN where it
+    /// gives NaN), for any length, on values of every size and on specials; finite results
+    /// are within a few units in the last place of `silu(g) * u` in `f64`.
+    #[test]
+    fn swiglu_avx2_matches_portable_and_silu(
+        seed in any::<u64>(), len in 0usize..100, spread in prop::sample::select(vec![1.0f32, 10.0, 200.0]),
+    ) {
+        let mut rng = Rng(seed);
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 88.2, -88.2, 87.3, -87.3];
+        let gate: Vec<f32> = (0..len)
+            .map(|_| if rng.below(8) == 0 { specials[rng.below(9) as usize] } else { rng.unit() * spread })
+            .collect();
+        let up = rng.values(len);
+        let mut want = gate.clone();
+        swiglu(&mut want, &up);
+        let mut portable = gate.clone();
+        super::portable::swiglu(&mut portable, &up);
+        let bits = |v: &[f32]| v.iter().map(|f| if f.is_nan() { u32::MAX } else { f.to_bits() }).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&want), bits(&portable));
+        for ((&g, &u), &w) in gate.iter().zip(&up).zip(&want) {
+            let (g64, u64_) = (f64::from(g), f64::from(u));
+            let exact = g64 / (1.0 + (-g64).exp()) * u64_;
+            if exact.is_finite() && w.is_finite() {
+                // Below g = -88, `e^-g` is taken as infinity and the result as zero:
+                // |silu(g)| < 88.8 * e^-88 < 1e-36 there.
+                let tol = 8.0 * f64::from(f32::EPSILON) * exact.abs() + 1e-36 * u64_.abs().max(1.0);
+                prop_assert!((f64::from(w) - exact).abs() <= tol, "silu({g}) * {u}: {w} vs {exact}");
+            } else {
+                prop_assert!(g.is_nan() || g.is_infinite(), "silu({g}) * {u} = {w}");
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            let mut got = gate.clone();
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2, FMA and F16C (`x86::available`).
+            unsafe { x86::swiglu(&mut got, &up) };
+            prop_assert_eq!(bits(&got), bits(&portable));
+        }
+    }
+}
+
 proptest! {
     /// The weighted sum of half-precision value rows (attention) is each output's sum of
     /// `p[j] * v` in row order, bit for bit, on the portable and AVX2 paths, for any

@@ -13,8 +13,8 @@ use std::mem::MaybeUninit;
 use half::f16;
 
 use super::portable::{
-    self, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, EXP_MIN, EXP_P, LANES, exp_nonpos, float_kernel,
-    fold_lanes, quant_kernel, term_d, term_dm, term_k4,
+    self, EXP_LN2_HI, EXP_LN2_LO, EXP_LOG2E, EXP_MAX, EXP_MIN, EXP_P, LANES, exp_any, exp_nonpos,
+    float_kernel, fold_lanes, quant_kernel, term_d, term_dm, term_k4,
 };
 use super::{ActRow, GgmlType, Job, Kernel};
 
@@ -2001,25 +2001,8 @@ pub(crate) fn exp_shifted(xs: &mut [f32], max: f32) -> f64 {
     let mut chunks = xs.chunks_exact_mut(8);
     for c in &mut chunks {
         let x = _mm256_sub_ps(ld256_f32(c), mx);
-        let xc = _mm256_max_ps(x, lo);
-        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm256_mul_ps(xc, _mm256_set1_ps(EXP_LOG2E)),
-        );
-        let r = _mm256_sub_ps(
-            _mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_HI))),
-            _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_LO)),
-        );
-        let z = _mm256_mul_ps(r, r);
-        let mut p = _mm256_set1_ps(EXP_P[0]);
-        for &k in &EXP_P[1..] {
-            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(k));
-        }
-        let y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0));
-        let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
-            _mm256_cvtps_epi32(n),
-            _mm256_set1_epi32(127),
-        ));
-        let e = _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+        // `vmaxps` returns its second operand for NaN, as `f32::max` does.
+        let e = exp_in_range_ps(_mm256_max_ps(x, lo));
         // `x >= EXP_MIN`, false for NaN, as in `exp_nonpos`.
         let keep = _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo);
         store8(c, _mm256_and_ps(e, keep));
@@ -2032,6 +2015,60 @@ pub(crate) fn exp_shifted(xs: &mut [f32], max: f32) -> f64 {
         sum += f64::from(x);
     }
     sum
+}
+
+/// `exp_in_range` of `super::portable` on 8 lanes: the same operations in the same order.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn exp_in_range_ps(xc: __m256) -> __m256 {
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        xc,
+        _mm256_set1_ps(EXP_LOG2E),
+    ));
+    let r = _mm256_sub_ps(
+        _mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_HI))),
+        _mm256_mul_ps(n, _mm256_set1_ps(EXP_LN2_LO)),
+    );
+    let z = _mm256_mul_ps(r, r);
+    let mut p = _mm256_set1_ps(EXP_P[0]);
+    for &k in &EXP_P[1..] {
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(k));
+    }
+    let y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0));
+    let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(n),
+        _mm256_set1_epi32(127),
+    ));
+    _mm256_mul_ps(y, _mm256_castsi256_ps(bits))
+}
+
+/// [`super::swiglu`] with AVX2: 8 values at a time through [`exp_any`]'s operations,
+/// then the same division and multiplication; the rest one by one.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len());
+    let (lo, hi) = (_mm256_set1_ps(EXP_MIN), _mm256_set1_ps(EXP_MAX));
+    let one = _mm256_set1_ps(1.0);
+    let mut gc = gate.chunks_exact_mut(8);
+    let mut uc = up.chunks_exact(8);
+    for (g, u) in (&mut gc).zip(&mut uc) {
+        let gv = ld256_f32(g);
+        let x = _mm256_xor_ps(gv, _mm256_set1_ps(-0.0));
+        let e = exp_in_range_ps(_mm256_min_ps(_mm256_max_ps(x, lo), hi));
+        // 0 below EXP_MIN and for NaN, infinity above EXP_MAX, as in `exp_any`.
+        let e = _mm256_and_ps(e, _mm256_cmp_ps::<_CMP_GE_OQ>(x, lo));
+        let e = _mm256_blendv_ps(
+            e,
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_cmp_ps::<_CMP_GT_OQ>(x, hi),
+        );
+        let s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+        store8(g, _mm256_mul_ps(s, ld256_f32(u)));
+    }
+    for (g, &u) in gc.into_remainder().iter_mut().zip(uc.remainder()) {
+        *g = *g / (1.0 + exp_any(-*g)) * u;
+    }
 }
 
 /// Rounds every value to half precision (round to nearest, ties to even) with F16C:
