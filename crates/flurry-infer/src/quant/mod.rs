@@ -234,6 +234,11 @@ pub struct QActs {
     s: Vec<f32>,
     /// Q8_K: sums of each group of 16 values.
     bsums: Vec<i16>,
+    /// These rows in the packed kernels' group layout, prepared by the first kernel call
+    /// that reads all of them and shared by every other task and call with the same
+    /// layout (key 0: stale, the buffers kept for reuse).
+    #[cfg(target_arch = "x86_64")]
+    prepared: std::sync::Mutex<Option<(u8, std::sync::Arc<x86::GemmActs>)>>,
 }
 
 /// One activation row, as the kernels see it (unused parts are empty).
@@ -315,6 +320,14 @@ impl QActs {
         );
         let act = act_type(weight);
         let n = x.len() / cols;
+        #[cfg(target_arch = "x86_64")]
+        if let Some((key, _)) = self
+            .prepared
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            *key = 0;
+        }
         self.act = act;
         self.n = n;
         self.cols = cols;

@@ -127,6 +127,7 @@ pub(crate) fn exp_nonpos(x: f32) -> f32 {
 /// for NaN), infinity above [`EXP_MAX`]. Flurry's own, so SiLU does not depend on the
 /// system's libm.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN; `max` maps it to EXP_MIN, as `vmaxps`.
 pub(crate) fn exp_any(x: f32) -> f32 {
     let e = exp_in_range(x.max(EXP_MIN).min(EXP_MAX));
     if x > EXP_MAX {

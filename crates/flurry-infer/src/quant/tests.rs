@@ -759,6 +759,64 @@ proptest! {
     }
 }
 
+/// The packed kernels share one prepared copy of the activation rows between tasks and
+/// calls: after the rows are quantised again, or read for a weight type with another
+/// layout, every result still equals a fresh `QActs`'s, bit for bit.
+#[test]
+fn prepared_activations_follow_the_rows() {
+    let mut rng = Rng(7);
+    let (rows, cols) = (40, 576);
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    // Q8_0 last and Q4_0 first: the same layout, so stale rows would be reused.
+    let types = [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q8_0,
+    ];
+    let weights: Vec<Vec<u8>> = types
+        .iter()
+        .map(|&t| {
+            pack_matrix(QMatrix {
+                dtype: t,
+                rows,
+                cols,
+                data: &random_weights(t, rows, cols, &mut rng),
+                packed: false,
+            })
+        })
+        .collect();
+    let mut reused = QActs::default();
+    for n in [8, 8, 3, 20, 20] {
+        let x = rng.values(n * cols);
+        let mut first = true;
+        for (&dtype, data) in types.iter().zip(&weights) {
+            let w = QMatrix {
+                dtype,
+                rows,
+                cols,
+                data,
+                packed: true,
+            };
+            let mut fresh = QActs::default();
+            fresh.quantize(dtype, &x, cols);
+            let mut want = vec![0f32; n * rows];
+            matmul_serial_with(Path::Scalar, w, &fresh, &mut want);
+            // New rows (same shape as the last ones in the second round of 8 and of 20),
+            // then quantised again only when the activation type changes (Q4_1's differs).
+            if first || reused.act_type() != act_type(dtype) {
+                reused.quantize(dtype, &x, cols);
+                first = false;
+            }
+            for threads in 1..=3 {
+                let mut got = vec![f32::NAN; n * rows];
+                matmul_with(Path::detect(), w, &reused, &mut got, pool(threads), 0);
+                assert_eq!(bits(&got), bits(&want), "{dtype}, n {n}, {threads} threads");
+            }
+        }
+    }
+}
+
 #[test]
 fn round_small_matches_round_ties_even() {
     use super::blocks::round_small;

@@ -690,8 +690,8 @@ fn scales_mins_k4(q: &[u8; 12]) -> [u8; 16] {
 // onto the activations, as [`mul_sum_i8`].
 
 /// Activation rows of a job in the group layout (buffers kept between tiles).
-#[derive(Default)]
-struct GemmActs {
+#[derive(Default, Debug)]
+pub(crate) struct GemmActs {
     /// Quants, `nbp * 32` per row (blocks past the row's end are zero).
     q: Vec<u8>,
     /// Block scales, `nbp` per row (zero past the end).
@@ -2917,6 +2917,37 @@ fn packed_micro<const T: u8, const R: usize, const C: usize>(
     out
 }
 
+/// [`prep_acts`] of all of `job.acts`, done once per quantisation and layout: the cached
+/// copy when its key matches, else prepared now (in the previous copy's buffers) and
+/// cached. Tasks arriving while it is prepared wait for it instead of preparing it again.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn shared_acts<const T: u8>(
+    job: &Job<'_>,
+    nb: usize,
+    nbp: usize,
+    group_major: bool,
+) -> std::sync::Arc<GemmActs> {
+    // The layout depends on the kernel only through Q4_1's `s` and the row order.
+    let key = 1 + u8::from(T == Q4_1) + 2 * u8::from(group_major);
+    let mut slot = job
+        .acts
+        .prepared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, ga)) = slot.as_ref()
+        && *k == key
+    {
+        return ga.clone();
+    }
+    let mut ga = slot.take().map_or_else(GemmActs::default, |(_, a)| {
+        std::sync::Arc::try_unwrap(a).unwrap_or_default()
+    });
+    prep_acts::<T>(job, nb, nbp, group_major, &mut ga);
+    let ga = std::sync::Arc::new(ga);
+    *slot = Some((key, ga.clone()));
+    ga
+}
+
 /// Packed kernel: see the section comment.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
@@ -2928,7 +2959,17 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
     // The GEMM path below (many rows of a nibble type) reads rows whole; the per-row
     // kernels read chunks of rows through `ActRows`, group-major.
     let gemm_path = T != Q8_0 && n >= UNPACK_MIN_ROWS;
-    prep_acts::<T>(job, nb, nbp, !gemm_path, ga);
+    // A job over every activation row (the weight-row split of `matmul` gives one to each
+    // task, and Q, K and V read the same rows) takes the rows prepared once for all.
+    let shared = (n > 1 && job.t0 == 0 && job.t1 == job.acts.n())
+        .then(|| shared_acts::<T>(job, nb, nbp, !gemm_path));
+    let ga: &GemmActs = match &shared {
+        Some(s) => s,
+        None => {
+            prep_acts::<T>(job, nb, nbp, !gemm_path, ga);
+            ga
+        }
+    };
     let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
     let mut r = 0;
     let one = (n == 1).then(|| ActRows::<1>::new::<T>(ga, 0, nbp));
