@@ -594,9 +594,9 @@ pub fn matmul(w: QMatrix<'_>, acts: &QActs, out: &mut [f32], pool: &rayon::Threa
 pub(crate) const PAR_MIN_WORK: usize = 64 << 10;
 
 /// From this many activation rows per thread on, [`matmul`] splits the activation rows
-/// between the threads instead of the weight rows. With fewer, the weight split wins:
-/// each task prepares every activation row, but a small batch costs little to prepare,
-/// and the split keeps the batched kernels' groups of activation rows whole.
+/// between the threads instead of the weight rows. With fewer, the weight split wins: it
+/// keeps the batched kernels' groups of activation rows whole, and every task reads the
+/// same activation rows (the packed kernels prepare them once, `QActs::prepared`).
 pub(crate) const SPLIT_ACT_ROWS: usize = 32;
 
 pub(crate) fn matmul_with(
