@@ -1094,10 +1094,12 @@ pub(crate) fn vnni_available() -> bool {
 }
 
 /// Defines `$rows`: `R` weight rows (output rows `r0..r0 + R`, slots `0..R` of the
-/// weight store) against activation rows `t0..t1`, `C` = 4, then 2, then 1 at a time,
-/// with microkernel `$micro`.
+/// weight store) against activation rows `t0..t1`, `C` = 4 (with `$cmax` = 4), then 2,
+/// then 1 at a time, with microkernel `$micro`. The K-quant microkernels take at most 2
+/// (`$cmax` = 2): with 4, their i16 sums, scale pairs and activation vectors did not fit
+/// the 16 AVX2 registers and were spilled to the stack on every step.
 macro_rules! rows_fn {
-    ($feat:literal, $rows:ident, $micro:ident, $w:ty, $a:ty) => {
+    ($feat:literal, $rows:ident, $micro:ident, $w:ty, $a:ty, $cmax:literal) => {
         #[target_feature(enable = $feat)]
         #[inline]
         #[allow(clippy::too_many_arguments)]
@@ -1113,7 +1115,7 @@ macro_rules! rows_fn {
         ) {
             // Loops rather than closures, which would not be inlined.
             let mut t = t0;
-            while t + 4 <= t1 {
+            while $cmax >= 4 && t + 4 <= t1 {
                 let s = $micro::<T, R, 4>(gw, ga, [t, t + 1, t + 2, t + 3], nb, nbp);
                 for c in 0..4 {
                     for r in 0..R {
@@ -1122,7 +1124,7 @@ macro_rules! rows_fn {
                 }
                 t += 4;
             }
-            if t + 2 <= t1 {
+            while t + 2 <= t1 {
                 let s = $micro::<T, R, 2>(gw, ga, [t, t + 1], nb, nbp);
                 for c in 0..2 {
                     for r in 0..R {
@@ -1340,7 +1342,7 @@ macro_rules! gemm32 {
             out
         }
 
-        rows_fn!($feat, $rows, $micro, GemmW, GemmActs);
+        rows_fn!($feat, $rows, $micro, GemmW, GemmActs, 4);
 
         /// GEMM kernel for the 32-element formats (see the section comment).
         #[target_feature(enable = $feat)]
@@ -1753,7 +1755,7 @@ macro_rules! gemmk {
             out
         }
 
-        rows_fn!($feat, $rows, $micro, KW, KActs);
+        rows_fn!($feat, $rows, $micro, KW, KActs, 2);
 
         /// GEMM kernel for Q4_K and Q6_K (see the section comment).
         #[target_feature(enable = $feat)]
