@@ -549,54 +549,41 @@ impl Model {
             }
         }
 
-        for (il, layer) in self.layers.iter().enumerate() {
-            // Attention block.
-            rms_norm_rows(&s.x, &mut s.xb, &layer.attn_norm, hp.rms_eps);
-            self.matmul3(
-                &layer.wq,
-                &layer.wk,
-                &layer.wv,
-                &s.xb,
-                [&mut s.q, &mut s.k, &mut s.v],
-                &mut s.acts,
-                pool,
-            );
+        // Prefill: runs of rows go through each layer's row-wise steps (norms, products,
+        // RoPE, activations, residuals) as one task each, so a layer waits for the other
+        // threads only before and after attention, which reads other rows. About 4 runs
+        // per thread let a faster core take more of them (the cores of a shared machine
+        // often run at different speeds); each run unpacks the weights once, which costs
+        // little from 32 rows on. Otherwise each step is split across the pool by itself.
+        let threads = pool.current_num_threads();
+        let split = threads > 1 && t_n >= threads * quant::SPLIT_ACT_ROWS;
+        let per = t_n.div_ceil(4 * threads).max(quant::SPLIT_ACT_ROWS);
+        if split && s.row_acts.len() < t_n.div_ceil(per) {
+            s.row_acts.resize_with(t_n.div_ceil(per), QActs::default);
+        }
+        for il in 0..self.layers.len() {
             let angles = &s.rope[usize::from(hp.is_swa_layer(il))];
             let per_row = hp.rope_dims;
-            let neox = hp.arch == Arch::Gemma3;
-            // Per token: the per-head norms (Gemma), RoPE, and Gemma 3's query scale of
-            // 1/sqrt(query_pre_attn_scalar) (= head size for the sizes we run; a power of
-            // two, so exact).
-            let q_scale = (hp.arch == Arch::Gemma3).then(|| 1.0 / (hp.head_dim as f32).sqrt());
-            for_rows(&mut s.q, qd, |t, q| {
-                if let Some(qn) = &layer.q_norm {
-                    for h in q.chunks_exact_mut(hp.head_dim) {
-                        rms_norm_inplace(h, qn, hp.rms_eps);
-                    }
-                }
-                rope(
-                    q,
-                    hp.head_dim,
-                    &angles[t * per_row..(t + 1) * per_row],
-                    neox,
-                );
-                if let Some(scale) = q_scale {
-                    q.iter_mut().for_each(|v| *v *= scale);
-                }
-            });
-            for_rows(&mut s.k, kvd, |t, k| {
-                if let Some(kn) = &layer.k_norm {
-                    for h in k.chunks_exact_mut(hp.head_dim) {
-                        rms_norm_inplace(h, kn, hp.rms_eps);
-                    }
-                }
-                rope(
-                    k,
-                    hp.head_dim,
-                    &angles[t * per_row..(t + 1) * per_row],
-                    neox,
-                );
-            });
+            if split {
+                (
+                    s.x.par_chunks(per * e),
+                    s.xb.par_chunks_mut(per * e),
+                    s.q.par_chunks_mut(per * qd),
+                    s.k.par_chunks_mut(per * kvd),
+                    s.v.par_chunks_mut(per * kvd),
+                    s.row_acts.par_iter_mut(),
+                )
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .enumerate()
+                    .for_each(|(c, (x, xb, q, k, v, acts))| {
+                        let angles = &angles[c * per * per_row..];
+                        self.attn_in(il, x, [xb, q, k, v], acts, angles, Exec::Serial);
+                    });
+            } else {
+                let bufs = [&mut s.xb[..], &mut s.q, &mut s.k, &mut s.v];
+                self.attn_in(il, &s.x, bufs, &mut s.acts, angles, Exec::Pool(pool));
+            }
             let mut off = 0;
             for it in items.iter_mut() {
                 let n = it.tokens.len();
@@ -627,35 +614,24 @@ impl Model {
                 })
                 .collect();
             attention(hp, &s.q, &s.rows, &kv, window, scale, &mut s.att, pool);
-            self.matmul1(&layer.wo, &s.att, &mut s.xb, &mut s.acts, pool);
-            if let Some(n) = &layer.post_attn_norm {
-                for_rows(&mut s.xb, e, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
+            if split {
+                (
+                    s.x.par_chunks_mut(per * e),
+                    s.att.par_chunks(per * qd),
+                    s.xb.par_chunks_mut(per * e),
+                    s.gate.par_chunks_mut(per * ff),
+                    s.up.par_chunks_mut(per * ff),
+                    s.row_acts.par_iter_mut(),
+                )
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .for_each(|(x, att, xb, gate, up, acts)| {
+                        self.attn_out_ffn(il, x, att, [xb, gate, up], acts, Exec::Serial);
+                    });
+            } else {
+                let bufs = [&mut s.xb[..], &mut s.gate, &mut s.up];
+                self.attn_out_ffn(il, &mut s.x, &s.att, bufs, &mut s.acts, Exec::Pool(pool));
             }
-            add_inplace(&mut s.x, &s.xb);
-
-            // Feed-forward block.
-            rms_norm_rows(&s.x, &mut s.xb, &layer.ffn_norm, hp.rms_eps);
-            self.matmul2(
-                &layer.gate,
-                &layer.up,
-                &s.xb,
-                [&mut s.gate, &mut s.up],
-                &mut s.acts,
-                pool,
-            );
-            let up = &s.up;
-            for_rows(&mut s.gate, hp.n_ff, |t, g| {
-                let u = &up[t * hp.n_ff..(t + 1) * hp.n_ff];
-                match hp.arch {
-                    Arch::Llama => quant::swiglu(g, u),
-                    Arch::Gemma3 => geglu(g, u),
-                }
-            });
-            self.matmul1(&layer.down, &s.gate, &mut s.xb, &mut s.acts, pool);
-            if let Some(n) = &layer.post_ffn_norm {
-                for_rows(&mut s.xb, e, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
-            }
-            add_inplace(&mut s.x, &s.xb);
         }
         for it in items.iter_mut() {
             it.cache.len += it.tokens.len();
@@ -682,18 +658,94 @@ impl Model {
         Ok(&s.logits)
     }
 
-    fn matmul1(
+    /// A layer's steps up to attention for rows `x` (each row on its own): the norm, the
+    /// Q, K and V products into `[xb, q, k, v]`, the per-head norms, RoPE (`angles`: the
+    /// rows' pairs from [`rope_angles`]) and Gemma 3's query scale.
+    fn attn_in(
         &self,
-        w: &Weight,
+        il: usize,
         x: &[f32],
-        out: &mut Vec<f32>,
+        [xb, q, k, v]: [&mut [f32]; 4],
         acts: &mut QActs,
-        pool: &rayon::ThreadPool,
+        angles: &[f32],
+        exec: Exec<'_>,
     ) {
-        let n = x.len() / w.cols;
-        out.resize(n * w.rows, 0.0);
-        acts.quantize(w.dtype, x, w.cols);
-        quant::matmul(self.qm(w), acts, out, pool);
+        let (hp, layer) = (&self.hp, &self.layers[il]);
+        let par = exec.par();
+        rms_norm_rows(x, xb, &layer.attn_norm, hp.rms_eps, par);
+        self.matmul3(&layer.wq, &layer.wk, &layer.wv, xb, [q, k, v], acts, exec);
+        let per_row = hp.rope_dims;
+        let neox = hp.arch == Arch::Gemma3;
+        // Per token: the per-head norms (Gemma), RoPE, and Gemma 3's query scale of
+        // 1/sqrt(query_pre_attn_scalar) (= head size for the sizes we run; a power of
+        // two, so exact).
+        let q_scale = (hp.arch == Arch::Gemma3).then(|| 1.0 / (hp.head_dim as f32).sqrt());
+        let rows = [
+            (q, hp.q_dim(), &layer.q_norm, q_scale),
+            (k, hp.kv_dim(), &layer.k_norm, None),
+        ];
+        for (m, len, norm, scale) in rows {
+            for_rows(m, len, par, |t, r| {
+                if let Some(n) = norm {
+                    for h in r.chunks_exact_mut(hp.head_dim) {
+                        rms_norm_inplace(h, n, hp.rms_eps);
+                    }
+                }
+                rope(
+                    r,
+                    hp.head_dim,
+                    &angles[t * per_row..(t + 1) * per_row],
+                    neox,
+                );
+                if let Some(scale) = scale {
+                    r.iter_mut().for_each(|v| *v *= scale);
+                }
+            });
+        }
+    }
+
+    /// A layer's steps after attention for rows `x` (each row on its own): the output
+    /// product of `att`, the feed-forward block and both residual additions into `x`;
+    /// `[xb, gate, up]` are scratch rows.
+    fn attn_out_ffn(
+        &self,
+        il: usize,
+        x: &mut [f32],
+        att: &[f32],
+        [xb, gate, up]: [&mut [f32]; 3],
+        acts: &mut QActs,
+        exec: Exec<'_>,
+    ) {
+        let (hp, layer) = (&self.hp, &self.layers[il]);
+        let (e, par) = (hp.n_embd, exec.par());
+        self.matmul1(&layer.wo, att, xb, acts, exec);
+        if let Some(n) = &layer.post_attn_norm {
+            for_rows(xb, e, par, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
+        }
+        add_inplace(x, xb);
+
+        // Feed-forward block.
+        rms_norm_rows(x, xb, &layer.ffn_norm, hp.rms_eps, par);
+        self.matmul2(&layer.gate, &layer.up, xb, [gate, up], acts, exec);
+        let up = &*up;
+        for_rows(gate, hp.n_ff, par, |t, g| {
+            let u = &up[t * hp.n_ff..(t + 1) * hp.n_ff];
+            match hp.arch {
+                Arch::Llama => quant::swiglu(g, u),
+                Arch::Gemma3 => geglu(g, u),
+            }
+        });
+        self.matmul1(&layer.down, gate, xb, acts, exec);
+        if let Some(n) = &layer.post_ffn_norm {
+            for_rows(xb, e, par, |_, row| rms_norm_inplace(row, n, hp.rms_eps));
+        }
+        add_inplace(x, xb);
+    }
+
+    /// `out` = `x` times `w`, with `x` quantised into `acts`.
+    fn matmul1(&self, w: &Weight, x: &[f32], out: &mut [f32], acts: &mut QActs, exec: Exec<'_>) {
+        exec.quantize(acts, w.dtype, x, w.cols);
+        exec.matmul(self.qm(w), acts, out);
     }
 
     fn matmul2(
@@ -701,24 +753,21 @@ impl Model {
         a: &Weight,
         b: &Weight,
         x: &[f32],
-        outs: [&mut Vec<f32>; 2],
+        outs: [&mut [f32]; 2],
         acts: &mut QActs,
-        pool: &rayon::ThreadPool,
+        exec: Exec<'_>,
     ) {
         let [oa, ob] = outs;
         if quant::act_type(a.dtype) == quant::act_type(b.dtype)
             && quant::act_type(a.dtype).is_some()
         {
             // Same activation format: quantise the input once for both.
-            let n = x.len() / a.cols;
-            oa.resize(n * a.rows, 0.0);
-            ob.resize(n * b.rows, 0.0);
-            acts.quantize(a.dtype, x, a.cols);
-            quant::matmul(self.qm(a), acts, oa, pool);
-            quant::matmul(self.qm(b), acts, ob, pool);
+            exec.quantize(acts, a.dtype, x, a.cols);
+            exec.matmul(self.qm(a), acts, oa);
+            exec.matmul(self.qm(b), acts, ob);
         } else {
-            self.matmul1(a, x, oa, acts, pool);
-            self.matmul1(b, x, ob, acts, pool);
+            self.matmul1(a, x, oa, acts, exec);
+            self.matmul1(b, x, ob, acts, exec);
         }
     }
 
@@ -729,21 +778,48 @@ impl Model {
         b: &Weight,
         c: &Weight,
         x: &[f32],
-        outs: [&mut Vec<f32>; 3],
+        outs: [&mut [f32]; 3],
         acts: &mut QActs,
-        pool: &rayon::ThreadPool,
+        exec: Exec<'_>,
     ) {
         let [oa, ob, oc] = outs;
-        self.matmul2(a, b, x, [oa, ob], acts, pool);
+        self.matmul2(a, b, x, [oa, ob], acts, exec);
         let shared = quant::act_type(a.dtype) == quant::act_type(c.dtype)
             && quant::act_type(b.dtype) == quant::act_type(c.dtype)
             && quant::act_type(c.dtype).is_some();
         if shared {
-            let n = x.len() / c.cols;
-            oc.resize(n * c.rows, 0.0);
-            quant::matmul(self.qm(c), acts, oc, pool);
+            exec.matmul(self.qm(c), acts, oc);
         } else {
-            self.matmul1(c, x, oc, acts, pool);
+            self.matmul1(c, x, oc, acts, exec);
+        }
+    }
+}
+
+/// Where the steps of a layer run.
+#[derive(Clone, Copy)]
+enum Exec<'p> {
+    /// Each step split across the pool's threads (call from inside the pool).
+    Pool(&'p rayon::ThreadPool),
+    /// All on the calling thread: one thread's share of the rows in prefill.
+    Serial,
+}
+
+impl Exec<'_> {
+    fn par(self) -> bool {
+        matches!(self, Self::Pool(_))
+    }
+
+    fn quantize(self, acts: &mut QActs, weight: GgmlType, x: &[f32], cols: usize) {
+        match self {
+            Self::Pool(_) => acts.quantize(weight, x, cols),
+            Self::Serial => acts.quantize_serial(weight, x, cols),
+        }
+    }
+
+    fn matmul(self, w: QMatrix<'_>, acts: &QActs, out: &mut [f32]) {
+        match self {
+            Self::Pool(pool) => quant::matmul(w, acts, out, pool),
+            Self::Serial => quant::matmul_serial(w, acts, out),
         }
     }
 }
@@ -854,6 +930,8 @@ pub struct Scratch {
     rope: [Vec<f32>; 2],
     /// One embedding row in the GGUF layout, when it is read from a packed tied head.
     embd_row: Vec<u8>,
+    /// Prefill: each thread's quantised rows.
+    row_acts: Vec<QActs>,
 }
 
 impl Scratch {
@@ -876,16 +954,15 @@ fn rms_scale(x: &[f32], eps: f32) -> f32 {
     1.0 / (mean + eps).sqrt()
 }
 
-fn rms_norm_rows(x: &[f32], out: &mut Vec<f32>, w: &[f32], eps: f32) {
+fn rms_norm_rows(x: &[f32], out: &mut [f32], w: &[f32], eps: f32, par: bool) {
     let n = w.len();
-    out.resize(x.len(), 0.0);
     let norm = |(xr, or): (&[f32], &mut [f32])| {
         let scale = rms_scale(xr, eps);
         for ((o, &xv), &wv) in or.iter_mut().zip(xr).zip(w) {
             *o = (xv * scale) * wv;
         }
     };
-    if x.len() / n >= PAR_ROWS {
+    if par && x.len() / n >= PAR_ROWS {
         x.par_chunks_exact(n)
             .zip(out.par_chunks_exact_mut(n))
             .for_each(norm);
@@ -901,10 +978,10 @@ fn rms_norm_rows(x: &[f32], out: &mut Vec<f32>, w: &[f32], eps: f32) {
 /// between matrix products. Each row is computed the same way either way.
 const PAR_ROWS: usize = 8;
 
-/// `f` on each `len`-element row of `x` (with its index), on the pool from
-/// [`PAR_ROWS`] rows on. Call from inside the pool.
-fn for_rows(x: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    if x.len() / len >= PAR_ROWS {
+/// `f` on each `len`-element row of `x` (with its index); with `par`, on the pool from
+/// [`PAR_ROWS`] rows on (call from inside the pool).
+fn for_rows(x: &mut [f32], len: usize, par: bool, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if par && x.len() / len >= PAR_ROWS {
         x.par_chunks_exact_mut(len)
             .enumerate()
             .for_each(|(t, r)| f(t, r));
@@ -1149,8 +1226,8 @@ mod tests {
     #[test]
     fn rms_norm_unit_rms() {
         let x = [3.0f32, -4.0, 0.0, 1.0];
-        let mut out = Vec::new();
-        rms_norm_rows(&x, &mut out, &[1.0; 4], 0.0);
+        let mut out = [0.0f32; 4];
+        rms_norm_rows(&x, &mut out, &[1.0; 4], 0.0, false);
         let rms = (out.iter().map(|v| v * v).sum::<f32>() / 4.0).sqrt();
         assert!((rms - 1.0).abs() < 1e-6);
     }

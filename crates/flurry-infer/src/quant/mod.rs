@@ -312,6 +312,20 @@ impl QActs {
     /// If `cols` is zero, `x.len()` is not a multiple of `cols`, or `cols` is not a whole
     /// number of blocks of the activation type.
     pub fn quantize(&mut self, weight: GgmlType, x: &[f32], cols: usize) {
+        self.quantize_with(weight, x, cols, rayon::current_thread_index().is_some());
+    }
+
+    /// [`QActs::quantize`] on the calling thread only, inside a pool too (one task's
+    /// share of a split, which the pool already runs in parallel).
+    ///
+    /// # Panics
+    ///
+    /// As [`QActs::quantize`].
+    pub fn quantize_serial(&mut self, weight: GgmlType, x: &[f32], cols: usize) {
+        self.quantize_with(weight, x, cols, false);
+    }
+
+    fn quantize_with(&mut self, weight: GgmlType, x: &[f32], cols: usize, par: bool) {
         assert!(cols > 0, "zero columns");
         assert!(
             x.len().is_multiple_of(cols),
@@ -361,7 +375,7 @@ impl QActs {
         // Every block is quantised on its own, so a split by rows changes nothing. Inside
         // a pool (the model's layers) several rows go to its threads; elsewhere (tests,
         // callers without a pool) everything stays on the calling thread.
-        if n < PAR_QUANT_ROWS || rayon::current_thread_index().is_none() {
+        if n < PAR_QUANT_ROWS || !par {
             quantize_part(
                 act,
                 x,
