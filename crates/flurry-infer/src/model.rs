@@ -758,13 +758,10 @@ impl Model {
         exec: Exec<'_>,
     ) {
         let [oa, ob] = outs;
-        if quant::act_type(a.dtype) == quant::act_type(b.dtype)
-            && quant::act_type(a.dtype).is_some()
-        {
+        if shares_acts(a, b) {
             // Same activation format: quantise the input once for both.
             exec.quantize(acts, a.dtype, x, a.cols);
-            exec.matmul(self.qm(a), acts, oa);
-            exec.matmul(self.qm(b), acts, ob);
+            exec.matmul_many(&mut [(self.qm(a), oa), (self.qm(b), ob)], acts);
         } else {
             self.matmul1(a, x, oa, acts, exec);
             self.matmul1(b, x, ob, acts, exec);
@@ -783,16 +780,20 @@ impl Model {
         exec: Exec<'_>,
     ) {
         let [oa, ob, oc] = outs;
-        self.matmul2(a, b, x, [oa, ob], acts, exec);
-        let shared = quant::act_type(a.dtype) == quant::act_type(c.dtype)
-            && quant::act_type(b.dtype) == quant::act_type(c.dtype)
-            && quant::act_type(c.dtype).is_some();
-        if shared {
-            exec.matmul(self.qm(c), acts, oc);
+        if shares_acts(a, b) && shares_acts(a, c) {
+            exec.quantize(acts, a.dtype, x, a.cols);
+            let mut jobs = [(self.qm(a), oa), (self.qm(b), ob), (self.qm(c), oc)];
+            exec.matmul_many(&mut jobs, acts);
         } else {
+            self.matmul2(a, b, x, [oa, ob], acts, exec);
             self.matmul1(c, x, oc, acts, exec);
         }
     }
+}
+
+/// Whether `a` and `b` take their input quantised the same way.
+fn shares_acts(a: &Weight, b: &Weight) -> bool {
+    quant::act_type(a.dtype) == quant::act_type(b.dtype) && quant::act_type(a.dtype).is_some()
 }
 
 /// Where the steps of a layer run.
@@ -820,6 +821,17 @@ impl Exec<'_> {
         match self {
             Self::Pool(pool) => quant::matmul(w, acts, out, pool),
             Self::Serial => quant::matmul_serial(w, acts, out),
+        }
+    }
+
+    fn matmul_many(self, jobs: &mut [(QMatrix<'_>, &mut [f32])], acts: &QActs) {
+        match self {
+            Self::Pool(pool) => quant::matmul_many(jobs, acts, pool),
+            Self::Serial => {
+                for (w, out) in jobs.iter_mut() {
+                    quant::matmul_serial(*w, acts, out);
+                }
+            }
         }
     }
 }

@@ -662,19 +662,7 @@ pub(crate) fn matmul_with(
         // streams (and the GEMM kernels unpack) a disjoint part of the weights once.
         let chunk = rows.div_ceil(4 * threads).max(16);
         if n == 1 {
-            out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
-                let r0 = c * chunk;
-                let job = Job {
-                    w: &w.data[r0 * rb..(r0 + o.len()) * rb],
-                    row_bytes: rb,
-                    acts,
-                    t0: 0,
-                    t1: 1,
-                    stride: 0,
-                    tile,
-                };
-                kernel(&job, o);
-            });
+            one_row_split(path, w, acts, out, threads);
             return;
         }
         // Several activation rows: each task fills its own (activation row, weight row)
@@ -712,6 +700,68 @@ pub(crate) fn matmul_with(
     if n > 1 && parts.len() <= PARTS_KEEP {
         PARTS.set(parts);
     }
+}
+
+/// One activation row against `w`'s rows, split into about 4 chunks of rows per thread
+/// (call from inside the pool).
+fn one_row_split(path: Path, w: QMatrix<'_>, acts: &QActs, out: &mut [f32], threads: usize) {
+    let kernel = path.kernel(w.dtype, w.packed);
+    let rb = w.row_bytes();
+    let tile = tile_rows(acts);
+    let chunk = w.rows.div_ceil(4 * threads).max(16);
+    out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+        let r0 = c * chunk;
+        let job = Job {
+            w: &w.data[r0 * rb..(r0 + o.len()) * rb],
+            row_bytes: rb,
+            acts,
+            t0: 0,
+            t1: 1,
+            stride: 0,
+            tile,
+        };
+        kernel(&job, o);
+    });
+}
+
+/// [`matmul`] of several weight matrices (Q, K and V; gate and up) against the same
+/// activation rows, one output each. With one activation row (one sequence's decode
+/// step) the products run as one parallel step whose tasks are chunks of every matrix's
+/// rows, so the threads meet once instead of once per matrix. Bit-identical to
+/// [`matmul`] of each.
+///
+/// # Panics
+///
+/// As [`matmul`], for any of the pairs.
+pub fn matmul_many(jobs: &mut [(QMatrix<'_>, &mut [f32])], acts: &QActs, pool: &rayon::ThreadPool) {
+    matmul_many_with(Path::detect(), jobs, acts, pool, PAR_MIN_WORK);
+}
+
+pub(crate) fn matmul_many_with(
+    path: Path,
+    jobs: &mut [(QMatrix<'_>, &mut [f32])],
+    acts: &QActs,
+    pool: &rayon::ThreadPool,
+    min_work: usize,
+) {
+    let threads = pool.current_num_threads();
+    let work = jobs.iter().map(|(w, _)| w.data.len()).sum::<usize>();
+    if acts.n != 1 || threads <= 1 || work < min_work {
+        for (w, out) in jobs.iter_mut() {
+            matmul_with(path, *w, acts, out, pool, min_work);
+        }
+        return;
+    }
+    for (w, out) in jobs.iter() {
+        check(w, acts, out);
+    }
+    pool.install(|| {
+        jobs.par_iter_mut().for_each(|(w, out)| {
+            if w.rows > 0 {
+                one_row_split(path, *w, acts, out, threads);
+            }
+        });
+    });
 }
 
 /// Largest [`PARTS`] buffer kept between calls (16 MiB); larger ones are freed.

@@ -759,6 +759,70 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Several matrices against the same activation rows as one parallel step give each
+    /// matrix's single-threaded bits, on every path and layout, with one activation row
+    /// (the joint split) and with two (one product after another).
+    #[test]
+    fn many_matrices_match_serial(
+        seed in any::<u64>(), ti in 0usize..8, rows in prop::collection::vec(0usize..90, 1..4),
+        n in 1usize..3,
+    ) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng).min(512);
+        let data: Vec<Vec<u8>> =
+            rows.iter().map(|&r| random_weights(dtype, r, cols, &mut rng)).collect();
+        let ws: Vec<QMatrix<'_>> = rows
+            .iter()
+            .zip(&data)
+            .map(|(&rows, data)| QMatrix { dtype, rows, cols, data, packed: false })
+            .collect();
+        let x = rng.values(n * cols);
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let serial: Vec<Vec<u32>> = ws
+            .iter()
+            .map(|&w| {
+                let mut out = vec![0f32; n * w.rows];
+                matmul_serial_with(Path::Scalar, w, &acts, &mut out);
+                bits(&out)
+            })
+            .collect();
+        let packed: Vec<Vec<u8>> = if packable(dtype) {
+            ws.iter().map(|&w| pack_matrix(w)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut variants = vec![ws.clone()];
+        if !packed.is_empty() {
+            variants.push(
+                ws.iter()
+                    .zip(&packed)
+                    .map(|(&w, data)| QMatrix { data, packed: true, ..w })
+                    .collect(),
+            );
+        }
+        for ws in &variants {
+            for path in Path::all_available() {
+                for threads in 2..=3 {
+                    let mut outs: Vec<Vec<f32>> =
+                        ws.iter().map(|w| vec![f32::NAN; n * w.rows]).collect();
+                    let mut jobs: Vec<(QMatrix<'_>, &mut [f32])> =
+                        ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect();
+                    matmul_many_with(path, &mut jobs, &acts, pool(threads), 0);
+                    for (k, out) in outs.iter().enumerate() {
+                        prop_assert_eq!(&bits(out), &serial[k], "{:?}, {} threads, matrix {}, n {}, packed {}", path, threads, k, n, ws[k].packed);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The packed kernels share one prepared copy of the activation rows between tasks and
 /// calls: after the rows are quantised again, or read for a weight type with another
 /// layout, every result still equals a fresh `QActs`'s, bit for bit.
