@@ -23,6 +23,7 @@
 
 mod dtype;
 mod error;
+mod lockstep;
 
 pub mod engine;
 pub mod gguf;

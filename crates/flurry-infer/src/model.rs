@@ -23,6 +23,8 @@ use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, GgmlType, Result};
 
+mod decode;
+
 /// Supported architecture families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -549,6 +551,11 @@ impl Model {
             }
         }
 
+        if Self::decodes_as_team(t_n, pool) {
+            self.decode_team(&mut items[0], s, pool);
+            return Ok(&s.logits);
+        }
+
         // Prefill: runs of rows go through each layer's row-wise steps (norms, products,
         // RoPE, activations, residuals) as one task each, so a layer waits for the other
         // threads only before and after attention, which reads other rows. About 4 runs
@@ -944,6 +951,8 @@ pub struct Scratch {
     embd_row: Vec<u8>,
     /// Prefill: each thread's quantised rows.
     row_acts: Vec<QActs>,
+    /// One-row decode: each thread's buffers ([`Model::decode_team`]).
+    lanes: Vec<std::sync::Mutex<decode::Lane>>,
 }
 
 impl Scratch {

@@ -49,6 +49,8 @@ mod x86;
 use half::f16;
 use rayon::prelude::*;
 
+use crate::lockstep::{Shared, Team};
+
 /// Dot product of an `f32` slice with an equal-length half-precision slice (each half
 /// converted exactly to `f32`), in the canonical 8-lane order of the kernels (element `i`
 /// to lane `i % 8` for the whole 8-element chunks, lanes folded as
@@ -531,10 +533,13 @@ impl Path {
         if packed {
             return match self {
                 Path::Scalar => packed::portable_kernel(dtype),
-                // One packed kernel family (AVX2) serves both x86 paths.
                 #[cfg(target_arch = "x86_64")]
-                Path::Avx2 | Path::Vnni => {
-                    x86::packed_kernel(dtype).expect("AVX2 kernels need AVX2, FMA and F16C")
+                Path::Avx2 => {
+                    x86::packed_kernel(dtype, false).expect("AVX2 kernels need AVX2, FMA and F16C")
+                }
+                #[cfg(target_arch = "x86_64")]
+                Path::Vnni => {
+                    x86::packed_kernel(dtype, true).expect("VNNI kernels need AVX-512 F/VL/VNNI")
                 }
             };
         }
@@ -560,6 +565,10 @@ pub fn kernel_path() -> &'static str {
 }
 
 fn check(w: &QMatrix<'_>, acts: &QActs, out: &[f32]) {
+    check_len(w, acts, out.len());
+}
+
+fn check_len(w: &QMatrix<'_>, acts: &QActs, out_len: usize) {
     assert!(is_weight_type(w.dtype), "{} is not a weight type", w.dtype);
     assert!(
         !w.packed || packable(w.dtype),
@@ -585,7 +594,7 @@ fn check(w: &QMatrix<'_>, acts: &QActs, out: &[f32]) {
         "activation rows have {} columns, weights {}",
         acts.cols, w.cols
     );
-    assert_eq!(out.len(), acts.n * w.rows, "output length");
+    assert_eq!(out_len, acts.n * w.rows, "output length");
 }
 
 /// Activation rows per cache tile (about 128 KiB of activations).
@@ -705,23 +714,79 @@ pub(crate) fn matmul_with(
 /// One activation row against `w`'s rows, split into about 4 chunks of rows per thread
 /// (call from inside the pool).
 fn one_row_split(path: Path, w: QMatrix<'_>, acts: &QActs, out: &mut [f32], threads: usize) {
-    let kernel = path.kernel(w.dtype, w.packed);
-    let rb = w.row_bytes();
-    let tile = tile_rows(acts);
     let chunk = w.rows.div_ceil(4 * threads).max(16);
-    out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
-        let r0 = c * chunk;
-        let job = Job {
-            w: &w.data[r0 * rb..(r0 + o.len()) * rb],
-            row_bytes: rb,
-            acts,
-            t0: 0,
-            t1: 1,
-            stride: 0,
-            tile,
-        };
-        kernel(&job, o);
-    });
+    out.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(c, o)| one_row_rows(path, w, acts, c * chunk, o));
+}
+
+/// Rows `r0..r0 + out.len()` of `w` times the one activation row of `acts`, into `out`:
+/// a task of a one-row product, with the same result for each row whatever the task's
+/// bounds. The caller checks the shapes ([`check`]).
+pub(crate) fn one_row_rows(path: Path, w: QMatrix<'_>, acts: &QActs, r0: usize, out: &mut [f32]) {
+    let rb = w.row_bytes();
+    let job = Job {
+        w: &w.data[r0 * rb..(r0 + out.len()) * rb],
+        row_bytes: rb,
+        acts,
+        t0: 0,
+        t1: 1,
+        stride: 0,
+        tile: tile_rows(acts),
+    };
+    path.kernel(w.dtype, w.packed)(&job, out);
+}
+
+/// One step of a lockstep team ([`crate::lockstep`]), on its thread `me`: each `out` =
+/// its matrix times the one activation row of `acts`. The matrices' rows are claimed in
+/// chunks (about 8 per thread and matrix, at least 16 rows; [`Team::claim`]), so a faster
+/// core takes more. Every thread of the team calls this with the same matrices (each may pass
+/// its own copy of the same activations); it returns after the barrier that ends the
+/// step. Bit-identical to [`matmul_serial`] of each.
+///
+/// # Panics
+///
+/// As [`matmul`], for any of the pairs, or if `acts` holds more than one row.
+pub(crate) fn team_products(
+    team: &Team,
+    me: usize,
+    jobs: &[(QMatrix<'_>, &Shared<'_, f32>)],
+    acts: &QActs,
+) {
+    team_products_with(Path::detect(), team, me, jobs, acts);
+}
+
+#[allow(unsafe_code)]
+pub(crate) fn team_products_with(
+    path: Path,
+    team: &Team,
+    me: usize,
+    jobs: &[(QMatrix<'_>, &Shared<'_, f32>)],
+    acts: &QActs,
+) {
+    assert_eq!(acts.n, 1, "team products take one activation row");
+    let chunk = |w: &QMatrix<'_>| w.rows.div_ceil(8 * team.threads()).max(16);
+    let mut tasks = 0;
+    for (w, out) in jobs {
+        check_len(w, acts, out.len());
+        tasks += w.rows.div_ceil(chunk(w));
+    }
+    while let Some(mut i) = team.claim(me, tasks) {
+        for (w, out) in jobs {
+            let (c, n) = (chunk(w), w.rows.div_ceil(chunk(w)));
+            if i >= n {
+                i -= n;
+                continue;
+            }
+            let rows = i * c..((i + 1) * c).min(w.rows);
+            let r0 = rows.start;
+            // SAFETY: task `i` of this step is this thread's alone, and the tasks of a
+            // matrix cover disjoint rows; nobody reads `out` before the barrier below.
+            one_row_rows(path, *w, acts, r0, unsafe { out.part_mut(rows) });
+            break;
+        }
+    }
+    team.wait();
 }
 
 /// [`matmul`] of several weight matrices (Q, K and V; gate and up) against the same

@@ -821,6 +821,74 @@ proptest! {
             }
         }
     }
+
+    /// A lockstep team's step of products (one-row decode) gives each matrix's
+    /// single-threaded bits, on every path and layout, however the rows are claimed; each
+    /// thread quantises the row into its own `QActs`, as the decode step does.
+    #[test]
+    fn team_products_match_serial(
+        seed in any::<u64>(), ti in 0usize..8, rows in prop::collection::vec(0usize..300, 1..4),
+    ) {
+        let dtype = WEIGHT_TYPES[ti];
+        let mut rng = Rng(seed);
+        let cols = cols_for(dtype, &mut rng).min(512);
+        let data: Vec<Vec<u8>> =
+            rows.iter().map(|&r| random_weights(dtype, r, cols, &mut rng)).collect();
+        let ws: Vec<QMatrix<'_>> = rows
+            .iter()
+            .zip(&data)
+            .map(|(&rows, data)| QMatrix { dtype, rows, cols, data, packed: false })
+            .collect();
+        let x = rng.values(cols);
+        let mut acts = QActs::default();
+        acts.quantize(dtype, &x, cols);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let serial: Vec<Vec<u32>> = ws
+            .iter()
+            .map(|&w| {
+                let mut out = vec![0f32; w.rows];
+                matmul_serial_with(Path::Scalar, w, &acts, &mut out);
+                bits(&out)
+            })
+            .collect();
+        let packed: Vec<Vec<u8>> = if packable(dtype) {
+            ws.iter().map(|&w| pack_matrix(w)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut variants = vec![ws.clone()];
+        if !packed.is_empty() {
+            variants.push(
+                ws.iter()
+                    .zip(&packed)
+                    .map(|(&w, data)| QMatrix { data, packed: true, ..w })
+                    .collect(),
+            );
+        }
+        for ws in &variants {
+            for path in Path::all_available() {
+                for threads in 2..=3 {
+                    let mut outs: Vec<Vec<f32>> =
+                        ws.iter().map(|w| vec![f32::NAN; w.rows]).collect();
+                    let shared: Vec<Shared<'_, f32>> =
+                        outs.iter_mut().map(|o| Shared::new(o)).collect();
+                    let jobs: Vec<(QMatrix<'_>, &Shared<'_, f32>)> =
+                        ws.iter().copied().zip(&shared).collect();
+                    let team = Team::new(threads);
+                    pool(threads).broadcast(|ctx| {
+                        let mut own = QActs::default();
+                        own.quantize_serial(dtype, &x, cols);
+                        team_products_with(path, &team, ctx.index(), &jobs, &own);
+                    });
+                    drop(jobs);
+                    drop(shared);
+                    for (k, out) in outs.iter().enumerate() {
+                        prop_assert_eq!(&bits(out), &serial[k], "{:?}, {} threads, matrix {}, packed {}", path, threads, k, ws[k].packed);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The packed kernels share one prepared copy of the activation rows between tasks and

@@ -2950,9 +2950,11 @@ fn shared_acts<const T: u8>(
     ga
 }
 
-/// Packed kernel: see the section comment.
+/// Packed kernel: see the section comment. With `vnni` (only where the CPU has AVX-512
+/// VNNI), many activation rows go through the VNNI byte GEMM micro-kernel.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
+#[inline]
+fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs, vnni: bool) {
     let rb = job.row_bytes;
     let nb = rb / block_bytes(T);
     let nbp = nb.next_multiple_of(8);
@@ -3020,10 +3022,12 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
     }
     let stride = job.stride;
     let mut gw = GemmW::default();
+    // Weight rows per micro-kernel call, as in `gemm32_avx2` / `gemm32_vnni`.
+    let width = if vnni { 4 } else { 2 };
     if gemm_path {
-        gw.q.resize(2 * nbp * 32, 0);
-        gw.d.resize(2 * nbp, 0.0);
-        gw.m.resize(if T == Q4_1 { 2 * nbp } else { 0 }, 0.0);
+        gw.q.resize(width * nbp * 32, 0);
+        gw.d.resize(width * nbp, 0.0);
+        gw.m.resize(if T == Q4_1 { width * nbp } else { 0 }, 0.0);
     }
     let mut t0 = 0;
     while t0 < n {
@@ -3035,14 +3039,31 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
                 // Many activation rows: split each weight row's nibbles once per tile
                 // (no transpose: the packed layout is already grouped) and run the byte
                 // GEMM micro-kernel, which then reads plain bytes.
-                let rr = if r + 2 <= rows { 2 } else { 1 };
+                let rr = if r + width <= rows {
+                    width
+                } else if r + 2 <= rows {
+                    2
+                } else {
+                    1
+                };
                 for k in 0..rr {
                     packed_to_gemm::<T>(row(r + k), nb, nbp, &mut gw, k);
                 }
-                if rr == 2 {
-                    rows_avx2::<T, 2>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
+                let tile = (t0, t1);
+                if vnni {
+                    // SAFETY: `vnni` is set only by the kernels `packed_kernel` hands out
+                    // after `vnni_available()` (AVX-512 F, VL and VNNI present).
+                    unsafe {
+                        match rr {
+                            4 => rows_vnni::<T, 4>(&gw, ga, tile, r, nb, nbp, stride, out),
+                            2 => rows_vnni::<T, 2>(&gw, ga, tile, r, nb, nbp, stride, out),
+                            _ => rows_vnni::<T, 1>(&gw, ga, tile, r, nb, nbp, stride, out),
+                        }
+                    }
+                } else if rr == 2 {
+                    rows_avx2::<T, 2>(&gw, ga, tile, r, nb, nbp, stride, out);
                 } else {
-                    rows_avx2::<T, 1>(&gw, ga, (t0, t1), r, nb, nbp, stride, out);
+                    rows_avx2::<T, 1>(&gw, ga, tile, r, nb, nbp, stride, out);
                 }
                 r += rr;
             } else if let Some(chunks) = &chunks {
@@ -3188,35 +3209,218 @@ impl<'a> Chunks<'a> {
 
 /// Safe entry points for the packed kernels.
 macro_rules! entry_packed {
-    ($($name:ident => $t:ident),* $(,)?) => {$(
+    ($($name:ident => $t:ident, $vnni:literal),* $(,)?) => {$(
         fn $name(job: &Job<'_>, out: &mut [f32]) {
             PACKED_ACTS.with_borrow_mut(|ga| {
                 // SAFETY: these entry points are only handed out by `packed_kernel`, which
                 // checks `available()` (AVX2, FMA and F16C present) first.
-                unsafe { packed32_inner::<$t>(job, out, ga) }
+                unsafe { packed32_inner::<$t>(job, out, ga, $vnni) }
             });
         }
     )*};
 }
 
 entry_packed! {
-    p_q4_0 => Q4_0,
-    p_q4_1 => Q4_1,
-    p_q5_0 => Q5_0,
-    p_q8_0 => Q8_0,
+    p_q4_0 => Q4_0, false,
+    p_q4_1 => Q4_1, false,
+    p_q5_0 => Q5_0, false,
+    p_q8_0 => Q8_0, false,
 }
 
-/// The AVX2 kernel for packed weights of a type, or `None` when this CPU lacks the
-/// features.
-pub(crate) fn packed_kernel(dtype: GgmlType) -> Option<Kernel> {
-    if !available() {
+/// [`packed32_inner`] with `vnni`, compiled with the AVX-512 features as well, so that
+/// the whole kernel may use them (the extra vector registers above all).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+fn packed32_vnni<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
+    packed32_inner::<T>(job, out, ga, true);
+}
+
+/// Safe entry points for the VNNI packed kernels.
+macro_rules! entry_packed_vnni {
+    ($($name:ident => $t:ident),* $(,)?) => {$(
+        fn $name(job: &Job<'_>, out: &mut [f32]) {
+            PACKED_ACTS.with_borrow_mut(|ga| {
+                // SAFETY: handed out by `packed_kernel` only after `vnni_available()`.
+                unsafe { packed32_vnni::<$t>(job, out, ga) }
+            });
+        }
+    )*};
+}
+
+entry_packed_vnni! {
+    pv_q4_0 => Q4_0,
+    pv_q4_1 => Q4_1,
+    pv_q5_0 => Q5_0,
+}
+
+fn pv_q8_0(job: &Job<'_>, out: &mut [f32]) {
+    PACKED_ACTS.with_borrow_mut(|ga| {
+        // SAFETY: handed out by `packed_kernel` only after `vnni_available()`.
+        unsafe { packed_q8_vnni(job, out, ga) }
+    });
+}
+
+/// The kernel for packed weights of a type (with `vnni`, the AVX-512 VNNI one), or `None`
+/// when this CPU lacks the features.
+pub(crate) fn packed_kernel(dtype: GgmlType, vnni: bool) -> Option<Kernel> {
+    if !available() || (vnni && !vnni_available()) {
         return None;
     }
+    let pick = |k: Kernel, v: Kernel| if vnni { v } else { k };
     Some(match dtype {
-        GgmlType::Q4_0 => p_q4_0,
-        GgmlType::Q4_1 => p_q4_1,
-        GgmlType::Q5_0 => p_q5_0,
-        GgmlType::Q8_0 => p_q8_0,
+        GgmlType::Q4_0 => pick(p_q4_0, pv_q4_0),
+        GgmlType::Q4_1 => pick(p_q4_1, pv_q4_1),
+        GgmlType::Q5_0 => pick(p_q5_0, pv_q5_0),
+        GgmlType::Q8_0 => pick(p_q8_0, pv_q8_0),
         other => panic!("{other} has no packed layout"),
     })
+}
+
+/// Packed Q8_0 with AVX-512 VNNI. `dpbusd` multiplies unsigned by signed bytes, so each
+/// weight byte is offset by 128 (`w ^ 0x80`) and `128 * sum(y)` of each block is taken off
+/// the integer sum again: exact, so the terms and lanes are those of the AVX2 kernel.
+/// Several activation rows go through one weight row at a time in chunks of 8, 4, 2 and 1
+/// rows; one activation row takes the AVX2 kernel. A row's last group, if short, is
+/// loaded with its missing blocks as zeros (their scales are zero, so their terms are
+/// +0.0).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+fn packed_q8_vnni(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
+    let rb = job.row_bytes;
+    let nb = rb / block_bytes(Q8_0);
+    let nbp = nb.next_multiple_of(8);
+    let rows = job.w.len() / rb;
+    let n = job.t1 - job.t0;
+    if n == 1 {
+        // One activation row streams the weights by once, and the AVX2 kernel keeps up
+        // with memory there: with `dpbusd`, 2 or 4 rows at a time measured slower.
+        return packed32_inner::<Q8_0>(job, out, ga, false);
+    }
+    let shared =
+        (job.t0 == 0 && job.t1 == job.acts.n()).then(|| shared_acts::<Q8_0>(job, nb, nbp, true));
+    let ga: &GemmActs = match &shared {
+        Some(s) => s,
+        None => {
+            prep_acts::<Q8_0>(job, nb, nbp, true, ga);
+            ga
+        }
+    };
+    let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
+    let stride = job.stride;
+    let mut t0 = 0;
+    while t0 < n {
+        let t1 = (t0 + job.tile).min(n);
+        let chunks = Chunks::new::<Q8_0>(ga, (t0, t1), nbp);
+        for r in 0..rows {
+            if let Some(next) = job.w.get((r + 2) * rb..(r + 3) * rb) {
+                prefetch(next);
+            }
+            let w = [row(r)];
+            let mut put = |t: usize, s: &[f32]| {
+                for (k, &s) in s.iter().enumerate() {
+                    out[(t + k) * stride + r] = s;
+                }
+            };
+            for a in &chunks.c8 {
+                put(a.t0, &q8_vnni_micro::<1, 8>(w, a, nb)[0]);
+            }
+            if let Some(a) = &chunks.c4 {
+                put(a.t0, &q8_vnni_micro::<1, 4>(w, a, nb)[0]);
+            }
+            if let Some(a) = &chunks.c2 {
+                put(a.t0, &q8_vnni_micro::<1, 2>(w, a, nb)[0]);
+            }
+            if let Some(a) = &chunks.c1 {
+                put(a.t0, &q8_vnni_micro::<1, 1>(w, a, nb)[0]);
+            }
+        }
+        t0 = t1;
+    }
+}
+
+/// `R` packed Q8_0 weight rows times the `C` activation rows of `a` with `dpbusd`, each
+/// result the canonical sum of its row (see [`packed_q8_vnni`]).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn q8_vnni_micro<const R: usize, const C: usize>(
+    w: [&[u8]; R],
+    a: &ActRows<'_, C>,
+    nb: usize,
+) -> [[f32; C]; R] {
+    let qb = quant_bytes(Q8_0);
+    let (full, tail) = (nb / 8, nb % 8);
+    for w in w {
+        assert!(w.len() == nb * block_bytes(Q8_0), "a packed row");
+    }
+    let flip = _mm256_set1_epi8(0x80u8 as i8);
+    let mask = tail_mask(tail);
+    let mut lanes = [[_mm256_setzero_ps(); C]; R];
+    for g in 0..full + usize::from(tail > 0) {
+        let b = 8 * g;
+        // With few rows, the odd vectors go to a second set of sums (an exact integer
+        // split) so that more `dpbusd` chains run at once than the instruction's latency
+        // would otherwise allow.
+        let split = R * C < 4;
+        let mut acc = [[_mm256_setzero_si256(); C]; R];
+        let mut odd = [[_mm256_setzero_si256(); C]; R];
+        for v in 0..8 {
+            let mut y = [_mm256_setzero_si256(); C];
+            for (c, y) in y.iter_mut().enumerate() {
+                // SAFETY: activation group `g < nbp / 8` of the rows of `a` (256 bytes
+                // each) lies in the buffers (`ActRows::new`).
+                *y = unsafe { _mm256_loadu_si256(a.y.add(a.gq * g + 256 * c + 32 * v).cast()) };
+            }
+            for r in 0..R {
+                let wv = if g < full {
+                    ld256(&w[r][qb * b + 32 * v..])
+                } else {
+                    ld_lanes(&w[r][qb * b..qb * nb], 4 * tail * v, tail, mask)
+                };
+                let wu = _mm256_xor_si256(wv, flip);
+                for c in 0..C {
+                    if split && v % 2 == 1 {
+                        odd[r][c] = _mm256_dpbusd_epi32(odd[r][c], wu, y[c]);
+                    } else {
+                        acc[r][c] = _mm256_dpbusd_epi32(acc[r][c], wu, y[c]);
+                    }
+                }
+            }
+        }
+        if split {
+            for r in 0..R {
+                for c in 0..C {
+                    acc[r][c] = _mm256_add_epi32(acc[r][c], odd[r][c]);
+                }
+            }
+        }
+        for r in 0..R {
+            let sc = &w[r][qb * nb..];
+            let dw = if g < full {
+                _mm256_cvtph_ps(ld128(&sc[2 * b..]))
+            } else {
+                let mut d = [0u8; 16];
+                d[..2 * tail].copy_from_slice(&sc[2 * b..2 * nb]);
+                _mm256_cvtph_ps(ld128(&d))
+            };
+            for c in 0..C {
+                // SAFETY: group `g`'s 8 scales and sums of row `c` of `a` lie in the
+                // buffers (`ActRows::new`).
+                let (da, ys) = unsafe {
+                    (
+                        _mm256_loadu_ps(a.d.add(a.gv * g + 8 * c)),
+                        _mm256_loadu_si256(a.ys.add(a.gv * g + 8 * c).cast()),
+                    )
+                };
+                let isum = _mm256_sub_epi32(acc[r][c], _mm256_slli_epi32::<7>(ys));
+                // (dw * da) * isum, as `term_d`.
+                let term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+                lanes[r][c] = _mm256_add_ps(lanes[r][c], term);
+            }
+        }
+    }
+    let mut out = [[0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            out[r][c] = fold_ps(lanes[r][c]);
+        }
+    }
+    out
 }
