@@ -24,7 +24,7 @@ use crate::quant::{self, QActs};
 pub(super) struct Lane {
     /// The residual row.
     x: Vec<f32>,
-    /// The normalised row, a product's output, or the activation's output.
+    /// The normalised row, or a product's output added to the residual.
     xb: Vec<f32>,
     /// The feed-forward activation.
     h: Vec<f32>,
