@@ -17,7 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = args.next().map_or(Ok(1), |t| t.parse())?;
     // A third argument `batch` times only the 8-sequence steps, `prefill` only pp256, `tg`
     // only tg128, `deep` only tg128 at depth 256 (for profiling them). `batch`, `tg` and
-    // `deep` take a number of rounds after it.
+    // `deep` take a number of rounds after it. `engine` runs 1 and 8 streams through the
+    // engine twice, as `flurry bench --streams 8` does, with each stream's prefill and
+    // decode times.
     let mode = args.next();
     // `batch` runs 64 steps per round, `batch128` 128 (deeper contexts, as `make bench`).
     let steps = match mode.as_deref() {
@@ -26,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => None,
     };
     let model = Model::load(std::path::Path::new(&path))?;
+    if mode.as_deref() == Some("engine") {
+        return engine_streams(model, threads);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -135,4 +140,58 @@ fn batch8(
         model.forward_batch(&mut items, scratch, pool)?;
     }
     Ok(8.0 * f64::from(steps) / t.elapsed().as_secs_f64())
+}
+
+/// 1 and 8 greedy streams of 128 tokens through the engine, twice: total tokens/s and
+/// where each stream's time went.
+fn engine_streams(model: Model, threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use flurry_infer::engine::{Engine, EngineConfig, Event, GenerateRequest};
+    use flurry_infer::sampler::SamplingParams;
+    let model = std::sync::Arc::new(model);
+    for n in [1usize, 8, 1, 8] {
+        let cfg = EngineConfig::default()
+            .with_threads(threads)
+            .with_max_active(n)
+            .with_queue_capacity(n);
+        let engine = Engine::start(model.clone(), cfg)?;
+        let t = Instant::now();
+        let rxs = (0..n)
+            .map(|i| {
+                let req = GenerateRequest::raw(format!("Story number {i}: Once upon a time"))
+                    .with_sampling(SamplingParams {
+                        seed: i as u64,
+                        ..SamplingParams::greedy()
+                    })
+                    .with_max_tokens(128);
+                engine.submit(req)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut total = 0;
+        let mut sums = (0f64, 0f64, 0f64, 0usize);
+        for rx in rxs {
+            for ev in rx {
+                match ev {
+                    Event::Token { .. } => total += 1,
+                    Event::Done { timings, .. } => {
+                        sums.0 += timings.prefill_ms;
+                        sums.1 += timings.decode_ms;
+                        sums.2 += timings.queue_ms;
+                        sums.3 += timings.prompt_tokens;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let wall = t.elapsed().as_secs_f64() * 1000.0;
+        let k = n as f64;
+        println!(
+            "{n} streams: {:.1} t/s, wall {wall:.0} ms, per seq: prefill {:.0} ms, decode {:.0} ms, queue {:.0} ms, prompt {} tokens",
+            total as f64 / wall * 1000.0,
+            sums.0 / k,
+            sums.1 / k,
+            sums.2 / k,
+            sums.3 / n
+        );
+    }
+    Ok(())
 }

@@ -2271,6 +2271,15 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     }
 }
 
+/// Prefetches every cache line of `bytes` into L2 (not L1).
+#[inline(always)]
+fn prefetch_l2(bytes: &[u8]) {
+    for off in (0..bytes.len()).step_by(64) {
+        // SAFETY: as in `prefetch`.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(bytes.as_ptr().add(off).cast()) };
+    }
+}
+
 // ---- Packed 32-element formats (layout: `super::packed`). ----
 //
 // The weights are already in the group layout, so no row is re-laid per call: one
@@ -3067,7 +3076,12 @@ fn packed32_inner<const T: u8>(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs
                 }
                 r += rr;
             } else if let Some(chunks) = &chunks {
-                chunks.rows::<T>(job.w, rb, ga, nb, nbp, stride, out);
+                if vnni {
+                    // SAFETY: as above.
+                    unsafe { vnni_chunk_rows::<T>(job.w, rb, chunks, nb, stride, out) };
+                } else {
+                    chunks.rows::<T>(job.w, rb, ga, nb, nbp, stride, out);
+                }
                 r = rows;
             }
         }
@@ -3279,15 +3293,12 @@ pub(crate) fn packed_kernel(dtype: GgmlType, vnni: bool) -> Option<Kernel> {
 /// weight byte is offset by 128 (`w ^ 0x80`) and `128 * sum(y)` of each block is taken off
 /// the integer sum again: exact, so the terms and lanes are those of the AVX2 kernel.
 /// Several activation rows go through one weight row at a time in chunks of 8, 4, 2 and 1
-/// rows; one activation row takes the AVX2 kernel. A row's last group, if short, is
-/// loaded with its missing blocks as zeros (their scales are zero, so their terms are
-/// +0.0).
+/// rows ([`vnni_rows`]); one activation row takes the AVX2 kernel.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
 fn packed_q8_vnni(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
     let rb = job.row_bytes;
     let nb = rb / block_bytes(Q8_0);
     let nbp = nb.next_multiple_of(8);
-    let rows = job.w.len() / rb;
     let n = job.t1 - job.t0;
     if n == 1 {
         // One activation row streams the weights by once, and the AVX2 kernel keeps up
@@ -3303,124 +3314,373 @@ fn packed_q8_vnni(job: &Job<'_>, out: &mut [f32], ga: &mut GemmActs) {
             ga
         }
     };
-    let row = |r: usize| &job.w[r * rb..(r + 1) * rb];
-    let stride = job.stride;
     let mut t0 = 0;
     while t0 < n {
         let t1 = (t0 + job.tile).min(n);
         let chunks = Chunks::new::<Q8_0>(ga, (t0, t1), nbp);
-        for r in 0..rows {
-            if let Some(next) = job.w.get((r + 2) * rb..(r + 3) * rb) {
-                prefetch(next);
-            }
-            let w = [row(r)];
-            let mut put = |t: usize, s: &[f32]| {
-                for (k, &s) in s.iter().enumerate() {
-                    out[(t + k) * stride + r] = s;
-                }
-            };
-            for a in &chunks.c8 {
-                put(a.t0, &q8_vnni_micro::<1, 8>(w, a, nb)[0]);
-            }
-            if let Some(a) = &chunks.c4 {
-                put(a.t0, &q8_vnni_micro::<1, 4>(w, a, nb)[0]);
-            }
-            if let Some(a) = &chunks.c2 {
-                put(a.t0, &q8_vnni_micro::<1, 2>(w, a, nb)[0]);
-            }
-            if let Some(a) = &chunks.c1 {
-                put(a.t0, &q8_vnni_micro::<1, 1>(w, a, nb)[0]);
-            }
-        }
+        vnni_rows::<Q8_0>(job.w, job.row_bytes, &chunks, nb, job.stride, out);
         t0 = t1;
     }
 }
 
-/// `R` packed Q8_0 weight rows times the `C` activation rows of `a` with `dpbusd`, each
-/// result the canonical sum of its row (see [`packed_q8_vnni`]).
+/// Every packed weight row of `w` (`rb` bytes each, type `T`) against every chunk of
+/// activation rows with `dpbusd`, two weight rows at a time ([`vnni_micro`]): output `(t,
+/// r)` at `out[t * stride + r]`. The weights stream by once per tile, so each pair of
+/// rows fetches the rows [`VNNI_AHEAD`] on into L2 while it is computed.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
 #[inline]
-fn q8_vnni_micro<const R: usize, const C: usize>(
+fn vnni_rows<const T: u8>(
+    w: &[u8],
+    rb: usize,
+    chunks: &Chunks<'_>,
+    nb: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let rows = w.len() / rb;
+    let row = |r: usize| &w[r * rb..(r + 1) * rb];
+    let mut put = |r: usize, t: usize, s: &[f32]| {
+        for (k, &s) in s.iter().enumerate() {
+            out[(t + k) * stride + r] = s;
+        }
+    };
+    let mut r = 0;
+    while r + 2 <= rows {
+        if let Some(next) = w.get((r + VNNI_AHEAD) * rb..(r + VNNI_AHEAD + 2) * rb) {
+            prefetch_l2(next);
+        }
+        let w = [row(r), row(r + 1)];
+        for a in &chunks.c8 {
+            let s = vnni_micro::<T, 2, 8>(w, a, nb);
+            put(r, a.t0, &s[0]);
+            put(r + 1, a.t0, &s[1]);
+        }
+        if let Some(a) = &chunks.c4 {
+            let s = vnni_micro::<T, 2, 4>(w, a, nb);
+            put(r, a.t0, &s[0]);
+            put(r + 1, a.t0, &s[1]);
+        }
+        if let Some(a) = &chunks.c2 {
+            let s = vnni_micro::<T, 2, 2>(w, a, nb);
+            put(r, a.t0, &s[0]);
+            put(r + 1, a.t0, &s[1]);
+        }
+        if let Some(a) = &chunks.c1 {
+            let s = vnni_micro::<T, 2, 1>(w, a, nb);
+            put(r, a.t0, &s[0]);
+            put(r + 1, a.t0, &s[1]);
+        }
+        r += 2;
+    }
+    if r < rows {
+        let w = [row(r)];
+        for a in &chunks.c8 {
+            put(r, a.t0, &vnni_micro::<T, 1, 8>(w, a, nb)[0]);
+        }
+        if let Some(a) = &chunks.c4 {
+            put(r, a.t0, &vnni_micro::<T, 1, 4>(w, a, nb)[0]);
+        }
+        if let Some(a) = &chunks.c2 {
+            put(r, a.t0, &vnni_micro::<T, 1, 2>(w, a, nb)[0]);
+        }
+        if let Some(a) = &chunks.c1 {
+            put(r, a.t0, &vnni_micro::<T, 1, 1>(w, a, nb)[0]);
+        }
+    }
+}
+
+/// [`vnni_rows`] as a call from code compiled without the AVX-512 features.
+///
+/// # Safety
+///
+/// The CPU has AVX-512 F, VL and VNNI (`vnni_available()`).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+unsafe fn vnni_chunk_rows<const T: u8>(
+    w: &[u8],
+    rb: usize,
+    chunks: &Chunks<'_>,
+    nb: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    vnni_rows::<T>(w, rb, chunks, nb, stride, out);
+}
+
+/// How many weight rows ahead [`vnni_rows`] fetches.
+const VNNI_AHEAD: usize = 8;
+
+/// Stored vector `p` of a group (`quant_bytes(T) / 4` of them) holds weight vector `p`
+/// of Q8_0; of the nibble formats, vectors `p` (low nibbles) and `p + 4` (high).
+const fn stored(t: u8, v: usize) -> usize {
+    if t == Q8_0 { v } else { v % 4 }
+}
+
+/// Weight vector `v` of a group for `dpbusd`, which takes unsigned bytes, from its stored
+/// vector `x` (see [`stored`]) and Q5_0's fifth bits `h` (stored vector 4): Q8_0's bytes
+/// offset by 128 (`w ^ 0x80`), the nibble formats' codes.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn vnni_wvec<const T: u8>(x: __m256i, h: __m256i, v: usize) -> __m256i {
+    if T == Q8_0 {
+        return _mm256_xor_si256(x, _mm256_set1_epi8(0x80u8 as i8));
+    }
+    let x = if v < 4 { x } else { _mm256_srli_epi16::<4>(x) };
+    let q = _mm256_and_si256(x, _mm256_set1_epi8(0x0F));
+    if T == Q5_0 {
+        _mm256_or_si256(q, fifth_bits(h, v))
+    } else {
+        q
+    }
+}
+
+/// `R` packed weight rows `w` (`nb` blocks of type `T` each) times the `C` activation
+/// rows of `a` with `dpbusd`, each result the canonical sum of its row: the integer sums
+/// are those of the AVX2 kernels (Q8_0's offset is taken off again with `ys`, see
+/// [`packed_q8_vnni`]), and so are the terms and lanes. A tail group of at most 4 blocks
+/// goes through the activation rows' pair groups (`a.pair`), two rows per vector; a
+/// longer one, or one row, is loaded with its missing blocks as zeros (their scales are
+/// zero, so their terms are +0.0).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn vnni_micro<const T: u8, const R: usize, const C: usize>(
     w: [&[u8]; R],
     a: &ActRows<'_, C>,
     nb: usize,
 ) -> [[f32; C]; R] {
-    let qb = quant_bytes(Q8_0);
+    let qb = quant_bytes(T);
     let (full, tail) = (nb / 8, nb % 8);
     for w in w {
-        assert!(w.len() == nb * block_bytes(Q8_0), "a packed row");
+        assert!(w.len() == nb * block_bytes(T), "a packed row");
     }
-    let flip = _mm256_set1_epi8(0x80u8 as i8);
-    let mask = tail_mask(tail);
     let mut lanes = [[_mm256_setzero_ps(); C]; R];
-    for g in 0..full + usize::from(tail > 0) {
+    let zero = _mm256_setzero_si256();
+    for g in 0..full {
         let b = 8 * g;
-        // With few rows, the odd vectors go to a second set of sums (an exact integer
-        // split) so that more `dpbusd` chains run at once than the instruction's latency
-        // would otherwise allow.
-        let split = R * C < 4;
-        let mut acc = [[_mm256_setzero_si256(); C]; R];
-        let mut odd = [[_mm256_setzero_si256(); C]; R];
-        for v in 0..8 {
-            let mut y = [_mm256_setzero_si256(); C];
-            for (c, y) in y.iter_mut().enumerate() {
-                // SAFETY: activation group `g < nbp / 8` of the rows of `a` (256 bytes
-                // each) lies in the buffers (`ActRows::new`).
-                *y = unsafe { _mm256_loadu_si256(a.y.add(a.gq * g + 256 * c + 32 * v).cast()) };
-            }
-            for r in 0..R {
-                let wv = if g < full {
-                    ld256(&w[r][qb * b + 32 * v..])
-                } else {
-                    ld_lanes(&w[r][qb * b..qb * nb], 4 * tail * v, tail, mask)
-                };
-                let wu = _mm256_xor_si256(wv, flip);
-                for c in 0..C {
-                    if split && v % 2 == 1 {
-                        odd[r][c] = _mm256_dpbusd_epi32(odd[r][c], wu, y[c]);
-                    } else {
-                        acc[r][c] = _mm256_dpbusd_epi32(acc[r][c], wu, y[c]);
-                    }
-                }
+        let mut wg: [&[u8]; R] = [&[]; R];
+        let mut h = [zero; R];
+        for r in 0..R {
+            wg[r] = &w[r][qb * b..qb * (b + 8)];
+            if T == Q5_0 {
+                h[r] = ld256(&wg[r][128..]);
             }
         }
-        if split {
+        let mut acc = [[zero; C]; R];
+        for v in 0..8 {
+            let mut wv = [zero; R];
             for r in 0..R {
-                for c in 0..C {
-                    acc[r][c] = _mm256_add_epi32(acc[r][c], odd[r][c]);
+                wv[r] = vnni_wvec::<T>(ld256(&wg[r][32 * stored(T, v)..]), h[r], v);
+            }
+            for c in 0..C {
+                // SAFETY: activation group `g < nbp / 8` of the rows of `a` (256 bytes
+                // each) lies in the buffers (`ActRows::new`).
+                let y = unsafe { _mm256_loadu_si256(a.y.add(a.gq * g + 256 * c + 32 * v).cast()) };
+                for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                    acc[c] = _mm256_dpbusd_epi32(acc[c], wv, y);
                 }
             }
         }
         for r in 0..R {
             let sc = &w[r][qb * nb..];
-            let dw = if g < full {
-                _mm256_cvtph_ps(ld128(&sc[2 * b..]))
+            let dw = _mm256_cvtph_ps(ld128(&sc[2 * b..]));
+            let mw = if T == Q4_1 {
+                _mm256_cvtph_ps(ld128(&sc[2 * nb + 2 * b..]))
             } else {
-                let mut d = [0u8; 16];
-                d[..2 * tail].copy_from_slice(&sc[2 * b..2 * nb]);
-                _mm256_cvtph_ps(ld128(&d))
+                dw
             };
-            for c in 0..C {
-                // SAFETY: group `g`'s 8 scales and sums of row `c` of `a` lie in the
-                // buffers (`ActRows::new`).
-                let (da, ys) = unsafe {
-                    (
-                        _mm256_loadu_ps(a.d.add(a.gv * g + 8 * c)),
-                        _mm256_loadu_si256(a.ys.add(a.gv * g + 8 * c).cast()),
-                    )
-                };
-                let isum = _mm256_sub_epi32(acc[r][c], _mm256_slli_epi32::<7>(ys));
-                // (dw * da) * isum, as `term_d`.
-                let term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
-                lanes[r][c] = _mm256_add_ps(lanes[r][c], term);
+            vnni_terms::<T, C>(&acc[r], (dw, mw), a, g, &mut lanes[r]);
+        }
+    }
+    if tail > 0 {
+        let b = 8 * full;
+        let mut tw: [&[u8]; R] = [&[]; R];
+        let mut scales = [(_mm256_setzero_ps(), _mm256_setzero_ps()); R];
+        for r in 0..R {
+            tw[r] = &w[r][qb * b..qb * nb];
+            // The tail's scales (and Q4_1's mins), zero past its end.
+            let sc = &w[r][qb * nb..];
+            let mut d = [0u8; 16];
+            let mut m = [0u8; 16];
+            d[..2 * tail].copy_from_slice(&sc[2 * b..2 * nb]);
+            if T == Q4_1 {
+                m[..2 * tail].copy_from_slice(&sc[2 * nb + 2 * b..4 * nb]);
+            }
+            scales[r] = (_mm256_cvtph_ps(ld128(&d)), _mm256_cvtph_ps(ld128(&m)));
+        }
+        if C.is_multiple_of(2) && tail <= 4 && !a.pair.is_null() {
+            vnni_pair_tail::<T, R, C>(tw, tail, scales, a, full, &mut lanes);
+        } else {
+            let mask = tail_mask(tail);
+            // Stored vector `p` of a tail: `tail` lanes of 4 bytes at `4 * tail * p`.
+            let ld = |r: usize, p: usize| ld_lanes(tw[r], 4 * tail * p, tail, mask);
+            let mut h = [zero; R];
+            for (r, h) in h.iter_mut().enumerate() {
+                if T == Q5_0 {
+                    *h = ld(r, 4);
+                }
+            }
+            let mut acc = [[zero; C]; R];
+            for v in 0..8 {
+                let mut wv = [zero; R];
+                for r in 0..R {
+                    wv[r] = vnni_wvec::<T>(ld(r, stored(T, v)), h[r], v);
+                }
+                for c in 0..C {
+                    // SAFETY: as above, for the last group `full < nbp / 8`.
+                    let y = unsafe {
+                        _mm256_loadu_si256(a.y.add(a.gq * full + 256 * c + 32 * v).cast())
+                    };
+                    for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                        acc[c] = _mm256_dpbusd_epi32(acc[c], wv, y);
+                    }
+                }
+            }
+            for r in 0..R {
+                vnni_terms::<T, C>(&acc[r], scales[r], a, full, &mut lanes[r]);
             }
         }
     }
     let mut out = [[0f32; C]; R];
     for r in 0..R {
-        for c in 0..C {
-            out[r][c] = fold_ps(lanes[r][c]);
+        if C == 8 {
+            out[r].copy_from_slice(&fold8_ps(lanes[r][..].try_into().expect("8 rows")));
+        } else {
+            for c in 0..C {
+                out[r][c] = fold_ps(lanes[r][c]);
+            }
         }
     }
     out
+}
+
+/// The canonical term of one group's lanes: `(dw * da) * (isum - offset * ys)`, plus
+/// `mw * sa` for Q4_1 (as `term_d` / `term_dm`).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn vnni_term<const T: u8>(
+    isum: __m256i,
+    (dw, mw): (__m256, __m256),
+    (da, ys, sa): (__m256, __m256i, __m256),
+) -> __m256 {
+    let mut isum = isum;
+    if let Some(sh) = offset_shift(T, true) {
+        isum = _mm256_sub_epi32(isum, _mm256_sll_epi32(ys, _mm_cvtsi32_si128(sh)));
+    }
+    let term = _mm256_mul_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum));
+    if T == Q4_1 {
+        _mm256_add_ps(term, _mm256_mul_ps(mw, sa))
+    } else {
+        term
+    }
+}
+
+/// Adds group `g`'s canonical terms ([`vnni_term`]) for the `C` rows of `a` (`acc`: the
+/// integer sums, `scales`: the weight scales and Q4_1's mins) to `lanes`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn vnni_terms<const T: u8, const C: usize>(
+    acc: &[__m256i; C],
+    scales: (__m256, __m256),
+    a: &ActRows<'_, C>,
+    g: usize,
+    lanes: &mut [__m256; C],
+) {
+    for c in 0..C {
+        let o = a.gv * g + 8 * c;
+        // SAFETY: group `g`'s 8 scales, sums and (Q4_1) `s` of row `c` of `a` lie in the
+        // buffers (`ActRows::new`).
+        let act = unsafe {
+            (
+                _mm256_loadu_ps(a.d.add(o)),
+                _mm256_loadu_si256(a.ys.add(o).cast()),
+                if T == Q4_1 {
+                    _mm256_loadu_ps(a.s.add(o))
+                } else {
+                    _mm256_setzero_ps()
+                },
+            )
+        };
+        lanes[c] = _mm256_add_ps(lanes[c], vnni_term::<T>(acc[c], scales, act));
+    }
+}
+
+/// The tail group (group `g`, `tail <= 4` blocks) of `R` weight rows (`tw`: their tail
+/// bytes, `scales`: their scales and Q4_1's mins with zeros after them) for the `C`
+/// activation rows of `a`, two rows per vector through their pair groups: lanes 0-3
+/// belong to row `2j`, lanes 4-7 to row `2j + 1`. Each row's four lanes are added to its
+/// lanes 0-3 with +0.0 in lanes 4-7, so the sums are those of a full-width tail group.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn vnni_pair_tail<const T: u8, const R: usize, const C: usize>(
+    tw: [&[u8]; R],
+    tail: usize,
+    scales: [(__m256, __m256); R],
+    a: &ActRows<'_, C>,
+    g: usize,
+    lanes: &mut [[__m256; C]; R],
+) {
+    let qb = quant_bytes(T);
+    assert!(C.is_multiple_of(2) && (1..=4).contains(&tail));
+    for tw in tw {
+        assert!(tw.len() == qb * tail);
+    }
+    assert!(!a.pair.is_null(), "pair groups");
+    let kmask = (1u8 << tail) - 1;
+    // Stored vector `p` of a tail (`tail` lanes of 4 bytes at `4 * tail * p`) in both
+    // halves. SAFETY: those bytes lie within `tw[r]`; masked-off lanes are not read (and
+    // cannot fault).
+    let ld = |r: usize, p: usize| {
+        let x = unsafe { _mm_maskz_loadu_epi32(kmask, tw[r].as_ptr().add(4 * tail * p).cast()) };
+        _mm256_broadcastsi128_si256(x)
+    };
+    let zero = _mm256_setzero_si256();
+    let mut h = [zero; R];
+    for (r, h) in h.iter_mut().enumerate() {
+        if T == Q5_0 {
+            *h = ld(r, 4);
+        }
+    }
+    let mut acc = [[zero; C]; R];
+    for v in 0..8 {
+        let mut wv = [zero; R];
+        for r in 0..R {
+            wv[r] = vnni_wvec::<T>(ld(r, stored(T, v)), h[r], v);
+        }
+        for j in 0..C / 2 {
+            // SAFETY: the pair group of rows `2j`, `2j + 1` (256 bytes) is `512 * j` bytes
+            // from `a.pair` (`ActRows::new`).
+            let y = unsafe { _mm256_loadu_si256(a.pair.add(512 * j + 32 * v).cast()) };
+            for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                acc[j] = _mm256_dpbusd_epi32(acc[j], wv, y);
+            }
+        }
+    }
+    for j in 0..C / 2 {
+        // Lanes 0-3 of group `g` of rows `2j` and `2j + 1` (8 entries a row), side by
+        // side. SAFETY: that group lies in rows `< C` (`ActRows::new`).
+        let act = unsafe {
+            let o = a.gv * g + 16 * j;
+            (
+                _mm256_loadu2_m128(a.d.add(o + 8), a.d.add(o)),
+                _mm256_loadu2_m128i(a.ys.add(o + 8).cast(), a.ys.add(o).cast()),
+                if T == Q4_1 {
+                    _mm256_loadu2_m128(a.s.add(o + 8), a.s.add(o))
+                } else {
+                    _mm256_setzero_ps()
+                },
+            )
+        };
+        for r in 0..R {
+            // The scales of lanes 0-3 in both halves.
+            let (dw, mw) = scales[r];
+            let sc = (
+                _mm256_permute2f128_ps::<0x00>(dw, dw),
+                _mm256_permute2f128_ps::<0x00>(mw, mw),
+            );
+            let term = vnni_term::<T>(acc[r][j], sc, act);
+            let lo = _mm256_blend_ps::<0xF0>(term, _mm256_setzero_ps());
+            lanes[r][2 * j] = _mm256_add_ps(lanes[r][2 * j], lo);
+            let hi = _mm256_permute2f128_ps::<0x81>(term, term);
+            lanes[r][2 * j + 1] = _mm256_add_ps(lanes[r][2 * j + 1], hi);
+        }
+    }
 }
