@@ -1779,6 +1779,14 @@ macro_rules! gemmk {
                 let mut r = 0;
                 while r < rows {
                     let rr = if r + $rw <= rows { $rw } else { 1 };
+                    // Few activation rows: the weights stream by once per tile, so fetch
+                    // the rows [`VNNI_AHEAD`] on while these are computed.
+                    if n < UNPACK_MIN_ROWS {
+                        let ahead = r + VNNI_AHEAD;
+                        if let Some(next) = job.w.get(ahead * rb..(ahead + rr) * rb) {
+                            prefetch_l2(next);
+                        }
+                    }
                     for k in 0..rr {
                         unpack_kw::<T, $v>(
                             &job.w[(r + k) * rb..(r + k + 1) * rb],
