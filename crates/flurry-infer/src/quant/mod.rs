@@ -792,8 +792,9 @@ pub(crate) fn team_products_with(
 /// [`matmul`] of several weight matrices (Q, K and V; gate and up) against the same
 /// activation rows, one output each. With one activation row (one sequence's decode
 /// step) the products run as one parallel step whose tasks are chunks of every matrix's
-/// rows, so the threads meet once instead of once per matrix. Bit-identical to
-/// [`matmul`] of each.
+/// rows, so the threads meet once instead of once per matrix; with a few rows (batched
+/// decode) as one such step and one step of copies ([`many_rows_split`]). Bit-identical
+/// to [`matmul`] of each.
 ///
 /// # Panics
 ///
@@ -810,8 +811,10 @@ pub(crate) fn matmul_many_with(
     min_work: usize,
 ) {
     let threads = pool.current_num_threads();
-    let work = jobs.iter().map(|(w, _)| w.data.len()).sum::<usize>();
-    if acts.n != 1 || threads <= 1 || work < min_work {
+    let n = acts.n;
+    let work = jobs.iter().map(|(w, _)| w.data.len() * n).sum::<usize>();
+    let few_rows = n > 1 && n < threads * SPLIT_ACT_ROWS;
+    if (n != 1 && !few_rows) || threads <= 1 || work < min_work {
         for (w, out) in jobs.iter_mut() {
             matmul_with(path, *w, acts, out, pool, min_work);
         }
@@ -820,6 +823,9 @@ pub(crate) fn matmul_many_with(
     for (w, out) in jobs.iter() {
         check(w, acts, out);
     }
+    if few_rows {
+        return many_rows_split(path, jobs, acts, pool);
+    }
     pool.install(|| {
         jobs.par_iter_mut().for_each(|(w, out)| {
             if w.rows > 0 {
@@ -827,6 +833,79 @@ pub(crate) fn matmul_many_with(
             }
         });
     });
+}
+
+/// [`matmul_many_with`] for a few activation rows (batched decode): as [`matmul_with`]'s
+/// split of the weight rows, with the chunks of every matrix as the tasks of one parallel
+/// step and the copies into place as one more, instead of two steps per matrix. On 2
+/// threads each step's wake-up and wait cost about as much as a small matrix's product.
+fn many_rows_split(
+    path: Path,
+    jobs: &mut [(QMatrix<'_>, &mut [f32])],
+    acts: &QActs,
+    pool: &rayon::ThreadPool,
+) {
+    let n = acts.n;
+    let threads = pool.current_num_threads();
+    let tile = tile_rows(acts);
+    let total: usize = jobs.iter().map(|(w, _)| n * w.rows).sum();
+    // Taken on the calling thread (the install closure may run on any worker).
+    let mut parts = PARTS.take();
+    if parts.len() < total {
+        parts.resize(total, 0.0);
+    }
+    pool.install(|| {
+        // Each matrix's block of `parts`, cut into one (activation row, weight row) block
+        // per chunk of weight rows, as in `matmul_with`.
+        let mut tasks = Vec::new();
+        let mut rest = &mut parts[..total];
+        for (j, (w, _)) in jobs.iter().enumerate() {
+            let (mine, later) = rest.split_at_mut(n * w.rows);
+            rest = later;
+            let chunk = w.rows.div_ceil(4 * threads).max(16);
+            for (c, o) in mine.chunks_mut(n * chunk).enumerate() {
+                tasks.push((j, c * chunk, o));
+            }
+        }
+        tasks
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|(j, r0, o)| {
+                let w = jobs[j].0;
+                let (rb, m) = (w.row_bytes(), o.len() / n);
+                let job = Job {
+                    w: &w.data[r0 * rb..(r0 + m) * rb],
+                    row_bytes: rb,
+                    acts,
+                    t0: 0,
+                    t1: n,
+                    stride: m,
+                    tile,
+                };
+                path.kernel(w.dtype, w.packed)(&job, o);
+            });
+        let mut rows_out = Vec::new();
+        let mut at = 0;
+        for (w, out) in jobs.iter_mut().filter(|(w, _)| w.rows > 0) {
+            let chunk = w.rows.div_ceil(4 * threads).max(16);
+            let block = &parts[at..at + n * w.rows];
+            at += n * w.rows;
+            for (t, out_t) in out.chunks_mut(w.rows).enumerate() {
+                rows_out.push((block, chunk, t, out_t));
+            }
+        }
+        rows_out
+            .into_par_iter()
+            .for_each(|(block, chunk, t, out_t)| {
+                for (c, o) in block.chunks(n * chunk).enumerate() {
+                    let (r0, m) = (c * chunk, o.len() / n);
+                    out_t[r0..r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
+                }
+            });
+    });
+    if parts.len() <= PARTS_KEEP {
+        PARTS.set(parts);
+    }
 }
 
 /// Largest [`PARTS`] buffer kept between calls (16 MiB); larger ones are freed.
