@@ -684,27 +684,11 @@ pub(crate) fn matmul_with(
         parts_ref
             .par_chunks_mut(n * chunk)
             .enumerate()
-            .for_each(|(c, o)| {
-                let r0 = c * chunk;
-                let m = o.len() / n;
-                let job = Job {
-                    w: &w.data[r0 * rb..(r0 + m) * rb],
-                    row_bytes: rb,
-                    acts,
-                    t0: 0,
-                    t1: n,
-                    stride: m,
-                    tile,
-                };
-                kernel(&job, o);
-            });
+            .for_each(|(c, o)| kernel(&block_job(w, acts, c * chunk, o.len() / n, tile), o));
         let parts_ref = &parts[..n * rows];
-        out.par_chunks_mut(rows).enumerate().for_each(|(t, out_t)| {
-            for (c, o) in parts_ref.chunks(n * chunk).enumerate() {
-                let (r0, m) = (c * chunk, o.len() / n);
-                out_t[r0..r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
-            }
-        });
+        out.par_chunks_mut(rows)
+            .enumerate()
+            .for_each(|(t, out_t)| unblock_row(parts_ref, n, chunk, t, out_t));
     });
     if n > 1 && parts.len() <= PARTS_KEEP {
         PARTS.set(parts);
@@ -872,17 +856,7 @@ fn many_rows_split(
             .with_max_len(1)
             .for_each(|(j, r0, o)| {
                 let w = jobs[j].0;
-                let (rb, m) = (w.row_bytes(), o.len() / n);
-                let job = Job {
-                    w: &w.data[r0 * rb..(r0 + m) * rb],
-                    row_bytes: rb,
-                    acts,
-                    t0: 0,
-                    t1: n,
-                    stride: m,
-                    tile,
-                };
-                path.kernel(w.dtype, w.packed)(&job, o);
+                path.kernel(w.dtype, w.packed)(&block_job(w, acts, r0, o.len() / n, tile), o);
             });
         let mut rows_out = Vec::new();
         let mut at = 0;
@@ -896,15 +870,34 @@ fn many_rows_split(
         }
         rows_out
             .into_par_iter()
-            .for_each(|(block, chunk, t, out_t)| {
-                for (c, o) in block.chunks(n * chunk).enumerate() {
-                    let (r0, m) = (c * chunk, o.len() / n);
-                    out_t[r0..r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
-                }
-            });
+            .for_each(|(block, chunk, t, out_t)| unblock_row(block, n, chunk, t, out_t));
     });
     if parts.len() <= PARTS_KEEP {
         PARTS.set(parts);
+    }
+}
+
+/// The job of weight rows `r0..r0 + m` of `w` against every activation row of `acts`,
+/// writing one (activation row, weight row) block: output `(t, r)` at `t * m + r - r0`.
+fn block_job<'a>(w: QMatrix<'a>, acts: &'a QActs, r0: usize, m: usize, tile: usize) -> Job<'a> {
+    let rb = w.row_bytes();
+    Job {
+        w: &w.data[r0 * rb..(r0 + m) * rb],
+        row_bytes: rb,
+        acts,
+        t0: 0,
+        t1: acts.n,
+        stride: m,
+        tile,
+    }
+}
+
+/// Output row `t` of a product written as [`block_job`] blocks of `chunk` weight rows
+/// each (`n` activation rows), copied into `out_t`.
+fn unblock_row(blocks: &[f32], n: usize, chunk: usize, t: usize, out_t: &mut [f32]) {
+    for (c, o) in blocks.chunks(n * chunk).enumerate() {
+        let (r0, m) = (c * chunk, o.len() / n);
+        out_t[r0..r0 + m].copy_from_slice(&o[t * m..(t + 1) * m]);
     }
 }
 
