@@ -551,8 +551,8 @@ impl Model {
             }
         }
 
-        if Self::decodes_as_team(t_n, pool) {
-            self.decode_team(&mut items[0], s, pool);
+        if Self::decodes_as_team(items, pool) {
+            self.decode_team(items, s, pool);
             return Ok(&s.logits);
         }
 

@@ -722,15 +722,16 @@ pub(crate) fn one_row_rows(path: Path, w: QMatrix<'_>, acts: &QActs, r0: usize, 
 }
 
 /// One step of a lockstep team ([`crate::lockstep`]), on its thread `me`: each `out` =
-/// its matrix times the one activation row of `acts`. The matrices' rows are claimed in
+/// its matrix times the activation rows of `acts`. The matrices' rows are claimed in
 /// chunks (about 8 per thread and matrix, at least 16 rows; [`Team::claim`]), so a faster
 /// core takes more. Every thread of the team calls this with the same matrices (each may pass
 /// its own copy of the same activations); it returns after the barrier that ends the
-/// step. Bit-identical to [`matmul_serial`] of each.
+/// step. Bit-identical to [`matmul_serial`] of each. With several activation rows (a
+/// batched decode step), each task takes its chunk of weight rows against all of them.
 ///
 /// # Panics
 ///
-/// As [`matmul`], for any of the pairs, or if `acts` holds more than one row.
+/// As [`matmul`], for any of the pairs.
 pub(crate) fn team_products(
     team: &Team,
     me: usize,
@@ -748,27 +749,46 @@ pub(crate) fn team_products_with(
     jobs: &[(QMatrix<'_>, &Shared<'_, f32>)],
     acts: &QActs,
 ) {
-    assert_eq!(acts.n, 1, "team products take one activation row");
     let chunk = |w: &QMatrix<'_>| w.rows.div_ceil(8 * team.threads()).max(16);
     let mut tasks = 0;
     for (w, out) in jobs {
         check_len(w, acts, out.len());
         tasks += w.rows.div_ceil(chunk(w));
     }
+    // Several activation rows: a task's (activation row, weight row) block goes to this
+    // thread's scratch, then each row's piece to its place in `out`.
+    let n = acts.n;
+    let mut block = if n > 1 { PARTS.take() } else { Vec::new() };
     while let Some(mut i) = team.claim(me, tasks) {
         for (w, out) in jobs {
-            let (c, n) = (chunk(w), w.rows.div_ceil(chunk(w)));
-            if i >= n {
-                i -= n;
+            let (c, tasks_w) = (chunk(w), w.rows.div_ceil(chunk(w)));
+            if i >= tasks_w {
+                i -= tasks_w;
                 continue;
             }
             let rows = i * c..((i + 1) * c).min(w.rows);
-            let r0 = rows.start;
-            // SAFETY: task `i` of this step is this thread's alone, and the tasks of a
-            // matrix cover disjoint rows; nobody reads `out` before the barrier below.
-            one_row_rows(path, *w, acts, r0, unsafe { out.part_mut(rows) });
+            let (r0, m) = (rows.start, rows.len());
+            if n == 1 {
+                // SAFETY: task `i` of this step is this thread's alone, and the tasks of a
+                // matrix cover disjoint rows; nobody reads `out` before the barrier below.
+                one_row_rows(path, *w, acts, r0, unsafe { out.part_mut(rows) });
+                break;
+            }
+            if block.len() < n * m {
+                block.resize(n * m, 0.0);
+            }
+            let tile = tile_rows(acts);
+            path.kernel(w.dtype, w.packed)(&block_job(*w, acts, r0, m, tile), &mut block[..n * m]);
+            for (t, piece) in block[..n * m].chunks_exact(m).enumerate() {
+                let at = t * w.rows + r0;
+                // SAFETY: as above: rows `r0..r0 + m` of each output row are this task's.
+                unsafe { out.part_mut(at..at + m) }.copy_from_slice(piece);
+            }
             break;
         }
+    }
+    if n > 1 && block.len() <= PARTS_KEEP {
+        PARTS.set(block);
     }
     team.wait();
 }

@@ -822,12 +822,14 @@ proptest! {
         }
     }
 
-    /// A lockstep team's step of products (one-row decode) gives each matrix's
-    /// single-threaded bits, on every path and layout, however the rows are claimed; each
-    /// thread quantises the row into its own `QActs`, as the decode step does.
+    /// A lockstep team's step of products (a decode step of 1-3 sequences) gives each
+    /// matrix's single-threaded bits, on every path and layout, however the rows are
+    /// claimed; each thread quantises the rows into its own `QActs`, as the decode step
+    /// does.
     #[test]
     fn team_products_match_serial(
         seed in any::<u64>(), ti in 0usize..8, rows in prop::collection::vec(0usize..300, 1..4),
+        n in 1usize..4,
     ) {
         let dtype = WEIGHT_TYPES[ti];
         let mut rng = Rng(seed);
@@ -839,14 +841,14 @@ proptest! {
             .zip(&data)
             .map(|(&rows, data)| QMatrix { dtype, rows, cols, data, packed: false })
             .collect();
-        let x = rng.values(cols);
+        let x = rng.values(n * cols);
         let mut acts = QActs::default();
         acts.quantize(dtype, &x, cols);
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         let serial: Vec<Vec<u32>> = ws
             .iter()
             .map(|&w| {
-                let mut out = vec![0f32; w.rows];
+                let mut out = vec![0f32; n * w.rows];
                 matmul_serial_with(Path::Scalar, w, &acts, &mut out);
                 bits(&out)
             })
@@ -869,7 +871,7 @@ proptest! {
             for path in Path::all_available() {
                 for threads in 2..=3 {
                     let mut outs: Vec<Vec<f32>> =
-                        ws.iter().map(|w| vec![f32::NAN; w.rows]).collect();
+                        ws.iter().map(|w| vec![f32::NAN; n * w.rows]).collect();
                     let shared: Vec<Shared<'_, f32>> =
                         outs.iter_mut().map(|o| Shared::new(o)).collect();
                     let jobs: Vec<(QMatrix<'_>, &Shared<'_, f32>)> =
@@ -883,7 +885,7 @@ proptest! {
                     drop(jobs);
                     drop(shared);
                     for (k, out) in outs.iter().enumerate() {
-                        prop_assert_eq!(&bits(out), &serial[k], "{:?}, {} threads, matrix {}, packed {}", path, threads, k, ws[k].packed);
+                        prop_assert_eq!(&bits(out), &serial[k], "{:?}, {} threads, matrix {}, packed {}, n {}", path, threads, k, ws[k].packed, n);
                     }
                 }
             }
