@@ -12,18 +12,31 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run build model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-chain bench-memory fixtures fuzz help
+.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-chain bench-memory fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
 	@echo "make test    fmt, clippy, unit, integration, API (openai/ollama clients), browser and network-namespace tests"
 	@echo "make netns-test  relay + two NATs in network namespaces: hole punching, inference across (root)"
-	@echo "make bench   Flurry vs llama.cpp on the same GGUF, same threads; tickets; private memory"
+	@echo "make install put \`flurry\` on your PATH (cargo install into ~/.cargo/bin) with its local chain tools"
+	@echo "make bench   is Flurry faster than llama.cpp here? both default models, same GGUF and threads (a few minutes)"
+	@echo "make bench-all  everything: the engine with 3 rounds, tickets, private memory (45-60 min on 2 cores)"
 	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
-run: build model chain-deps
+run: announce build model chain-deps
 	$(FLURRY) up
+
+# The first build is long and cargo says little: tell the person what is happening first.
+announce:
+	@[ -x "$(FLURRY)" ] || echo "building Flurry (first time: about 10-15 minutes on 2 cores)…"
+
+# `flurry` on the PATH. The installed binary finds the chain tools that `make chain-deps`
+# put in this checkout, so `flurry up` has its local chain with no environment variables.
+install: announce build-deps chain-deps
+	$(CARGO) install --locked --path bin/flurry
+	@bin="$${CARGO_HOME:-$$HOME/.cargo}/bin"; echo "installed $$bin/flurry"; \
+	  case ":$$PATH:" in *":$$bin:"*) ;; *) echo "add $$bin to your PATH (e.g. export PATH=\"$$bin:\$$PATH\")";; esac
 
 # C libraries the build links (libcrypto for SQLCipher), from apt when missing.
 build-deps:
@@ -64,8 +77,8 @@ e2e: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	FLURRY_BIN=$(FLURRY_DEBUG) tests/e2e/run.sh
 
-# A relay and two nodes behind two NATs in network namespaces (root needed; prints
-# SKIPPED otherwise): reservation, relayed connection, DCUtR upgrade, circle inference,
+# A relay and two nodes behind two NATs in network namespaces (root needed; fails
+# otherwise, unless FLURRY_NETNS_OPT_OUT=1 outside CI): reservation, relayed connection, DCUtR upgrade, circle inference,
 # timings and tokens/s relayed vs direct in artifacts/netns.json.
 netns-test: build-deps test-deps
 	$(CARGO) build --locked -p flurry
@@ -76,7 +89,14 @@ web-test: build-deps test-deps
 	$(CARGO) build --locked -p flurry
 	scripts/web-test.sh $(FLURRY_DEBUG) artifacts/ui-chat.png
 
-bench: build models bench-chain bench-memory
+# The quick answer: one round (each tool still runs every test twice, interleaved).
+bench: build models
+	BENCH_ROUNDS=$${BENCH_ROUNDS:-1} python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
+
+# Everything: the engine with the full 3 rounds, then tickets and the private memory.
+bench-all: bench-engine bench-chain bench-memory
+
+bench-engine: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
 
 # Tickets: creation/validation rates, gas per winning ticket, transactions per job.
@@ -95,4 +115,5 @@ fixtures: models
 	  python3 scripts/gen-fixtures.py
 
 fuzz:
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run gguf -- -max_total_time=60
+	cd fuzz && for t in gguf pdf html mail infer_frames safetensors tokenizer_json tickets; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=60 || exit 1; done

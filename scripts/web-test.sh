@@ -17,7 +17,11 @@ trap cleanup EXIT
 # The UI sends no token limit and a random seed: cap answers so that a rambling sample
 # of the tiny model cannot outlast the test's timeouts.
 # No mDNS: the network page step expects a node with no peers.
-printf '[api]\nmax_tokens_limit = 256\n[net]\nmdns = false\n' > "$home/flurry.toml"
+# The UI test's documents go in a folder listed in [memory] roots: the API ingests
+# nothing else.
+memdir="$home/ui-memory"
+mkdir -p "$memdir"
+printf '[api]\nmax_tokens_limit = 256\n[net]\nmdns = false\n[memory]\nroots = ["%s"]\n' "$memdir" > "$home/flurry.toml"
 FLURRY_HOME="$home" FLURRY_TEST_LIGHT_KDF=1 "$bin" up --listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
@@ -27,7 +31,7 @@ for _ in $(seq 600); do
 done
 url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$home/node.json")"
 echo "web UI test against $url" >&2
-if ! FLURRY_URL="$url" FLURRY_SCREENSHOT="$shot" tests/web/run.sh; then
+if ! FLURRY_URL="$url" FLURRY_SCREENSHOT="$shot" FLURRY_UI_MEMORY_DIR="$memdir" tests/web/run.sh; then
   echo "--- node log ---" >&2; tail -50 "$log" >&2
   exit 1
 fi

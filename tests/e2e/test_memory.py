@@ -55,9 +55,23 @@ def memory_node(tmp_path_factory):
         "# Sourdough\n\nMix flour, water and starter. Bake at 230 degrees for 40 minutes.\n"
     )
     (data / "notes" / "bike.txt").write_text("The bicycle chain needs oil every 300 km.\n")
+    # Outside the data folder, but reachable through a symlink inside it: never ingested.
+    private = root / "private"
+    private.mkdir()
+    (private / "pin.txt").write_text("The bank card PIN is 9083.\n")
+    (data / "notes" / "pin.txt").symlink_to(private / "pin.txt")
+    (data / "private").symlink_to(private)
     node = Node(root / "home", config=NO_CHAIN)
     try:
         node.start()
+        # The API ingests only folders the owner listed; the running node sees a folder
+        # added with the CLI at its next request.
+        r = node.post("/api/memory/ingest", json={"paths": [str(data)]})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "path_not_allowed", r.text
+        out = run_cli(node.home, "memory", "roots", "add", str(data))
+        assert out.returncode == 0, out.stderr
+        out = run_cli(node.home, "memory", "roots", "list", "--json")
+        assert json.loads(out.stdout)["roots"] == [str(data.resolve())], out.stdout
         r = node.post("/api/memory/ingest", json={"paths": [str(data)]})
         assert r.status_code == 200, r.text
         summary = r.json()
@@ -74,6 +88,8 @@ def client(memory_node):
 
 
 def ask(client, content=QUESTION, **kw):
+    # API clients get the memory only when they ask for it (issue 25).
+    kw.setdefault("extra_body", {"memory": True})
     return client.chat.completions.create(
         model=DEFAULT_MODEL,
         messages=[{"role": "user", "content": content}],
@@ -102,6 +118,18 @@ def test_the_answer_cites_the_mail_it_came_from(client, memory_node):
 
 def test_memory_can_be_switched_off_per_request(client):
     r = ask(client, extra_body={"memory": False})
+    assert r.model_extra["citations"] == []
+    assert "4471" not in r.choices[0].message.content
+
+
+def test_api_clients_get_no_memory_unless_they_ask(client):
+    r = client.chat.completions.create(
+        model=DEFAULT_MODEL,
+        messages=[{"role": "user", "content": QUESTION}],
+        temperature=0,
+        seed=1,
+        max_tokens=60,
+    )
     assert r.model_extra["citations"] == []
     assert "4471" not in r.choices[0].message.content
 
@@ -137,11 +165,13 @@ def test_ollama_chat_returns_citations_when_done(memory_node):
         "stream": False,
         "options": {"temperature": 0, "seed": 1, "num_predict": 40},
     }
-    v = memory_node.post("/api/chat", json=body).json()
+    v = memory_node.post("/api/chat", json={**body, "memory": True}).json()
     assert v["done"] is True
     assert v["citations"][0]["document"].endswith("alice.eml"), v
     v = memory_node.post("/api/chat", json={**body, "memory": False}).json()
     assert "citations" not in v
+    v = memory_node.post("/api/chat", json=body).json()
+    assert "citations" not in v, "memory is opt-in for API clients"
 
 
 def test_conversation_switch_and_stored_citations(memory_node):
@@ -172,6 +202,15 @@ def test_conversation_switch_and_stored_citations(memory_node):
     assert answers[1]["citations"] == cites
     bad = memory_node.patch(f"/api/conversations/{c['id']}", json={"memory": "yes"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "memory", bad.text
+    # The stored answer and its citation quote the mail; on disk they are encrypted.
+    assert "technician from Calor" in answers[1]["citations"][0]["snippet"]
+    raw = b"".join(
+        (memory_node.home / f).read_bytes()
+        for f in ["history.db", "history.db-wal"]
+        if (memory_node.home / f).exists()
+    )
+    for secret in [b"technician from Calor", b"alice.eml", b"Boiler service"]:
+        assert raw and secret not in raw, secret
 
 
 def test_cli_ask_lists_sources(memory_node):
@@ -188,8 +227,17 @@ def test_cli_ask_lists_sources(memory_node):
 def test_ingest_rejects_bad_paths(memory_node):
     r = memory_node.post("/api/memory/ingest", json={"paths": ["relative/dir"]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "paths[0]", r.text
-    r = memory_node.post("/api/memory/ingest", json={"paths": ["/nonexistent/flurry-xyz"]})
-    assert r.status_code == 400 and "does not exist" in r.json()["error"]["message"], r.text
+    # Outside the roots: 403, the same answer whether the path exists or not.
+    refusals = []
+    for path in ["/etc", "/nonexistent/flurry-xyz", str(memory_node.data / "private"),
+                 str(memory_node.data / "notes" / "pin.txt"), str(memory_node.data / ".." / "private")]:
+        r = memory_node.post("/api/memory/ingest", json={"paths": [path]})
+        assert r.status_code == 403, (path, r.text)
+        refusals.append(r.json())
+    assert all(v == refusals[0] for v in refusals), refusals
+    assert "flurry memory roots add PATH" in refusals[0]["error"]["message"]
+    docs = memory_node.get("/api/memory/documents").json()["documents"]
+    assert all("pin" not in d["path"] and "private" not in d["path"] for d in docs), docs
     r = memory_node.post("/api/memory/ingest", json={"paths": []})
     assert r.status_code == 400, r.text
     # Re-ingesting unchanged files embeds nothing.
@@ -198,6 +246,15 @@ def test_ingest_rejects_bad_paths(memory_node):
 
 
 def test_forgotten_mail_is_no_longer_cited(client, memory_node):
+    # A memory-backed conversation cites the mail before it is forgotten.
+    c = memory_node.post("/api/conversations", json={}).json()
+    r = memory_node.post(
+        f"/api/conversations/{c['id']}/messages",
+        json={"content": QUESTION, "temperature": 0, "seed": 1, "max_tokens": 10},
+    )
+    assert r.status_code == 200, r.text
+    stored = memory_node.get(f"/api/conversations/{c['id']}").json()
+    assert "alice.eml" in json.dumps(stored), stored
     docs = memory_node.get("/api/memory/documents").json()["documents"]
     alice = next(d for d in docs if d["path"].endswith("alice.eml"))
     d = memory_node.delete(f"/api/memory/documents/{alice['id']}")
@@ -206,3 +263,85 @@ def test_forgotten_mail_is_no_longer_cited(client, memory_node):
     r = ask(client)
     assert all(not c["document"].endswith("alice.eml") for c in r.model_extra["citations"])
     assert "4471" not in r.choices[0].message.content
+    # Forgetting the mail also took its citations (and their snippets) out of the history.
+    stored = memory_node.get(f"/api/conversations/{c['id']}").json()
+    assert "alice.eml" not in json.dumps(stored), stored
+
+
+def pdf(objects: list[bytes]) -> bytes:
+    """A PDF 1.4 from its objects (object i is `i+1 0 obj`), xref offsets exact."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objects):
+        offsets.append(len(out))
+        out += f"{i + 1} 0 obj\n".encode() + o + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def stream(d: str, data: bytes) -> bytes:
+    return f"<< {d} /Length {len(data)} >>\nstream\n".encode() + data + b"\nendstream"
+
+
+PAGES = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+
+
+def test_hostile_documents_cost_one_file_not_the_node(memory_node):
+    """Attack: a PDF whose Form XObject draws itself (pdf-extract recursed until the stack
+    overflowed, which aborted the whole node) and a 1 MiB PDF whose content stream
+    inflates to 1 GiB, dropped into a folder the node ingests. The node must report both,
+    ingest the normal file next to them, and still answer."""
+    import zlib
+
+    folder = memory_node.data.parent / "inbox-drop"
+    folder.mkdir()
+    (folder / "a-self.pdf").write_bytes(pdf(PAGES + [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> /XObject << /X 5 0 R >> >> /Contents 4 0 R >>",
+        stream("", b"BT /F1 12 Tf 72 720 Td (before) Tj ET /X Do"),
+        stream("/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 6 0 R >> /XObject << /X 5 0 R >> >>",
+               b"BT /F1 12 Tf (again) Tj ET /X Do"),
+        FONT,
+    ]))
+    z = zlib.compressobj(9)
+    block = bytes(1 << 20)
+    bomb = b"".join(z.compress(block) for _ in range(1024)) + z.flush()
+    (folder / "b-bomb.pdf").write_bytes(pdf(PAGES + [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        stream("/Filter /FlateDecode", bomb),
+    ]))
+    (folder / "z-normal.txt").write_text("The kayak paddles are in the garage loft.\n")
+    out = run_cli(memory_node.home, "memory", "roots", "add", str(folder))
+    assert out.returncode == 0, out.stderr
+    r = memory_node.post("/api/memory/ingest", json={"paths": [str(folder)]})
+    assert r.status_code == 200, r.text
+    summary = r.json()
+    reasons = {f["path"].rsplit("/", 1)[-1]: f["reason"] for f in summary["failed"]}
+    assert "stack overflow" in reasons.get("a-self.pdf", ""), summary
+    assert "decompression bomb" in reasons.get("b-bomb.pdf", ""), summary
+    assert summary["added"] == 1, summary
+    assert memory_node.get("/api/node").status_code == 200
+    docs = memory_node.get("/api/memory/documents").json()["documents"]
+    assert any(d["path"].endswith("z-normal.txt") for d in docs), docs
+
+
+def test_cli_forget_takes_citations_out_of_the_history(memory_node):
+    c = memory_node.post("/api/conversations", json={}).json()
+    r = memory_node.post(
+        f"/api/conversations/{c['id']}/messages",
+        json={"content": "How often does the bicycle chain need oil?", "temperature": 0,
+              "seed": 1, "max_tokens": 10},
+    )
+    assert r.status_code == 200, r.text
+    stored = memory_node.get(f"/api/conversations/{c['id']}").json()
+    assert "bike.txt" in json.dumps(stored), stored
+    # The CLI opens the memory and the (encrypted) history itself, next to the node.
+    out = run_cli(memory_node.home, "memory", "forget", str(memory_node.data / "notes" / "bike.txt"),
+                  "--password-file", str(memory_node.home / "keystore" / "password"))
+    assert out.returncode == 0, out.stderr
+    stored = memory_node.get(f"/api/conversations/{c['id']}").json()
+    assert "bike.txt" not in json.dumps(stored), stored

@@ -71,7 +71,7 @@ def all_find_all(nodes) -> bool:
 def gossip_reaches(sender, receivers, label: str) -> float:
     """Publishes until every receiver has one of the messages; returns the seconds taken."""
     for n in [sender, *receivers]:
-        assert n.get("/api/net/gossip", params={"topic": TOPIC}).status_code == 200
+        assert n.post("/api/net/gossip/subscribe", json={"topic": TOPIC}).status_code == 200
     start = time.monotonic()
     attempt = 0
 

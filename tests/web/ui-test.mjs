@@ -239,6 +239,21 @@ async function installStreamProbe(page) {
   });
 }
 
+// The message box's placeholder is shown whole at 1280×800, not cut mid-word (issue 32):
+// its text width in the box's own font against the box's inner width.
+async function placeholderFits(page, when) {
+  const fit = await page.$eval(sel.input, (e) => {
+    const cs = getComputedStyle(e);
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const avail = e.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    return { text: e.placeholder, need: ctx.measureText(e.placeholder).width, avail };
+  });
+  check(fit.text.length > 0 && fit.need <= fit.avail,
+    `${when}: the placeholder ${JSON.stringify(fit.text)} needs ${fit.need.toFixed(0)} px but the message box shows ${fit.avail.toFixed(0)} px`);
+  passed(`${when}: the placeholder fits (${fit.need.toFixed(0)} of ${fit.avail.toFixed(0)} px)`);
+}
+
 async function sendPrompt(page, text) {
   await page.fill(sel.input, text);
   const sendEnabled = await page.isEnabled(sel.send);
@@ -250,7 +265,10 @@ async function main() {
   check(fs.existsSync(CHROMIUM), `${CHROMIUM} not found (install Chromium: apt-get install -y chromium)`);
   fs.mkdirSync(path.dirname(path.resolve(SCREENSHOT)), { recursive: true });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flurry-ui-chromium-'));
-  const memoryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flurry-ui-memory-'));
+  // The node ingests through its API only from folders listed in [memory] roots:
+  // scripts/web-test.sh makes this folder and lists it.
+  const memoryDir = process.env.FLURRY_UI_MEMORY_DIR
+    || fs.mkdtempSync(path.join(os.tmpdir(), 'flurry-ui-memory-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -290,6 +308,7 @@ async function main() {
     check(/^0x[0-9a-fA-F]{40}$/.test(addrTitle || ''),
       `address title ${JSON.stringify(addrTitle)} is not a full 42-character address`);
     passed(`identity: peer ${peerText}, address ${addrText} (title ${addrTitle})`);
+    await placeholderFits(page, 'no side panel open');
 
     // b. models
     step = 'b';
@@ -544,6 +563,7 @@ async function main() {
       };
     });
     check(net.state === 'ready', `the network view is ${net.state}: ${net.status}`);
+    await placeholderFits(page, 'network panel open');
     const apiNet = await api('GET', '/api/net/status');
     check(apiNet.status === 200, `GET /api/net/status answered ${apiNet.status}`);
     check(net.connected === `${apiNet.json.connected} peers` && net.peers === 0 && net.noPeers,

@@ -308,6 +308,26 @@ fn up_beyond_loopback_needs_a_token() {
     assert!(token.starts_with("flurry_") && token.len() == 39, "{token}");
     let list = stdout(&flurry_env(home.path(), &["token", "list", "--json"], &[]));
     assert!(list.contains("laptop") && !list.contains(token), "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(
+        list[0]["scopes"],
+        serde_json::json!(["chat"]),
+        "default scope"
+    );
+    let admin = flurry_env(
+        home.path(),
+        &["token", "create", "--name", "ops", "--scope", "admin"],
+        &[],
+    );
+    assert!(admin.status.success());
+    let bad = flurry_env(home.path(), &["token", "create", "--scope", "root"], &[]);
+    assert!(!bad.status.success());
+    let o = flurry_env(home.path(), &["token", "revoke", "laptop"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list = stdout(&flurry_env(home.path(), &["token", "list", "--json"], &[]));
+    assert!(!list.contains("laptop") && list.contains("ops"), "{list}");
+    let o = flurry_env(home.path(), &["token", "revoke", "laptop"], &[]);
+    assert!(!o.status.success(), "revoking twice names the problem");
 }
 
 /// Starts `flurry up` on a free port and waits for `node.json`.
@@ -437,10 +457,18 @@ fn cli_uses_the_running_node_and_sigterm_stops_it_cleanly() {
     );
 }
 
+/// Messages in the node's history, which is encrypted with a key derived from the node
+/// key (unlocked here with the passphrase `flurry up` generated).
 fn rusqlite_count(db: &std::path::Path) -> i64 {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+    let home = db.parent().unwrap();
+    let pw = flurry_identity::read_password_file(&home.join("keystore/password")).unwrap();
+    let id = flurry_identity::Keystore::load(&home.join("keystore/node.json"), &pw).unwrap();
+    let h = flurry_agent::History::open(db, &flurry_agent::HistoryKey::from_identity(&id)).unwrap();
+    h.list()
         .unwrap()
+        .iter()
+        .map(|c| h.messages(&c.id).unwrap().len() as i64)
+        .sum()
 }
 
 #[test]
@@ -617,7 +645,7 @@ fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
     std::fs::write(
         b.join("flurry.toml"),
         format!(
-            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\n",
+            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\nmax_ticket_ev_eth = \"0.01\"\n",
             local["url"].as_str().unwrap(),
             c["ticket_broker"].as_str().unwrap(),
             c["provider_registry"].as_str().unwrap(),
@@ -644,6 +672,25 @@ fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
         &["wallet", "deposit", "1", "--json"],
         &b_env,
     ));
+    // A payee other than the one B means to pay is refused before anything is signed.
+    let o = flurry_env(
+        b,
+        &[
+            "wallet",
+            "pay",
+            a_url,
+            "0.025",
+            "--to",
+            "0x0000000000000000000000000000000000000001",
+        ],
+        &b_env,
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("you meant to pay"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let paid = json_of(&flurry_env(
         b,
         &["wallet", "pay", a_url, "0.025", "--json"],

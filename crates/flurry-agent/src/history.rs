@@ -1,11 +1,16 @@
 //! Chat history in SQLite: conversations and their messages.
 //!
+//! The file is encrypted with SQLCipher under a key derived from the node key
+//! ([`HistoryKey`]): answers and citations of memory-backed chats quote the private
+//! memory, so they get the same protection as `memory.db`. A plaintext `history.db` from
+//! an older version is encrypted in place at the first open.
+//!
 //! The database runs in WAL mode with `synchronous = NORMAL`, so a process killed at any
 //! moment (kill -9) leaves every committed transaction intact and never a torn one; an
 //! answer that was being generated when the node died is marked `interrupted` at the
 //! next open.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -92,6 +97,204 @@ pub struct Message {
     pub citations: Vec<Citation>,
 }
 
+/// The 32-byte SQLCipher key of the history database.
+#[derive(Clone)]
+pub struct HistoryKey([u8; 32]);
+
+impl HistoryKey {
+    /// The key derived from the node's identity key:
+    /// `SHA-256("flurry-history-key-v1" ‖ secret)`, distinct from the memory key, so that
+    /// one database's key opens nothing else.
+    pub fn from_identity(id: &flurry_identity::Identity) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"flurry-history-key-v1");
+        h.update(id.secret_bytes().as_ref());
+        Self(h.finalize().into())
+    }
+
+    /// A key from raw bytes (tests).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// SQLCipher's raw-key form, `x'…'` (no passphrase derivation needed).
+    fn sql(&self) -> String {
+        format!("x'{}'", hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for HistoryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryKey(…)")
+    }
+}
+
+/// The first 16 bytes of every plaintext SQLite database.
+const PLAINTEXT_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether `path` is a plaintext SQLite database (an encrypted one starts with random
+/// salt; a missing or empty file is neither).
+fn is_plaintext(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut head = [0u8; 16];
+    match f.read_exact(&mut head) {
+        Ok(()) => Ok(&head == PLAINTEXT_HEADER),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Encrypts the plaintext database at `path` in place, crash-safely: the whole database
+/// (its WAL folded in first) is exported into `PATH.encrypting`, which is synced and then
+/// renamed over the original. A crash before the rename leaves the plaintext file, and
+/// the next open starts over; after it, the encrypted one.
+fn encrypt_in_place(path: &Path, key: &HistoryKey) -> Result<()> {
+    let tmp = with_suffix(path, ".encrypting");
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let db = |source| Error::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    let tmp_str = tmp.to_str().ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} is not a UTF-8 path; move FLURRY_HOME to one",
+            tmp.display()
+        ))
+    })?;
+    {
+        let plain = Connection::open(path).map_err(db)?;
+        plain
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        // Fold the WAL in, so that the export sees every committed row and the
+        // plaintext WAL is emptied.
+        plain
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(db)?;
+        plain
+            .execute(
+                "ATTACH DATABASE ?1 AS encrypted KEY ?2",
+                params![tmp_str, key.sql()],
+            )
+            .map_err(db)?;
+        plain
+            .query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
+            .map_err(db)?;
+        plain.execute("DETACH DATABASE encrypted", []).map_err(db)?;
+    }
+    let f = std::fs::File::open(&tmp).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    // The plaintext connection is closed, so its (emptied) WAL and shared-memory files
+    // are gone or stale; none may sit next to the encrypted file.
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(with_suffix(path, suffix)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    tracing::info!(path = %path.display(), "encrypted the chat history (it was plaintext)");
+    Ok(())
+}
+
+/// Opens (or creates) the SQLCipher database at `path` with `key`, in WAL mode with the
+/// given `synchronous` level, after checking it (`quick_check`); a plaintext database
+/// is encrypted first. A wrong key or a damaged file is an error that names the file.
+pub(crate) fn open_encrypted(
+    path: &Path,
+    key: &HistoryKey,
+    synchronous: &str,
+) -> Result<Connection> {
+    if let Some(dir) = path.parent() {
+        flurry_config::create_private_dir(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let plaintext = is_plaintext(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if plaintext {
+        encrypt_in_place(path, key)?;
+    }
+    let db = |source| Error::Db {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch(&format!("PRAGMA key = \"{}\";", key.sql()))
+        .map_err(db)?;
+    if conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .is_err()
+    {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message:
+                "it cannot be read with this node's key (another node's history, or a damaged file)"
+                    .into(),
+        });
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: format!("cannot switch to WAL mode (got {mode})"),
+        });
+    }
+    // Rows removed by `forget` are overwritten, not left in free pages.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={synchronous}; PRAGMA secure_delete=ON;"
+    ))
+    .map_err(db)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(db)?;
+    if check != "ok" {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            message: check,
+        });
+    }
+    Ok(conn)
+}
+
 /// The history database.
 #[derive(Debug)]
 pub struct History {
@@ -165,14 +368,15 @@ fn truncate_title(t: &str) -> String {
 }
 
 impl History {
-    /// Opens (or creates) the database at `path`, checks it, and marks answers left
+    /// Opens (or creates) the database at `path`, encrypted with `key` (a plaintext
+    /// one from an older version is encrypted first), checks it, and marks answers left
     /// `streaming` by a previous process as `interrupted`.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, key: &HistoryKey) -> Result<Self> {
         let db = |source| Error::Db {
             path: path.to_path_buf(),
             source,
         };
-        let conn = crate::open_db(path, "NORMAL")?;
+        let conn = open_encrypted(path, key, "NORMAL")?;
         conn.execute_batch("PRAGMA foreign_keys=ON;").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         migrate(&conn).map_err(db)?;
@@ -345,6 +549,46 @@ impl History {
         self.get(id)
     }
 
+    /// Removes, from every stored answer, the citations of forgotten documents (by
+    /// document id, or by source path for citations made before the document was
+    /// re-ingested under a new id): their snippets quote the documents. Returns how many
+    /// answers changed. `flurry memory forget` and `DELETE /api/memory/documents/{id}`
+    /// call it.
+    pub fn forget_citations(&self, doc_ids: &[i64], paths: &[String]) -> Result<usize> {
+        if doc_ids.is_empty() && paths.is_empty() {
+            return Ok(0);
+        }
+        self.with(|db| {
+            let tx = db.transaction()?;
+            let rows: Vec<(i64, String)> = {
+                let mut st =
+                    tx.prepare("SELECT id, citations FROM messages WHERE citations IS NOT NULL")?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut changed = 0;
+            for (id, json) in rows {
+                let Ok(mut cites) = serde_json::from_str::<Vec<Citation>>(&json) else {
+                    continue;
+                };
+                let before = cites.len();
+                cites.retain(|c| !doc_ids.contains(&c.doc_id) && !paths.contains(&c.document));
+                if cites.len() == before {
+                    continue;
+                }
+                let kept =
+                    (!cites.is_empty()).then(|| serde_json::to_string(&cites).unwrap_or_default());
+                tx.execute(
+                    "UPDATE messages SET citations = ?2 WHERE id = ?1",
+                    params![id, kept],
+                )?;
+                changed += 1;
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+    }
+
     /// Updates an answer's text and state.
     pub fn update_message(&self, message_id: i64, content: &str, status: Status) -> Result<()> {
         self.with(|db| {
@@ -371,6 +615,145 @@ fn row_conversation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Conversation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key() -> HistoryKey {
+        HistoryKey::from_bytes([9; 32])
+    }
+
+    /// Every byte of the database and its WAL and shared-memory files.
+    fn raw(path: &Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            if let Ok(b) = std::fs::read(with_suffix(path, suffix)) {
+                all.extend(b);
+            }
+        }
+        all
+    }
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    fn secret_citation() -> Citation {
+        Citation {
+            index: 1,
+            document: "/home/u/notes/safe.txt".into(),
+            doc_id: 3,
+            title: "Safe".into(),
+            chunk: 0,
+            start: 0,
+            end: 40,
+            score: 0.5,
+            snippet: "the safe code is ZEBRA-4471".into(),
+        }
+    }
+
+    /// The attack: read `history.db` (and its WAL) from disk, as any process or backup
+    /// that gets the file can, and look for an answer and a citation snippet that quote
+    /// the private memory. Before the history was encrypted both were there in clear.
+    #[test]
+    fn history_on_disk_holds_no_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let h = History::open(&path, &key()).unwrap();
+        let c = h.create("what is the code of the safe?", "m").unwrap();
+        let (_, a) = h
+            .begin_turn(
+                &c.id,
+                "what is the code of the safe?",
+                "m",
+                &[secret_citation()],
+            )
+            .unwrap();
+        h.update_message(a, "The code is ZEBRA-4471 [1].", Status::Complete)
+            .unwrap();
+        // While the node runs (the WAL holds the rows) and after it stops.
+        for needle in ["ZEBRA-4471", "code of the safe", "safe.txt"] {
+            assert!(
+                !contains(&raw(&path), needle),
+                "{needle} is on disk in clear"
+            );
+        }
+        drop(h);
+        for needle in ["ZEBRA-4471", "code of the safe", "safe.txt"] {
+            assert!(
+                !contains(&raw(&path), needle),
+                "{needle} is on disk in clear"
+            );
+        }
+        // The node reads it back after a restart; another key reads nothing.
+        let h = History::open(&path, &key()).unwrap();
+        let msgs = h.messages(&c.id).unwrap();
+        assert_eq!(msgs[1].content, "The code is ZEBRA-4471 [1].");
+        assert_eq!(msgs[1].citations, vec![secret_citation()]);
+        drop(h);
+        let err = History::open(&path, &HistoryKey::from_bytes([1; 32]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("history.db") && err.contains("key"), "{err}");
+    }
+
+    /// A `history.db` written in clear by an older version (the attack's target: its
+    /// answers sit readable on disk) is encrypted in place at the first open, rows kept.
+    #[test]
+    fn plaintext_history_is_encrypted_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+            db.execute_batch(SCHEMA).unwrap();
+            migrate(&db).unwrap();
+            db.execute_batch(
+                "INSERT INTO conversations (id, title, model, created_at, updated_at)
+                   VALUES ('c_0000000000000002', 'safe', 'm', 1, 1);
+                 INSERT INTO messages (conversation_id, role, content, status, created_at)
+                   VALUES ('c_0000000000000002', 'assistant', 'ZEBRA-4471', 'complete', 1);",
+            )
+            .unwrap();
+        }
+        assert!(
+            contains(&raw(&path), "ZEBRA-4471"),
+            "the old file is plaintext"
+        );
+        let h = History::open(&path, &key()).unwrap();
+        assert_eq!(
+            h.messages("c_0000000000000002").unwrap()[0].content,
+            "ZEBRA-4471"
+        );
+        assert!(!contains(&raw(&path), "ZEBRA-4471"));
+        assert!(!with_suffix(&path, ".encrypting").exists());
+        drop(h);
+        let h = History::open(&path, &key()).unwrap();
+        assert_eq!(h.list().unwrap().len(), 1);
+    }
+
+    /// The attack: forget a document, then read the chats that cited it. Before, the
+    /// citations (snippet, title, path) of the forgotten document stayed in the history.
+    #[test]
+    fn forget_removes_the_citations_of_the_document() {
+        let h = History::in_memory().unwrap();
+        let c = h.create("t", "m").unwrap();
+        let mut other = secret_citation();
+        other.doc_id = 4;
+        other.index = 2;
+        other.document = "/home/u/notes/garden.md".into();
+        other.snippet = "water the tomatoes".into();
+        let mut old = secret_citation();
+        old.doc_id = 1;
+        h.begin_turn(&c.id, "a", "m", &[secret_citation(), other.clone()])
+            .unwrap();
+        h.begin_turn(&c.id, "b", "m", &[old]).unwrap();
+        let n = h
+            .forget_citations(&[3], &["/home/u/notes/safe.txt".to_string()])
+            .unwrap();
+        assert_eq!(n, 2);
+        let msgs = h.messages(&c.id).unwrap();
+        assert_eq!(msgs[1].citations, vec![other]);
+        assert!(msgs[3].citations.is_empty());
+        assert_eq!(h.forget_citations(&[3], &[]).unwrap(), 0);
+    }
 
     #[test]
     fn turn_roundtrip_and_title() {
@@ -416,7 +799,7 @@ mod tests {
             snippet: "the technician comes".into(),
         };
         let id = {
-            let h = History::open(&path).unwrap();
+            let h = History::open(&path, &key()).unwrap();
             let c = h.create("t", "m").unwrap();
             assert!(c.memory, "memory is on by default");
             assert!(!h.set_memory(&c.id, false).unwrap().memory);
@@ -424,7 +807,7 @@ mod tests {
                 .unwrap();
             c.id
         };
-        let h = History::open(&path).unwrap();
+        let h = History::open(&path, &key()).unwrap();
         assert!(!h.get(&id).unwrap().memory);
         let msgs = h.messages(&id).unwrap();
         assert!(msgs[0].citations.is_empty());
@@ -453,7 +836,7 @@ mod tests {
             )
             .unwrap();
         }
-        let h = History::open(&path).unwrap();
+        let h = History::open(&path, &key()).unwrap();
         let c = h.get("c_0000000000000001").unwrap();
         assert!(c.memory);
         assert_eq!(h.messages(&c.id).unwrap()[0].content, "hello");
@@ -502,13 +885,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         let (id, a) = {
-            let h = History::open(&path).unwrap();
+            let h = History::open(&path, &key()).unwrap();
             let c = h.create("t", "m").unwrap();
             let (_, a) = h.begin_turn(&c.id, "x", "m", &[]).unwrap();
             h.update_message(a, "partial", Status::Streaming).unwrap();
             (c.id, a)
         };
-        let h = History::open(&path).unwrap();
+        let h = History::open(&path, &key()).unwrap();
         let msgs = h.messages(&id).unwrap();
         let m = msgs.iter().find(|m| m.id == a).unwrap();
         assert_eq!(
@@ -522,7 +905,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         std::fs::write(&path, vec![0x5a; 8192]).unwrap();
-        let err = History::open(&path).unwrap_err().to_string();
+        let err = History::open(&path, &key()).unwrap_err().to_string();
         assert!(err.contains("h.db"), "{err}");
     }
 }

@@ -28,7 +28,7 @@ use flurry_infer::template::ChatMessage;
 
 pub use egress::{EgressLog, EgressRecord};
 pub use embed::EmbedHost;
-pub use history::{Conversation, History, Message, Status};
+pub use history::{Conversation, History, HistoryKey, Message, Status};
 pub use models::{LoadedInfo, LoadedModel, ModelHost};
 pub use recall::{Citation, Passage, Recall};
 

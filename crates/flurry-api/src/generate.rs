@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use flurry_agent::{Citation, LoadedModel, recall};
 use flurry_infer::engine::{Event, FinishReason, GenerateRequest, Prompt, Timings};
 use flurry_infer::sampler::SamplingParams;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -128,6 +129,7 @@ pub(crate) async fn start_local(st: &AppState, spec: GenSpec) -> Result<Started,
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let agent = st.agent.clone();
     let cap = st.limits.max_tokens;
+    let stall = st.limits.write_timeout;
     let (ready_tx, ready_rx) = oneshot::channel();
     let (tx, rx) = mpsc::channel(BRIDGE_CAPACITY);
     tokio::task::spawn_blocking(move || {
@@ -162,7 +164,7 @@ pub(crate) async fn start_local(st: &AppState, spec: GenSpec) -> Result<Started,
             }
             Ok((model, n, events, citations)) => {
                 if ready_tx.send(Ok((model, n, citations))).is_ok() {
-                    forward(|d| events.recv_timeout(d), &tx);
+                    forward(|d| events.recv_timeout(d), &tx, stall);
                 }
             }
         }
@@ -181,16 +183,18 @@ pub(crate) async fn start_local(st: &AppState, spec: GenSpec) -> Result<Started,
 }
 
 /// Moves events from a blocking source to an async channel until the end, or until the
-/// reader is gone (then it returns, dropping the source, which cancels the work).
+/// reader is gone or has taken nothing for `stall` (then it returns, dropping the
+/// source, which cancels the work and frees this blocking thread).
 pub(crate) fn forward<T: Terminal + Send + 'static>(
     mut recv: impl FnMut(Duration) -> Result<T, RecvTimeoutError>,
     tx: &mpsc::Sender<T>,
+    stall: Duration,
 ) {
     loop {
         match recv(POLL) {
             Ok(ev) => {
                 let last = ev.is_terminal();
-                if tx.blocking_send(ev).is_err() || last {
+                if !send_within(tx, ev, stall) || last {
                     return;
                 }
             }
@@ -202,6 +206,32 @@ pub(crate) fn forward<T: Terminal + Send + 'static>(
             Err(RecvTimeoutError::Disconnected) => {
                 let _ = tx.blocking_send(T::stopped());
                 return;
+            }
+        }
+    }
+}
+
+/// Sends `ev`, waiting at most `stall` for room; false when the reader is gone or
+/// stalled. (Polling, not `blocking_send`, which would wait forever on a reader that
+/// stopped reading.)
+fn send_within<T>(tx: &mpsc::Sender<T>, mut ev: T, stall: Duration) -> bool {
+    let start = std::time::Instant::now();
+    let mut nap = Duration::from_millis(1);
+    loop {
+        match tx.try_send(ev) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if start.elapsed() >= stall {
+                    tracing::info!(
+                        stall_secs = stall.as_secs_f64(),
+                        "the reader stopped reading: cancelling the generation"
+                    );
+                    return false;
+                }
+                ev = back;
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(20));
             }
         }
     }
@@ -256,5 +286,41 @@ impl Started {
             StatusCode::INTERNAL_SERVER_ERROR,
             "the engine stopped",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack: a client starts a streamed answer and never reads it. Before, the bridge
+    /// thread sat in `blocking_send` forever, holding a blocking thread and the
+    /// engine's sequence; now it gives up after the stall time and drops the source,
+    /// which the engine sees as a cancellation.
+    #[test]
+    fn a_reader_that_stops_reading_frees_the_bridge() {
+        let (src_tx, src_rx) = std::sync::mpsc::sync_channel::<Event>(1024);
+        let (tx, rx) = mpsc::channel::<Event>(4);
+        let producer = std::thread::spawn(move || {
+            // An endless generation: stops only when the bridge drops its receiver.
+            while src_tx
+                .send(Event::Token {
+                    id: 1,
+                    text: "x".into(),
+                })
+                .is_ok()
+            {}
+        });
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            forward(|d| src_rx.recv_timeout(d), &tx, Duration::from_millis(300));
+            let _ = done_tx.send(());
+        });
+        // `rx` is kept but never read, like a socket nobody reads.
+        done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the bridge must give up on a stalled reader");
+        producer.join().unwrap();
+        drop(rx);
     }
 }

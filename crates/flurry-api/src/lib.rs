@@ -3,8 +3,11 @@
 //! embedded web UI. See `docs/api.md` for the routes and every limit.
 //!
 //! Security is decided here: on a loopback address no token is needed but the `Host`
-//! header must be a loopback name (no DNS rebinding); otherwise every route but the
-//! static UI needs a bearer token. CORS is closed unless origins are configured.
+//! header must be a loopback IP literal or exactly `localhost` (no DNS rebinding);
+//! otherwise every route but the static UI needs a bearer token, and each token has a
+//! [`tokens::Scope`] (`read` < `chat` < `admin`). CORS is closed unless origins are
+//! configured. [`serve`] runs the router on a socket with header and write timeouts, a
+//! connection cap, and graceful shutdown.
 
 mod base64;
 mod error;
@@ -16,16 +19,19 @@ mod node;
 mod ollama;
 mod openai;
 mod p2p;
+mod server;
 pub mod tokens;
 mod wallet;
 mod web;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +40,11 @@ use flurry_agent::Agent;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use memory::MemoryRoots;
 pub use metrics::Metrics;
 pub use p2p::{P2p, serve_peers};
+pub use server::{ServeLimits, serve};
+use tokens::Scope;
 
 /// Who the node is, as shown by `/api/node`.
 #[derive(Debug, Clone)]
@@ -55,6 +64,11 @@ pub struct Limits {
     pub max_messages: usize,
     /// Largest `max_tokens`.
     pub max_tokens: usize,
+    /// Most generations one client (token, or IP address without one) runs at once.
+    pub max_streams_per_client: usize,
+    /// How long a generation waits on a reader that stopped reading before it is
+    /// cancelled.
+    pub write_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -63,6 +77,8 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             max_messages: 256,
             max_tokens: 4096,
+            max_streams_per_client: 8,
+            write_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -73,20 +89,66 @@ pub const MAX_STOP: usize = 4;
 pub const MAX_STOP_BYTES: usize = 64;
 
 /// Who may call the API.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Auth {
     /// Every request (but the static UI) needs a bearer token.
     pub require_token: bool,
     /// Only loopback `Host` headers are accepted (set when listening on loopback).
     pub loopback_hosts_only: bool,
-    /// BLAKE3 hashes of accepted tokens.
+    /// BLAKE3 hashes of tokens accepted as `admin` whatever the tokens file says (the
+    /// node's own local token in `node.json`).
     pub token_hashes: Vec<String>,
+    /// The tokens file (`flurry token create`), re-read when it changes.
+    pub tokens: tokens::LiveTokens,
 }
 
 impl Auth {
-    fn accepts(&self, token: &str) -> bool {
+    /// The scope of `token`, or `None` when it is not a valid token.
+    fn scope_of(&self, token: &str) -> Option<Scope> {
         let h = tokens::hash_token(token);
-        self.token_hashes.contains(&h)
+        if self.token_hashes.contains(&h) {
+            return Some(Scope::Admin);
+        }
+        self.tokens.scope_of(token)
+    }
+}
+
+/// Generations running per client, for `[api] max_streams_per_client`.
+#[derive(Debug, Default)]
+pub struct StreamSlots {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One running generation of a client; dropping it frees the slot.
+struct Slot {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl StreamSlots {
+    fn take(&self, key: &str, max: usize) -> Option<Slot> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = c.entry(key.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            counts: self.counts.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = c.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -117,10 +179,17 @@ pub struct ApiState {
     pub memory: Option<Arc<flurry_memory::MemoryStore>>,
     /// Held while `POST /api/memory/ingest` runs: one ingestion at a time.
     pub ingesting: AtomicBool,
+    /// The folders `POST /api/memory/ingest` may read (`[memory] roots`); none by default.
+    pub memory_roots: MemoryRoots,
+    /// How ingestion reads files: a limited child process (`flurry __extract`) unless
+    /// set otherwise (tests of trusted input).
+    pub extractor: flurry_memory::Extractor,
     /// The peer-to-peer network and the trusted circle; `None` = off.
     pub p2p: Option<P2p>,
     /// The log of data sent off the node; requests to peers are refused without it.
     pub egress: Option<Arc<flurry_agent::EgressLog>>,
+    /// Generations running per client.
+    pub streams: StreamSlots,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -142,7 +211,7 @@ impl ApiState {
             auth: Auth {
                 require_token: false,
                 loopback_hosts_only: true,
-                token_hashes: Vec::new(),
+                ..Auth::default()
             },
             cors_origins: Vec::new(),
             metrics: Metrics::default(),
@@ -152,8 +221,11 @@ impl ApiState {
             embeddings: None,
             memory: None,
             ingesting: AtomicBool::new(false),
+            memory_roots: MemoryRoots::default(),
+            extractor: flurry_memory::Extractor::default(),
             p2p: None,
             egress: None,
+            streams: StreamSlots::default(),
         }
     }
 }
@@ -187,13 +259,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/net/dial", post(p2p::dial))
         .route("/api/net/find", post(p2p::find))
         .route("/api/net/gossip", get(p2p::gossip).post(p2p::publish))
+        .route("/api/net/gossip/subscribe", post(p2p::subscribe))
         .route("/api/circle", get(p2p::circle).post(p2p::add_member))
         .route(
             "/api/circle/{key}",
             axum::routing::delete(p2p::remove_member),
         )
         .route("/api/wallet", get(wallet::summary))
-        .route("/api/tickets/params", get(wallet::ticket_params))
+        .route("/api/tickets/params", post(wallet::ticket_params))
         .route("/api/tickets", post(wallet::submit_tickets))
         .route(
             "/api/conversations",
@@ -219,9 +292,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), host_check))
         .layer(middleware::from_fn_with_state(state.clone(), count));
     if !state.cors_origins.is_empty() {
+        // `*` is refused by the config; skipped here so that a library user cannot make
+        // tower-http panic with it.
         let origins: Vec<HeaderValue> = state
             .cors_origins
             .iter()
+            .filter(|o| o.trim() != "*")
             .filter_map(|o| HeaderValue::from_str(o).ok())
             .collect();
         app = app.layer(
@@ -245,13 +321,59 @@ async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response
     resp
 }
 
+/// Whether a `Host` header names this machine without DNS: a loopback IP literal
+/// (127.0.0.0/8, `[::1]`) or exactly `localhost` (any case, no trailing dot), with an
+/// optional port. Any other name could be re-pointed at 127.0.0.1 by a web page's DNS
+/// (rebinding), so a prefix such as `127.evil.example` is not enough.
 fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, tail)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(tail.is_empty() || tail.strip_prefix(':').is_some_and(port_ok)) {
+            return false;
+        }
+        return ip.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    let name = match host.split_once(':') {
+        Some((h, p)) if port_ok(p) => h,
+        Some(_) => return false,
+        None => host,
     };
-    matches!(name, "localhost" | "127.0.0.1" | "::1") || name.starts_with("127.")
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The scope a request needs: `admin` unless it only reads or generates.
+fn needed_scope(method: &Method, path: &str) -> Scope {
+    // Balances and tickets are money: only the owner's tokens see or move them.
+    if path.starts_with("/api/wallet") || path.starts_with("/api/tickets") {
+        return Scope::Admin;
+    }
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Scope::Read;
+    }
+    if *method == Method::POST && path == "/api/show" {
+        return Scope::Read;
+    }
+    if is_generation(method, path)
+        || path == "/v1/embeddings"
+        || path == "/api/conversations"
+        || path.starts_with("/api/conversations/")
+    {
+        return Scope::Chat;
+    }
+    Scope::Admin
+}
+
+/// Routes that run a generation (and count against `max_streams_per_client`).
+fn is_generation(method: &Method, path: &str) -> bool {
+    *method == Method::POST
+        && (matches!(
+            path,
+            "/v1/chat/completions" | "/v1/completions" | "/api/chat" | "/api/generate"
+        ) || (path.starts_with("/api/conversations/") && path.ends_with("/messages")))
 }
 
 /// Refuses requests whose `Host` is not loopback when the node listens on loopback, so
@@ -303,7 +425,14 @@ fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
         }
     }
     let from_browser = h.contains_key(header::ORIGIN) || h.contains_key("sec-fetch-site");
-    if req.method() == Method::POST && from_browser {
+    let has_body = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "0")
+        || h.contains_key(header::TRANSFER_ENCODING);
+    let changes_state = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        || (*req.method() == Method::DELETE && has_body);
+    if changes_state && from_browser {
         let json = h
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -327,7 +456,8 @@ fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
     None
 }
 
-/// Token check and shutdown refusal for every API route.
+/// Token and scope check, per-client generation bound and shutdown refusal for every
+/// API route.
 async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if st.shutting_down.load(Ordering::Relaxed) {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down")
@@ -337,34 +467,109 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
     if let Some(resp) = cross_site(&st, &req) {
         return resp;
     }
-    if st.auth.require_token && req.method() != Method::OPTIONS {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim);
-        match token {
-            Some(t) if st.auth.accepts(t) => {}
-            Some(_) => {
-                return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid API token: make one with `flurry token create`",
-                )
-                .code("invalid_api_key")
-                .into_response();
-            }
-            None => {
-                return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "this node needs an API token: send `Authorization: Bearer <token>` (make one with `flurry token create`)",
-                )
-                .code("missing_api_key")
-                .into_response();
-            }
-        }
+    if req.method() == Method::OPTIONS {
+        return next.run(req).await;
     }
-    next.run(req).await
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token_scope = token.and_then(|t| st.auth.scope_of(t));
+    let granted = match (token, token_scope) {
+        (_, Some(scope)) => scope,
+        // On loopback without required tokens the owner has full access; a stale token
+        // kept by a browser changes nothing.
+        _ if !st.auth.require_token => Scope::Admin,
+        (Some(_), None) => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid API token (revoked or never made): make one with `flurry token create`",
+            )
+            .code("invalid_api_key")
+            .into_response();
+        }
+        (None, None) => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this node needs an API token: send `Authorization: Bearer <token>` (make one with `flurry token create`)",
+            )
+            .code("missing_api_key")
+            .into_response();
+        }
+    };
+    let path = req.uri().path();
+    let needed = needed_scope(req.method(), path);
+    if granted < needed {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token has the {:?} scope but {} {path} needs {:?}: use a token made with `flurry token create --scope {}`",
+                granted.as_str(),
+                req.method(),
+                needed.as_str(),
+                needed.as_str()
+            ),
+        )
+        .code("insufficient_scope")
+        .into_response();
+    }
+    if !is_generation(req.method(), path) {
+        return next.run(req).await;
+    }
+    // Bound the generations of one client: its token, or its address without one.
+    let key = match token.filter(|_| token_scope.is_some()) {
+        Some(t) => format!("token:{}", tokens::hash_token(t)),
+        None => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(
+                || "ip:local".to_string(),
+                |c| format!("ip:{}", client_ip(c.0.ip())),
+            ),
+    };
+    let max = st.limits.max_streams_per_client;
+    let Some(slot) = st.streams.take(&key, max) else {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this client already runs {max} generations ([api] max_streams_per_client): wait for one to finish"
+            ),
+        )
+        .code("too_many_streams")
+        .into_response();
+    };
+    let resp = next.run(req).await;
+    let streamed = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("text/event-stream") || v.starts_with("application/x-ndjson")
+        });
+    if !streamed {
+        // A whole answer was generated before the response was made.
+        return resp;
+    }
+    // A streamed answer keeps the slot until its body ends or the client leaves.
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::Body::from_stream(tokio_stream::StreamExt::map(
+        body.into_data_stream(),
+        move |chunk| {
+            let _held = &slot;
+            chunk
+        },
+    ));
+    Response::from_parts(parts, body)
+}
+
+/// The address a client is counted under: IPv4-mapped IPv6 as IPv4.
+fn client_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 #[cfg(test)]
@@ -377,8 +582,11 @@ mod tests {
             "127.0.0.1:7878",
             "localhost",
             "localhost:1",
+            "LocalHost:7878",
             "[::1]:7878",
+            "[::1]",
             "127.0.0.2",
+            "127.255.1.9:80",
         ] {
             assert!(is_loopback_host(h), "{h}");
         }
@@ -389,6 +597,15 @@ mod tests {
             "",
             "[::2]:1",
             "localhost.evil.com",
+            // DNS rebinding: names that merely start like a loopback address.
+            "127.evil.example:7878",
+            "127.0.0.1.evil.example",
+            "127.0.0.1.nip.io:7878",
+            "localhost.:7878",
+            "localhost:7878:1",
+            "localhost:x",
+            "[::1]evil",
+            "128.0.0.1",
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }

@@ -1,7 +1,7 @@
 //! `/api/memory/*`: the node's private memory: search by keywords and meaning, ingest
 //! files, list, read and forget documents.
 
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,6 +21,65 @@ const MAX_INGEST_PATHS: usize = 256;
 
 /// Most results one search returns.
 const MAX_K: usize = 50;
+
+/// Where `POST /api/memory/ingest` learns which folders it may read. Anything outside
+/// them is refused, so that an API client (or a web page that reaches the API) cannot
+/// make the node read the owner's other files.
+#[derive(Debug, Clone, Default)]
+pub enum MemoryRoots {
+    /// No folder: the API ingests nothing (the default).
+    #[default]
+    None,
+    /// These folders (tests and embedders).
+    Fixed(Vec<PathBuf>),
+    /// `[memory] roots` of this config file, read again at every ingest request, so that
+    /// `flurry memory roots add PATH` takes effect on a running node.
+    ConfigFile(PathBuf),
+}
+
+impl MemoryRoots {
+    /// The folders now, canonical (symlinks resolved); roots that do not exist (or are
+    /// not folders) are left out. Blocking.
+    pub fn resolve(&self) -> Result<Vec<PathBuf>, String> {
+        let listed = match self {
+            Self::None => Vec::new(),
+            Self::Fixed(r) => r.clone(),
+            Self::ConfigFile(path) => {
+                flurry_config::FileConfig::load(path)
+                    .map_err(|e| e.to_string())?
+                    .memory
+                    .roots
+            }
+        };
+        Ok(listed
+            .iter()
+            .filter(|r| r.is_absolute())
+            .filter_map(|r| std::fs::canonicalize(r).ok())
+            .filter(|r| r.is_dir())
+            .collect())
+    }
+}
+
+/// The one answer for a path the API may not ingest: the same whether the path exists
+/// or not, so that the refusal tells nothing about the disk outside the roots.
+fn not_allowed(i: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "paths[{i}] is not inside a folder this node ingests from over the API: on the node, run `flurry memory roots add PATH` to allow a folder, or `flurry ingest PATH` to ingest it once"
+        ),
+    )
+    .param(&format!("paths[{i}]"))
+    .code("path_not_allowed")
+}
+
+/// The canonical form of `path` when it lies inside one of `roots` (canonical too).
+/// Canonicalizing first resolves `..` and every symlink, so a link inside a root that
+/// points outside it is judged by where it points.
+fn inside_roots(path: &FsPath, roots: &[PathBuf]) -> Option<PathBuf> {
+    let canon = std::fs::canonicalize(path).ok()?;
+    roots.iter().any(|r| canon.starts_with(r)).then_some(canon)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,23 +184,34 @@ pub(crate) async fn ingest(
             format!("give 1 to {MAX_INGEST_PATHS} paths"),
         ));
     }
-    let mut paths = Vec::with_capacity(req.paths.len());
     for (i, p) in req.paths.iter().enumerate() {
-        let path = PathBuf::from(p);
-        if !path.is_absolute() {
+        if !FsPath::new(p).is_absolute() {
             return Err(ApiError::bad_field(
                 &format!("paths[{i}]"),
                 format!("{p:?} is not an absolute path (the node resolves no relative paths)"),
             ));
         }
-        if !path.exists() {
-            return Err(ApiError::bad_field(
-                &format!("paths[{i}]"),
-                format!("{p:?} does not exist on this node"),
-            ));
-        }
-        paths.push(path);
     }
+    // Only folders the owner listed; the walker then follows no symlink, so nothing under
+    // a root leads outside it.
+    let roots = st.memory_roots.clone();
+    let asked = req.paths.clone();
+    let paths = tokio::task::spawn_blocking(move || {
+        let roots = roots.resolve().map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read [memory] roots ({e}); fix the config file"),
+            )
+            .code("memory_unavailable")
+        })?;
+        asked
+            .iter()
+            .enumerate()
+            .map(|(i, p)| inside_roots(FsPath::new(p), &roots).ok_or_else(|| not_allowed(i)))
+            .collect::<Result<Vec<PathBuf>, ApiError>>()
+    })
+    .await
+    .map_err(internal)??;
     let Some(embeddings) = st.embeddings.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -157,14 +227,16 @@ pub(crate) async fn ingest(
         .code("ingest_busy"));
     }
     let slot = IngestSlot(st.clone());
+    let extractor = st.extractor.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let embedder = embeddings.get().map_err(internal)?;
-        flurry_memory::ingest(
+        flurry_memory::ingest_with(
             &store,
             embedder.as_ref(),
             &paths,
             req.prune,
+            &extractor,
             &mut |_, _, _| {},
         )
         .map_err(internal)
@@ -229,9 +301,20 @@ pub(crate) async fn forget(
 ) -> Result<StatusCode, ApiError> {
     let store = store(&st)?;
     let id = doc_id(&id)?;
-    let n = tokio::task::spawn_blocking(move || store.forget(&id.to_string()).map_err(internal))
-        .await
-        .map_err(internal)??;
+    let history = st.agent.history.clone();
+    let n = tokio::task::spawn_blocking(move || {
+        let path = store.document(id).map_err(internal)?.map(|(d, _)| d.path);
+        let n = store.forget(&id.to_string()).map_err(internal)?;
+        if n > 0 {
+            // The answers' citations hold snippets of the document: they go with it.
+            history
+                .forget_citations(&[id], path.as_slice())
+                .map_err(internal)?;
+        }
+        Ok::<_, ApiError>(n)
+    })
+    .await
+    .map_err(internal)??;
     if n == 0 {
         return Err(
             ApiError::new(StatusCode::NOT_FOUND, format!("no document {id} in memory"))

@@ -201,6 +201,7 @@ pub(crate) async fn send_message(
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let agent = st.agent.clone();
+    let stall = st.limits.write_timeout;
     let (ready_tx, ready_rx) = oneshot::channel();
     let (tx, mut rx) = mpsc::channel::<ChatEvent>(64);
     let content = req.content;
@@ -225,6 +226,7 @@ pub(crate) async fn send_message(
                         Err(e) => Err(e),
                     },
                     &tx,
+                    stall,
                 );
             }
             // Dropping `chat` here saves a partial answer as `stopped`.

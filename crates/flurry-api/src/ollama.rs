@@ -50,7 +50,8 @@ pub(crate) struct ChatRequest {
     stream: Option<bool>,
     #[serde(default)]
     options: Option<Options>,
-    /// Flurry's extension: `false` answers without the private memory.
+    /// Flurry's extension: `true` lets the private memory into the prompt. Off by
+    /// default: an API client reads memory only when it asks to.
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
@@ -67,7 +68,8 @@ pub(crate) struct GenerateRequest {
     stream: Option<bool>,
     #[serde(default)]
     options: Option<Options>,
-    /// Flurry's extension: `false` answers without the private memory.
+    /// Flurry's extension: `true` lets the private memory into the prompt. Off by
+    /// default: an API client reads memory only when it asks to.
     memory: Option<bool>,
 }
 
@@ -181,7 +183,7 @@ pub(crate) async fn chat(
             sampling,
             max_tokens,
             stop,
-            memory: req.memory.unwrap_or(true),
+            memory: req.memory.unwrap_or(false),
             peer: req.peer,
         },
     )
@@ -233,7 +235,7 @@ pub(crate) async fn generate(
             sampling,
             max_tokens,
             stop,
-            memory: req.memory.unwrap_or(true),
+            memory: req.memory.unwrap_or(false),
             peer: None,
         },
     )

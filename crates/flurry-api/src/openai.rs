@@ -84,7 +84,8 @@ pub(crate) struct Request {
     stream: bool,
     stream_options: Option<StreamOptions>,
     n: Option<u32>,
-    /// Flurry's extension: `false` answers without the private memory.
+    /// Flurry's extension: `true` lets the private memory into the prompt. Off by
+    /// default: an API client reads memory only when it asks to.
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
@@ -136,7 +137,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         stop,
         stream: s.stream,
         include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
-        memory: s.memory.unwrap_or(true),
+        memory: s.memory.unwrap_or(false),
         peer: s.peer.take(),
     })
 }

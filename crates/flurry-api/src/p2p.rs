@@ -31,6 +31,8 @@ pub struct P2p {
     pub circle: Mutex<Circle>,
     /// `$FLURRY_HOME/circle.json`.
     pub circle_file: PathBuf,
+    /// Gossip topics subscribed through the API (`GET /api/net/gossip` reads only these).
+    subscribed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl P2p {
@@ -42,6 +44,7 @@ impl P2p {
             net,
             circle: Mutex::new(circle),
             circle_file,
+            subscribed: Mutex::default(),
         })
     }
 
@@ -469,12 +472,62 @@ pub(crate) struct TopicQuery {
     topic: String,
 }
 
+/// Most gossip topics the API subscribes to.
+const MAX_TOPICS: usize = 64;
+
+impl P2p {
+    fn is_subscribed(&self, topic: &str) -> bool {
+        self.subscribed.lock().is_ok_and(|s| s.contains(topic))
+    }
+
+    /// Subscribes to `topic` (once) and returns its last messages.
+    async fn join(&self, topic: &str) -> Result<Vec<flurry_net::GossipMessage>, ApiError> {
+        {
+            let mut s = self.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.contains(topic) && s.len() >= MAX_TOPICS {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("this node follows {MAX_TOPICS} gossip topics already"),
+                ));
+            }
+            s.insert(topic.to_string());
+        }
+        self.net.gossip(topic).await.map_err(net_error)
+    }
+}
+
+/// `GET /api/net/gossip?topic=T`: the last messages of a subscribed topic. It never
+/// subscribes: a GET can be fired by any web page (`<img src=…>`), so it must not
+/// change state; `POST /api/net/gossip/subscribe` does.
 pub(crate) async fn gossip(
     State(st): State<AppState>,
     Query(q): Query<TopicQuery>,
 ) -> Result<Response, ApiError> {
-    let messages = p2p(&st)?.net.gossip(&q.topic).await.map_err(net_error)?;
+    let p = p2p(&st)?;
+    if !p.is_subscribed(&q.topic) {
+        return Err(ApiError::not_found(format!(
+            "not subscribed to gossip topic {:?}: POST /api/net/gossip/subscribe with {{\"topic\": …}} first",
+            q.topic
+        ))
+        .code("not_subscribed"));
+    }
+    let messages = p.net.gossip(&q.topic).await.map_err(net_error)?;
     Ok(Json(json!({ "topic": q.topic, "messages": messages })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscribeRequest {
+    topic: String,
+}
+
+/// `POST /api/net/gossip/subscribe {"topic"}`: subscribes and returns the last messages.
+pub(crate) async fn subscribe(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<SubscribeRequest>,
+) -> Result<Response, ApiError> {
+    let messages = p2p(&st)?.join(&req.topic).await?;
+    Ok(Json(json!({ "topic": req.topic, "messages": messages })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -502,7 +555,7 @@ pub(crate) async fn publish(
             )
         })?;
     }
-    p.net.gossip(&req.topic).await.map_err(net_error)?;
+    p.join(&req.topic).await?;
     p.net
         .publish(&req.topic, req.text.into_bytes())
         .await

@@ -1,4 +1,5 @@
-//! `GET /api/wallet`: the node's balance, ticket escrow and received tickets.
+//! `GET /api/wallet`: the node's balance, ticket escrow and received tickets;
+//! `POST /api/tickets/params` and `POST /api/tickets`: being paid with tickets.
 
 use axum::Json;
 use axum::extract::State;
@@ -59,12 +60,23 @@ fn wallet_of(st: &AppState) -> Result<&crate::Wallet, ApiError> {
 /// Most tickets in one `POST /api/tickets`.
 const MAX_TICKETS_PER_REQUEST: usize = flurry_chain::MAX_TICKETS_PER_JOB as usize;
 
-/// `GET /api/tickets/params`: fresh ticket parameters for a sender that wants to pay
-/// this node.
-pub(crate) async fn ticket_params(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ParamsBody {
+    /// The address that will sign the tickets; the parameters are bound to it.
+    sender: flurry_chain::Address,
+}
+
+/// `POST /api/tickets/params` with `{"sender": "0x…"}`: fresh ticket parameters for that
+/// sender. A POST (never a GET) because it stores a row: a web page's `<img>` must not
+/// be able to make the node write. The receiver bounds the rows per sender and in all.
+pub(crate) async fn ticket_params(
+    State(st): State<AppState>,
+    crate::json::ApiJson(body): crate::json::ApiJson<ParamsBody>,
+) -> Result<Json<Value>, ApiError> {
     let w = wallet_of(&st)?;
     let tickets = w.tickets.clone();
-    let params = tokio::task::spawn_blocking(move || tickets.params())
+    let params = tokio::task::spawn_blocking(move || tickets.params(body.sender))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

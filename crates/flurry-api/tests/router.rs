@@ -196,6 +196,7 @@ async fn tokens_are_required_beyond_loopback() {
         require_token: true,
         loopback_hosts_only: false,
         token_hashes: vec![tokens::hash_token(&token)],
+        ..Auth::default()
     };
     let st = Arc::new(st);
     let with = |t: Option<&str>| {
@@ -775,13 +776,24 @@ async fn memory_search_over_the_api() {
     for (body, param) in [
         (json!({"paths": []}), "paths"),
         (json!({"paths": ["notes"]}), "paths[0]"),
-        (json!({"paths": ["/", "/nonexistent/flurry"]}), "paths[1]"),
+        (json!({"paths": ["/", "notes"]}), "paths[1]"),
         (json!({"paths": ["/"], "prun": true}), "prun"),
     ] {
         let (s, v) = call_json(&st, req("POST", "/api/memory/ingest", body.to_string())).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["error"]["param"], param, "{body}: {v}");
     }
+    // Outside every memory root (this state has none): 403, and the same answer for a
+    // path that exists and one that does not (tests/memory_roots.rs has the rest).
+    let mut answers = Vec::new();
+    for path in ["/", "/nonexistent/flurry"] {
+        let body = json!({ "paths": [path] }).to_string();
+        let (s, v) = call_json(&st, req("POST", "/api/memory/ingest", body)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+        assert_eq!(v["error"]["code"], "path_not_allowed", "{v}");
+        answers.push(v);
+    }
+    assert_eq!(answers[0], answers[1]);
 }
 
 #[tokio::test]

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use flurry_chain::ticket::win_prob_one_in;
 use flurry_chain::{
-    Address, Chain, DeployParams, LocalChain, ReceiverConfig, SenderFunds, TicketReceiver,
-    TicketSender, U256, find_anvil, parse_ether,
+    Address, Chain, DeployParams, LocalChain, ReceiverConfig, SenderFunds, SenderLimits,
+    TicketReceiver, TicketSender, U256, find_anvil, parse_ether,
 };
 use flurry_identity::Identity;
 
@@ -76,6 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         win_prob: win_prob_one_in(100),
         params_ttl_secs: 3600,
         batch_size: 20,
+        ..ReceiverConfig::default()
     };
     let receiver = TicketReceiver::open(
         &dir.path().join("typical.db"),
@@ -83,8 +84,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         domain,
         typical,
     )?;
-    let sender = TicketSender::new(sender_id.clone(), domain);
-    let params = receiver.params()?;
+    // The batches below use tickets that always win (to fill every batch), which the
+    // default per-ticket value limit would refuse.
+    let sender = TicketSender::new(sender_id.clone(), domain).with_limits(SenderLimits {
+        max_face_value: U256::MAX,
+        max_ticket_ev: U256::MAX,
+    });
+    let recipient = Address::from(recipient_id.address_bytes());
+    let params = receiver.params(sender.address())?;
     let job_value = params.ticket_value();
     let funds = SenderFunds {
         deposit: parse_ether("100")?,
@@ -95,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Instant::now();
     let mut tickets = Vec::with_capacity(a.jobs as usize);
     for job in 0..a.jobs {
-        tickets.extend(sender.pay(&params, job_value, &job.to_be_bytes())?);
+        tickets.extend(sender.pay(&params, recipient, job_value, &job.to_be_bytes())?);
     }
     let create_s = t0.elapsed().as_secs_f64();
 
@@ -124,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             win_prob: U256::MAX,
             params_ttl_secs: 3600,
             batch_size: batch,
+            ..ReceiverConfig::default()
         };
         let r = TicketReceiver::open(
             &dir.path().join(format!("batch{batch}.db")),
@@ -131,10 +139,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             domain,
             cfg,
         )?;
-        let p = r.params()?;
+        let p = r.params(sender.address())?;
         let n = batch * 3;
         for i in 0..n {
-            r.receive(&sender.ticket(&p, &(i as u64).to_be_bytes())?, &funds)?;
+            r.receive(
+                &sender.ticket(&p, recipient, &(i as u64).to_be_bytes())?,
+                &funds,
+            )?;
         }
         let rep = r.redeem_pending(&recipient_chain).await?;
         assert_eq!(rep.redeemed, n, "{rep:?}");

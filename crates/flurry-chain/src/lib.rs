@@ -26,12 +26,12 @@ pub use alloy::primitives::utils::{format_ether, parse_ether};
 pub use alloy::primitives::{Address, B256, U256};
 pub use client::{BatchOutcome, Chain, Contracts, DeployParams, SenderInfo, TxInfo, WalletSummary};
 pub use deployments::{Deployment, Deployments};
-pub use local::{LocalChain, find_anvil, stop_stale_anvil};
+pub use local::{LocalChain, checkout_dir, find_anvil, stop_stale_anvil};
 pub use receiver::{
     Accepted, ReceiverConfig, RedeemReport, Rejection, SenderFunds, Shortfall, TicketReceiver,
     TicketStatus, spawn_redeemer,
 };
-pub use sender::{MAX_TICKETS_PER_JOB, SenderError, TicketSender};
+pub use sender::{MAX_TICKETS_PER_JOB, SenderError, SenderLimits, TicketSender};
 
 use std::path::PathBuf;
 
@@ -81,9 +81,13 @@ pub enum Error {
     },
     /// The anvil binary is missing.
     #[error(
-        "anvil not found: install the pinned foundry toolchain with `make chain-deps` (npm ci in contracts/), set FLURRY_ANVIL=/path/to/anvil or [chain] anvil, or use another chain with `flurry chain use URL`"
+        "anvil not found: run `make -C {} chain-deps` (installs the pinned foundry toolchain), or set [chain] anvil = \"/path/to/anvil\", or use another chain with `flurry chain use URL`",
+        checkout.display()
     )]
-    AnvilMissing,
+    AnvilMissing {
+        /// The source checkout whose `make chain-deps` installs it.
+        checkout: std::path::PathBuf,
+    },
     /// anvil did not start.
     #[error("anvil did not start: {0}")]
     AnvilStart(String),

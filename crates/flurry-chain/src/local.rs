@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use crate::{Error, Result};
 
 /// Where the anvil binary is: `configured` (from `[chain] anvil`), else `$FLURRY_ANVIL`,
-/// else `anvil` on `PATH`.
+/// else the pinned anvil that `make chain-deps` installs in the checkout this binary was
+/// built from (so an installed `flurry` run with no environment still finds it), else
+/// `anvil` on `PATH`.
 pub fn find_anvil(configured: Option<&Path>) -> Result<PathBuf> {
     let candidates = configured
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .into_iter()
-        .chain(std::env::var_os("FLURRY_ANVIL").map(PathBuf::from));
+        .chain(std::env::var_os("FLURRY_ANVIL").map(PathBuf::from))
+        .chain(std::iter::once(checkout_anvil()));
     for c in candidates {
         if c.is_file() {
             return Ok(c);
@@ -26,7 +29,20 @@ pub fn find_anvil(configured: Option<&Path>) -> Result<PathBuf> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join("anvil"))
         .find(|p| p.is_file())
-        .ok_or(Error::AnvilMissing)
+        .ok_or_else(|| Error::AnvilMissing {
+            checkout: checkout_dir(),
+        })
+}
+
+/// The source checkout this binary was built from (`make` installs the chain tools
+/// there).
+pub fn checkout_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn checkout_anvil() -> PathBuf {
+    checkout_dir().join("contracts/node_modules/.bin/anvil")
 }
 
 /// A running anvil. Dropping it kills the process; [`LocalChain::stop`] lets it save its
@@ -75,7 +91,9 @@ impl LocalChain {
         die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::AnvilMissing
+                Error::AnvilMissing {
+                    checkout: checkout_dir(),
+                }
             } else {
                 Error::AnvilStart(format!("{}: {e}", anvil.display()))
             }

@@ -33,6 +33,12 @@ pub struct ReceiverConfig {
     pub params_ttl_secs: u64,
     /// Most tickets per redemption transaction.
     pub batch_size: usize,
+    /// Most live (unexpired, unretired) parameter sets per sender; asking for more
+    /// retires the sender's oldest, so one sender cannot grow the table.
+    pub max_params_per_sender: usize,
+    /// Most live parameter sets in all; beyond it the oldest are retired, so a flood of
+    /// made-up sender addresses cannot grow the table either.
+    pub max_params: usize,
 }
 
 impl Default for ReceiverConfig {
@@ -42,6 +48,8 @@ impl Default for ReceiverConfig {
             win_prob: crate::ticket::win_prob_one_in(100),
             params_ttl_secs: 3600,
             batch_size: 20,
+            max_params_per_sender: 8,
+            max_params: 10_000,
         }
     }
 }
@@ -69,8 +77,16 @@ pub enum Rejection {
         got: Address,
     },
     /// Its `recipient_rand_hash` was not issued by this node (or is long gone).
-    #[error("ticket uses parameters this node did not issue (unknown recipientRandHash {0})")]
+    #[error(
+        "ticket uses parameters this node did not issue (unknown recipientRandHash {0}): ask for fresh ones with POST /api/tickets/params"
+    )]
     UnknownParams(B256),
+    /// The parameters were retired: a winner made from them went to the chain (which
+    /// makes their random value public), or newer parameters replaced them.
+    #[error(
+        "ticket parameters {0} are retired (a winning ticket revealed their random value, or newer parameters replaced them): ask for fresh ones with POST /api/tickets/params"
+    )]
+    ParamsRetired(B256),
     /// A field differs from the issued parameters.
     #[error("ticket {field} differs from the parameters this node issued")]
     ParamsMismatch {
@@ -205,7 +221,9 @@ CREATE TABLE IF NOT EXISTS params (
     face_value TEXT NOT NULL,
     win_prob   TEXT NOT NULL,
     expiration INTEGER NOT NULL,
-    created    INTEGER NOT NULL
+    created    INTEGER NOT NULL,
+    sender     BLOB,
+    retired    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS tickets (
     hash       BLOB PRIMARY KEY,
@@ -223,7 +241,33 @@ CREATE TABLE IF NOT EXISTS tickets (
     UNIQUE (rand_hash, sender, nonce)
 );
 CREATE INDEX IF NOT EXISTS tickets_pending ON tickets (status, sender);
+CREATE INDEX IF NOT EXISTS tickets_rand ON tickets (rand_hash, status);
 ";
+
+/// Run after [`SCHEMA`]: the per-sender index needs the columns that [`migrate`] adds to
+/// databases made before parameters were bound to a sender.
+const SCHEMA_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS params_live ON params (retired, sender);
+";
+
+/// Adds `sender` and `retired` to a `params` table made before parameters were bound to
+/// a sender. Its old rows name no sender, so they are retired: their senders get a
+/// clear refusal and fetch fresh parameters; pending winners keep their random values.
+fn migrate(db: &Connection) -> rusqlite::Result<()> {
+    let has_sender: bool = db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('params') WHERE name = 'sender')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_sender {
+        db.execute_batch(
+            "ALTER TABLE params ADD COLUMN sender BLOB;
+             ALTER TABLE params ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+             UPDATE params SET retired = 1;",
+        )?;
+    }
+    db.execute_batch(SCHEMA_INDEXES)
+}
 
 /// Validates, stores and redeems the tickets paid to this node.
 #[derive(Debug)]
@@ -250,6 +294,7 @@ impl TicketReceiver {
         db.pragma_update(None, "synchronous", "FULL")?;
         db.busy_timeout(Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
+        migrate(&db)?;
         Ok(Self {
             me,
             domain,
@@ -268,35 +313,84 @@ impl TicketReceiver {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fresh ticket parameters for a sender: a new random value is drawn and stored
-    /// (durably) before its hash is handed out.
-    pub fn params(&self) -> Result<TicketParams> {
+    /// Fresh ticket parameters for `sender`: a new random value is drawn and stored
+    /// (durably) before its hash is handed out. Every call rotates the random value.
+    ///
+    /// The table stays bounded whoever asks: beyond
+    /// [`max_params_per_sender`](ReceiverConfig::max_params_per_sender) live sets for
+    /// this sender, or [`max_params`](ReceiverConfig::max_params) in all, the oldest are
+    /// retired; retired and expired sets are deleted once no pending winner needs their
+    /// random value.
+    pub fn params(&self, sender: Address) -> Result<TicketParams> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| Error::Rng(e.to_string()))?;
         let rand = U256::from_be_bytes(bytes);
         let hash = rand_hash(rand);
         let now = unix_now();
         let expiration = now + self.config.params_ttl_secs;
-        self.db().execute(
-            "INSERT INTO params (rand_hash, rand, face_value, win_prob, expiration, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        // Dead sets go first: retired or expired ones whose random value no pending
+        // winner needs (tickets under them are refused either way).
+        tx.execute(
+            "DELETE FROM params WHERE (retired = 1 OR expiration <= ?1)
+               AND NOT EXISTS (SELECT 1 FROM tickets t
+                               WHERE t.rand_hash = params.rand_hash AND t.status = 'pending')",
+            [sql_time(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO params (rand_hash, rand, face_value, win_prob, expiration, created, sender)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 hash.as_slice(),
                 &bytes[..],
                 self.config.face_value.to_string(),
                 self.config.win_prob.to_string(),
                 sql_time(expiration),
-                sql_time(now)
+                sql_time(now),
+                sender.as_slice()
             ],
         )?;
+        // Oldest first by rowid: `created` has one-second resolution.
+        tx.execute(
+            "UPDATE params SET retired = 1 WHERE rowid IN (
+                 SELECT rowid FROM params WHERE retired = 0 AND sender = ?1
+                 ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+            params![
+                sender.as_slice(),
+                sql_count(self.config.max_params_per_sender.max(1))
+            ],
+        )?;
+        tx.execute(
+            "UPDATE params SET retired = 1 WHERE rowid IN (
+                 SELECT rowid FROM params WHERE retired = 0
+                 ORDER BY rowid DESC LIMIT -1 OFFSET ?1)",
+            [sql_count(self.config.max_params.max(1))],
+        )?;
+        tx.execute(
+            "DELETE FROM params WHERE retired = 1
+               AND NOT EXISTS (SELECT 1 FROM tickets t
+                               WHERE t.rand_hash = params.rand_hash AND t.status = 'pending')",
+            [],
+        )?;
+        tx.commit()?;
         Ok(TicketParams {
             domain: self.domain,
             recipient: self.me,
+            sender,
             face_value: self.config.face_value,
             win_prob: self.config.win_prob,
             recipient_rand_hash: hash,
             expiration_time: expiration,
         })
+    }
+
+    /// Rows in the parameters table (live, and dead ones kept for a pending winner).
+    pub fn params_rows(&self) -> Result<u64> {
+        let n: i64 = self
+            .db()
+            .query_row("SELECT COUNT(*) FROM params", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Validates a ticket against `funds` (the sender's escrow as last seen on chain) and
@@ -311,17 +405,36 @@ impl TicketReceiver {
         }
         let storage = |e: rusqlite::Error| Rejection::Storage(e.to_string());
         let db = self.db();
-        let issued: Option<(Vec<u8>, String, String, i64)> = db
+        type Issued = (Vec<u8>, String, String, i64, Option<Vec<u8>>, bool);
+        let issued: Option<Issued> = db
             .query_row(
-                "SELECT rand, face_value, win_prob, expiration FROM params WHERE rand_hash = ?1",
+                "SELECT rand, face_value, win_prob, expiration, sender, retired
+                 FROM params WHERE rand_hash = ?1",
                 [ticket.recipient_rand_hash.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()
             .map_err(storage)?;
-        let Some((rand, face, win, expiration)) = issued else {
+        let Some((rand, face, win, expiration, issued_to, retired)) = issued else {
             return Err(Rejection::UnknownParams(ticket.recipient_rand_hash));
         };
+        // Once a winner made from these parameters went to the chain, their random
+        // value is public: a sender could then sign only tickets it knows will lose.
+        if retired {
+            return Err(Rejection::ParamsRetired(ticket.recipient_rand_hash));
+        }
+        if issued_to.as_deref() != Some(ticket.sender.as_slice()) {
+            return Err(Rejection::ParamsMismatch { field: "sender" });
+        }
         if face != ticket.face_value.to_string() {
             return Err(Rejection::ParamsMismatch {
                 field: "face value",
@@ -515,6 +628,10 @@ impl TicketReceiver {
         )?;
         let pending = self.pending()?;
         for chunk in pending.chunks(self.config.batch_size.max(1)) {
+            // The transaction carries the random values for everyone to read: retire
+            // their parameters first (durably), so no ticket made from them is accepted
+            // once a sender can tell winners from losers before signing.
+            self.retire(chunk.iter().map(|(t, _)| t.ticket.recipient_rand_hash))?;
             let outcome = chain.batch_redeem(chunk).await?;
             let mut db = self.db();
             let tx = db.transaction()?;
@@ -546,6 +663,27 @@ impl TicketReceiver {
         }
         Ok(report)
     }
+}
+
+impl TicketReceiver {
+    /// Marks parameter sets retired: tickets made from them are refused from now on.
+    fn retire(&self, hashes: impl Iterator<Item = B256>) -> Result<()> {
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        for h in hashes {
+            tx.execute(
+                "UPDATE params SET retired = 1 WHERE rand_hash = ?1",
+                [h.as_slice()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A count limit as SQLite's integer.
+fn sql_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Unix seconds as SQLite's integer (times beyond i64 are clamped).
@@ -607,7 +745,7 @@ pub fn spawn_redeemer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sender::TicketSender;
+    use crate::sender::{SenderLimits, TicketSender};
     use crate::ticket::Ticket;
     use flurry_identity::Identity;
 
@@ -639,9 +777,13 @@ mod tests {
         let me = Address::from(Identity::generate().unwrap().address_bytes());
         let receiver =
             TicketReceiver::open(&dir.path().join("t.db"), me, domain(), config).unwrap();
-        let params = receiver.params().unwrap();
         let sender_id = Identity::generate().unwrap();
-        let sender = TicketSender::new(sender_id.clone(), domain());
+        // The receiver's terms are the subject here, not the sender's limits.
+        let sender = TicketSender::new(sender_id.clone(), domain()).with_limits(SenderLimits {
+            max_face_value: U256::MAX,
+            max_ticket_ev: U256::MAX,
+        });
+        let params = receiver.params(sender.address()).unwrap();
         World {
             _dir: dir,
             receiver,
@@ -658,7 +800,10 @@ mod tests {
     #[test]
     fn every_bad_ticket_gets_its_own_reason() {
         let w = world(ReceiverConfig::default());
-        let good = w.sender.ticket(&w.params, b"job").unwrap();
+        let good = w
+            .sender
+            .ticket(&w.params, w.params.recipient, b"job")
+            .unwrap();
         let me = w.params.recipient;
 
         let mut t = good.ticket.clone();
@@ -744,6 +889,61 @@ mod tests {
         ));
     }
 
+    /// Parameters are bound to the sender that asked for them: another sender's ticket
+    /// under them is refused even when it is properly signed.
+    #[test]
+    fn parameters_of_another_sender_are_refused() {
+        let w = world(ReceiverConfig::default());
+        let other_id = Identity::generate().unwrap();
+        let t = Ticket {
+            recipient: w.params.recipient,
+            sender: Address::from(other_id.address_bytes()),
+            face_value: w.params.face_value,
+            win_prob: w.params.win_prob,
+            sender_nonce: U256::from(1),
+            expiration_time: w.params.expiration_time,
+            recipient_rand_hash: w.params.recipient_rand_hash,
+            aux_data: Default::default(),
+        };
+        assert_eq!(
+            w.receiver.receive(&resign(t, &other_id), &rich()),
+            Err(Rejection::ParamsMismatch { field: "sender" })
+        );
+    }
+
+    /// A ticket store made before parameters were bound to a sender opens, and its old
+    /// parameters (which name no sender) are retired, not trusted for anyone.
+    #[test]
+    fn an_old_ticket_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE params (rand_hash BLOB PRIMARY KEY, rand BLOB NOT NULL,
+                   face_value TEXT NOT NULL, win_prob TEXT NOT NULL,
+                   expiration INTEGER NOT NULL, created INTEGER NOT NULL);
+                 INSERT INTO params VALUES (x'01', x'02', '1', '1', 9999999999, 0);",
+            )
+            .unwrap();
+        }
+        let me = Address::repeat_byte(7);
+        let r = TicketReceiver::open(&path, me, domain(), ReceiverConfig::default()).unwrap();
+        let retired: bool = r
+            .db()
+            .query_row(
+                "SELECT retired FROM params WHERE rand_hash = x'01'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(retired);
+        r.params(Address::repeat_byte(8)).unwrap();
+        // Opening again is a no-op.
+        drop(r);
+        TicketReceiver::open(&path, me, domain(), ReceiverConfig::default()).unwrap();
+    }
+
     #[test]
     fn expired_parameters_are_refused() {
         let w = world(ReceiverConfig {
@@ -752,7 +952,7 @@ mod tests {
         });
         // The sender refuses expired parameters itself …
         assert!(matches!(
-            w.sender.ticket(&w.params, b""),
+            w.sender.ticket(&w.params, w.params.recipient, b""),
             Err(crate::SenderError::Expired(_))
         ));
         // … and the receiver refuses a ticket made from them anyway.
@@ -784,10 +984,10 @@ mod tests {
             ..rich()
         };
         for _ in 0..3 {
-            let t = w.sender.ticket(&w.params, b"").unwrap();
+            let t = w.sender.ticket(&w.params, w.params.recipient, b"").unwrap();
             assert!(w.receiver.receive(&t, &funds).unwrap().winner);
         }
-        let t = w.sender.ticket(&w.params, b"").unwrap();
+        let t = w.sender.ticket(&w.params, w.params.recipient, b"").unwrap();
         assert!(matches!(
             w.receiver.receive(&t, &funds),
             Err(Rejection::InsufficientFunds(s))
@@ -800,20 +1000,35 @@ mod tests {
     fn sender_splits_a_job_into_tickets_by_expected_value() {
         let w = world(ReceiverConfig::default());
         let ev = w.params.ticket_value();
-        assert_eq!(w.sender.pay(&w.params, ev, b"").unwrap().len(), 1);
         assert_eq!(
             w.sender
-                .pay(&w.params, ev * U256::from(3) + U256::from(1), b"")
+                .pay(&w.params, w.params.recipient, ev, b"")
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            w.sender
+                .pay(
+                    &w.params,
+                    w.params.recipient,
+                    ev * U256::from(3) + U256::from(1),
+                    b""
+                )
                 .unwrap()
                 .len(),
             4
         );
-        let tickets = w.sender.pay(&w.params, ev * U256::from(5), b"").unwrap();
+        let tickets = w
+            .sender
+            .pay(&w.params, w.params.recipient, ev * U256::from(5), b"")
+            .unwrap();
         let nonces: std::collections::HashSet<_> =
             tickets.iter().map(|t| t.ticket.sender_nonce).collect();
         assert_eq!(nonces.len(), 5, "every ticket has its own nonce");
         assert!(matches!(
-            w.sender.pay(&w.params, ev * U256::from(5000), b""),
+            w.sender
+                .pay(&w.params, w.params.recipient, ev * U256::from(5000), b""),
             Err(crate::SenderError::TooManyTickets { .. })
         ));
         let other = TicketSender::new(
@@ -824,7 +1039,7 @@ mod tests {
             },
         );
         assert!(matches!(
-            other.ticket(&w.params, b""),
+            other.ticket(&w.params, w.params.recipient, b""),
             Err(crate::SenderError::WrongDomain { .. })
         ));
     }

@@ -63,6 +63,9 @@ pub struct TicketParams {
     pub domain: Domain,
     /// The recipient's address.
     pub recipient: Address,
+    /// The sender these parameters were issued to: the recipient refuses tickets made
+    /// from them by anyone else.
+    pub sender: Address,
     /// Face value of each ticket, wei.
     pub face_value: U256,
     /// Win probability numerator over 2^256.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use flurry_chain::ticket::{SignedTicket, win_prob_one_in};
 use flurry_chain::{
     Address, B256, Chain, Contracts, DeployParams, Error, LocalChain, ReceiverConfig, SenderFunds,
-    TicketReceiver, TicketSender, TicketStatus, U256, find_anvil, parse_ether,
+    SenderLimits, TicketReceiver, TicketSender, TicketStatus, U256, find_anvil, parse_ether,
 };
 use flurry_identity::Identity;
 
@@ -166,17 +166,20 @@ async fn a_thousand_tickets_at_one_in_a_hundred_pay_their_expected_value() {
             win_prob: win_prob_one_in(100),
             params_ttl_secs: 3600,
             batch_size: 25,
+            ..ReceiverConfig::default()
         },
     )
     .unwrap();
     let sender = TicketSender::new(sender_id.clone(), domain);
-    let params = receiver.params().unwrap();
+    let params = receiver.params(sender.address()).unwrap();
     let job_value = params.ticket_value();
 
     let mut winners = Vec::new();
     let mut received = U256::ZERO;
     for job in 0..1000u32 {
-        let tickets = sender.pay(&params, job_value, &job.to_be_bytes()).unwrap();
+        let tickets = sender
+            .pay(&params, addr(&recipient_id), job_value, &job.to_be_bytes())
+            .unwrap();
         assert_eq!(
             tickets.len(),
             1,
@@ -288,14 +291,23 @@ async fn receiver_loses_no_acknowledged_winner_across_kill_9() {
         win_prob: win_prob_one_in(4),
         params_ttl_secs: 3600,
         batch_size: 16,
+        ..ReceiverConfig::default()
     };
     let params = {
         let r = TicketReceiver::open(&db, addr(&recipient_id), domain, config.clone()).unwrap();
-        r.params().unwrap()
+        r.params(addr(&sender_id)).unwrap()
     };
-    let sender = TicketSender::new(sender_id.clone(), domain);
+    // One in four at 0.01 ETH is worth more per ticket than the default sender limit.
+    let sender = TicketSender::new(sender_id.clone(), domain).with_limits(SenderLimits {
+        max_face_value: eth("0.01"),
+        max_ticket_ev: eth("0.01"),
+    });
     let tickets: Vec<SignedTicket> = (0..400u32)
-        .map(|i| sender.ticket(&params, &i.to_be_bytes()).unwrap())
+        .map(|i| {
+            sender
+                .ticket(&params, addr(&recipient_id), &i.to_be_bytes())
+                .unwrap()
+        })
         .collect();
     let input = dir.path().join("tickets.jsonl");
     let lines: Vec<String> = tickets

@@ -78,10 +78,16 @@ pub(crate) enum WalletCommand {
         amount: AmountArgs,
     },
     /// Pay another node for work with tickets: asks it for ticket parameters
-    /// (GET URL/api/tickets/params) and sends tickets worth AMOUNT in expectation.
+    /// (POST URL/api/tickets/params), checks them against this node's limits
+    /// ([chain] max_face_value_eth, max_ticket_ev_eth) and the payee, and sends tickets
+    /// worth AMOUNT in expectation.
     Pay {
         /// The other node's API, e.g. http://127.0.0.1:7878.
         url: String,
+        /// The payee's address (0x…). Without it, the address the node at URL reports
+        /// in /api/node is used (and printed).
+        #[arg(long)]
+        to: Option<String>,
         #[command(flatten)]
         amount: AmountArgs,
         /// API token of the other node, when it listens beyond loopback.
@@ -189,9 +195,14 @@ pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
                 .as_ref()
                 .ok()
                 .and_then(|(id, g)| known.get(*id, *g).cloned());
+            // Local mode needs anvil: say where it is, or what is missing and how to fix it.
+            let anvil = (c.mode == ChainMode::Local)
+                .then(|| flurry_chain::find_anvil(Some(std::path::Path::new(&c.anvil))));
             if json {
                 return print_json(&json!({
                     "mode": mode,
+                    "anvil": anvil.as_ref().and_then(|a| a.as_ref().ok()),
+                    "anvil_error": anvil.as_ref().and_then(|a| a.as_ref().err().map(|e| e.to_string())),
                     "rpc_url": url.as_ref().ok(),
                     "chain_id": live.as_ref().ok().map(|(id, _)| id),
                     "error": live.as_ref().err(),
@@ -200,6 +211,11 @@ pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS);
             }
             println!("mode:      {}", mode.as_str().unwrap_or_default());
+            match &anvil {
+                Some(Ok(p)) => println!("anvil:     {}", p.display()),
+                Some(Err(e)) => println!("anvil:     missing ({e})"),
+                None => {}
+            }
             match (&url, &live) {
                 (Ok(u), Ok((id, _))) => println!("rpc:       {u} (chain id {id})"),
                 (Ok(u), Err(e)) => println!("rpc:       {u} (not reachable: {e})"),
@@ -247,23 +263,48 @@ pub(crate) fn chain(ctx: &Setup, c: ChainCommand) -> Result<ExitCode> {
     }
 }
 
-async fn pay(ctx: &Setup, url: &str, a: &AmountArgs, token: Option<String>) -> Result<ExitCode> {
+async fn pay(
+    ctx: &Setup,
+    url: &str,
+    to: Option<&str>,
+    a: &AmountArgs,
+    token: Option<String>,
+) -> Result<ExitCode> {
     let value = node_chain::parse_eth("amount", &a.amount)?;
-    let (chain, id) = connect_with_key(ctx, &a.tx.key).await?;
+    let limits = node_chain::sender_limits(&ctx.config.chain)?;
     let peer = crate::remote::Remote::at(url, token);
+    // Whom the user means to pay, decided before the payee says anything about tickets:
+    // parameters naming anyone else are refused.
+    let payee: flurry_chain::Address = match to {
+        Some(t) => t.parse().map_err(|_| {
+            anyhow::anyhow!("invalid --to address {t:?}: expected 0x + 40 hex digits")
+        })?,
+        None => {
+            let node = peer.get("/api/node")?;
+            let reported = node["address"].as_str().unwrap_or_default();
+            let payee = reported.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "the node at {url} reports no valid address ({reported:?}): pass the payee's address with --to"
+                )
+            })?;
+            if !a.tx.json {
+                println!(
+                    "Paying {payee} (the address {url} reports; pass --to ADDRESS to insist on one)."
+                );
+            }
+            payee
+        }
+    };
+    let (chain, id) = connect_with_key(ctx, &a.tx.key).await?;
+    let me = chain.address();
     let params: flurry_chain::ticket::TicketParams =
-        serde_json::from_value(peer.get("/api/tickets/params")?)
+        serde_json::from_value(peer.post("/api/tickets/params", &json!({ "sender": me }))?)
             .context("the other node's ticket parameters do not parse")?;
-    let escrow = chain.sender_info(chain.address()).await?;
-    if escrow.deposit.saturating_add(escrow.reserve) < params.face_value {
-        bail!(
-            "your ticket deposit ({} ETH) cannot cover one ticket of {} ETH: fund it with `flurry wallet deposit AMOUNT`",
-            format_ether(escrow.deposit),
-            format_ether(params.face_value)
-        );
-    }
-    let sender = flurry_chain::TicketSender::new(id, chain.domain()?);
-    let tickets = sender.pay(&params, value, &[])?;
+    let escrow = chain.sender_info(me).await?;
+    let sender = flurry_chain::TicketSender::new(id, chain.domain()?).with_limits(limits);
+    sender.check(&params, payee)?;
+    sender.check_deposit(&params, escrow.deposit)?;
+    let tickets = sender.pay(&params, payee, value, &[])?;
     let answer = peer.post("/api/tickets", &json!({ "tickets": tickets }))?;
     if a.tx.json {
         print_json(&answer)?;
@@ -387,7 +428,12 @@ pub(crate) fn wallet(ctx: &Setup, w: WalletCommand) -> Result<ExitCode> {
                     .await?;
                 print_tx("send", &tx, amount.tx.json)
             }
-            WalletCommand::Pay { url, amount, token } => pay(ctx, &url, &amount, token).await,
+            WalletCommand::Pay {
+                url,
+                to,
+                amount,
+                token,
+            } => pay(ctx, &url, to.as_deref(), &amount, token).await,
         }
     })
 }

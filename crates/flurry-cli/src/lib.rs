@@ -34,9 +34,28 @@ use flurry_infer::sampler::SamplingParams;
 use flurry_infer::store::{ModelEntry, ModelStore};
 use flurry_infer::template::ChatMessage;
 
-/// Flurry: your own private AI node.
+/// What `flurry --help` opens with: the product, not this crate (clap's bare `about`
+/// would print the crate's Cargo description).
+const ABOUT: &str = "Flurry: your own private AI node. A language model on your machine that \
+answers from your files, mail and notes, and works with other people's nodes peer to peer. \
+Nothing leaves the node unless you allow it.";
+
+const AFTER_HELP: &str = "Get started:\n  \
+flurry up                    start the node, then open http://127.0.0.1:7878\n  \
+flurry ask \"Hello!\"          one answer in the terminal\n  \
+flurry ingest ~/notes        let it answer from your notes (encrypted at rest)\n\n\
+Any OpenAI or Ollama client works against http://127.0.0.1:7878. \
+`flurry COMMAND --help` explains each command.";
+
 #[derive(Debug, Parser)]
-#[command(name = "flurry", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "flurry",
+    version,
+    about = ABOUT,
+    long_about = None,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,15 +65,6 @@ struct Cli {
 enum Command {
     /// Start the node: API (OpenAI and Ollama compatible) and web UI on 127.0.0.1:7878.
     Up(node_cmd::UpArgs),
-    /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
-    Init(node_cmd::InitArgs),
-    /// Show the node's PeerId and Ethereum address.
-    Id(node_cmd::IdArgs),
-    /// Manage API tokens (needed when the node listens beyond loopback).
-    #[command(subcommand)]
-    Token(node_cmd::TokenCommand),
-    /// Show what data has left this node: every transfer, by destination and purpose.
-    Egress(node_cmd::EgressArgs),
     /// Answer one prompt and exit.
     Ask(AskArgs),
     /// Chat interactively in the terminal (Ctrl-C stops an answer, Ctrl-D exits).
@@ -62,32 +72,48 @@ enum Command {
     /// Manage the model store.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
-    /// Measure prompt-processing and generation speed.
-    Bench(bench::BenchArgs),
     /// Add files and directories to the node's private memory (encrypted at rest).
     Ingest(memory_cmd::IngestArgs),
     /// Search, list and forget what the memory holds.
     #[command(subcommand)]
     Memory(memory_cmd::MemoryCommand),
-    /// Choose and inspect the EVM chain payments settle on; deploy the contracts.
-    #[command(subcommand)]
-    Chain(chain_cmd::ChainCommand),
-    /// The node's wallet: address, balance, ticket deposit and reserve.
-    #[command(subcommand)]
-    Wallet(chain_cmd::WalletCommand),
-    /// Run a relay server (circuit relay v2) for friends behind NAT: no model, no chain.
-    Relay(net_cmd::RelayArgs),
     /// List connected peers: addresses, protocol, latency, direct or relayed.
     Peers(net_cmd::PeersArgs),
-    /// The peer-to-peer network: status and reachability diagnosis, dialling.
-    #[command(subcommand)]
-    Net(net_cmd::NetCommand),
     /// The trusted circle: peers allowed to run inference on this node.
     #[command(subcommand)]
     Circle(net_cmd::CircleCommand),
+    /// The peer-to-peer network: status and reachability diagnosis, dialling.
+    #[command(subcommand)]
+    Net(net_cmd::NetCommand),
+    /// Run a relay server (circuit relay v2) for friends behind NAT: no model, no chain.
+    Relay(net_cmd::RelayArgs),
+    /// The node's wallet: address, balance, ticket deposit and reserve.
+    #[command(subcommand)]
+    Wallet(chain_cmd::WalletCommand),
+    /// Choose and inspect the EVM chain payments settle on; deploy the contracts.
+    #[command(subcommand)]
+    Chain(chain_cmd::ChainCommand),
+    /// Manage API tokens (needed when the node listens beyond loopback).
+    #[command(subcommand)]
+    Token(node_cmd::TokenCommand),
+    /// Show what data has left this node: every transfer, by destination and purpose.
+    Egress(node_cmd::EgressArgs),
+    /// Measure prompt-processing and generation speed.
+    Bench(bench::BenchArgs),
+    /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
+    Init(node_cmd::InitArgs),
+    /// Show the node's PeerId and Ethereum address.
+    Id(node_cmd::IdArgs),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Internal: the document extraction child that ingestion starts for each file
+    /// (reads the file on stdin, limits itself, answers on stdout). Not for typing.
+    #[command(name = "__extract", hide = true)]
+    Extract {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,7 +226,22 @@ pub(crate) struct ChatArgs {
 
 /// Parses arguments and runs the command; the binary's whole `main`.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // Owner-only from the first write: the home, the key, the databases and SQLite's
+    // -wal/-shm files are created 0700/0600 whatever umask the shell had.
+    flurry_config::private_umask();
+    let cli = match Cli::parse() {
+        // The extraction child needs no paths or config (and gets no environment).
+        Cli {
+            command: Command::Extract { args },
+        } => {
+            return flurry_memory::worker_main(
+                &args,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+            );
+        }
+        cli => cli,
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -232,6 +273,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Peers(a) => net_cmd::peers(&ctx, a),
         Command::Net(c) => net_cmd::net(&ctx, c),
         Command::Circle(c) => net_cmd::circle(&ctx, c),
+        // Answered in `run` before paths and config are read.
+        Command::Extract { .. } => Ok(ExitCode::FAILURE),
         Command::Config(ConfigCommand::Show) => {
             println!("# {}", ctx.paths.config_file().display());
             print!("{}", ctx.config.to_toml());

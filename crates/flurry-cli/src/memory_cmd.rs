@@ -1,10 +1,16 @@
-//! `flurry ingest` and `flurry memory search|list|forget`.
+//! `flurry ingest` and `flurry memory search|list|forget|roots`.
+//!
+//! `flurry ingest PATH` runs in this process (the user typed the path, so any path is
+//! fine); the API's `POST /api/memory/ingest` only reads folders listed by
+//! `flurry memory roots add`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use flurry_agent::{History, HistoryKey};
+use flurry_identity::Identity;
 use flurry_memory::{Filters, MemoryKey, MemoryStore, SearchMode};
 use flurry_node::PassphraseOptions;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,8 +75,14 @@ pub(crate) enum MemoryCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// The folders the node's API may ingest from (`[memory] roots` in flurry.toml);
+    /// `flurry ingest PATH` is not limited by them.
+    Roots {
+        #[command(subcommand)]
+        command: RootsCommand,
+    },
     /// Remove a document (by id or path; a directory removes everything under it) from
-    /// the full-text index and the vectors.
+    /// the full-text index and the vectors, and its citations from the chat history.
     Forget {
         /// Document id (from `memory list`) or path.
         target: String,
@@ -80,12 +92,125 @@ pub(crate) enum MemoryCommand {
     },
 }
 
-fn open(ctx: &Setup, password_file: Option<PathBuf>) -> Result<MemoryStore> {
+#[derive(Debug, Subcommand)]
+pub(crate) enum RootsCommand {
+    /// Let the API ingest FOLDER and everything under it (a running node sees it at its
+    /// next ingest request).
+    Add {
+        /// An existing folder (symlinks are resolved; the real folder is stored).
+        path: PathBuf,
+    },
+    /// List the folders.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop letting the API ingest FOLDER (what was ingested stays; `flurry memory forget
+    /// FOLDER` removes it).
+    Remove {
+        /// A folder listed by `flurry memory roots list`.
+        path: PathBuf,
+    },
+}
+
+fn open_with(ctx: &Setup, password_file: Option<PathBuf>) -> Result<(MemoryStore, Identity)> {
     let id = flurry_node::unlock(&ctx.paths, &PassphraseOptions::from_env(password_file))?;
-    Ok(MemoryStore::open(
-        &ctx.paths.memory_db(),
-        &MemoryKey::from_identity(&id),
-    )?)
+    let store = MemoryStore::open(&ctx.paths.memory_db(), &MemoryKey::from_identity(&id))?;
+    Ok((store, id))
+}
+
+fn open(ctx: &Setup, password_file: Option<PathBuf>) -> Result<MemoryStore> {
+    Ok(open_with(ctx, password_file)?.0)
+}
+
+/// Whether `MemoryStore::forget(what)` removes the document `(id, path)`: by id, by
+/// exact path, everything under a folder, or every message of a mailbox (`file#N`).
+fn forget_matches(what: &str, id: i64, path: &str) -> bool {
+    if let Ok(n) = what.parse::<i64>() {
+        return n == id;
+    }
+    let dir = format!("{}/", what.trim_end_matches('/'));
+    path == what || path.starts_with(&dir) || path.starts_with(&format!("{what}#"))
+}
+
+fn roots(ctx: &Setup, command: RootsCommand) -> Result<()> {
+    let file = ctx.paths.config_file();
+    match command {
+        RootsCommand::Add { path } => {
+            let real = std::fs::canonicalize(&path)
+                .with_context(|| format!("{} cannot be added", path.display()))?;
+            if !real.is_dir() {
+                anyhow::bail!(
+                    "{} is not a folder: add the folder that holds it (`flurry ingest FILE` ingests one file)",
+                    path.display()
+                );
+            }
+            if flurry_config::add_memory_root(&file, &real)? {
+                println!(
+                    "The API may now ingest from {} (a running node sees it at its next ingest request).",
+                    real.display()
+                );
+            } else {
+                println!("{} is already a memory root.", real.display());
+            }
+        }
+        RootsCommand::List { json } => {
+            let roots = &ctx.config.memory.roots;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "roots": roots }))?
+                );
+            } else if roots.is_empty() {
+                println!(
+                    "No memory roots: the API ingests nothing. (`flurry memory roots add FOLDER` adds one.)"
+                );
+            } else {
+                for r in roots {
+                    println!("{}", r.display());
+                }
+            }
+        }
+        RootsCommand::Remove { path } => {
+            // The folder as listed: its real path, or (gone since) the path as typed.
+            let mut forms = vec![std::path::absolute(&path)?];
+            if let Ok(real) = std::fs::canonicalize(&path) {
+                forms.push(real);
+            }
+            let mut removed = false;
+            for f in &forms {
+                removed |= flurry_config::remove_memory_root(&file, f)?;
+            }
+            if !removed {
+                anyhow::bail!(
+                    "{} is not a memory root (see `flurry memory roots list`)",
+                    path.display()
+                );
+            }
+            println!("The API no longer ingests from {}.", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn forget(ctx: &Setup, target: &str, password_file: Option<PathBuf>) -> Result<usize> {
+    let (store, id) = open_with(ctx, password_file)?;
+    let gone: Vec<(i64, String)> = store
+        .list()?
+        .into_iter()
+        .filter(|d| forget_matches(target, d.id, &d.path))
+        .map(|d| (d.id, d.path))
+        .collect();
+    let n = store.forget(target)?;
+    if n > 0 && ctx.paths.history_db().exists() {
+        // Chat answers cite snippets of these documents: the citations go with them.
+        let history = History::open(&ctx.paths.history_db(), &HistoryKey::from_identity(&id))?;
+        let ids: Vec<i64> = gone.iter().map(|(i, _)| *i).collect();
+        let paths: Vec<String> = gone.into_iter().map(|(_, p)| p).collect();
+        history.forget_citations(&ids, &paths)?;
+    }
+    Ok(n)
 }
 
 fn embedder(ctx: &Setup) -> Result<flurry_embed::Embedder> {
@@ -222,11 +347,12 @@ pub(crate) fn memory(ctx: &Setup, m: MemoryCommand) -> Result<ExitCode> {
                 }
             }
         }
+        MemoryCommand::Roots { command } => roots(ctx, command)?,
         MemoryCommand::Forget {
             target,
             password_file,
         } => {
-            let n = open(ctx, password_file)?.forget(&target)?;
+            let n = forget(ctx, &target, password_file)?;
             if n == 0 {
                 anyhow::bail!("nothing stored matches {target:?} (see `flurry memory list`)");
             }

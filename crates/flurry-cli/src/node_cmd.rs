@@ -80,12 +80,23 @@ pub(crate) enum TokenCommand {
         /// A label for the token.
         #[arg(long, default_value = "default")]
         name: String,
+        /// What the token may do: `read` (lists, search, status), `chat` (read plus
+        /// generation and conversations) or `admin` (everything: ingest, forget,
+        /// wallet, circle, network). Repeatable. Default: chat.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<flurry_api::tokens::Scope>,
     },
-    /// List tokens (labels and dates; the tokens themselves are not stored).
+    /// List tokens (id, label, scopes, date; the tokens themselves are not stored).
     List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Revoke a token by its name or id (from `flurry token list`); a running node
+    /// refuses it at once.
+    Revoke {
+        /// The token's name, its id, or the token itself.
+        key: String,
     },
 }
 
@@ -199,12 +210,23 @@ pub(crate) fn id(ctx: &Setup, a: IdArgs) -> Result<ExitCode> {
 pub(crate) fn token(ctx: &Setup, t: TokenCommand) -> Result<ExitCode> {
     let file = ctx.paths.tokens_file();
     match t {
-        TokenCommand::Create { name } => {
-            let token = flurry_api::tokens::TokenFile::create(&file, &name)?;
+        TokenCommand::Create { name, scopes } => {
+            let token = flurry_api::tokens::TokenFile::create(&file, &name, &scopes)?;
+            let scope = flurry_api::tokens::TokenFile::load(&file)?
+                .find(&token)
+                .map_or("chat", |t| t.scope().as_str());
             println!("{token}");
             eprintln!(
-                "Saved (as a hash) in {}. This is the only time the token is shown. Clients send it as `Authorization: Bearer <token>`; restart `flurry up` to use it.",
+                "Saved (as a hash) in {}, scope {scope}. This is the only time the token is shown. Clients send it as `Authorization: Bearer <token>`; a running node accepts it at once.",
                 file.display()
+            );
+        }
+        TokenCommand::Revoke { key } => {
+            let gone = flurry_api::tokens::TokenFile::revoke(&file, &key)?;
+            eprintln!(
+                "revoked {} ({}); a running node refuses it from now on",
+                gone.name,
+                gone.id()
             );
         }
         TokenCommand::List { json } => {
@@ -213,14 +235,23 @@ pub(crate) fn token(ctx: &Setup, t: TokenCommand) -> Result<ExitCode> {
                 let list: Vec<Value> = f
                     .tokens
                     .iter()
-                    .map(|t| json!({"name": t.name, "created_at": t.created_at}))
+                    .map(|t| {
+                        json!({"id": t.id(), "name": t.name, "scopes": t.scopes, "created_at": t.created_at})
+                    })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if f.tokens.is_empty() {
                 println!("no tokens (make one with `flurry token create`)");
             } else {
                 for t in &f.tokens {
-                    println!("{}\tcreated {}", t.name, t.created_at);
+                    let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+                    println!(
+                        "{}\t{}\t{}\tcreated {}",
+                        t.id(),
+                        t.name,
+                        scopes.join(","),
+                        t.created_at
+                    );
                 }
             }
         }

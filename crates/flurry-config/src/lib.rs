@@ -185,6 +185,19 @@ pub struct FileConfig {
     pub chain: ChainSection,
     /// `[net]`: the peer-to-peer network.
     pub net: NetSection,
+    /// `[memory]`: the private memory (which folders the API may ingest).
+    pub memory: MemorySection,
+}
+
+/// `[memory]` section: the private memory (docs/memory.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemorySection {
+    /// Absolute folders that `POST /api/memory/ingest` may read (after symlinks are
+    /// resolved); nothing else on disk can be ingested through the API. The CLI
+    /// (`flurry ingest PATH`) is not limited by it. Edited by `flurry memory roots add`.
+    /// Default empty: the API ingests nothing.
+    pub roots: Vec<PathBuf>,
 }
 
 /// `[net]` section: the libp2p swarm (docs/p2p.md).
@@ -231,6 +244,9 @@ pub struct NetSection {
     pub infer_per_minute: u32,
     /// Inference requests one circle member may have running at once. Default 2.
     pub infer_concurrent_per_peer: usize,
+    /// Longest time, in seconds, an answer from a peer may take from the request to its
+    /// last frame; a peer still streaming then is cut off. Default 600.
+    pub infer_total_timeout_secs: u64,
 }
 
 impl Default for NetSection {
@@ -257,6 +273,7 @@ impl Default for NetSection {
             autonat_private_addresses: false,
             infer_per_minute: 30,
             infer_concurrent_per_peer: 2,
+            infer_total_timeout_secs: 600,
         }
     }
 }
@@ -313,6 +330,12 @@ pub struct ChainSection {
     pub redeem_interval_secs: u64,
     /// Most tickets per redemption transaction. Default 20.
     pub redeem_batch: usize,
+    /// Paying: the largest face value (ETH) of one ticket this node signs, whatever the
+    /// payee asks for. Default "0.05".
+    pub max_face_value_eth: String,
+    /// Paying: the largest expected value (ETH) of one ticket this node signs
+    /// (face value × win probability). Default "0.001".
+    pub max_ticket_ev_eth: String,
 }
 
 impl Default for ChainSection {
@@ -335,6 +358,8 @@ impl Default for ChainSection {
             ticket_win_one_in: 100,
             redeem_interval_secs: 30,
             redeem_batch: 20,
+            max_face_value_eth: "0.05".to_string(),
+            max_ticket_ev_eth: "0.001".to_string(),
         }
     }
 }
@@ -391,6 +416,181 @@ pub fn set_chain(path: &Path, mode: ChainMode, rpc_url: Option<&str>) -> Result<
         })
 }
 
+/// Reads the config file at `path` (missing: empty), lets `edit` change the document,
+/// checks that the loader accepts the result, and writes it atomically (a temporary
+/// file, fsync, rename): a crash leaves the old file or the new one, never half of one.
+/// Comments and the rest of the file are kept.
+fn edit_config<T>(
+    path: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let invalid = |message: String| Error::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+    let out = edit(&mut doc).map_err(invalid)?;
+    let text = doc.to_string();
+    // Refuse to write a file the loader would reject.
+    FileConfig::parse(&text).map_err(invalid)?;
+    let write = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(write)?;
+    }
+    let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut f = private_file_options().open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            // The rename itself must reach the disk too.
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(write)?;
+    Ok(out)
+}
+
+/// The `[memory] roots` array of `doc`, created when missing.
+fn roots_array(
+    doc: &mut toml_edit::DocumentMut,
+) -> std::result::Result<&mut toml_edit::Array, String> {
+    let memory = doc
+        .entry("memory")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| "[memory] is not a table".to_string())?;
+    memory
+        .entry("roots")
+        .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
+        .as_array_mut()
+        .ok_or_else(|| "[memory] roots is not an array of paths".to_string())
+}
+
+/// Adds `root` (an absolute path) to `[memory] roots` in the config file at `path`,
+/// keeping the rest of the file; writes atomically. Returns false when it was there
+/// already.
+pub fn add_memory_root(path: &Path, root: &Path) -> Result<bool> {
+    let text = root.to_str().ok_or_else(|| Error::Invalid {
+        path: path.to_path_buf(),
+        message: format!(
+            "{} is not valid UTF-8, which flurry.toml cannot hold",
+            root.display()
+        ),
+    })?;
+    if !root.is_absolute() {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            message: format!("{text} is not an absolute path"),
+        });
+    }
+    edit_config(path, |doc| {
+        let roots = roots_array(doc)?;
+        if roots.iter().any(|v| v.as_str() == Some(text)) {
+            return Ok(false);
+        }
+        roots.push(text);
+        Ok(true)
+    })
+}
+
+/// Removes `root` from `[memory] roots` in the config file at `path`, keeping the rest
+/// of the file; writes atomically. Returns false when it was not listed.
+pub fn remove_memory_root(path: &Path, root: &Path) -> Result<bool> {
+    let Some(text) = root.to_str() else {
+        return Ok(false);
+    };
+    if !path.exists() {
+        return Ok(false);
+    }
+    edit_config(path, |doc| {
+        let roots = roots_array(doc)?;
+        let before = roots.len();
+        roots.retain(|v| v.as_str() != Some(text));
+        Ok(roots.len() != before)
+    })
+}
+
+/// Options that create a file readable and writable by its owner only (0600), whatever
+/// the process umask.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (owner only), whatever the
+/// process umask. Existing directories are left as they are (see [`tighten_dir`]).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Takes group and world access away from an existing directory `dir` (mode 0700).
+/// Returns whether it had to: a home made by an older version, or by hand with the
+/// usual 0755, lets every local user read the node's files.
+pub fn tighten_dir(dir: &Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::symlink_metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if !meta.is_dir() || meta.permissions().mode() & 0o077 == 0 {
+            return Ok(false);
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(true)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(false)
+    }
+}
+
+/// Sets the process umask to 0077, so that every file and directory this process
+/// creates from now on (SQLite's `-wal`, `-shm` and `-journal` files included, which it
+/// creates with the umask) is for the owner only. Call it first thing in `main`.
+pub fn private_umask() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// `[api]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -410,6 +610,18 @@ pub struct ApiSection {
     /// Seconds `flurry up` waits for in-flight requests on SIGINT/SIGTERM before it
     /// stops them. Default 10.
     pub shutdown_grace_secs: u64,
+    /// Most HTTP connections served at once; further ones wait in the kernel's accept
+    /// queue until one closes. Default 256.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and the longest an idle
+    /// keep-alive connection stays open (slowloris). Default 10.
+    pub header_timeout_secs: u64,
+    /// Seconds a response may wait on a client that stops reading before the connection
+    /// is dropped and its generation cancelled. Default 30.
+    pub write_timeout_secs: u64,
+    /// Most generations (streaming or not) one client runs at once: per token, or per IP
+    /// address without one; more gets 429. Default 8.
+    pub max_streams_per_client: usize,
 }
 
 impl Default for ApiSection {
@@ -421,6 +633,10 @@ impl Default for ApiSection {
             max_messages: 256,
             max_tokens_limit: 4096,
             shutdown_grace_secs: 10,
+            max_connections: 256,
+            header_timeout_secs: 10,
+            write_timeout_secs: 30,
+            max_streams_per_client: 8,
         }
     }
 }
@@ -523,7 +739,31 @@ impl FileConfig {
 
     /// Parses TOML text, returning the parser's message on error.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
+        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        if cfg.api.cors_origins.iter().any(|o| o.trim() == "*") {
+            // A wildcard would let every web page drive the node (and its wallet).
+            return Err("[api] cors_origins: \"*\" is not allowed, as it would let every web page use this node; list the origins you trust, e.g. [\"https://app.example\"]".into());
+        }
+        if cfg.api.max_connections == 0
+            || cfg.api.max_streams_per_client == 0
+            || cfg.api.header_timeout_secs == 0
+            || cfg.api.write_timeout_secs == 0
+        {
+            return Err("[api] max_connections, max_streams_per_client, header_timeout_secs and write_timeout_secs must be at least 1".into());
+        }
+        if cfg.net.infer_total_timeout_secs == 0 {
+            return Err(
+                "[net] infer_total_timeout_secs must be at least 1 (600 is the default)".into(),
+            );
+        }
+        if let Some(r) = cfg.memory.roots.iter().find(|r| !r.is_absolute()) {
+            // A relative root would depend on the directory the node was started in.
+            return Err(format!(
+                "[memory] roots: {} is not an absolute path (write the full path, or use `flurry memory roots add PATH`)",
+                r.display()
+            ));
+        }
+        Ok(cfg)
     }
 
     /// The effective config as TOML.
@@ -535,6 +775,30 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attack: `[api] cors_origins = ["*"]` used to reach tower-http's wildcard check
+    /// and panic at start; it must be a clear config error instead.
+    #[test]
+    fn wildcard_cors_origin_is_a_clear_error() {
+        let e = FileConfig::parse("[api]\ncors_origins = [\"*\"]\n").unwrap_err();
+        assert!(
+            e.contains("cors_origins") && e.contains("https://app.example"),
+            "{e}"
+        );
+        let ok = FileConfig::parse("[api]\ncors_origins = [\"https://app.example\"]\n").unwrap();
+        assert_eq!(ok.api.cors_origins, ["https://app.example"]);
+        assert_eq!(ok.api.max_connections, 256);
+        assert!(FileConfig::parse("[api]\nmax_connections = 0\n").is_err());
+    }
+
+    #[test]
+    fn infer_total_timeout_has_a_default_and_must_be_positive() {
+        assert_eq!(FileConfig::default().net.infer_total_timeout_secs, 600);
+        let c = FileConfig::parse("[net]\ninfer_total_timeout_secs = 30\n").unwrap();
+        assert_eq!(c.net.infer_total_timeout_secs, 30);
+        let e = FileConfig::parse("[net]\ninfer_total_timeout_secs = 0\n").unwrap_err();
+        assert!(e.contains("infer_total_timeout_secs"), "{e}");
+    }
 
     #[test]
     fn set_chain_keeps_the_rest_of_the_file() {
@@ -562,6 +826,70 @@ mod tests {
         std::fs::write(&path, "[chain]\nmode = \"local\"\nbogus = 1\n").unwrap();
         assert!(set_chain(&path, ChainMode::Off, None).is_err());
         assert!(std::fs::read_to_string(&path).unwrap().contains("bogus"));
+    }
+
+    #[test]
+    fn memory_roots_are_added_and_removed_keeping_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flurry.toml");
+        std::fs::write(
+            &path,
+            "# mine\n[api]\nlisten = \"127.0.0.1:9000\" # custom\n",
+        )
+        .unwrap();
+        assert!(add_memory_root(&path, Path::new("/home/u/notes")).unwrap());
+        assert!(!add_memory_root(&path, Path::new("/home/u/notes")).unwrap());
+        assert!(add_memory_root(&path, Path::new("/home/u/mail")).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# mine") && text.contains("# custom"),
+            "{text}"
+        );
+        let cfg = FileConfig::load(&path).unwrap();
+        assert_eq!(
+            cfg.memory.roots,
+            vec![
+                PathBuf::from("/home/u/notes"),
+                PathBuf::from("/home/u/mail")
+            ]
+        );
+        assert_eq!(cfg.api.listen, "127.0.0.1:9000");
+        assert!(remove_memory_root(&path, Path::new("/home/u/notes")).unwrap());
+        assert!(!remove_memory_root(&path, Path::new("/home/u/notes")).unwrap());
+        let cfg = FileConfig::load(&path).unwrap();
+        assert_eq!(cfg.memory.roots, vec![PathBuf::from("/home/u/mail")]);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        // Relative roots are refused, in the file and by the editor.
+        assert!(add_memory_root(&path, Path::new("notes")).is_err());
+        let err = FileConfig::parse("[memory]\nroots = [\"notes\"]\n").unwrap_err();
+        assert!(err.contains("absolute"), "{err}");
+    }
+
+    /// A home created with the usual umask (0022) was 0755: every local user could list
+    /// and read the node's files. The helpers create 0700 and tighten an existing 0755.
+    #[cfg(unix)]
+    #[test]
+    fn private_dirs_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("a/b");
+        create_private_dir(&home).unwrap();
+        for d in [dir.path().join("a"), home.clone()] {
+            let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}: {mode:o}", d.display());
+        }
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(tighten_dir(&home).unwrap());
+        assert!(!tighten_dir(&home).unwrap());
+        let mode = std::fs::metadata(&home).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

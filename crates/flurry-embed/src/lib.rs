@@ -33,6 +33,14 @@ mod unicode_data;
 
 pub use tokenizer::Tokenizer;
 
+/// Parses `bytes` as a safetensors file and reads every F32 tensor in it; for the fuzz
+/// target (`fuzz/fuzz_targets/safetensors.rs`): any input must give `Ok` or an error,
+/// never a panic or an allocation beyond the input's size.
+#[doc(hidden)]
+pub fn fuzz_safetensors(bytes: &[u8]) -> Result<usize, Error> {
+    safetensors::SafeTensors::parse(bytes.to_vec(), Path::new("fuzz.safetensors"))?.read_all_f32()
+}
+
 /// The directory name of the model in the model store (`$FLURRY_MODELS`, resolved by
 /// `flurry-config`; this crate reads no environment variables).
 pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";

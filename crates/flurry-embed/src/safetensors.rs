@@ -127,6 +127,18 @@ impl SafeTensors {
         })
     }
 
+    /// Reads every F32 tensor with its own shape and returns how many values there
+    /// were (the fuzz target's way through every read path).
+    pub(crate) fn read_all_f32(&self) -> Result<usize, Error> {
+        let mut n = 0;
+        for (name, e) in &self.entries {
+            if e.dtype == "F32" {
+                n += self.f32_tensor(name, &e.shape)?.len();
+            }
+        }
+        Ok(n)
+    }
+
     /// The F32 tensor `name`, which must have exactly `shape`, as a vector.
     pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
         let tbad = |msg: String| Error::Tensor {

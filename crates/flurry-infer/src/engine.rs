@@ -83,7 +83,9 @@ pub enum Prompt {
     /// Text sent as-is (no chat template). BOS is added when the vocabulary asks
     /// for it; special-token text is not parsed.
     Raw(String),
-    /// A conversation, rendered with the model's chat template.
+    /// A conversation, rendered with the model's chat template. Only the template's
+    /// own text becomes control tokens; message text never does
+    /// ([`ChatTemplate::tokenize`](crate::template::ChatTemplate::tokenize)).
     Chat(Vec<ChatMessage>),
     /// Token ids, used as given.
     Tokens(Vec<u32>),
@@ -503,7 +505,8 @@ fn tokenize(model: &Model, prompt: &Prompt) -> Result<Vec<u32>> {
     Ok(match prompt {
         Prompt::Raw(t) => tok.encode(t, true, false),
         Prompt::Tokens(t) => t.clone(),
-        Prompt::Chat(msgs) => tok.encode(&model.template().render(msgs, true)?, false, true),
+        // Special tokens come from the template's text only, never from a message.
+        Prompt::Chat(msgs) => model.template().tokenize(tok, msgs, true)?,
     })
 }
 

@@ -116,8 +116,9 @@ impl ChatTemplate {
         })
     }
 
-    /// Renders a conversation into prompt text (special tokens appear as text and are
-    /// parsed by the tokenizer).
+    /// Renders a conversation into prompt text. The text does not say which special-token
+    /// text came from the template and which from a message: to make a prompt, use
+    /// [`tokenize`](Self::tokenize), never `encode(render(..), .., true)`.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
         if messages.is_empty() {
             return Err(Error::Template("a chat needs at least one message".into()));
@@ -135,6 +136,38 @@ impl ChatTemplate {
         .map_err(|e| Error::Template(format!("cannot render: {e}")))
     }
 
+    /// Renders a conversation and tokenizes it so that only the template's own text can
+    /// produce control tokens: a `<|im_start|>` or `<start_of_turn>` written by the
+    /// template is a control token, the same text inside a message (from an API client,
+    /// a peer, a mail or a document in memory) is ordinary text. Prompts without
+    /// control-token text in their messages tokenize exactly as
+    /// `tok.encode(&self.render(..)?, false, true)`, the way llama.cpp tokenizes them.
+    ///
+    /// How: before rendering, each control-token text in a message (and each
+    /// [`SENTINEL_OPEN`] character, so that a message cannot forge a sentinel) is
+    /// replaced by a sentinel, `U+FDD0 index U+FDD1`; after rendering, the sentinels are
+    /// put back and their byte ranges handed to [`Tokenizer::encode_guarded`] as plain
+    /// text. Noncharacters are neither whitespace nor cased, so template filters such as
+    /// `trim` treat a sentinel as they treat the text it stands for.
+    pub fn tokenize(
+        &self,
+        tok: &Tokenizer,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
+        let mut saved: Vec<String> = Vec::new();
+        let defused: Vec<ChatMessage> = messages
+            .iter()
+            .map(|m| ChatMessage {
+                role: defuse(tok, &m.role, &mut saved),
+                content: defuse(tok, &m.content, &mut saved),
+            })
+            .collect();
+        let rendered = self.render(&defused, add_generation_prompt)?;
+        let (text, plain) = restore(&rendered, &saved);
+        Ok(tok.encode_guarded(&text, false, true, &plain))
+    }
+
     /// Where the template came from.
     pub fn source(&self) -> TemplateSource {
         self.source
@@ -144,6 +177,77 @@ impl ChatTemplate {
     pub fn text(&self) -> &str {
         &self.text
     }
+}
+
+/// Opens a sentinel standing for message text that must stay plain (a noncharacter:
+/// never produced by a tokenizer or a template).
+pub const SENTINEL_OPEN: char = '\u{FDD0}';
+/// Closes a sentinel.
+const SENTINEL_CLOSE: char = '\u{FDD1}';
+
+/// `s` with each control-token text (and each [`SENTINEL_OPEN`]) replaced by a sentinel
+/// numbering the original text in `saved`.
+fn defuse(tok: &Tokenizer, s: &str, saved: &mut Vec<String>) -> String {
+    let mut spans = tok.control_spans(s);
+    spans.extend(
+        s.match_indices(SENTINEL_OPEN)
+            .map(|(at, m)| at..at + m.len()),
+    );
+    if spans.is_empty() {
+        return s.to_string();
+    }
+    spans.sort_unstable_by_key(|r| (r.start, r.end));
+    let mut out = String::with_capacity(s.len() + 8 * spans.len());
+    let mut at = 0;
+    for r in spans {
+        if r.end <= at {
+            continue;
+        }
+        // Spans from the two sources can overlap; a later one takes what is left.
+        let start = r.start.max(at);
+        out.push_str(&s[at..start]);
+        out.push(SENTINEL_OPEN);
+        out.push_str(&saved.len().to_string());
+        out.push(SENTINEL_CLOSE);
+        saved.push(s[start..r.end].to_string());
+        at = r.end;
+    }
+    out.push_str(&s[at..]);
+    out
+}
+
+/// `rendered` with the sentinels replaced by their saved text, and the byte ranges of
+/// that text in the result.
+fn restore(rendered: &str, saved: &[String]) -> (String, Vec<std::ops::Range<usize>>) {
+    if saved.is_empty() {
+        return (rendered.to_string(), Vec::new());
+    }
+    let mut out = String::with_capacity(rendered.len());
+    let mut plain = Vec::new();
+    let mut rest = rendered;
+    while let Some(i) = rest.find(SENTINEL_OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + SENTINEL_OPEN.len_utf8()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let index = after[..digits].parse::<usize>().ok();
+        match (
+            index.and_then(|n| saved.get(n)),
+            after[digits..].starts_with(SENTINEL_CLOSE),
+        ) {
+            (Some(text), true) => {
+                plain.push(out.len()..out.len() + text.len());
+                out.push_str(text);
+                rest = &after[digits + SENTINEL_CLOSE.len_utf8()..];
+            }
+            // A template that cut a sentinel apart: keep what it wrote.
+            _ => {
+                out.push(SENTINEL_OPEN);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, plain)
 }
 
 fn messages_value(messages: &[ChatMessage]) -> minijinja::Value {

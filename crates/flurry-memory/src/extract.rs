@@ -2,7 +2,36 @@
 //! (`.eml`, and every message of an `.mbox`), with the metadata search filters use.
 
 use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+
+/// PDFs larger than this are refused before they are read.
+pub const MAX_PDF_BYTES: u64 = 64 << 20;
+/// Text, Markdown, HTML and `.eml` files larger than this are refused before they are read.
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+/// Mailboxes larger than this are refused before they are read.
+pub const MAX_MBOX_BYTES: u64 = 256 << 20;
+/// A mailbox message larger than this is skipped (the rest of the mailbox is read).
+pub const MAX_MESSAGE_BYTES: usize = 32 << 20;
+/// A mailbox with more messages than this is refused.
+pub const MAX_MESSAGES: usize = 200_000;
+/// A document whose extracted text is longer than this (bytes of UTF-8) is refused.
+pub const MAX_TEXT_BYTES: usize = 32 << 20;
+/// A file whose documents hold more text than this in all is refused.
+pub const MAX_TOTAL_TEXT_BYTES: usize = 256 << 20;
+/// A PDF whose Flate streams inflate to more than this in all is refused before it is
+/// parsed: the PDF reader inflates every stream completely, so a few kilobytes of
+/// compressed zeros would otherwise become gigabytes in memory.
+pub const MAX_PDF_INFLATED_BYTES: u64 = 256 << 20;
+
+/// The size cap of a file of this kind (see the `MAX_*_BYTES` constants).
+pub fn max_file_bytes(kind: &str) -> u64 {
+    match kind {
+        "pdf" => MAX_PDF_BYTES,
+        "mbox" => MAX_MBOX_BYTES,
+        _ => MAX_FILE_BYTES,
+    }
+}
 
 /// One document extracted from a file (a mailbox gives one per message).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +78,43 @@ pub fn kind_of(path: &Path) -> Option<&'static str> {
 
 /// The documents in a file's bytes for its format; an error says why the file is
 /// skipped (binary, not UTF-8, corrupt PDF, no text layer, not a mail message…).
+///
+/// This runs third-party parsers on untrusted bytes in the calling process: ingestion
+/// calls it through [`crate::Extractor`], which runs it in a child process with limits.
+/// The caps (`MAX_*`) are applied here, so every caller gets them.
 pub fn extract(
+    kind: &str,
+    bytes: &[u8],
+    path: &Path,
+) -> std::result::Result<Vec<Extracted>, String> {
+    let cap = max_file_bytes(kind);
+    if bytes.len() as u64 > cap {
+        return Err(format!(
+            "larger than {} MiB, the limit for this kind of file; split it or leave it out",
+            cap >> 20
+        ));
+    }
+    let docs = extract_uncapped(kind, bytes, path)?;
+    let mut total = 0usize;
+    for d in &docs {
+        if d.text.len() > MAX_TEXT_BYTES {
+            return Err(format!(
+                "its text is longer than {} MiB; split the document",
+                MAX_TEXT_BYTES >> 20
+            ));
+        }
+        total += d.text.len();
+    }
+    if total > MAX_TOTAL_TEXT_BYTES {
+        return Err(format!(
+            "it holds more than {} MiB of text; split it",
+            MAX_TOTAL_TEXT_BYTES >> 20
+        ));
+    }
+    Ok(docs)
+}
+
+fn extract_uncapped(
     kind: &str,
     bytes: &[u8],
     path: &Path,
@@ -112,6 +177,7 @@ fn pdf_text(bytes: &[u8]) -> std::result::Result<String, String> {
     if !bytes.starts_with(b"%PDF-") {
         return Err("not a PDF (no %PDF- header)".into());
     }
+    check_inflated_size(bytes, MAX_PDF_INFLATED_BYTES)?;
     let out = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes))
         .map_err(|_| "corrupt PDF (the PDF reader gave up on it)".to_string())?
         .map_err(|e| format!("corrupt or unsupported PDF: {e}"))?;
@@ -227,8 +293,16 @@ fn mbox(bytes: &[u8]) -> std::result::Result<Vec<Extracted>, String> {
     let mut out = Vec::new();
     let iter = mail_parser::mailbox::mbox::MessageIterator::new(std::io::Cursor::new(bytes));
     for (i, m) in iter.enumerate() {
+        if i >= MAX_MESSAGES {
+            return Err(format!(
+                "the mailbox holds more than {MAX_MESSAGES} messages; split it (most mail clients can archive by year)"
+            ));
+        }
         let m = m.map_err(|e| format!("cannot read the mailbox: {e}"))?;
         let raw = m.contents();
+        if raw.len() > MAX_MESSAGE_BYTES {
+            continue;
+        }
         if let Ok(mut doc) = mail(raw) {
             doc.part = Some(i);
             doc.hash = blake3::hash(raw).to_hex().to_string();
@@ -247,6 +321,9 @@ fn mbox(bytes: &[u8]) -> std::result::Result<Vec<Extracted>, String> {
 pub fn html_to_text(html: &str) -> (Option<String>, String) {
     let mut out = String::with_capacity(html.len() / 2);
     let mut title = None;
+    // Only the first `<title` is looked at: searching for `</title` again at every
+    // `<title` would make a page of repeated `<title>` quadratic.
+    let mut title_seen = false;
     let lower = html.to_ascii_lowercase();
     let mut i = 0;
     while i < html.len() {
@@ -263,19 +340,24 @@ pub fn html_to_text(html: &str) -> (Option<String>, String) {
             }
             continue;
         }
-        if rest.starts_with("<title")
+        if !title_seen
+            && rest.starts_with("<title")
             && let (Some(a), Some(b)) = (rest.find('>'), rest.find("</title"))
             && a < b
         {
             title = Some(decode_entities(html[i + a + 1..i + b].trim()));
         }
+        title_seen |= rest.starts_with("<title");
         if rest.starts_with("<!--") {
             i = rest.find("-->").map_or(html.len(), |j| i + j + 3);
             continue;
         }
         if rest.starts_with('<') {
-            let end = rest.find('>').map_or(html.len(), |j| i + j + 1);
-            let tag = &lower[i + 1..end.saturating_sub(1).max(i + 1)];
+            // An unclosed tag runs to the end; `len - 1` could fall inside a character.
+            let (tag_end, end) = rest
+                .find('>')
+                .map_or((html.len(), html.len()), |j| (i + j, i + j + 1));
+            let tag = &lower[i + 1..tag_end.max(i + 1)];
             let name = tag
                 .trim_start_matches('/')
                 .split(|c: char| !c.is_ascii_alphanumeric())
@@ -397,7 +479,9 @@ fn decode_entities(s: &str) -> String {
     while let Some(a) = rest.find('&') {
         out.push_str(&rest[..a]);
         let after = &rest[a..];
-        let Some(semi) = after.find(';').filter(|n| *n <= 10) else {
+        // An entity name is short: look for its `;` in the next 10 bytes only, so a run
+        // of `&` without `;` stays linear (searching the whole rest was quadratic).
+        let Some(semi) = after.bytes().take(11).position(|b| b == b';') else {
             out.push('&');
             rest = &after[1..];
             continue;
@@ -425,4 +509,108 @@ fn decode_entities(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Refuses a PDF whose Flate streams inflate to more than `cap` bytes in all, without
+/// holding the inflated bytes. Every stream body (the bytes after a `stream` keyword and
+/// its end of line) is inflated into a counter as the PDF reader would (zlib, raw deflate
+/// when the zlib header is broken, and Flate inside Flate), so neither a wrong `/Length`
+/// nor a fake `endstream` hides a bomb. Other filters (LZW, ASCII85 in front of Flate)
+/// are left to the extraction child's memory limit and deadline.
+pub(crate) fn check_inflated_size(pdf: &[u8], cap: u64) -> std::result::Result<(), String> {
+    let too_big = || {
+        format!(
+            "the PDF's compressed streams inflate to more than {} MiB (a decompression bomb?); it was not read",
+            cap >> 20
+        )
+    };
+    let mut total = 0u64;
+    let mut from = 0;
+    while let Some(at) = find(&pdf[from..], b"stream") {
+        let kw = from + at;
+        from = kw + 6;
+        if kw >= 3 && &pdf[kw - 3..kw] == b"end" {
+            continue;
+        }
+        let body = match &pdf[from..] {
+            [b'\r', b'\n', ..] => &pdf[from + 2..],
+            [b'\n' | b'\r', ..] => &pdf[from + 1..],
+            _ => continue,
+        };
+        let n = inflated_len(body, cap - total);
+        total += n;
+        if total >= cap {
+            return Err(too_big());
+        }
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Bytes that `data` inflates to (all Flate layers counted), stopping once `budget` is
+/// reached; what does not inflate counts as 0.
+fn inflated_len(data: &[u8], budget: u64) -> u64 {
+    let n = drain_counted(
+        &mut BufReader::new(flate2::read::ZlibDecoder::new(data)),
+        budget,
+        0,
+    );
+    if n > 0 || data.len() <= 2 {
+        return n;
+    }
+    // lopdf retries a stream whose zlib header or checksum is broken as raw deflate.
+    drain_counted(
+        &mut BufReader::new(flate2::read::DeflateDecoder::new(&data[2..])),
+        budget,
+        0,
+    )
+}
+
+/// Reads `r` to its end (or its first error) counting bytes, up to `budget`; when its
+/// output starts like a zlib stream, the inner stream's inflated bytes count as well
+/// (a `/Filter [/FlateDecode /FlateDecode]` bomb), and then the rest of `r` is read.
+fn drain_counted(r: &mut dyn BufRead, budget: u64, depth: u8) -> u64 {
+    let nested = depth < 3
+        && r.fill_buf().is_ok_and(|h| {
+            h.len() >= 2 && h[0] & 0x0f == 8 && (u16::from(h[0]) << 8 | u16::from(h[1])) % 31 == 0
+        });
+    let mut n = 0u64;
+    if nested {
+        let counted = std::cell::Cell::new(0u64);
+        let deep = drain_counted(
+            &mut BufReader::new(flate2::read::ZlibDecoder::new(Counting {
+                inner: &mut *r,
+                n: &counted,
+            })),
+            budget,
+            depth + 1,
+        );
+        n = deep.saturating_add(counted.get());
+    }
+    while n < budget {
+        let got = match r.fill_buf() {
+            Ok([]) | Err(_) => return n,
+            Ok(b) => b.len(),
+        };
+        r.consume(got);
+        n += got as u64;
+    }
+    budget
+}
+
+/// A reader that counts what passes through it.
+struct Counting<'a, R> {
+    inner: R,
+    n: &'a std::cell::Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.n.set(self.n.get() + got as u64);
+        Ok(got)
+    }
 }

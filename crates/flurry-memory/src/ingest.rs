@@ -5,14 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::extract::{Extracted, extract, kind_of};
+use crate::extract::{Extracted, kind_of, max_file_bytes};
+use crate::sandbox::Extractor;
 use crate::store::{MemoryStore, NewChunk, NewDocument};
 use crate::{Error, Result};
 
 /// Chunks aim at this many tokens of the embedding model (which reads at most 256).
 const CHUNK_TOKENS: usize = 200;
-/// Files larger than this are reported and skipped.
-pub const MAX_FILE_BYTES: u64 = 32 << 20;
 
 /// Computes embeddings and counts tokens; implemented for the MiniLM model and, in
 /// tests, for small stand-ins.
@@ -143,6 +142,22 @@ pub fn chunk(text: &str, count_tokens: &dyn Fn(&str) -> usize) -> Vec<(usize, us
     out
 }
 
+/// The file's bytes, or an error when it holds more than `cap`.
+fn read_capped(path: &Path, cap: u64) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(format!(
+            "larger than {} MiB (it grew while being read)",
+            cap >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Chunks, embeds and commits one document; returns its number of chunks.
 fn store_one(
     store: &MemoryStore,
@@ -186,11 +201,35 @@ fn store_one(
 /// unchanged ones skipped, bad ones reported; with `prune`, stored documents whose file
 /// is gone are removed. Each document is committed on its own, so an interrupted run
 /// keeps what it finished and the next run resumes. `progress` is called per file.
+///
+/// Files are read by [`Extractor::default`]: a child process running this program's
+/// `__extract` subcommand, as the `flurry` binary has. Other programs (tests, tools)
+/// call [`ingest_with`] and name their worker.
 pub fn ingest(
     store: &MemoryStore,
     embedder: &dyn Embed,
     paths: &[PathBuf],
     prune: bool,
+    progress: &mut dyn FnMut(&Path, usize, usize),
+) -> Result<Summary> {
+    ingest_with(
+        store,
+        embedder,
+        paths,
+        prune,
+        &Extractor::default(),
+        progress,
+    )
+}
+
+/// [`ingest()`] with the files read by `extractor`. A file that crashes, exhausts or
+/// outlasts its extraction child is reported in [`Summary::failed`] and the run goes on.
+pub fn ingest_with(
+    store: &MemoryStore,
+    embedder: &dyn Embed,
+    paths: &[PathBuf],
+    prune: bool,
+    extractor: &Extractor,
     progress: &mut dyn FnMut(&Path, usize, usize),
 ) -> Result<Summary> {
     let files = walk(paths);
@@ -215,15 +254,22 @@ pub fn ingest(
                 continue;
             }
         };
-        if meta.len() > MAX_FILE_BYTES {
-            s.failed
-                .push((shown, format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
+        let cap = max_file_bytes(kind);
+        if meta.len() > cap {
+            s.failed.push((
+                shown,
+                format!(
+                    "larger than {} MiB, the limit for this kind of file; split it or leave it out",
+                    cap >> 20
+                ),
+            ));
             continue;
         }
-        let bytes = match std::fs::read(&path) {
+        // Read at most the cap even if the file grew since `metadata`.
+        let bytes = match read_capped(&path, cap) {
             Ok(b) => b,
             Err(e) => {
-                s.failed.push((shown, e.to_string()));
+                s.failed.push((shown, e));
                 continue;
             }
         };
@@ -234,7 +280,7 @@ pub fn ingest(
             s.unchanged += 1;
             continue;
         }
-        let docs = match extract(kind, &bytes, &path) {
+        let docs = match extractor.extract(kind, &bytes, &path) {
             Ok(d) => d,
             Err(reason) => {
                 s.failed.push((shown, reason));

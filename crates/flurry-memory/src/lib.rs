@@ -7,13 +7,22 @@
 //! - [`ingest()`]: walks paths (honouring `.gitignore`), extracts text (text, Markdown,
 //!   HTML, PDF, `.eml`, `.mbox`), chunks it,
 //!   embeds it and commits one document at a time.
+//! - [`Extractor`]: runs the format readers on a file's bytes in a child process with
+//!   memory, CPU and time limits (the `flurry __extract` worker, [`worker_main`]), so a
+//!   hostile PDF or mail costs one file's error, never the node.
 
 mod extract;
 mod ingest;
+mod sandbox;
 mod store;
 
-pub use extract::{Extracted, extract, html_to_text, kind_of};
-pub use ingest::{Embed, MAX_FILE_BYTES, Summary, chunk, ingest, walk};
+pub use extract::{
+    Extracted, MAX_FILE_BYTES, MAX_MBOX_BYTES, MAX_MESSAGE_BYTES, MAX_MESSAGES, MAX_PDF_BYTES,
+    MAX_PDF_INFLATED_BYTES, MAX_TEXT_BYTES, MAX_TOTAL_TEXT_BYTES, extract, html_to_text, kind_of,
+    max_file_bytes,
+};
+pub use ingest::{Embed, Summary, chunk, ingest, ingest_with, walk};
+pub use sandbox::{Extractor, Limits, WORKER_SUBCOMMAND, worker_main};
 pub use store::{
     DocumentInfo, Filters, Hit, MemoryKey, MemoryStore, NewChunk, NewDocument, SearchMode,
     StoredChunk,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flurry_memory::{Filters, MemoryKey, MemoryStore, SearchMode, Summary, ingest};
+use flurry_memory::{Extractor, Filters, MemoryKey, MemoryStore, SearchMode, Summary, ingest_with};
 
 fn embedder() -> flurry_embed::Embedder {
     let models = std::env::var_os("FLURRY_MODELS")
@@ -127,7 +127,17 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn run(store: &MemoryStore, e: &flurry_embed::Embedder, root: &Path) -> Summary {
-    ingest(store, e, &[root.to_path_buf()], false, &mut |_, _, _| {}).unwrap()
+    // Through the extraction worker built from this crate, as `flurry __extract` runs.
+    let worker = Extractor::child(env!("CARGO_BIN_EXE_flurry-extract"), Vec::<String>::new());
+    ingest_with(
+        store,
+        e,
+        &[root.to_path_buf()],
+        false,
+        &worker,
+        &mut |_, _, _| {},
+    )
+    .unwrap()
 }
 
 #[test]

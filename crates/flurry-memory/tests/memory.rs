@@ -2,7 +2,12 @@
 
 use std::path::PathBuf;
 
-use flurry_memory::{Filters, MemoryKey, MemoryStore, SearchMode, ingest};
+use flurry_memory::{Extractor, Filters, MemoryKey, MemoryStore, SearchMode, ingest_with};
+
+/// The extraction worker built from this crate, standing in for `flurry __extract`.
+fn worker() -> Extractor {
+    Extractor::child(env!("CARGO_BIN_EXE_flurry-extract"), Vec::<String>::new())
+}
 
 fn embedder() -> flurry_embed::Embedder {
     let models = std::env::var_os("FLURRY_MODELS")
@@ -63,7 +68,10 @@ fn ingests_searches_forgets_and_keeps_everything_encrypted() {
     let store = MemoryStore::open(&db, &key(7)).unwrap();
     let root = vec![src.path().to_path_buf()];
     let mut seen = 0;
-    let s = ingest(&store, &e, &root, false, &mut |_, _, _| seen += 1).unwrap();
+    let s = ingest_with(&store, &e, &root, false, &worker(), &mut |_, _, _| {
+        seen += 1
+    })
+    .unwrap();
     assert_eq!(s.added, 5, "{s:?}");
     assert!(seen >= 8, "progress is reported per file");
     let failed: Vec<&str> = s.failed.iter().map(|(p, _)| p.as_str()).collect();
@@ -139,7 +147,7 @@ fn ingests_searches_forgets_and_keeps_everything_encrypted() {
     assert!(hits.iter().all(|h| h.path.ends_with(".md")), "{hits:?}");
 
     // Incremental: nothing changed → nothing re-embedded.
-    let s2 = ingest(&store, &e, &root, false, &mut |_, _, _| {}).unwrap();
+    let s2 = ingest_with(&store, &e, &root, false, &worker(), &mut |_, _, _| {}).unwrap();
     assert_eq!((s2.added, s2.updated, s2.unchanged), (0, 0, 5), "{s2:?}");
     // A changed file is re-chunked; a deleted one is pruned.
     std::fs::write(
@@ -148,7 +156,7 @@ fn ingests_searches_forgets_and_keeps_everything_encrypted() {
     )
     .unwrap();
     std::fs::remove_file(src.path().join("notes/tax.txt")).unwrap();
-    let s3 = ingest(&store, &e, &root, true, &mut |_, _, _| {}).unwrap();
+    let s3 = ingest_with(&store, &e, &root, true, &worker(), &mut |_, _, _| {}).unwrap();
     assert_eq!(
         (s3.added, s3.updated, s3.unchanged, s3.removed),
         (0, 1, 3, 1),

@@ -25,8 +25,20 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The whole request must arrive within this time after the stream opens (slow senders
 /// hold a slot for no longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client gives up when no frame arrives for this long.
+/// A client gives up when no frame arrives for this long (it covers the wait in the
+/// peer's queue and the prefill of a long prompt on a CPU; the whole answer is bounded
+/// by the total deadline, [`DEFAULT_TOTAL_TIMEOUT`]).
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(120);
+/// A client gives up on an answer that has not ended this long after the request was
+/// sent, however steadily its frames come (`[net] infer_total_timeout_secs`).
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
+/// Token frames a client accepts when its request sets no `max_tokens` (the serving
+/// node caps generation by its context, which no model served today exceeds).
+pub const DEFAULT_MAX_ANSWER_TOKENS: u32 = 32_768;
+/// Bytes of answer text a client accepts per token it asked for: far above any real
+/// token (the longest in common vocabularies is a few hundred bytes), so only a peer
+/// that pads its frames reaches it.
+pub const MAX_TEXT_BYTES_PER_TOKEN: usize = 1024;
 /// Most messages in one request.
 pub const MAX_MESSAGES: usize = 256;
 
@@ -188,6 +200,92 @@ impl InferFrame {
     /// Whether the stream ends after this frame.
     pub fn is_last(&self) -> bool {
         matches!(self, Self::Done { .. } | Self::Error { .. })
+    }
+}
+
+/// How much of an answer a client accepts, from its own request: a serving peer that
+/// sends more is cut off, whatever it claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerLimits {
+    /// Token frames: the request's `max_tokens` (or [`DEFAULT_MAX_ANSWER_TOKENS`]) plus
+    /// one, for the text a server holds back until the end (an incomplete UTF-8
+    /// character or a partial stop string).
+    pub max_token_frames: u64,
+    /// Bytes of answer text over all token frames.
+    pub max_text_bytes: u64,
+}
+
+impl AnswerLimits {
+    /// The limits for an answer to `request`.
+    pub fn for_request(request: &InferRequest) -> Self {
+        let tokens = u64::from(request.max_tokens.unwrap_or(DEFAULT_MAX_ANSWER_TOKENS));
+        Self {
+            max_token_frames: tokens + 1,
+            max_text_bytes: (tokens + 1) * MAX_TEXT_BYTES_PER_TOKEN as u64,
+        }
+    }
+}
+
+/// Checks the frames of one answer, in order, against [`AnswerLimits`] and the
+/// protocol (`start` or `error` first, `start` once, nothing after the last frame).
+#[derive(Debug, Clone)]
+pub struct AnswerGuard {
+    limits: AnswerLimits,
+    started: bool,
+    ended: bool,
+    token_frames: u64,
+    text_bytes: u64,
+}
+
+impl AnswerGuard {
+    /// A guard for one answer.
+    pub fn new(limits: AnswerLimits) -> Self {
+        Self {
+            limits,
+            started: false,
+            ended: false,
+            token_frames: 0,
+            text_bytes: 0,
+        }
+    }
+
+    /// Accepts `frame`, or says why the answer must be cut off here.
+    pub fn check(&mut self, frame: &InferFrame) -> Result<(), String> {
+        if self.ended {
+            return Err("the peer sent frames after the end of its answer".into());
+        }
+        match frame {
+            InferFrame::Start { .. } if self.started => {
+                return Err("the peer sent start twice".into());
+            }
+            InferFrame::Start { .. } => self.started = true,
+            InferFrame::Error { .. } => {}
+            _ if !self.started => {
+                return Err(
+                    "the peer answered before accepting the request (no start frame)".into(),
+                );
+            }
+            InferFrame::Token { text } => {
+                self.token_frames += 1;
+                self.text_bytes += text.len() as u64;
+                if self.token_frames > self.limits.max_token_frames {
+                    return Err(format!(
+                        "the peer sent more than the {} tokens asked for (max_tokens); the answer was cut off",
+                        self.limits.max_token_frames - 1
+                    ));
+                }
+                if self.text_bytes > self.limits.max_text_bytes {
+                    return Err(format!(
+                        "the peer sent more than {} bytes of text for {} tokens; the answer was cut off",
+                        self.limits.max_text_bytes,
+                        self.limits.max_token_frames - 1
+                    ));
+                }
+            }
+            InferFrame::Done { .. } => {}
+        }
+        self.ended = frame.is_last();
+        Ok(())
     }
 }
 
@@ -434,6 +532,60 @@ mod tests {
         ));
         req.messages.clear();
         assert!(req.validate().is_err());
+    }
+
+    fn started() -> AnswerGuard {
+        let mut req = InferRequest::new(vec![]);
+        req.max_tokens = Some(3);
+        let mut g = AnswerGuard::new(AnswerLimits::for_request(&req));
+        g.check(&InferFrame::Start {
+            model: "m".into(),
+            prompt_tokens: 1,
+        })
+        .unwrap();
+        g
+    }
+
+    #[test]
+    fn answers_are_bounded_by_max_tokens_and_order() {
+        let tok = || InferFrame::Token { text: "a".into() };
+        let mut g = started();
+        for _ in 0..4 {
+            g.check(&tok()).unwrap();
+        }
+        let e = g.check(&tok()).unwrap_err();
+        assert!(e.contains("max_tokens"), "{e}");
+
+        let mut g = started();
+        let e = g
+            .check(&InferFrame::Token {
+                text: "x".repeat(4 * MAX_TEXT_BYTES_PER_TOKEN + 1),
+            })
+            .unwrap_err();
+        assert!(e.contains("bytes"), "{e}");
+
+        let mut g = started();
+        assert!(g.check(&started_frame()).unwrap_err().contains("twice"));
+        let mut g = AnswerGuard::new(AnswerLimits::for_request(&InferRequest::new(vec![])));
+        assert!(g.check(&tok()).unwrap_err().contains("start"));
+        let mut g = started();
+        let done = InferFrame::Done {
+            finish_reason: "stop".into(),
+            completion_tokens: 1,
+        };
+        g.check(&done).unwrap();
+        assert!(g.check(&tok()).unwrap_err().contains("after the end"));
+        // A refusal needs no start.
+        let mut g = AnswerGuard::new(AnswerLimits::for_request(&InferRequest::new(vec![])));
+        g.check(&InferFrame::error(ErrorCode::Busy, "busy"))
+            .unwrap();
+    }
+
+    fn started_frame() -> InferFrame {
+        InferFrame::Start {
+            model: "m".into(),
+            prompt_tokens: 1,
+        }
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub struct NetConfig {
     pub infer_concurrent_per_peer: usize,
     /// Inference requests served at once, from all peers.
     pub infer_concurrent: usize,
+    /// Longest time an answer from a peer may take, from the request to its last
+    /// frame; a peer still streaming then is cut off ([`Net::infer`]).
+    pub infer_total_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -177,6 +180,7 @@ impl Default for NetConfig {
             infer_per_minute: 30,
             infer_concurrent_per_peer: 2,
             infer_concurrent: 8,
+            infer_total_timeout: infer::DEFAULT_TOTAL_TIMEOUT,
         }
     }
 }
@@ -335,6 +339,8 @@ const COMMAND_QUEUE: usize = 64;
 pub const EVENT_QUEUE: usize = 1024;
 /// Inbound inference requests waiting for the node; when full, peers get `busy`.
 pub const INBOUND_QUEUE: usize = 16;
+/// How long closing a finished inference stream may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long [`Net::connect`] waits for a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -348,6 +354,7 @@ pub struct Net {
     peer_id: String,
     control: libp2p_stream::Control,
     allowed: Allowed,
+    infer_total_timeout: Duration,
 }
 
 impl std::fmt::Debug for Net {
@@ -394,6 +401,7 @@ impl Net {
         let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
         let allowed: Allowed = Arc::default();
         let serve = config.serve_infer;
+        let infer_total_timeout = config.infer_total_timeout;
         let limits = serve::ServeLimits::from(&config);
         let (peer_id, mut control) = task::spawn(key, config, rx, ev_tx, allowed.clone()).await?;
         if serve {
@@ -408,6 +416,7 @@ impl Net {
                 peer_id,
                 control,
                 allowed,
+                infer_total_timeout,
             },
             ev_rx,
             in_rx,
@@ -550,6 +559,13 @@ impl Net {
 
     /// Sends `request` to `peer_id` over `/flurry/infer/1` (connecting first, see
     /// [`Net::connect`]) and streams the answer back.
+    ///
+    /// The peer is not trusted to end its answer: it is cut off (an `Err` on
+    /// [`InferCall::frames`], and the stream is dropped, which tells the peer to stop)
+    /// when it sends more tokens or text than `request.max_tokens` allows
+    /// ([`infer::AnswerLimits`]), breaks the frame order, stays silent for
+    /// [`infer::FRAME_TIMEOUT`], or has not finished within
+    /// [`NetConfig::infer_total_timeout`].
     pub async fn infer(
         &self,
         peer_id: &str,
@@ -588,11 +604,16 @@ impl Net {
             .is_some_and(|p| p.relayed);
         let (tx, rx) = mpsc::channel(64);
         let peer_s = peer_id.to_string();
+        let total = self.infer_total_timeout;
+        let deadline = tokio::time::Instant::now() + total;
+        let mut guard = infer::AnswerGuard::new(infer::AnswerLimits::for_request(request));
         tokio::spawn(async move {
             loop {
+                let wait = infer::FRAME_TIMEOUT
+                    .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
                 let next = tokio::select! {
                     n = tokio::time::timeout(
-                        infer::FRAME_TIMEOUT,
+                        wait,
                         infer::read_frame::<_, InferFrame>(&mut stream, infer::MAX_FRAME_BYTES),
                     ) => n,
                     // Nobody reads the answer any more: dropping the stream tells the
@@ -600,11 +621,24 @@ impl Net {
                     () = tx.closed() => return,
                 };
                 let item = match next {
+                    Err(_) if tokio::time::Instant::now() >= deadline => Err(Error::Infer {
+                        peer: peer_s.clone(),
+                        reason: format!(
+                            "the answer did not end within {} s; it was cut off (raise [net] infer_total_timeout_secs for longer answers)",
+                            total.as_secs_f64()
+                        ),
+                    }),
                     Err(_) => Err(Error::Infer {
                         peer: peer_s.clone(),
                         reason: format!("no answer for {}s", infer::FRAME_TIMEOUT.as_secs()),
                     }),
-                    Ok(Ok(Some(f))) => Ok(f),
+                    Ok(Ok(Some(f))) => match guard.check(&f) {
+                        Ok(()) => Ok(f),
+                        Err(reason) => Err(Error::Infer {
+                            peer: peer_s.clone(),
+                            reason,
+                        }),
+                    },
                     Ok(Ok(None)) => Err(Error::Infer {
                         peer: peer_s.clone(),
                         reason: "the peer closed the stream before the end of the answer".into(),
@@ -614,12 +648,16 @@ impl Net {
                         reason: e.to_string(),
                     }),
                 };
-                let last = item.as_ref().map_or(true, InferFrame::is_last);
-                if tx.send(item).await.is_err() {
+                let (last, broken) = match &item {
+                    Ok(f) => (f.is_last(), false),
+                    Err(_) => (true, true),
+                };
+                if tx.send(item).await.is_err() || broken {
+                    // Dropped without a clean close: the peer sees a reset and stops.
                     return;
                 }
                 if last {
-                    let _ = stream.close().await;
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
                     return;
                 }
             }

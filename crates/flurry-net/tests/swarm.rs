@@ -476,3 +476,161 @@ async fn quic_carries_connections_and_inference() {
     let peers = client.net.peers().await.unwrap();
     assert!(peers[0].addresses[0].contains("/quic-v1"), "{peers:?}");
 }
+
+/// Plays a hostile serving peer: accepts every request, then sends token frames of
+/// `text` every `every` until the requester goes away. Reports how many frames it
+/// managed to hand to the wire and whether the requester's leaving was noticed.
+fn endless_server(
+    mut inbound: mpsc::Receiver<Inbound>,
+    text: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let Some(job) = inbound.recv().await else {
+            return 0;
+        };
+        let start = InferFrame::Start {
+            model: "endless".into(),
+            prompt_tokens: 1,
+        };
+        if job.reply.send(start).await.is_err() {
+            return 0;
+        }
+        let mut sent = 0;
+        while job
+            .reply
+            .send(InferFrame::Token { text: text.clone() })
+            .await
+            .is_ok()
+        {
+            sent += 1;
+            if !every.is_zero() {
+                tokio::time::sleep(every).await;
+            }
+        }
+        // `reply` closed: the serving side saw the requester drop the stream.
+        sent
+    })
+}
+
+/// Reads an answer to the end; returns the token frames that got through and the error
+/// that ended it (an answer that ends cleanly fails the test).
+async fn cut_off(call: flurry_net::InferCall) -> (u64, String) {
+    tokio::time::timeout(WAIT, read_until_cut_off(call))
+        .await
+        .expect("the requester must give up on its own, long before this")
+}
+
+async fn read_until_cut_off(mut call: flurry_net::InferCall) -> (u64, String) {
+    let mut tokens = 0;
+    loop {
+        match call.frames.recv().await {
+            Some(Ok(InferFrame::Token { .. })) => {
+                tokens += 1;
+                assert!(tokens < 10_000, "the requester never cut the peer off");
+            }
+            Some(Ok(InferFrame::Start { .. })) => {}
+            Some(Ok(f)) => panic!("the hostile answer ended by itself: {f:?}"),
+            Some(Err(e)) => {
+                assert!(
+                    call.frames.recv().await.is_none(),
+                    "nothing may follow the error"
+                );
+                return (tokens, e.to_string());
+            }
+            None => panic!("the answer ended without an error"),
+        }
+    }
+}
+
+/// Attack: a circle member answers `/flurry/infer/1` with token frames that never end
+/// (before the fix the requester read them for as long as they came, 120 s per frame,
+/// with no `max_tokens` check). The requester must stop after the request's
+/// `max_tokens` (plus the held-back tail), say why, and drop the stream so the peer's
+/// serving side sees it gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_answers_are_cut_off_at_max_tokens() {
+    let server = Node::start(config()).await;
+    let client = Node::start(config()).await;
+    server.net.set_circle(&[client.member("victim")]);
+    let addr = server.addr();
+    let hostile = endless_server(server.inbound, "spam ".into(), Duration::ZERO);
+    let mut req = chat("hello");
+    req.max_tokens = Some(50);
+    let call = client
+        .net
+        .infer(server.net.peer_id(), &[addr], &req)
+        .await
+        .unwrap();
+    let (tokens, err) = cut_off(call).await;
+    assert_eq!(tokens, 51, "max_tokens plus the tail frame, not one more");
+    assert!(err.contains("max_tokens"), "{err}");
+    let sent = tokio::time::timeout(WAIT, hostile)
+        .await
+        .expect("the hostile peer must see the stream closed")
+        .unwrap();
+    assert!(sent > 51, "the peer kept sending ({sent} frames)");
+}
+
+/// Attack: a circle member pads each token frame to 60 KB, so that even within
+/// `max_tokens` frames it would push gigabytes. The requester stops at its byte bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padded_answers_are_cut_off_at_the_byte_bound() {
+    let server = Node::start(config()).await;
+    let client = Node::start(config()).await;
+    server.net.set_circle(&[client.member("victim")]);
+    let addr = server.addr();
+    let _hostile = endless_server(server.inbound, "x".repeat(60_000), Duration::ZERO);
+    let mut req = chat("hello");
+    req.max_tokens = Some(100);
+    let call = client
+        .net
+        .infer(server.net.peer_id(), &[addr], &req)
+        .await
+        .unwrap();
+    let (tokens, err) = cut_off(call).await;
+    let limits = infer::AnswerLimits::for_request(&req);
+    assert!(
+        tokens * 60_000 <= limits.max_text_bytes,
+        "{tokens} frames got through"
+    );
+    assert!(err.contains("bytes of text"), "{err}");
+}
+
+/// Attack: a circle member trickles one token every 100 ms, within every per-frame
+/// timeout, to hold the request (and the client's stream and model slot) for ever.
+/// With `infer_total_timeout` at 1 s the requester gives up after about a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_answers_hit_the_total_deadline() {
+    let server = Node::start(config()).await;
+    let client = Node::start(NetConfig {
+        infer_total_timeout: Duration::from_secs(1),
+        ..config()
+    })
+    .await;
+    server.net.set_circle(&[client.member("victim")]);
+    let addr = server.addr();
+    let hostile = endless_server(server.inbound, "slow ".into(), Duration::from_millis(100));
+    let started = Instant::now();
+    let call = client
+        .net
+        .infer(server.net.peer_id(), &[addr], &chat("hello"))
+        .await
+        .unwrap();
+    let (tokens, err) = cut_off(call).await;
+    let took = started.elapsed();
+    assert!(err.contains("did not end within 1 s"), "{err}");
+    assert!(err.contains("infer_total_timeout_secs"), "{err}");
+    assert!(
+        tokens >= 3,
+        "the trickle did get through for a while ({tokens})"
+    );
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    tokio::time::timeout(WAIT, hostile)
+        .await
+        .expect("the hostile peer must see the stream closed")
+        .unwrap();
+}

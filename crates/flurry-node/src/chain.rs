@@ -8,7 +8,7 @@ use std::time::Duration;
 use flurry_chain::ticket::win_prob_one_in;
 use flurry_chain::{
     Chain, Contracts, DeployParams, Deployment, Deployments, LocalChain, ReceiverConfig,
-    TicketReceiver, U256, parse_ether,
+    SenderLimits, TicketReceiver, U256, parse_ether,
 };
 use flurry_config::{ChainMode, ChainSection, Paths};
 use flurry_identity::Identity;
@@ -57,6 +57,15 @@ pub fn receiver_config(c: &ChainSection) -> Result<ReceiverConfig> {
         win_prob: win_prob_one_in(c.ticket_win_one_in),
         params_ttl_secs: 3600,
         batch_size: c.redeem_batch.max(1),
+        ..ReceiverConfig::default()
+    })
+}
+
+/// What this node signs as a sender whatever a payee asks for, from `[chain]`.
+pub fn sender_limits(c: &ChainSection) -> Result<SenderLimits> {
+    Ok(SenderLimits {
+        max_face_value: parse_eth("[chain] max_face_value_eth", &c.max_face_value_eth)?,
+        max_ticket_ev: parse_eth("[chain] max_ticket_ev_eth", &c.max_ticket_ev_eth)?,
     })
 }
 

@@ -242,6 +242,7 @@ pub fn net_config(n: &flurry_config::NetSection) -> flurry_net::NetConfig {
         external: n.external_addresses.clone(),
         infer_per_minute: n.infer_per_minute,
         infer_concurrent_per_peer: n.infer_concurrent_per_peer,
+        infer_total_timeout: Duration::from_secs(n.infer_total_timeout_secs),
         ..flurry_net::NetConfig::default()
     }
 }
@@ -260,6 +261,29 @@ pub fn init_logging(format: LogFormat, level: &str) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Makes everything this process writes from now on owner-only (umask 0077), creates
+/// `$FLURRY_HOME` 0700, and takes group and world access away from the home and its
+/// `keystore/` and `chain/` folders when an older version (or `mkdir`) made them 0755:
+/// the home holds the key, the chat history and the private memory.
+pub fn secure_home(paths: &Paths) -> Result<()> {
+    flurry_config::private_umask();
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    flurry_config::create_private_dir(&paths.home).map_err(io(&paths.home))?;
+    let keystore = paths.home.join("keystore");
+    for dir in [paths.home.clone(), keystore, paths.chain_dir()] {
+        if flurry_config::tighten_dir(&dir).map_err(io(&dir))? {
+            tracing::warn!(
+                dir = %dir.display(),
+                "other local users could read this folder; it is now owner-only (0700)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs the node until SIGINT or SIGTERM. `on_ready` is called with the API URL once it
@@ -298,6 +322,7 @@ pub fn up(
         config.chain.mode = flurry_config::ChainMode::Off;
     }
     init_logging(config.log.format, &config.log.level);
+    secure_home(&paths)?;
     let addr: SocketAddr = config
         .api
         .listen
@@ -325,7 +350,10 @@ pub fn up(
         ),
     }
 
-    let history = Arc::new(History::open(&paths.history_db())?);
+    let history = Arc::new(History::open(
+        &paths.history_db(),
+        &flurry_agent::HistoryKey::from_identity(&id),
+    )?);
     let e = &config.engine;
     let engine = EngineConfig::default()
         .with_threads(e.threads)
@@ -366,8 +394,8 @@ pub fn up(
             .map(|m| Arc::new(flurry_agent::Recall::new(m, embeddings.clone()))),
     });
     let local_token = flurry_api::tokens::generate_token()?;
-    let mut token_hashes: Vec<String> = tokens.tokens.iter().map(|t| t.hash.clone()).collect();
-    token_hashes.push(flurry_api::tokens::hash_token(&local_token));
+    // The local token (node.json) is admin; file tokens are read live, with their scopes.
+    let token_hashes = vec![flurry_api::tokens::hash_token(&local_token)];
     let mut state = ApiState::new(
         agent,
         NodeIdentity {
@@ -379,15 +407,19 @@ pub fn up(
         max_body_bytes: config.api.max_body_bytes,
         max_messages: config.api.max_messages,
         max_tokens: config.api.max_tokens_limit,
+        max_streams_per_client: config.api.max_streams_per_client,
+        write_timeout: Duration::from_secs(config.api.write_timeout_secs),
     };
     state.auth = Auth {
         require_token: !loopback,
         loopback_hosts_only: loopback,
         token_hashes,
+        tokens: flurry_api::tokens::LiveTokens::new(paths.tokens_file()),
     };
     state.cors_origins = config.api.cors_origins.clone();
     state.embeddings = Some(embeddings);
     state.memory = memory;
+    state.memory_roots = flurry_api::MemoryRoots::ConfigFile(paths.config_file());
     state.egress = match flurry_agent::EgressLog::open(&paths.egress_db()) {
         Ok(l) => Some(Arc::new(l)),
         Err(e) => {
@@ -442,13 +474,18 @@ pub fn up(
         rt.spawn(flurry_api::serve_peers(state.clone(), inbound));
     }
     let grace = Duration::from_secs(config.api.shutdown_grace_secs);
+    let limits = flurry_api::ServeLimits {
+        max_connections: config.api.max_connections,
+        header_timeout: Duration::from_secs(config.api.header_timeout_secs),
+        write_timeout: Duration::from_secs(config.api.write_timeout_secs),
+    };
     let served = rt.block_on(serve(
         paths,
         state,
         addr,
         local_token,
         public,
-        grace,
+        (grace, limits),
         on_ready,
     ));
     if let Some(c) = node_chain {
@@ -464,7 +501,7 @@ async fn serve(
     addr: SocketAddr,
     local_token: String,
     public: PublicIdentity,
-    grace: Duration,
+    (grace, limits): (Duration, flurry_api::ServeLimits),
     on_ready: impl FnOnce(&str),
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -523,7 +560,8 @@ async fn serve(
         let _ = stop_tx.send(true);
     };
     let app = flurry_api::router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // Header/idle and write timeouts and a connection cap (`axum::serve` has none).
+    let server = flurry_api::serve(listener, app, limits, signal);
     let mut stop_rx2 = stop_rx.clone();
     let deadline = async move {
         let _ = stop_rx2.wait_for(|s| *s).await;

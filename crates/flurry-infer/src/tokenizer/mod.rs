@@ -15,6 +15,8 @@
 //! Before either runs, special-token texts are cut out of the input as llama.cpp's
 //! `tokenizer_st_partition` does: user-defined tokens always, control and unknown
 //! tokens only when `parse_special` is set; longer tokens claim their text first.
+//! [`Tokenizer::encode_guarded`] also leaves control-token text inside given byte ranges
+//! (a chat's message text) as ordinary text, so only a template makes control tokens.
 //! Token attributes, end-of-generation tokens and the rendering of tokens as bytes
 //! follow `llama-vocab.cpp` (llama-cpp-python 0.3.36), including its adjustments by
 //! token text (for example `<end_of_turn>` is always a control, end-of-generation token).
@@ -555,7 +557,26 @@ impl Tokenizer {
     /// control-token texts such as `<|im_start|>` become their tokens; without it they
     /// are tokenized as plain text (user-defined tokens are always recognised).
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
-        let fragments = self.partition(text, parse_special);
+        self.encode_guarded(text, add_special, parse_special, &[])
+    }
+
+    /// [`encode`](Self::encode) with special-token parsing on everywhere except inside
+    /// the byte ranges `plain` (sorted or not): a control or unknown token whose text
+    /// overlaps one of them is tokenized as ordinary text, as if that part of the input
+    /// had been encoded with `parse_special` off. This is how a rendered chat prompt is
+    /// tokenized: the template's own markers become control tokens, while the same
+    /// marker text inside a message (typed by a user, or read from a mail or a file)
+    /// cannot open a turn of its own. Text outside `plain` and text with no special
+    /// token in it tokenize exactly as [`encode`](Self::encode) does: no fragment is cut
+    /// at a range boundary, so BPE merges across it are unchanged.
+    pub fn encode_guarded(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+        plain: &[std::ops::Range<usize>],
+    ) -> Vec<u32> {
+        let fragments = self.partition(text, parse_special, plain);
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         if add_special && self.add_bos {
             out.extend(self.bos);
@@ -604,8 +625,47 @@ impl Tokenizer {
         out
     }
 
-    /// Splits `text` around special-token texts (llama.cpp's `tokenizer_st_partition`).
-    fn partition(&self, text: &str, parse_special: bool) -> Vec<Fragment> {
+    /// Byte ranges of `text` that [`encode`](Self::encode) with `parse_special` would
+    /// turn into control or unknown tokens, plus every other occurrence of such a
+    /// token's text (overlapping ones included, merged): whatever control-token text is
+    /// in `text` overlaps one of them. Empty for ordinary text.
+    pub fn control_spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+        for id in self.special_trie.occurring(text.as_bytes()) {
+            if self.attrs[id as usize] & (ATTR_CONTROL | ATTR_UNKNOWN) == 0 {
+                continue;
+            }
+            let needle = self.vocab.get(id).unwrap_or_default();
+            if needle.is_empty() {
+                continue;
+            }
+            let step = needle.chars().next().map_or(1, char::len_utf8);
+            let mut from = 0;
+            while let Some(at) = text[from..].find(needle) {
+                let at = from + at;
+                spans.push(at..at + needle.len());
+                from = at + step;
+            }
+        }
+        spans.sort_unstable_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+        for r in spans {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        merged
+    }
+
+    /// Splits `text` around special-token texts (llama.cpp's `tokenizer_st_partition`);
+    /// control and unknown tokens overlapping a range of `plain` stay text.
+    fn partition(
+        &self,
+        text: &str,
+        parse_special: bool,
+        plain: &[std::ops::Range<usize>],
+    ) -> Vec<Fragment> {
         if text.is_empty() {
             return Vec::new();
         }
@@ -619,24 +679,39 @@ impl Tokenizer {
         present.sort_unstable_by_key(|&id| (Reverse(self.vocab.get(id).map_or(0, str::len)), id));
         for id in present {
             let needle = self.vocab.get(id).unwrap_or_default();
+            if needle.is_empty() {
+                continue;
+            }
+            let guarded =
+                !plain.is_empty() && self.attrs[id as usize] & (ATTR_CONTROL | ATTR_UNKNOWN) != 0;
+            let step = needle.chars().next().map_or(1, char::len_utf8);
             let mut next = Vec::with_capacity(fragments.len() + 2);
             for f in fragments {
                 let Fragment::Text(range) = f else {
                     next.push(f);
                     continue;
                 };
+                // `start`: where the current text fragment begins; `from`: where the
+                // search goes on (past a guarded match, which stays inside the text).
                 let (mut start, end) = (range.start, range.end);
+                let mut from = start;
                 loop {
-                    let Some(at) = text[start..end].find(needle) else {
+                    let Some(at) = text[from..end].find(needle) else {
                         next.push(Fragment::Text(start..end));
                         break;
                     };
-                    let at = start + at;
+                    let at = from + at;
+                    let hit = at..at + needle.len();
+                    if guarded && plain.iter().any(|p| p.start < hit.end && hit.start < p.end) {
+                        from = at + step;
+                        continue;
+                    }
                     if at > start {
                         next.push(Fragment::Text(start..at));
                     }
                     next.push(Fragment::Token(id));
-                    start = at + needle.len();
+                    start = hit.end;
+                    from = start;
                     if start >= end {
                         break;
                     }

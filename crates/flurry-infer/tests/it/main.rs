@@ -4,5 +4,6 @@ mod common;
 mod determinism;
 mod engine;
 mod gguf;
+mod injection;
 mod reference;
 mod tokenizer;
