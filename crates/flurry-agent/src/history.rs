@@ -267,31 +267,12 @@ pub(crate) fn open_encrypted(
                     .into(),
         });
     }
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(db)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(db)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            message: format!("cannot switch to WAL mode (got {mode})"),
-        });
-    }
     // Rows removed by `forget` are overwritten, not left in free pages.
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous={synchronous}; PRAGMA secure_delete=ON;"
-    ))
-    .map_err(db)?;
-    let check: String = conn
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(db)?;
-    if check != "ok" {
-        return Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            message: check,
-        });
-    }
+    crate::prepare_db(
+        &conn,
+        path,
+        &format!("PRAGMA synchronous={synchronous}; PRAGMA secure_delete=ON;"),
+    )?;
     Ok(conn)
 }
 

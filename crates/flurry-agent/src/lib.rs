@@ -105,6 +105,22 @@ pub(crate) fn open_db(path: &std::path::Path, synchronous: &str) -> Result<rusql
         source,
     };
     let conn = rusqlite::Connection::open(path).map_err(db)?;
+    prepare_db(&conn, path, &format!("PRAGMA synchronous={synchronous};"))?;
+    Ok(conn)
+}
+
+/// Sets up an open connection of the node: busy timeout, WAL mode, the given `pragmas`
+/// (e.g. `synchronous`), then `quick_check`, so that a damaged file is an error that
+/// names it.
+pub(crate) fn prepare_db(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    pragmas: &str,
+) -> Result<()> {
+    let db = |source| Error::Db {
+        path: path.to_path_buf(),
+        source,
+    };
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(db)?;
     let mode: String = conn
@@ -116,8 +132,7 @@ pub(crate) fn open_db(path: &std::path::Path, synchronous: &str) -> Result<rusql
             message: format!("cannot switch to WAL mode (got {mode})"),
         });
     }
-    conn.execute_batch(&format!("PRAGMA synchronous={synchronous};"))
-        .map_err(db)?;
+    conn.execute_batch(pragmas).map_err(db)?;
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(db)?;
@@ -127,7 +142,7 @@ pub(crate) fn open_db(path: &std::path::Path, synchronous: &str) -> Result<rusql
             message: check,
         });
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// Options for one conversation turn.

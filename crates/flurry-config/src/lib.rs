@@ -367,53 +367,23 @@ impl Default for ChainSection {
 /// Sets `[chain] mode` (and `rpc_url` for `rpc`) in the config file at `path`, keeping
 /// the rest of the file (comments included) as it is. Writes atomically.
 pub fn set_chain(path: &Path, mode: ChainMode, rpc_url: Option<&str>) -> Result<()> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            });
+    edit_config(path, |doc| {
+        let chain = doc
+            .entry("chain")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| "[chain] is not a table".to_string())?;
+        let mode_str = match mode {
+            ChainMode::Local => "local",
+            ChainMode::Rpc => "rpc",
+            ChainMode::Off => "off",
+        };
+        chain["mode"] = toml_edit::value(mode_str);
+        if let Some(url) = rpc_url {
+            chain["rpc_url"] = toml_edit::value(url);
         }
-    };
-    let invalid = |message: String| Error::Invalid {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
-    let chain = doc
-        .entry("chain")
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
-        .as_table_mut()
-        .ok_or_else(|| invalid("[chain] is not a table".to_string()))?;
-    let mode_str = match mode {
-        ChainMode::Local => "local",
-        ChainMode::Rpc => "rpc",
-        ChainMode::Off => "off",
-    };
-    chain["mode"] = toml_edit::value(mode_str);
-    if let Some(url) = rpc_url {
-        chain["rpc_url"] = toml_edit::value(url);
-    }
-    let out = doc.to_string();
-    // Refuse to write a file the loader would reject.
-    FileConfig::parse(&out).map_err(invalid)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, out)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        Ok(())
+    })
 }
 
 /// Reads the config file at `path` (missing: empty), lets `edit` change the document,
