@@ -488,17 +488,26 @@
       a.dataset.chunk = String(c.chunk);
       a.dataset.document = c.document || '';
       const chunk = Number(c.chunk);
-      a.title = (c.document || '') + ', passage ' + (Number.isFinite(chunk) ? chunk + 1 : c.chunk);
       const index = document.createElement('span');
       index.className = 'cite-index';
       index.textContent = '[' + (c.index !== undefined ? c.index : '?') + ']';
       const name = document.createElement('span');
       name.className = 'cite-name';
-      name.textContent = c.title || fileName(c.document);
-      const file = document.createElement('span');
-      file.className = 'cite-file';
-      file.textContent = fileName(c.document);
-      a.append(index, ' ', name, ' ', file);
+      if (c.forgotten) {
+        // The document was forgotten: its title, path and excerpt were erased.
+        a.dataset.forgotten = 'true';
+        a.classList.add('cite-forgotten');
+        a.title = 'This source was forgotten';
+        name.textContent = 'Forgotten document';
+        a.append(index, ' ', name);
+      } else {
+        a.title = (c.document || '') + ', passage ' + (Number.isFinite(chunk) ? chunk + 1 : c.chunk);
+        name.textContent = c.title || fileName(c.document);
+        const file = document.createElement('span');
+        file.className = 'cite-file';
+        file.textContent = fileName(c.document);
+        a.append(index, ' ', name, ' ', file);
+      }
       a.addEventListener('click', () => { state.cite.opener = a; state.cite.focus = true; });
       li.appendChild(a);
       ol.appendChild(li);
@@ -862,7 +871,11 @@
     el.citeView.hidden = false;
     el.app.classList.add('cite-open');
     if (focus) el.citeTitle.focus();
+    // A forgotten source is not fetched: its id may since name another document.
+    const forgotten = Array.from(document.querySelectorAll('a[data-testid="citation"][data-forgotten="true"]'))
+      .some((a) => a.dataset.docId === String(docId) && a.dataset.chunk === String(chunk));
     try {
+      if (forgotten) throw Object.assign(new Error('forgotten'), { status: 404 });
       const doc = await api.document(docId);
       if (seq !== state.cite.seq) return;
       renderDocument(doc, chunk);

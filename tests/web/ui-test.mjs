@@ -93,6 +93,7 @@ function readCitations() {
       document: a.dataset.document,
       docId: a.dataset.docId,
       chunk: a.dataset.chunk,
+      forgotten: a.dataset.forgotten === 'true',
       text: a.textContent,
     })));
 }
@@ -527,7 +528,8 @@ async function main() {
     check(!(await page.isChecked(sel.memoryToggle)), 'the memory switch turned on after sending');
     passed(`the new chat ${hashL} was created with memory off`);
 
-    // m. a forgotten document: the link stays, the view says the document is gone
+    // m. a forgotten document: the link stays, with nothing of the document (no title,
+    // no path, no excerpt), and the view says the document is gone
     step = 'm';
     const del = await api('DELETE', `/api/memory/documents/${cite.docId}`);
     check(del.status === 204, `DELETE /api/memory/documents/${cite.docId} answered ${del.status}: ${del.text}`);
@@ -538,7 +540,15 @@ async function main() {
     check(/no longer in your memory/.test(viewM.status || ''), `the view says ${JSON.stringify(viewM.status)}`);
     check(!viewM.cited, 'the view of a forgotten document shows a passage');
     const citesM = await citations(page);
-    check(citesM[0] && citesM[0].some((c) => c.document === mailPath), 'the answer lost its link after the document was forgotten');
+    check(citesM[0] && citesM[0].length === g.cites.length, `the answer lost its link after the document was forgotten: ${JSON.stringify(citesM)}`);
+    const goneM = citesM[0].filter((c) => c.docId === String(cite.docId));
+    check(goneM.length > 0 && goneM.every((c) => c.forgotten && c.document === '' && /Forgotten document/.test(c.text)),
+      `the link of the forgotten document is ${JSON.stringify(goneM)}`);
+    check(!JSON.stringify(citesM).includes('alice.eml') && !JSON.stringify(citesM).includes('Boiler'),
+      `the forgotten document is still named: ${JSON.stringify(citesM)}`);
+    const storedM = await api('GET', `/api/conversations/${encodeURIComponent(hashG)}`);
+    check(storedM.status === 200 && !storedM.text.includes('alice.eml') && !storedM.text.includes('Boiler service'),
+      `the stored chat still names the forgotten document: ${storedM.text.slice(0, 300)}`);
     passed(`a forgotten document shows ${JSON.stringify(viewM.status)}`);
 
     // n. the network page: this node's status, a diagnosis a user can act on, no peers

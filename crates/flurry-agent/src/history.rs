@@ -530,10 +530,11 @@ impl History {
         self.get(id)
     }
 
-    /// Removes, from every stored answer, the citations of forgotten documents (by
+    /// Erases, in every stored answer, the citations of forgotten documents (by
     /// document id, or by source path for citations made before the document was
-    /// re-ingested under a new id): their snippets quote the documents. Returns how many
-    /// answers changed. `flurry memory forget` and `DELETE /api/memory/documents/{id}`
+    /// re-ingested under a new id): their snippets, titles and paths quote or name the
+    /// documents. Each becomes a tombstone ([`Citation::tombstone`]) so the answer's
+    /// `[n]` still says where its source went. Returns how many answers changed. `flurry memory forget` and `DELETE /api/memory/documents/{id}`
     /// call it.
     pub fn forget_citations(&self, doc_ids: &[i64], paths: &[String]) -> Result<usize> {
         if doc_ids.is_empty() && paths.is_empty() {
@@ -552,16 +553,22 @@ impl History {
                 let Ok(mut cites) = serde_json::from_str::<Vec<Citation>>(&json) else {
                     continue;
                 };
-                let before = cites.len();
-                cites.retain(|c| !doc_ids.contains(&c.doc_id) && !paths.contains(&c.document));
-                if cites.len() == before {
+                let mut hit = false;
+                for c in cites.iter_mut() {
+                    if !c.forgotten && (doc_ids.contains(&c.doc_id) || paths.contains(&c.document))
+                    {
+                        *c = c.tombstone();
+                        hit = true;
+                    }
+                }
+                if !hit {
                     continue;
                 }
-                let kept =
-                    (!cites.is_empty()).then(|| serde_json::to_string(&cites).unwrap_or_default());
+                let json = serde_json::to_string(&cites)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                 tx.execute(
                     "UPDATE messages SET citations = ?2 WHERE id = ?1",
-                    params![id, kept],
+                    params![id, json],
                 )?;
                 changed += 1;
             }
@@ -627,6 +634,7 @@ mod tests {
             end: 40,
             score: 0.5,
             snippet: "the safe code is ZEBRA-4471".into(),
+            forgotten: false,
         }
     }
 
@@ -721,6 +729,7 @@ mod tests {
         other.index = 2;
         other.document = "/home/u/notes/garden.md".into();
         other.snippet = "water the tomatoes".into();
+        other.title = "Garden".into();
         let mut old = secret_citation();
         old.doc_id = 1;
         h.begin_turn(&c.id, "a", "m", &[secret_citation(), other.clone()])
@@ -731,8 +740,19 @@ mod tests {
             .unwrap();
         assert_eq!(n, 2);
         let msgs = h.messages(&c.id).unwrap();
-        assert_eq!(msgs[1].citations, vec![other]);
-        assert!(msgs[3].citations.is_empty());
+        assert_eq!(msgs[1].citations.len(), 2);
+        assert_eq!(msgs[1].citations[1], other);
+        let gone = &msgs[1].citations[0];
+        assert!(gone.forgotten && gone.index == 1 && gone.doc_id == 3);
+        assert!(gone.document.is_empty() && gone.title.is_empty() && gone.snippet.is_empty());
+        assert!(msgs[3].citations[0].forgotten && msgs[3].citations[0].document.is_empty());
+        let stored = serde_json::to_string(&msgs).unwrap();
+        for secret in ["ZEBRA", "safe.txt", "Safe"] {
+            assert!(
+                !stored.contains(secret),
+                "{secret} survived forget: {stored}"
+            );
+        }
         assert_eq!(h.forget_citations(&[3], &[]).unwrap(), 0);
     }
 
@@ -778,6 +798,7 @@ mod tests {
             end: 120,
             score: 0.03,
             snippet: "the technician comes".into(),
+            forgotten: false,
         };
         let id = {
             let h = History::open(&path, &key()).unwrap();

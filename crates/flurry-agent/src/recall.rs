@@ -42,6 +42,29 @@ pub struct Citation {
     pub score: f64,
     /// A short excerpt.
     pub snippet: String,
+    /// The document was forgotten after the answer was written: only the number, the
+    /// id and the chunk remain; the path, title and excerpt were erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forgotten: bool,
+}
+
+impl Citation {
+    /// What is left of the citation once its document is forgotten: a link that says
+    /// the source is gone, with nothing of the document's text, title or path.
+    pub fn tombstone(&self) -> Citation {
+        Citation {
+            index: self.index,
+            document: String::new(),
+            doc_id: self.doc_id,
+            title: String::new(),
+            chunk: self.chunk,
+            start: 0,
+            end: 0,
+            score: 0.0,
+            snippet: String::new(),
+            forgotten: true,
+        }
+    }
 }
 
 /// A passage for the prompt and its citation.
@@ -116,6 +139,7 @@ impl Recall {
                     end: hit.end,
                     score: hit.score,
                     snippet: hit.snippet,
+                    forgotten: false,
                 },
                 text,
             });
@@ -207,6 +231,7 @@ mod tests {
                 end: 1,
                 score: 0.0,
                 snippet: String::new(),
+                forgotten: false,
             },
             text: text.into(),
         }
