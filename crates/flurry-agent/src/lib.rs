@@ -175,6 +175,17 @@ pub struct Agent {
 const SAVE_EVERY: usize = 32;
 
 impl Agent {
+    /// The privacy scrubber: with the owner's entities when the node has a memory, with
+    /// patterns and name cues only otherwise. Blocking.
+    pub fn scrubber(&self) -> Result<Arc<flurry_privacy::Scrubber>> {
+        match &self.recall {
+            Some(r) => r.scrubber(),
+            None => Ok(Arc::new(flurry_privacy::Scrubber::new(
+                &flurry_privacy::EntityList::new(),
+            ))),
+        }
+    }
+
     /// Runs one turn: stores `content` as the user's message and starts the answer.
     /// Blocking (loads models, tokenizes): call it off async executors.
     pub fn send(&self, conversation: &str, content: &str, opts: SendOptions) -> Result<ChatStream> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use flurry_infer::engine::Prompt;
 use flurry_infer::template::ChatMessage;
 use flurry_memory::{Filters, Hit, MemoryStore, SearchMode};
+use flurry_privacy::{EntityList, Scrubber};
 use serde::{Deserialize, Serialize};
 
 use crate::{EmbedHost, Error, LoadedModel, Result};
@@ -77,16 +78,52 @@ pub struct Passage {
 }
 
 /// Searches the memory for chat turns.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Recall {
     store: Arc<MemoryStore>,
     embed: Arc<EmbedHost>,
+    /// The scrubber learned from the memory, and the memory's fingerprint then.
+    owner: std::sync::Mutex<Option<LearnedScrubber>>,
 }
+
+/// A scrubber and the fingerprint of the memory it was learned from.
+type LearnedScrubber = ((i64, i64, i64), Arc<Scrubber>);
 
 impl Recall {
     /// Retrieval over `store`, embedding queries with `embed`.
     pub fn new(store: Arc<MemoryStore>, embed: Arc<EmbedHost>) -> Self {
-        Self { store, embed }
+        Self {
+            store,
+            embed,
+            owner: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The privacy scrubber with the owner's entities learned from this memory; learned
+    /// again when the memory has changed since. Blocking (reads every chunk the first
+    /// time and after each change).
+    pub fn scrubber(&self) -> Result<Arc<Scrubber>> {
+        let memory = |e: flurry_memory::Error| Error::Memory(e.to_string());
+        let version = self.store.fingerprint().map_err(memory)?;
+        let mut cache = self.owner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, s)) = cache.as_ref()
+            && *v == version
+        {
+            return Ok(s.clone());
+        }
+        let started = std::time::Instant::now();
+        let mut list = EntityList::new();
+        self.store
+            .for_each_chunk(|t| list.learn(t))
+            .map_err(memory)?;
+        let s = Arc::new(Scrubber::new(&list));
+        tracing::info!(
+            entities = list.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "learned the owner's entities from the memory for the privacy router"
+        );
+        *cache = Some((version, s.clone()));
+        Ok(s)
     }
 
     /// The passages that are relevant to `query`, best first, whose text fits the

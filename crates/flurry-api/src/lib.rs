@@ -19,6 +19,7 @@ mod node;
 mod ollama;
 mod openai;
 mod p2p;
+mod privacy;
 mod server;
 pub mod tokens;
 mod wallet;
@@ -250,6 +251,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/memory/search", get(memory::search))
         .route("/api/memory/ingest", post(memory::ingest))
         .route("/api/memory/documents", get(memory::documents))
+        .route("/api/privacy/scrub", post(privacy::scrub))
         .route(
             "/api/memory/documents/{id}",
             get(memory::document).delete(memory::forget),
@@ -354,7 +356,8 @@ fn needed_scope(method: &Method, path: &str) -> Scope {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Scope::Read;
     }
-    if *method == Method::POST && path == "/api/show" {
+    // Scrubbing reads what the memory knows, as a search does.
+    if *method == Method::POST && (path == "/api/show" || path == "/api/privacy/scrub") {
         return Scope::Read;
     }
     if is_generation(method, path)

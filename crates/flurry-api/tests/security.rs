@@ -566,3 +566,88 @@ async fn gossip_get_never_subscribes() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["messages"], json!([]));
 }
+
+/// Attack: a web page asks the node to scrub texts to learn which names, addresses
+/// and numbers its owner's memory knows (a membership oracle), through DNS rebinding
+/// or a cross-site request; a chat app's token does the same; a client sends a
+/// malformed or oversized body. Only the owner (loopback, or a token with `read`)
+/// gets an answer.
+#[tokio::test]
+async fn privacy_scrub_refuses_web_pages_and_bad_bodies() {
+    let (st, _d) = empty_state();
+    let st = Arc::new(st);
+    let body = r#"{"text":"Mail bob@example.com or call +44 20 7946 0958"}"#;
+    let (s, v) = call_json(&st, req("POST", "/api/privacy/scrub", body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["text"], "Mail <EMAIL_1> or call <PHONE_1>", "{v}");
+    assert_eq!(v["entities"][0]["type"], "EMAIL", "{v}");
+    assert_eq!(v["entities"][1]["text"], "+44 20 7946 0958", "{v}");
+
+    let mut r = req("POST", "/api/privacy/scrub", body);
+    r.headers_mut()
+        .insert(header::HOST, "127.evil.example:7878".parse().unwrap());
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "rebinding: {v}");
+    let mut r = req("POST", "/api/privacy/scrub", body);
+    r.headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "cross-site: {v}");
+    let mut r = req("POST", "/api/privacy/scrub", body);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    r.headers_mut()
+        .insert(header::ORIGIN, "http://127.0.0.1:7878".parse().unwrap());
+    let (s, v) = call_json(&st, r).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "form post: {v}");
+
+    for (bad, param) in [
+        (r#"{"text": 5}"#, "text"),
+        (r#"{"text": "x", "leak": true}"#, "leak"),
+        (r#"{}"#, "text"),
+    ] {
+        let (s, v) = call_json(&st, req("POST", "/api/privacy/scrub", bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap_or("").contains(param)
+                || v["error"]["param"] == param,
+            "{bad}: {v}"
+        );
+    }
+    let huge = json!({"text": "a".repeat(flurry_privacy::MAX_TEXT_BYTES + 1)}).to_string();
+    let (s, _) = call_json(&st, req("POST", "/api/privacy/scrub", huge)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "an oversized text");
+
+    // Beyond loopback: no token, or a bad one, may not ask; a read token may.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.json");
+    let read = TokenFile::create(&file, "dash", &[Scope::Read]).unwrap();
+    let mut st2 = state_with(dir.path().to_path_buf(), None);
+    st2.auth = Auth {
+        require_token: true,
+        loopback_hosts_only: false,
+        tokens: LiveTokens::new(file),
+        ..Auth::default()
+    };
+    let st2 = Arc::new(st2);
+    let mut r = req("POST", "/api/privacy/scrub", body);
+    r.headers_mut()
+        .insert(header::HOST, "node.example:7878".parse().unwrap());
+    let (s, v) = call_json(&st2, r).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "no token: {v}");
+    let (s, v) = call_json(
+        &st2,
+        with_token(
+            req("POST", "/api/privacy/scrub", body),
+            "flurry_not_a_token",
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "bad token: {v}");
+    let (s, v) = call_json(
+        &st2,
+        with_token(req("POST", "/api/privacy/scrub", body), &read),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

@@ -19,6 +19,7 @@ mod memory_cmd;
 mod model_cmd;
 mod net_cmd;
 mod node_cmd;
+mod privacy_cmd;
 mod remote;
 
 use std::io::Write;
@@ -98,6 +99,10 @@ enum Command {
     Token(node_cmd::TokenCommand),
     /// Show what data has left this node: every transfer, by destination and purpose.
     Egress(node_cmd::EgressArgs),
+    /// What may leave the node: scrub a text as the privacy router would, list the
+    /// entities learned from your memory, measure the scrubber on a labelled set.
+    #[command(subcommand)]
+    Privacy(privacy_cmd::PrivacyCommand),
     /// Measure prompt-processing and generation speed.
     Bench(bench::BenchArgs),
     /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
@@ -261,6 +266,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Id(a) => node_cmd::id(&ctx, a),
         Command::Token(t) => node_cmd::token(&ctx, t),
         Command::Egress(a) => node_cmd::egress(&ctx, a),
+        Command::Privacy(c) => privacy_cmd::run(&ctx, c),
         Command::Ask(a) => ask(&ctx, a),
         Command::Chat(a) => chat::run(&ctx, a),
         Command::Model(m) => model_cmd::run(&ctx, m),

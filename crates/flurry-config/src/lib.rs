@@ -187,6 +187,39 @@ pub struct FileConfig {
     pub net: NetSection,
     /// `[memory]`: the private memory (which folders the API may ingest).
     pub memory: MemorySection,
+    /// `[privacy]`: what may leave the node, per destination.
+    pub privacy: PrivacySection,
+}
+
+/// What may leave the node for a destination (`[privacy]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrivacyRule {
+    /// Nothing goes there: the request runs locally or fails.
+    Never,
+    /// It goes with personal data replaced by placeholders (restored in the answer).
+    Scrubbed,
+    /// It goes as typed.
+    AsIs,
+}
+
+/// `[privacy]` section: the privacy router's policy (docs/privacy.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySection {
+    /// Requests to a member of the trusted circle. Default `as-is`.
+    pub circle: PrivacyRule,
+    /// Requests to a seller on the open market. Default `scrubbed`.
+    pub market: PrivacyRule,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        Self {
+            circle: PrivacyRule::AsIs,
+            market: PrivacyRule::Scrubbed,
+        }
+    }
 }
 
 /// `[memory]` section: the private memory (docs/memory.md).

@@ -412,6 +412,34 @@ impl MemoryStore {
             .map_err(|e| self.err(e))
     }
 
+    /// Changes whenever a document is added, replaced or forgotten: the count of
+    /// documents, the largest id and the latest ingestion time. Caches of what is
+    /// learned from the memory (the privacy router's entity list) key on it.
+    pub fn fingerprint(&self) -> Result<(i64, i64, i64)> {
+        self.conn()
+            .query_row(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(max(ingested_at), 0) FROM documents",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Calls `f` with every chunk's text (documents by id, chunks in order), for what
+    /// is learned from the whole memory. Holds the store while it runs.
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&str)) -> Result<()> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT text FROM chunks ORDER BY doc_id, ord")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let text: String = row.get(0).map_err(|e| self.err(e))?;
+            f(&text);
+        }
+        Ok(())
+    }
+
     /// Every stored document, by path.
     pub fn list(&self) -> Result<Vec<DocumentInfo>> {
         self.documents(None)
