@@ -12,7 +12,7 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-chain bench-memory fixtures fuzz help
+.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-chain bench-memory bench-privacy fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench   is Flurry faster than llama.cpp here? both default models, same GGUF and threads (a few minutes)"
 	@echo "make bench-all  everything: the engine with 3 rounds, tickets, private memory (45-60 min on 2 cores)"
 	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
+	@echo "make bench-privacy the privacy scrubber on tests/privacy: recall, precision per type, ms per 2,000-token prompt"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: announce build model chain-deps
@@ -94,7 +95,7 @@ bench: build models
 	BENCH_ROUNDS=$${BENCH_ROUNDS:-1} python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
 
 # Everything: the engine with the full 3 rounds, then tickets and the private memory.
-bench-all: bench-engine bench-chain bench-memory
+bench-all: bench-engine bench-chain bench-memory bench-privacy
 
 bench-engine: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
@@ -109,6 +110,12 @@ bench-chain: chain-deps
 # builds a smaller latency store.
 bench-memory: build-deps model
 	$(CARGO) run --release --locked -p flurry-memory --example memory_bench -- $(MEMORY_BENCH_ARGS)
+
+# The privacy scrubber on tests/privacy (395 labelled texts, English and Chinese, with the
+# owner's memory): recall and precision per entity type and language, and the time to
+# scrub a ~2,000-token prompt. Prints `recall=… precision=…` last.
+bench-privacy:
+	$(CARGO) run --release --locked -p flurry -- privacy eval tests/privacy
 
 fixtures: models
 	PYTHONPATH="$$(dirname "$$(dirname "$$(dirname "$$(dirname "$$(scripts/build-llama-cpp.sh)")")")")" \

@@ -45,6 +45,8 @@ fn help_everywhere() {
         &["model", "--help"],
         &["model", "list", "--help"],
         &["bench", "--help"],
+        &["privacy", "scrub", "--help"],
+        &["privacy", "eval", "--help"],
     ] {
         let out = stdout(&flurry(home.path(), args));
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -833,4 +835,63 @@ fn ingest_search_forget_and_resume_after_kill_9() {
     // The database file holds none of the text.
     let raw = std::fs::read(h.join("memory.db")).unwrap();
     assert!(!raw.windows(6).any(|w| w == b"apples"));
+}
+
+/// The privacy scrubber on its evaluation set (`tests/privacy`, written independently
+/// of the scrubber): the recall and precision the issue asks for, and what the owner
+/// sees of `flurry privacy scrub`. A broken evaluation file is a clear error.
+#[test]
+fn privacy_scrubber_meets_its_targets_and_refuses_bad_input() {
+    let home = tempfile::tempdir().unwrap();
+    let set = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/privacy");
+    let out = flurry(home.path(), &["privacy", "eval", set, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["texts"].as_u64().unwrap() >= 300, "{v}");
+    let recall = v["recall"].as_f64().unwrap();
+    let precision = v["precision"].as_f64().unwrap();
+    assert!(recall >= 0.95, "recall {recall}");
+    assert!(precision >= 0.8, "precision {precision}");
+    for kind in [
+        "PERSON", "ADDRESS", "PHONE", "CN_ID", "IBAN", "CARD", "PROJECT",
+    ] {
+        assert!(
+            v["per_type"][kind]["recall"].as_f64().unwrap() >= 0.8,
+            "{kind}: {}",
+            v["per_type"][kind]
+        );
+    }
+
+    let out = flurry(
+        home.path(),
+        &[
+            "privacy",
+            "scrub",
+            "--json",
+            "Ask Dr. Elena Vásquez (elena@quickfix.example, +44 20 7946 0958) about 310104199003157711",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = v["text"].as_str().unwrap();
+    for secret in ["Elena", "Vásquez", "elena@", "7946", "310104"] {
+        assert!(!text.contains(secret), "{secret} left in {text}");
+    }
+    let kinds: Vec<&str> = v["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["PERSON", "EMAIL", "PHONE", "CN_ID"], "{v}");
+
+    // A hostile evaluation folder: a line that is not JSON names its line.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::create_dir(bad.path().join("memory")).unwrap();
+    std::fs::write(bad.path().join("eval.jsonl"), "{\"id\": 1\nnot json\n").unwrap();
+    let out = flurry(
+        home.path(),
+        &["privacy", "eval", bad.path().to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1"), "{err}");
 }

@@ -114,7 +114,7 @@ impl Recall {
         let started = std::time::Instant::now();
         let mut list = EntityList::new();
         self.store
-            .for_each_chunk(|t| list.learn(t))
+            .for_each_document(|p, t| list.learn_document(p, t))
             .map_err(memory)?;
         let s = Arc::new(Scrubber::new(&list));
         tracing::info!(

@@ -140,7 +140,7 @@ fn learned(ctx: &Setup, password_file: Option<PathBuf>) -> Result<EntityList> {
     }
     let id = flurry_node::unlock(&ctx.paths, &PassphraseOptions::from_env(password_file))?;
     let store = MemoryStore::open(&db, &MemoryKey::from_identity(&id))?;
-    store.for_each_chunk(|t| list.learn(t))?;
+    store.for_each_document(|p, t| list.learn_document(p, t))?;
     Ok(list)
 }
 
@@ -207,7 +207,7 @@ fn eval(dir: &Path, json_out: bool) -> Result<ExitCode> {
             memory.display()
         );
     }
-    for path in flurry_memory::walk(&[memory]) {
+    for path in flurry_memory::walk(std::slice::from_ref(&memory)) {
         let Some(kind) = flurry_memory::kind_of(&path) else {
             continue;
         };
@@ -215,7 +215,7 @@ fn eval(dir: &Path, json_out: bool) -> Result<ExitCode> {
         match flurry_memory::extract(kind, &bytes, &path) {
             Ok(parts) => {
                 for p in parts {
-                    list.learn(&p.text);
+                    list.learn_document(&path.to_string_lossy(), &p.text);
                     docs += 1;
                 }
             }

@@ -425,17 +425,34 @@ impl MemoryStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Calls `f` with every chunk's text (documents by id, chunks in order), for what
-    /// is learned from the whole memory. Holds the store while it runs.
-    pub fn for_each_chunk(&self, mut f: impl FnMut(&str)) -> Result<()> {
+    /// Calls `f` with every document's path and text (its chunks joined in order), for
+    /// what is learned from the whole memory. Holds the store while it runs.
+    pub fn for_each_document(&self, mut f: impl FnMut(&str, &str)) -> Result<()> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT text FROM chunks ORDER BY doc_id, ord")
+            .prepare(
+                "SELECT d.path, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id
+                 ORDER BY c.doc_id, c.ord",
+            )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let (mut path, mut text) = (String::new(), String::new());
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let text: String = row.get(0).map_err(|e| self.err(e))?;
-            f(&text);
+            let p: String = row.get(0).map_err(|e| self.err(e))?;
+            let t: String = row.get(1).map_err(|e| self.err(e))?;
+            if p != path {
+                if !path.is_empty() {
+                    f(&path, &text);
+                }
+                path = p;
+                text.clear();
+            } else {
+                text.push('\n');
+            }
+            text.push_str(&t);
+        }
+        if !path.is_empty() {
+            f(&path, &text);
         }
         Ok(())
     }

@@ -58,6 +58,61 @@ static NAME_LEAD: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// A Chinese name and what follows it in brackets: other forms of it (`王建国（王总、老王）`)
+/// or its romanisation (`王建国 (Wang Jianguo)`).
+static ALIASES: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(\p{Han}{2,4})[ \t]*[（(]([^()（）\n]{1,60})[)）]"));
+/// A romanised name with its Chinese form in brackets (`Lin Siyu (林思雨)`).
+static ALIASES_LATIN: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+){1,2})[ \t]*[（(](\p{Han}{2,4})[)）]")
+});
+/// Headings of notes about a project ("# Project Bluefin", "# 蓝鲸项目", "# Bluefin sync").
+static PROJECT_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?mi)^#{1,3}[ \t]*(?:project[ \t]+)?(\p{L}[\p{L}\-]{1,24}?|\p{Han}{2,6}?)[ \t]*(?:项目|计划|工程)?[ \t]*(?:周会|例会|纪要|复盘|sync|weekly|standup|stand-up|review|kickoff|kick-off|retro|alignment|status|update|planning)\b",
+    )
+});
+/// Words that head a meeting note without being a project.
+const NOT_PROJECTS: &[&str] = &[
+    "team",
+    "weekly",
+    "daily",
+    "product",
+    "design",
+    "engineering",
+    "sales",
+    "marketing",
+    "all",
+    "staff",
+    "board",
+    "company",
+    "quarterly",
+    "monthly",
+    "annual",
+    "project",
+    "1:1",
+    "部门",
+    "团队",
+    "公司",
+    "产品",
+    "技术",
+    "全员",
+    "每周",
+    "周",
+    "月度",
+    "季度",
+    "年度",
+];
+/// Folders whose notes are each about one project.
+const PROJECT_DIRS: &[&str] = &[
+    "projects",
+    "project",
+    "项目",
+    "projekte",
+    "projets",
+    "proyectos",
+];
+
 /// Labels of "Label: value" lines, and what their value is.
 fn label_kind(label: &str) -> Option<Kind> {
     let l = label.trim().to_lowercase();
@@ -150,9 +205,17 @@ fn label_kind(label: &str) -> Option<Kind> {
     }
 }
 
+/// Whether `s` can be a person's name: two or more capitalised words (or one common
+/// given name), or two to four Chinese characters that start with a surname.
 fn name_like(s: &str) -> bool {
     let s = s.trim();
-    (LATIN_NAME.is_match(s) || HAN_NAME.is_match(s)) && !crate::names::is_not_name(s)
+    if crate::names::is_not_name(s) {
+        return false;
+    }
+    if HAN_NAME.is_match(s) {
+        return crate::names::cn_surname_start(s);
+    }
+    LATIN_NAME.is_match(s) && (s.contains(' ') || crate::names::is_given_name(s))
 }
 
 impl EntityList {
@@ -190,6 +253,27 @@ impl EntityList {
     /// The entities, by kind then text.
     pub fn iter(&self) -> impl Iterator<Item = (Kind, &str)> {
         self.entries.iter().map(|(k, t)| (*k, t.as_str()))
+    }
+
+    /// Learns the entities of one document: `path` (as the memory stores it) tells
+    /// what kind of note it is (a note in a `projects/` folder is named after its
+    /// project), then [`EntityList::learn`] reads its text.
+    pub fn learn_document(&mut self, path: &str, text: &str) {
+        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+        if let [.., dir, file] = parts.as_slice()
+            && PROJECT_DIRS.contains(&dir.to_lowercase().as_str())
+        {
+            let stem = file.rsplit_once('.').map_or(*file, |(s, _)| s);
+            let heading = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("# "))
+                .map(project_name);
+            match heading {
+                Some(h) if !h.is_empty() && h.chars().count() <= 24 => self.add(Kind::Project, h),
+                _ => self.add(Kind::Project, stem),
+            }
+        }
+        self.learn(text);
     }
 
     /// Learns the entities of one document's text (a mail as the memory stores it:
@@ -243,6 +327,15 @@ impl EntityList {
                 _ => {}
             }
         }
+        for c in PROJECT_HEADING.captures_iter(text) {
+            let name = c[1].trim();
+            if !NOT_PROJECTS.contains(&name.to_lowercase().as_str()) {
+                self.add(Kind::Project, name);
+            }
+        }
+        self.learn_aliases(text);
+        self.learn_tables(text);
+        self.learn_addresses(text);
         for c in PROJECT.captures_iter(text) {
             if let Some(g) = (1..=4).find_map(|i| c.get(i)) {
                 self.add(Kind::Project, g.as_str());
@@ -286,6 +379,178 @@ impl EntityList {
     }
 }
 
+/// A project's name from its note's heading: "Project Bluefin" → "Bluefin",
+/// "蓝鲸项目" → "蓝鲸".
+fn project_name(heading: &str) -> &str {
+    let h = heading.trim();
+    let h = [
+        "Project ",
+        "project ",
+        "PROJECT ",
+        "Projekt ",
+        "Projet ",
+        "Proyecto ",
+    ]
+    .iter()
+    .find_map(|p| h.strip_prefix(p))
+    .unwrap_or(h);
+    let h = ["项目", "计划", "工程"]
+        .iter()
+        .find_map(|p| h.strip_suffix(p))
+        .unwrap_or(h);
+    h.trim()
+}
+
+/// Kinship and role words written where an alias could be.
+const NOT_ALIASES: &[&str] = &[
+    "妈",
+    "爸",
+    "妈妈",
+    "爸爸",
+    "妹妹",
+    "姐姐",
+    "哥哥",
+    "弟弟",
+    "老婆",
+    "老公",
+    "儿子",
+    "女儿",
+    "奶奶",
+    "爷爷",
+    "外婆",
+    "外公",
+    "舅舅",
+    "阿姨",
+    "叔叔",
+    "本人",
+    "我",
+    "出差",
+    "请假",
+    "缺席",
+    "已离职",
+    "离职",
+    "同事",
+    "客户",
+    "朋友",
+];
+
+impl EntityList {
+    /// Other forms of a name written beside it in brackets.
+    fn learn_aliases(&mut self, text: &str) {
+        for c in ALIASES.captures_iter(text) {
+            let name = &c[1];
+            if !crate::names::cn_surname_start(name) || !name_like(name) {
+                continue;
+            }
+            let mut any = false;
+            for alias in c[2].split(['、', ',', '，', '/', ';', '；']) {
+                let alias = alias.trim();
+                let han = !alias.is_empty() && alias.chars().all(crate::scrub::is_han);
+                if han && (2..=4).contains(&alias.chars().count()) && !NOT_ALIASES.contains(&alias)
+                {
+                    self.add(Kind::Person, alias);
+                    any = true;
+                } else if !han && LATIN_NAME.is_match(alias) && alias.contains(' ') {
+                    self.add(Kind::Person, alias);
+                    any = true;
+                }
+            }
+            if any {
+                self.add(Kind::Person, name);
+            }
+        }
+        for c in ALIASES_LATIN.captures_iter(text) {
+            if crate::names::cn_surname_start(&c[2]) && name_like(&c[1]) {
+                self.add(Kind::Person, &c[1]);
+                self.add(Kind::Person, &c[2]);
+            }
+        }
+    }
+
+    /// Markdown tables: a column headed "Name", "Address", "Account"… holds entities of
+    /// that kind.
+    fn learn_tables(&mut self, text: &str) {
+        let mut columns: Vec<Option<Kind>> = Vec::new();
+        let mut in_table = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if !l.starts_with('|') {
+                in_table = false;
+                continue;
+            }
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            if !in_table {
+                columns = cells.iter().map(|c| label_kind(c)).collect();
+                in_table = true;
+                continue;
+            }
+            if cells
+                .iter()
+                .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+            {
+                continue;
+            }
+            for (cell, kind) in cells.iter().zip(&columns) {
+                match kind {
+                    Some(Kind::Person) => {
+                        let name = cell.split(['(', '（']).next().unwrap_or("").trim();
+                        if name_like(name) {
+                            self.add(Kind::Person, name);
+                        }
+                    }
+                    Some(Kind::Address) if cell.chars().any(|c| c.is_ascii_digit()) => {
+                        self.add(Kind::Address, cell)
+                    }
+                    Some(Kind::Id) if cell.bytes().filter(u8::is_ascii_digit).count() >= 4 => {
+                        self.add(Kind::Id, cell)
+                    }
+                    Some(Kind::Project) if cell.chars().count() <= 24 => {
+                        self.add(Kind::Project, cell)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// "Who or where: address" lines: the whole value when the patterns see an address
+    /// in it (they may see only its street).
+    fn learn_addresses(&mut self, text: &str) {
+        for line in text.lines() {
+            let Some((label, value)) = line.split_once([':', '：']) else {
+                continue;
+            };
+            let value = value.trim();
+            let value = value
+                .split(['(', '（', ';', '；'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches(['.', '。']);
+            if value.chars().count() < 6 || value.chars().count() > 120 {
+                continue;
+            }
+            let hits = patterns::find(value);
+            let covered: usize = hits
+                .iter()
+                .filter(|h| h.kind == Kind::Address)
+                .map(|h| h.end - h.start)
+                .max()
+                .unwrap_or(0);
+            if covered * 2 >= value.len() {
+                self.add(Kind::Address, value);
+                let who = label
+                    .trim()
+                    .trim_start_matches(['-', '*', '•', '·', ' '])
+                    .trim();
+                if name_like(who) && label_kind(who).is_none() {
+                    self.add(Kind::Person, who);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +586,51 @@ mod tests {
         assert!(
             !got.iter().any(|(_, t)| *t == "Contacts" || *t == "Hi"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn learns_aliases_tables_projects_and_addresses() {
+        let mut l = EntityList::new();
+        l.learn_document(
+            "/home/me/notes/通讯录.md",
+            "- 王建国（王总、老王）：总经理，手机 138 0013 8000\n\
+             | Name | Email |\n|---|---|\n| 林思雨 (Lin Siyu) | s@example.com |\n\
+             - José Álvarez：Calle de Fuencarral 78, 28004 Madrid\n\
+             - 公司：上海市浦东新区碧波路690号3号楼5层\n",
+        );
+        l.learn_document(
+            "/home/me/notes/projects/bluefin.md",
+            "# Project Bluefin\n\nSecret.",
+        );
+        l.learn_document("/home/me/notes/meetings/m.md", "# 蓝鲸周会 2024-01-15\n");
+        let has = |k: Kind, t: &str| l.iter().any(|(kk, tt)| kk == k && tt == t);
+        for alias in [
+            "王建国",
+            "王总",
+            "老王",
+            "林思雨",
+            "Lin Siyu",
+            "José Álvarez",
+        ] {
+            assert!(has(Kind::Person, alias), "{alias}: {l:?}");
+        }
+        assert!(
+            has(Kind::Address, "Calle de Fuencarral 78, 28004 Madrid"),
+            "{l:?}"
+        );
+        assert!(
+            has(Kind::Address, "上海市浦东新区碧波路690号3号楼5层"),
+            "{l:?}"
+        );
+        assert!(
+            has(Kind::Project, "Bluefin") && has(Kind::Project, "蓝鲸"),
+            "{l:?}"
+        );
+        // Labels are not people.
+        assert!(
+            !has(Kind::Person, "公司") && !has(Kind::Person, "手机"),
+            "{l:?}"
         );
     }
 }

@@ -59,19 +59,92 @@ static IPV6: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[a-z0-9]+)?"));
 static ID_CUE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?:\baccount|\bacct|\bcustomer|\bclient|\bpolicy|\bmember(?:ship)?|\bpassport|\blicen[cs]e|\bpatient|\bemployee|\bsocial security|\bssn|\bnhs|\btax|账号|账户|帐号|客户号|客户编号|保单号|会员号|会员卡号|护照号|社保号|医保卡号|病历号|工号|学号|驾驶证号)(?:\s*(?:no\.?|number|num|#|id|ref))?\s*(?:is\s+)?[:：#]?\s*([A-Z0-9][A-Z0-9\-/]{4,24})",
+        r"(?i)(?:\baccount|\bacct|\bcustomer|\bclient|\bpolicy|\bmember(?:ship)?|\bpassport|\blicen[cs]e|\bpatient|\bemployee|\bsocial security|\bssn|\bnhs|\btax|\butr|\bnational insurance|\bclaim|\binsurance|\bhealth card|\bloyalty|账号|账户|帐号|客户号|客户编号|保单号|会员号|会员卡号|护照号|社保号|医保卡号|病历号|就诊卡号|就诊卡|体检号|户号|卡号|工号|学号|驾驶证号)(?:\s*(?:no\.?|number|num|#|id|ref(?:erence)?|code))?\s*(?:is\s+|as\s+|是\s*|还是\s*)?[:：#]?\s*((?:NHS )?[A-Z0-9][A-Z0-9\-/]{4,24}|\d{2,5}(?: \d{2,5}){1,3}|[A-Z]{2}(?: \d{2}){3} [A-Z])",
     )
 });
 static EN_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-zA-Z'\-]+ ){1,4}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq|Terrace|Close|Crescent|Gardens|Parkway|Pkwy|Highway|Hwy|Row|Mews|Hill|Walk|Strasse|Straße)\b\.?(?:,? (?:Apt|Apartment|Suite|Unit|Flat|Floor|Fl)\.? ?#?[A-Za-z0-9\-]+)?(?:, (?:[A-Z][a-zA-Z'\-]+ ?){1,3})?(?:,? (?:[A-Z]{2} \d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,5}))?",
+        r"(?:\b(?:(?:Room|Rm\.?|Flat|Apt\.?|Apartment|Unit|Suite|Floor|Building|Bldg\.?|No\.|Lane|\d{1,2}F)\s?[A-Za-z0-9\-]*,? ){0,4})?\b\d{1,5}[A-Za-z]?,? (?:[A-Z][a-zA-Z'\-]+ ){1,4}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Square|Sq|Terrace|Close|Crescent|Gardens|Parkway|Pkwy|Highway|Hwy|Row|Mews|Hill|Walk|Strasse|Straße)\b\.?(?: (?:Villas|Estate|Park|North|South|East|West)\b)?(?:,? (?:Apt|Apartment|Suite|Unit|Flat|Floor|Fl)\.? ?#?[A-Za-z0-9\-]+)?(?:, (?:[A-Z][a-zA-Z'\-]+\b ?){1,3}){0,2}(?:,? (?:[A-Z]{2} \d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,6})\b)?",
+    )
+});
+/// Continental forms: "18 Rue des Martyrs, 75009 Paris", "Calle de Serrano 41, 28001
+/// Madrid", "Hauptstraße 23, 10827 Berlin", "7 Nørrebrogade, 2200 København N".
+static EU_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\b\d{1,5}[a-z]?,? (?:Rue|Avenue|Boulevard|Bd|Place|Quai|Allée|Impasse|Chemin|Via|Viale|Piazza|Corso)(?: (?:de|des|du|la|le|les|del|della|di|d'|\p{Lu}[\p{L}'\-]+)){1,4}|\b\d{1,5}[a-z]? \p{Lu}\p{Ll}*(?:gade|vej|gatan|vägen|straße|strasse|allee|weg|platz|gasse|straat|laan|gracht)\b|\b(?:Calle|Avenida|Av\.|Rua|Paseo|Plaza|Carrer|Via|Viale|Piazza|Corso|Travessa|Largo)(?: (?:de|del|la|las|los|da|do|dos|das|di|della|\p{Lu}[\p{L}'\-]+)){1,4},? \d{1,5}[a-zA-Z]?|\b\p{Lu}\p{Ll}*(?:straße|strasse|allee|weg|platz|gasse|damm|ring|gracht|straat|laan|gade|vej|gatan|vägen) \d{1,5}[a-z]?)(?:,? (?:\d{4}(?:-\d{3})?|\d{5}|[A-Z]-\d{4,5}) \p{Lu}\p{L}+(?: [A-Z]\b)?)?",
     )
 });
 static CN_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"[\p{Han}]{0,12}?(?:省|自治区|市|区|县|镇|乡)?[\p{Han}\d]{1,12}(?:路|街|大道|大街|巷|胡同|弄|里)[\d一二三四五六七八九十百]+号(?:院)?(?:[\d一二三四五六七八九十A-Za-z]+(?:号楼|栋|幢|座|楼))?(?:[\d一二三四五六七八九十]+单元)?(?:[\dA-Za-z\-]+(?:室|房))?",
+        r"[\p{Han}]{0,12}?(?:省|自治区|市|区|县|镇|乡)?[\p{Han}\d]{1,12}(?:路|街|大道|大街|巷|胡同|弄|里|道)(?:[\d一二三四五六七八九十]+段)?[\d一二三四五六七八九十百]+号(?:院)?(?:\p{Han}{1,8}?(?:大厦|大楼|中心|广场|花园|公寓|小区|苑|园区|写字楼))?(?:[\d一二三四五六七八九十A-Za-z]+(?:号楼|栋|幢|座|楼|层|F))?(?:[\d一二三四五六七八九十]+单元)?(?:[\dA-Za-z\-]+(?:室|房))?",
     )
 });
+
+/// Project code names by the words around them ("Project Foxglove", "the Marigold
+/// standup", "蓝鲸项目", "“玄武”是我们内部…", "（银杏组）").
+static PROJECT_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\b(?:[Pp]roject|PROJECT|[Cc]odename|[Cc]ode name)\s+(\p{Lu}[\p{L}\-]{2,24})|\b(?:the|our|a|for|on) (\p{Lu}[a-z]{3,20}|[A-Z]{4,20}) (?:standup|stand-up|sync|pilot|demo|KPIs|KPI|dashboard|kickoff|kick-off|alignment|rollout|launch|workstream|roadmap|milestone|sprint|retro|backlog|codebase|repo|budget|pitch)\b|(?m:^)#*\s*(\p{Lu}[a-z]{3,20}|[A-Z]{4,20}) (?:sync|alignment|standup|kickoff|retro) - |(\p{Han}{2})(?:项目|计划|一期|二期|三期|组[）)])|[“「\x22](\p{Han}{2,4})[”」\x22](?:是我们|项目|计划))",
+    )
+});
+/// Words before 项目/计划/二期 that are not a project's name.
+const NOT_PROJECT_WORDS: &[&str] = &[
+    "这个", "那个", "整个", "两个", "几个", "一个", "新的", "合作", "试点", "重点", "子项", "开发",
+    "研发", "工作", "培训", "学习", "旅行", "出行", "装修", "搬家", "健身", "理财", "投资", "储蓄",
+    "还款", "采购", "招聘", "年度", "季度", "月度", "本周", "下周", "今年", "明年", "公司", "部门",
+    "团队", "产品", "技术", "数据", "迁移", "基础", "设施", "改造", "建设", "测试", "上线", "发布",
+    "一下", "这次", "上次", "下次", "我们", "你们", "他们", "相关", "其他", "所有", "各个", "具体",
+    "小组", "后端", "前端", "设计", "运营", "市场", "销售", "财务", "行政", "人事", "法务", "管理",
+];
+/// Capitalised words before "standup", "pilot"… that are not a project's name.
+const NOT_PROJECT_NAMES: &[&str] = &[
+    "Team",
+    "Weekly",
+    "Daily",
+    "Product",
+    "Design",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Company",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Morning",
+    "Quarterly",
+    "Monthly",
+    "Annual",
+    "Board",
+    "Staff",
+    "Data",
+    "Platform",
+    "Backend",
+    "Frontend",
+    "Mobile",
+    "Google",
+    "Apple",
+    "Amazon",
+    "Microsoft",
+    "Meta",
+    "Next",
+    "Last",
+    "First",
+    "Final",
+    "Main",
+    "Big",
+    "Small",
+    "Full",
+    "Live",
+    "Demo",
+    "Client",
+    "Customer",
+    "Investor",
+    "Partner",
+];
 
 /// Every pattern hit in `text`, overlapping ones included (the scrubber picks).
 pub fn find(text: &str) -> Vec<Span> {
@@ -180,6 +253,20 @@ pub fn find(text: &str) -> Vec<Span> {
     }
     for m in EN_ADDRESS.find_iter(text) {
         push(Kind::Address, m.start(), m.end().min(text.len()));
+    }
+    for c in PROJECT_CUE.captures_iter(text) {
+        if let Some(g) = (1..=5).find_map(|i| c.get(i)) {
+            let w = g.as_str();
+            if !NOT_PROJECT_WORDS.contains(&w)
+                && !NOT_PROJECT_NAMES.contains(&w)
+                && !crate::names::is_not_name(w)
+            {
+                push(Kind::Project, g.start(), g.end());
+            }
+        }
+    }
+    for m in EU_ADDRESS.find_iter(text) {
+        push(Kind::Address, m.start(), m.end());
     }
     for m in CN_ADDRESS.find_iter(text) {
         let start = cn_address_start(text, m.start(), m.end());

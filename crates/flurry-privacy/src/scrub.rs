@@ -18,7 +18,51 @@ pub struct Scrubber {
     matcher: Option<AhoCorasick>,
     /// For each matcher pattern: its kind and the entity it stands for.
     variants: Vec<(Kind, u32)>,
+    /// Known people whose given name is also a word ("Will", "Rose", "May"): matched
+    /// only capitalised and where a word would not be.
+    cased: Option<AhoCorasick>,
+    cased_of: Vec<u32>,
     entities: usize,
+}
+
+/// Words before a month or a verb that make "May" or "Will" not a name.
+const NOT_BEFORE_WORD_NAME: &[&str] = &[
+    "in", "on", "of", "since", "until", "by", "from", "early", "late", "mid", "this", "next",
+    "last", "each", "every", "through", "till", "before", "after", "during", "end", "i", "you",
+    "we", "they", "it", "he", "she", "who", "which", "that", "what", "free", "good", "ill", "the",
+    "a", "to",
+];
+
+/// Whether the capitalised word at `start..end` of `text` stands for a person: not
+/// where a capital is owed to the sentence (unless a colon or comma after it makes it a
+/// speaker or an address), not a month before a day or year.
+fn word_name_at(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    if (start > 0 && b[start - 1].is_ascii_alphanumeric())
+        || (end < b.len() && b[end].is_ascii_alphanumeric())
+    {
+        return false;
+    }
+    let after = text[end..].trim_start_matches([' ', '\t']);
+    if after.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    let speaker = after.starts_with([':', '：', ',', '，', ')', '|']) || after.starts_with("'s");
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    let sentence_start = before.is_empty()
+        || before.ends_with([
+            '.', '!', '?', '\n', '"', '“', '。', '！', '？', '-', '(', '#', '|', ':', '：',
+        ])
+        || before.ends_with("\n-");
+    if sentence_start {
+        return speaker || before.ends_with([':', '：', '(', '|', '-']);
+    }
+    let prev = before
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    !NOT_BEFORE_WORD_NAME.contains(&prev.as_str())
 }
 
 /// One entity found and replaced.
@@ -50,7 +94,7 @@ pub struct Scrubbed {
     counts: HashMap<Kind, u32>,
 }
 
-fn is_han(c: char) -> bool {
+pub(crate) fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
@@ -84,18 +128,19 @@ fn variants(kind: Kind, text: &str) -> Vec<String> {
             }
         }
         Kind::Person => {
-            let parts: Vec<&str> = full
-                .split([' ', '-'])
-                .filter(|p| p.chars().count() >= 3)
-                .collect();
-            for p in &parts {
-                if !WORD_NAMES.contains(p) && !names::is_not_name(p) {
-                    out.push((*p).to_string());
+            let all: Vec<&str> = full.split(' ').filter(|p| !p.is_empty()).collect();
+            for p in full.split([' ', '-']) {
+                let n = p.chars().count();
+                let alone = n >= 4 || (n == 3 && names::is_given_name(p));
+                if alone && !WORD_NAMES.contains(&p) && !names::is_not_name(p) {
+                    out.push(p.to_string());
                 }
             }
-            if let [first, last] = parts.as_slice() {
+            if let [first, last] = all.as_slice() {
                 out.push(format!("{last} {first}"));
                 out.push(format!("{last}, {first}"));
+                out.push(format!("{last}/{first}"));
+                out.push(format!("{first}/{last}"));
             }
         }
         Kind::Address => {
@@ -126,6 +171,28 @@ impl Scrubber {
                 }
             }
         }
+        let mut cased_words = Vec::new();
+        let mut cased_of = Vec::new();
+        for (i, (kind, text)) in entities.iter().enumerate() {
+            if kind != Kind::Person || text.chars().any(is_han) {
+                continue;
+            }
+            if let Some(first) = text.split(' ').next()
+                && text.contains(' ')
+                && WORD_NAMES.contains(&first.to_lowercase().as_str())
+                && first.chars().next().is_some_and(char::is_uppercase)
+                && !cased_words.iter().any(|w: &String| w == first)
+            {
+                cased_words.push(first.to_string());
+                cased_of.push(i as u32);
+            }
+        }
+        let cased = (!cased_words.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&cased_words)
+                .expect("the given-name matcher builds")
+        });
         let matcher = (!patterns.is_empty()).then(|| {
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
@@ -135,6 +202,8 @@ impl Scrubber {
         Scrubber {
             matcher,
             variants: variants_of,
+            cased,
+            cased_of,
             entities: entities.len(),
         }
     }
@@ -183,6 +252,22 @@ impl Scrubber {
                     2,
                     Some(id),
                 ));
+            }
+        }
+        if let Some(m) = &self.cased {
+            for hit in m.find_iter(text) {
+                if word_name_at(text, hit.start(), hit.end()) {
+                    all.push((
+                        Span {
+                            kind: Kind::Person,
+                            start: hit.start(),
+                            end: hit.end(),
+                            source: Source::Memory,
+                        },
+                        2,
+                        Some(self.cased_of[hit.pattern().as_usize()]),
+                    ));
+                }
             }
         }
         all.extend(names::find(text).into_iter().map(|s| (s, 1, None)));
@@ -413,5 +498,49 @@ mod tests {
     fn refuses_oversized_text() {
         let big = "a".repeat(MAX_TEXT_BYTES + 1);
         assert!(matches!(owner().find(&big), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn word_names_only_where_they_name() {
+        let mut l = EntityList::new();
+        l.add(Kind::Person, "Will Harris");
+        l.add(Kind::Person, "May Okafor");
+        let s = Scrubber::new(&l);
+        let found = |t: &str| -> Vec<String> {
+            s.find(t)
+                .unwrap()
+                .iter()
+                .map(|p| t[p.start..p.end].to_string())
+                .collect()
+        };
+        assert_eq!(
+            found("I will ask Will: is May coming in May 2025?"),
+            ["Will", "May"]
+        );
+        assert_eq!(found("Will: yes. Will you?"), ["Will"]);
+        assert!(found("will may mark").is_empty());
+    }
+
+    #[test]
+    fn romanised_chinese_names_and_project_cues() {
+        let s = Scrubber::new(&EntityList::new());
+        let found = |t: &str| -> Vec<(Kind, String)> {
+            s.find(t)
+                .unwrap()
+                .iter()
+                .map(|p| (p.kind, t[p.start..p.end].to_string()))
+                .collect()
+        };
+        assert_eq!(
+            found("paid Haoran Tang in Hong Kong for the Marigold standup"),
+            [
+                (Kind::Person, "Haoran Tang".to_string()),
+                (Kind::Project, "Marigold".to_string())
+            ]
+        );
+        assert_eq!(
+            found("后端开发（银杏组）"),
+            [(Kind::Project, "银杏".to_string())]
+        );
     }
 }
