@@ -446,11 +446,11 @@ impl EntityList {
             for alias in c[2].split(['、', ',', '，', '/', ';', '；']) {
                 let alias = alias.trim();
                 let han = !alias.is_empty() && alias.chars().all(crate::scrub::is_han);
-                if han && (2..=4).contains(&alias.chars().count()) && !NOT_ALIASES.contains(&alias)
-                {
-                    self.add(Kind::Person, alias);
-                    any = true;
-                } else if !han && LATIN_NAME.is_match(alias) && alias.contains(' ') {
+                let chinese_form = han
+                    && (2..=4).contains(&alias.chars().count())
+                    && !NOT_ALIASES.contains(&alias);
+                let romanised = !han && LATIN_NAME.is_match(alias) && alias.contains(' ');
+                if chinese_form || romanised {
                     self.add(Kind::Person, alias);
                     any = true;
                 }
