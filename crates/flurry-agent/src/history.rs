@@ -113,13 +113,22 @@ impl HistoryKey {
         Self(h.finalize().into())
     }
 
+    /// The key of the egress log: `SHA-256("flurry-egress-key-v1" ‖ secret)`.
+    pub fn egress_from_identity(id: &flurry_identity::Identity) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"flurry-egress-key-v1");
+        h.update(id.secret_bytes().as_ref());
+        Self(h.finalize().into())
+    }
+
     /// A key from raw bytes (tests).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
     /// SQLCipher's raw-key form, `x'…'` (no passphrase derivation needed).
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         format!("x'{}'", hex::encode(self.0))
     }
 }
@@ -222,7 +231,7 @@ fn encrypt_in_place(path: &Path, key: &HistoryKey) -> Result<()> {
             .and_then(|d| d.sync_all())
             .map_err(io)?;
     }
-    tracing::info!(path = %path.display(), "encrypted the chat history (it was plaintext)");
+    tracing::info!(path = %path.display(), "encrypted a database that was plaintext");
     Ok(())
 }
 

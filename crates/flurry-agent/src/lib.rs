@@ -90,25 +90,6 @@ pub enum Error {
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Opens (or creates) a SQLite database of the node in WAL mode with the given
-/// `synchronous` level, after checking it (`quick_check`): a damaged file is an error that
-/// names it, never silently reused.
-pub(crate) fn open_db(path: &std::path::Path, synchronous: &str) -> Result<rusqlite::Connection> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let db = |source| Error::Db {
-        path: path.to_path_buf(),
-        source,
-    };
-    let conn = rusqlite::Connection::open(path).map_err(db)?;
-    prepare_db(&conn, path, &format!("PRAGMA synchronous={synchronous};"))?;
-    Ok(conn)
-}
-
 /// Sets up an open connection of the node: busy timeout, WAL mode, the given `pragmas`
 /// (e.g. `synchronous`), then `quick_check`, so that a damaged file is an error that
 /// names it.

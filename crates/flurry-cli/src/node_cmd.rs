@@ -105,13 +105,29 @@ pub(crate) struct EgressArgs {
     /// Show at most this many of the newest records.
     #[arg(long, short = 'n', default_value_t = 50)]
     limit: usize,
-    /// Print JSON (`records` and `totals` per destination).
+    /// Print JSON (`records`, each with what was sent and its privacy rule, and
+    /// `totals` per destination).
     #[arg(long)]
     json: bool,
+    /// Read the key's passphrase from this file (the log is encrypted with the node key).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
 }
 
 pub(crate) fn egress(ctx: &Setup, a: EgressArgs) -> Result<ExitCode> {
-    let log = flurry_agent::EgressLog::open(&ctx.paths.egress_db())?;
+    if !ctx.paths.egress_db().exists() {
+        if a.json {
+            println!("{}", json!({"records": [], "totals": []}));
+        } else {
+            println!("Nothing has left this node.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let id = flurry_node::unlock(&ctx.paths, &PassphraseOptions::from_env(a.password_file))?;
+    let log = flurry_agent::EgressLog::open(
+        &ctx.paths.egress_db(),
+        &flurry_agent::HistoryKey::egress_from_identity(&id),
+    )?;
     let records = log.recent(a.limit)?;
     let totals = log.totals()?;
     if a.json {
@@ -130,9 +146,18 @@ pub(crate) fn egress(ctx: &Setup, a: EgressArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for r in &records {
+        let rule = if r.rule.is_empty() { "-" } else { &r.rule };
+        let mut shown: String = r.content.chars().take(80).collect();
+        if shown.len() < r.content.len() {
+            shown.push('…');
+        }
         println!(
-            "{}\t{}\t{} bytes\t{}",
-            r.at, r.destination, r.bytes, r.purpose
+            "{}\t{}\t{} bytes\t{}\t{rule}\t{}",
+            r.at,
+            r.destination,
+            r.bytes,
+            r.purpose,
+            shown.replace('\n', " ")
         );
     }
     println!("Totals:");

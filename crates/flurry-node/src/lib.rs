@@ -420,7 +420,10 @@ pub fn up(
     state.embeddings = Some(embeddings);
     state.memory = memory;
     state.memory_roots = flurry_api::MemoryRoots::ConfigFile(paths.config_file());
-    state.egress = match flurry_agent::EgressLog::open(&paths.egress_db()) {
+    state.egress = match flurry_agent::EgressLog::open(
+        &paths.egress_db(),
+        &flurry_agent::HistoryKey::egress_from_identity(&id),
+    ) {
         Ok(l) => Some(Arc::new(l)),
         Err(e) => {
             tracing::warn!(
