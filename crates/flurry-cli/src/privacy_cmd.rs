@@ -1,4 +1,5 @@
-//! `flurry privacy scrub|entities|eval`: the privacy router's scrubber, by hand.
+//! `flurry privacy policy|scrub|entities|eval`: the privacy router's policy and its
+//! scrubber, by hand.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,8 +17,42 @@ use serde_json::json;
 
 use crate::Setup;
 
+/// A rule for a destination, as the command line writes it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum RuleArg {
+    /// Nothing goes there: the request runs here or fails.
+    Never,
+    /// Personal data is replaced by placeholders, and put back in the answer.
+    Scrubbed,
+    /// It goes as typed.
+    AsIs,
+}
+
+impl From<RuleArg> for flurry_privacy::Rule {
+    fn from(r: RuleArg) -> Self {
+        match r {
+            RuleArg::Never => Self::Never,
+            RuleArg::Scrubbed => Self::Scrubbed,
+            RuleArg::AsIs => Self::AsIs,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum PrivacyCommand {
+    /// Show or set what may leave the node for each destination ([privacy] in
+    /// flurry.toml; a running node applies it to the next request).
+    Policy {
+        /// What a request sent to a member of your circle may carry.
+        #[arg(long, value_enum)]
+        circle: Option<RuleArg>,
+        /// What a request sent to a seller on the open market may carry.
+        #[arg(long, value_enum)]
+        market: Option<RuleArg>,
+        /// Print JSON: {"circle", "market"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what would leave the node: TEXT with personal data replaced by placeholders,
     /// and each entity found (kind, byte span, which layer found it).
     Scrub {
@@ -56,6 +91,32 @@ pub(crate) enum PrivacyCommand {
 
 pub(crate) fn run(ctx: &Setup, c: PrivacyCommand) -> Result<ExitCode> {
     match c {
+        PrivacyCommand::Policy {
+            circle,
+            market,
+            json,
+        } => {
+            let file = ctx.paths.config_file();
+            if circle.is_some() || market.is_some() {
+                flurry_config::set_privacy(&file, circle.map(Into::into), market.map(Into::into))?;
+            }
+            let p = flurry_config::FileConfig::load(&file)?.privacy;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                let show = |r: flurry_privacy::Rule| match r {
+                    flurry_privacy::Rule::Never => "never (stays on this node)",
+                    flurry_privacy::Rule::Scrubbed => "scrubbed (personal data replaced)",
+                    flurry_privacy::Rule::AsIs => "as-is (sent as typed)",
+                };
+                println!("circle: {}", show(p.circle));
+                println!("market: {}", show(p.market));
+                println!(
+                    "A request can only tighten this: \"privacy\": \"local-only\" or \"scrubbed\" in the API."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         PrivacyCommand::Scrub {
             text,
             json,

@@ -419,6 +419,34 @@ pub fn set_chain(path: &Path, mode: ChainMode, rpc_url: Option<&str>) -> Result<
     })
 }
 
+/// Sets `[privacy] circle` and/or `market` in the config file at `path`, keeping the rest
+/// of the file as it is. Writes atomically.
+pub fn set_privacy(
+    path: &Path,
+    circle: Option<PrivacyRule>,
+    market: Option<PrivacyRule>,
+) -> Result<()> {
+    let name = |r: PrivacyRule| match r {
+        PrivacyRule::Never => "never",
+        PrivacyRule::Scrubbed => "scrubbed",
+        PrivacyRule::AsIs => "as-is",
+    };
+    edit_config(path, |doc| {
+        let privacy = doc
+            .entry("privacy")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| "[privacy] is not a table".to_string())?;
+        if let Some(r) = circle {
+            privacy["circle"] = toml_edit::value(name(r));
+        }
+        if let Some(r) = market {
+            privacy["market"] = toml_edit::value(name(r));
+        }
+        Ok(())
+    })
+}
+
 /// Reads the config file at `path` (missing: empty), lets `edit` change the document,
 /// checks that the loader accepts the result, and writes it atomically (a temporary
 /// file, fsync, rename): a crash leaves the old file or the new one, never half of one.

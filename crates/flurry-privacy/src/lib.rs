@@ -24,7 +24,7 @@ pub mod policy;
 mod scrub;
 
 pub use entities::{EntityList, MAX_ENTITIES};
-pub use policy::{Decision, Destination, Override, Rule};
+pub use policy::{Decision, Destination, Override, PolicySource, Rule, decide};
 pub use scrub::{Found, Restorer, Scrubbed, Scrubber};
 
 use serde::Serialize;

@@ -41,6 +41,45 @@ pub enum Decision {
     SendAsIs,
 }
 
+/// Where the owner's policy is read from.
+#[derive(Debug, Clone)]
+pub enum PolicySource {
+    /// A fixed policy (tests, or a node without a config file).
+    Fixed(flurry_config::PrivacySection),
+    /// `[privacy]` of this config file, read again at every request, so that a change in
+    /// the web UI or the file applies to the next request (a missing file: defaults).
+    ConfigFile(std::path::PathBuf),
+}
+
+impl Default for PolicySource {
+    fn default() -> Self {
+        Self::Fixed(flurry_config::PrivacySection::default())
+    }
+}
+
+impl PolicySource {
+    /// The policy now. A config file that cannot be read or parsed is an error: a
+    /// request never leaves under a policy nobody wrote.
+    pub fn current(&self) -> Result<flurry_config::PrivacySection, String> {
+        match self {
+            Self::Fixed(p) => Ok(p.clone()),
+            Self::ConfigFile(path) => flurry_config::FileConfig::load(path)
+                .map(|c| c.privacy)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The rule for `to` now (`Local` has none: it never leaves).
+    pub fn rule(&self, to: Destination) -> Result<Rule, String> {
+        let p = self.current()?;
+        Ok(match to {
+            Destination::Local => Rule::AsIs,
+            Destination::Circle => p.circle,
+            Destination::Market => p.market,
+        })
+    }
+}
+
 /// Decides what happens to a request for `to` under `rule`, tightened by `wish`.
 pub fn decide(to: Destination, rule: Rule, wish: Option<Override>) -> Decision {
     if to == Destination::Local {
