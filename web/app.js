@@ -52,6 +52,11 @@
     netDiagnosis: $('net-diagnosis'),
     netPeers: $('net-peers'),
     netNoPeers: $('net-no-peers'),
+    privacyCircle: $('privacy-circle'),
+    privacyMarket: $('privacy-market'),
+    privacyStatus: $('privacy-status'),
+    egressList: $('egress-list'),
+    egressEmpty: $('egress-empty'),
   };
 
   const state = {
@@ -151,6 +156,9 @@
     document: (docId) => request('GET', '/api/memory/documents/' + encodeURIComponent(docId)),
     netStatus: () => request('GET', '/api/net/status'),
     netPeers: () => request('GET', '/api/net/peers'),
+    privacy: () => request('GET', '/api/privacy'),
+    setPrivacy: (body) => request('PUT', '/api/privacy', body),
+    egress: () => request('GET', '/api/egress?limit=20'),
     remove: (id) => request('DELETE', '/api/conversations/' + encodeURIComponent(id)),
     send: (id, body, signal) => request('POST', '/api/conversations/' + encodeURIComponent(id) + '/messages', body,
       { raw: true, signal, accept: 'text/event-stream' }),
@@ -1021,6 +1029,76 @@
     }
   }
 
+  // ---------------------------------------------------------- privacy
+
+  const RULE_WORDS = { never: 'stay on this node', scrubbed: 'are scrubbed', 'as-is': 'go as typed' };
+
+  function showPrivacyStatus(text) {
+    el.privacyStatus.textContent = text;
+    el.privacyStatus.hidden = !text;
+  }
+
+  function renderEgress(records) {
+    el.egressList.textContent = '';
+    el.egressEmpty.hidden = records.length > 0;
+    for (const r of records.slice().reverse()) {
+      const li = document.createElement('li');
+      li.dataset.testid = 'egress-record';
+      const head = document.createElement('div');
+      head.className = 'net-peer-head';
+      const dest = document.createElement('span');
+      dest.className = 'net-peer-name';
+      dest.textContent = r.destination;
+      const rule = document.createElement('span');
+      rule.className = 'net-peer-path';
+      rule.dataset.testid = 'egress-rule';
+      rule.textContent = r.rule || 'no text';
+      const meta = document.createElement('span');
+      meta.textContent = r.purpose + ' · ' + r.bytes + ' bytes · ' + new Date(r.at * 1000).toLocaleString();
+      head.append(dest, rule, meta);
+      li.appendChild(head);
+      if (r.content) {
+        const text = document.createElement('div');
+        text.className = 'egress-text';
+        text.dataset.testid = 'egress-text';
+        text.textContent = r.content;
+        li.appendChild(text);
+      }
+      el.egressList.appendChild(li);
+    }
+  }
+
+  async function refreshPrivacy() {
+    try {
+      const [policy, egress] = await Promise.all([api.privacy(), api.egress()]);
+      if (document.activeElement !== el.privacyCircle) el.privacyCircle.value = policy.circle;
+      if (document.activeElement !== el.privacyMarket) el.privacyMarket.value = policy.market;
+      renderEgress(egress.records || []);
+    } catch (e) {
+      showPrivacyStatus(e && e.message ? e.message : String(e));
+    }
+  }
+
+  async function savePrivacy(which, select) {
+    const body = {};
+    body[which] = select.value;
+    select.disabled = true;
+    try {
+      const policy = await api.setPrivacy(body);
+      select.value = policy[which];
+      showPrivacyStatus('Saved: requests to ' + (which === 'circle' ? 'circle peers' : 'market sellers') +
+        ' ' + RULE_WORDS[policy[which]] + '.');
+    } catch (e) {
+      showPrivacyStatus((e && e.message ? e.message : String(e)));
+      refreshPrivacy();
+    } finally {
+      select.disabled = false;
+    }
+  }
+
+  el.privacyCircle.addEventListener('change', () => savePrivacy('circle', el.privacyCircle));
+  el.privacyMarket.addEventListener('change', () => savePrivacy('market', el.privacyMarket));
+
   function openNetwork() {
     if (!el.netView.hidden) return;
     closeCitationByUser();
@@ -1028,8 +1106,10 @@
     el.netView.hidden = false;
     el.app.classList.add('cite-open');
     el.netTitle.focus();
+    showPrivacyStatus('');
     refreshNetwork();
-    netTimer = setInterval(refreshNetwork, NET_REFRESH_MS);
+    refreshPrivacy();
+    netTimer = setInterval(() => { refreshNetwork(); refreshPrivacy(); }, NET_REFRESH_MS);
   }
 
   function closeNetwork(restoreFocus) {

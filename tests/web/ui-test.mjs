@@ -587,6 +587,31 @@ async function main() {
       () => document.querySelector('[data-testid="network-view"]').hidden);
     passed(`the network page shows NAT ${JSON.stringify(net.nat)}, ${net.connected}, and ${net.problems.length} problem(s) with what to do`);
 
+    // o. privacy: the policy shown is the node's, changing it saves it to the config,
+    // and what left the node is listed (nothing here: this node has no peers)
+    step = 'o';
+    await page.click('[data-testid="network-open"]');
+    await waitFor(page, 'the privacy rules to load', () =>
+      document.querySelector('[data-testid="privacy-circle"]').value === 'as-is'
+      && !document.querySelector('[data-testid="egress-empty"]').hidden);
+    const before = await api('GET', '/api/privacy');
+    check(before.status === 200 && before.json.circle === 'as-is' && before.json.market === 'scrubbed',
+      `GET /api/privacy answered ${before.status} ${JSON.stringify(before.json)}`);
+    await page.selectOption('[data-testid="privacy-circle"]', 'scrubbed');
+    await waitFor(page, 'the saved policy to be confirmed', () => {
+      const s = document.querySelector('[data-testid="privacy-status"]');
+      return !s.hidden && s.textContent.includes('scrubbed');
+    });
+    const after = await api('GET', '/api/privacy');
+    check(after.json.circle === 'scrubbed' && after.json.market === 'scrubbed',
+      `after choosing "Scrubbed" the node says ${JSON.stringify(after.json)}`);
+    const egress = await api('GET', '/api/egress');
+    check(egress.status === 200 && egress.json.records.length === 0
+      && await page.locator('[data-testid="egress-record"]').count() === 0,
+      `the egress list of a node without peers: ${JSON.stringify(egress.json)}`);
+    await page.keyboard.press('Escape');
+    passed('the privacy rules are the node\'s, a change is saved (the node reads it back from flurry.toml), and the egress list is empty');
+
     step = '(end)';
     check(pageErrors.length === 0, `uncaught errors in the page:\n${pageErrors.join('\n')}`);
     console.log('all UI steps passed');

@@ -191,6 +191,8 @@ pub struct ApiState {
     pub egress: Option<Arc<flurry_agent::EgressLog>>,
     /// Generations running per client.
     pub streams: StreamSlots,
+    /// The owner's privacy policy (`[privacy]`), read at every request.
+    pub privacy: flurry_privacy::PolicySource,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -227,6 +229,7 @@ impl ApiState {
             p2p: None,
             egress: None,
             streams: StreamSlots::default(),
+            privacy: flurry_privacy::PolicySource::default(),
         }
     }
 }
@@ -251,7 +254,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/memory/search", get(memory::search))
         .route("/api/memory/ingest", post(memory::ingest))
         .route("/api/memory/documents", get(memory::documents))
+        .route(
+            "/api/privacy",
+            get(privacy::policy).put(privacy::set_policy),
+        )
         .route("/api/privacy/scrub", post(privacy::scrub))
+        .route("/api/egress", get(privacy::egress))
         .route(
             "/api/memory/documents/{id}",
             get(memory::document).delete(memory::forget),
@@ -350,7 +358,9 @@ fn is_loopback_host(host: &str) -> bool {
 /// The scope a request needs: `admin` unless it only reads or generates.
 fn needed_scope(method: &Method, path: &str) -> Scope {
     // Balances and tickets are money: only the owner's tokens see or move them.
-    if path.starts_with("/api/wallet") || path.starts_with("/api/tickets") {
+    // The egress log holds the text that left the node.
+    if path.starts_with("/api/wallet") || path.starts_with("/api/tickets") || path == "/api/egress"
+    {
         return Scope::Admin;
     }
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {

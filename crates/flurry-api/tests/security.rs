@@ -651,3 +651,119 @@ async fn privacy_scrub_refuses_web_pages_and_bad_bodies() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// Attack: a web page loosens the privacy policy so that the next prompt leaves the node
+/// as typed, or reads what was sent (the egress log holds the text). A read or chat
+/// token may see the policy but not change it, nor read the log; bad bodies are 400.
+#[tokio::test]
+async fn privacy_policy_and_egress_are_the_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flurry.toml");
+    std::fs::write(&config, "# mine\n[privacy]\ncircle = \"scrubbed\"\n").unwrap();
+    let (mut st, _d) = empty_state();
+    st.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
+    let log = Arc::new(
+        flurry_agent::EgressLog::open(
+            &dir.path().join("egress.db"),
+            &flurry_agent::HistoryKey::from_bytes([3; 32]),
+        )
+        .unwrap(),
+    );
+    log.record_sent("peer-x", "inference request", "scrubbed", "Hi <PERSON_1>")
+        .unwrap();
+    st.egress = Some(log);
+    let st = Arc::new(st);
+    let loosen = r#"{"circle":"as-is"}"#;
+
+    for (name, host, origin) in [
+        ("rebinding", "127.evil.example:7878", None),
+        ("cross-site", "127.0.0.1:7878", Some("http://evil.example")),
+    ] {
+        let mut r = req("PUT", "/api/privacy", loosen);
+        r.headers_mut().insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            r.headers_mut().insert(header::ORIGIN, o.parse().unwrap());
+        }
+        let (s, v) = call_json(&st, r).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}: {v}");
+        let mut r = req("GET", "/api/egress", Body::empty());
+        r.headers_mut().insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            r.headers_mut().insert(header::ORIGIN, o.parse().unwrap());
+        }
+        let (s, v) = call_json(&st, r).await;
+        assert_ne!(s, StatusCode::OK, "{name} read the egress log: {v}");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("circle = \"scrubbed\""), "{text}");
+
+    for (bad, param) in [
+        (r#"{"circle":"leak"}"#, "circle"),
+        (r#"{"circle":"as-is","to":"x"}"#, "to"),
+        (r#"{}"#, "circle"),
+    ] {
+        let (s, v) = call_json(&st, req("PUT", "/api/privacy", bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.contains(param) || v["error"]["param"] == param,
+            "{bad}: {v}"
+        );
+    }
+    let (s, v) = call_json(&st, req("GET", "/api/egress?limit=0", Body::empty())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    // The owner (loopback) changes it; the file keeps its comment; the log is readable.
+    let (s, v) = call_json(&st, req("PUT", "/api/privacy", r#"{"market":"never"}"#)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"circle": "scrubbed", "market": "never"}));
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with("# mine") && text.contains("market = \"never\""),
+        "{text}"
+    );
+    let (s, v) = call_json(&st, req("GET", "/api/egress", Body::empty())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["records"][0]["content"], "Hi <PERSON_1>", "{v}");
+    assert_eq!(v["records"][0]["rule"], "scrubbed", "{v}");
+
+    // Beyond loopback: read and chat tokens see the policy, change nothing, read no log.
+    let tdir = tempfile::tempdir().unwrap();
+    let file = tdir.path().join("tokens.json");
+    let read = TokenFile::create(&file, "dash", &[Scope::Read]).unwrap();
+    let chat = TokenFile::create(&file, "bot", &[Scope::Chat]).unwrap();
+    let admin = TokenFile::create(&file, "me", &[Scope::Admin]).unwrap();
+    let mut st2 = state_with(tdir.path().to_path_buf(), None);
+    st2.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
+    st2.auth = Auth {
+        require_token: true,
+        loopback_hosts_only: false,
+        tokens: LiveTokens::new(file),
+        ..Auth::default()
+    };
+    let st2 = Arc::new(st2);
+    for t in [&read, &chat] {
+        let (s, v) = call_json(
+            &st2,
+            with_token(req("GET", "/api/privacy", Body::empty()), t),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = call_json(&st2, with_token(req("PUT", "/api/privacy", loosen), t)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+        let (s, v) = call_json(
+            &st2,
+            with_token(req("GET", "/api/egress", Body::empty()), t),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    }
+    let (s, v) = call_json(&st2, with_token(req("PUT", "/api/privacy", loosen), &admin)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["circle"], "as-is");
+
+    // A node without a config file has a fixed policy: a change is refused, clearly.
+    let (st3, _d3) = empty_state();
+    let (s, v) = call_json(&Arc::new(st3), req("PUT", "/api/privacy", loosen)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+}

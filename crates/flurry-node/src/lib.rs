@@ -420,6 +420,7 @@ pub fn up(
     state.embeddings = Some(embeddings);
     state.memory = memory;
     state.memory_roots = flurry_api::MemoryRoots::ConfigFile(paths.config_file());
+    state.privacy = flurry_privacy::PolicySource::ConfigFile(paths.config_file());
     state.egress = match flurry_agent::EgressLog::open(
         &paths.egress_db(),
         &flurry_agent::HistoryKey::egress_from_identity(&id),
