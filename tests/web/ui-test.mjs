@@ -594,17 +594,17 @@ async function main() {
     await waitFor(page, 'the privacy rules to load', () =>
       document.querySelector('[data-testid="privacy-circle"]').value === 'as-is'
       && !document.querySelector('[data-testid="egress-empty"]').hidden);
-    const before = await api('GET', '/api/privacy');
-    check(before.status === 200 && before.json.circle === 'as-is' && before.json.market === 'scrubbed',
-      `GET /api/privacy answered ${before.status} ${JSON.stringify(before.json)}`);
+    const policyBefore = await api('GET', '/api/privacy');
+    check(policyBefore.status === 200 && policyBefore.json.circle === 'as-is' && policyBefore.json.market === 'scrubbed',
+      `GET /api/privacy answered ${policyBefore.status} ${JSON.stringify(policyBefore.json)}`);
     await page.selectOption('[data-testid="privacy-circle"]', 'scrubbed');
     await waitFor(page, 'the saved policy to be confirmed', () => {
       const s = document.querySelector('[data-testid="privacy-status"]');
       return !s.hidden && s.textContent.includes('scrubbed');
     });
-    const after = await api('GET', '/api/privacy');
-    check(after.json.circle === 'scrubbed' && after.json.market === 'scrubbed',
-      `after choosing "Scrubbed" the node says ${JSON.stringify(after.json)}`);
+    const policyAfter = await api('GET', '/api/privacy');
+    check(policyAfter.json.circle === 'scrubbed' && policyAfter.json.market === 'scrubbed',
+      `after choosing "Scrubbed" the node says ${JSON.stringify(policyAfter.json)}`);
     const egress = await api('GET', '/api/egress');
     check(egress.status === 200 && egress.json.records.length === 0
       && await page.locator('[data-testid="egress-record"]').count() === 0,
