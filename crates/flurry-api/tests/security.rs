@@ -545,7 +545,9 @@ async fn gossip_get_never_subscribes() {
     };
     let (net, _events, _inbound) = flurry_net::Net::start(&id, cfg).await.unwrap();
     let (mut st, dir) = empty_state();
-    st.p2p = Some(flurry_api::P2p::new(net, dir.path().join("circle.json")).unwrap());
+    st.router.p2p = Some(Arc::new(
+        flurry_router::P2p::new(net, dir.path().join("circle.json")).unwrap(),
+    ));
     let st = Arc::new(st);
     let mut img = req("GET", "/api/net/gossip?topic=img", Body::empty());
     img.headers_mut()
