@@ -145,3 +145,59 @@ impl From<flurry_infer::Error> for ApiError {
         }
     }
 }
+
+impl From<flurry_net::Error> for ApiError {
+    fn from(e: flurry_net::Error) -> Self {
+        use flurry_net::Error as E;
+        match e {
+            E::BadAddr { .. }
+            | E::BadPeerId(_)
+            | E::TooLarge { .. }
+            | E::Circle(_)
+            | E::Gossip(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            E::Unreachable(_) | E::Infer { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, e.to_string()).code("peer_unreachable")
+            }
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+impl From<flurry_router::Error> for ApiError {
+    fn from(e: flurry_router::Error) -> Self {
+        use flurry_router::Error as E;
+        match e {
+            E::NetOff => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).code("net_off"),
+            E::Net(n) => n.into(),
+            E::Invalid { param, message } => Self::bad_field(&param, message),
+            E::Sampling(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
+            E::Agent(a) => a.into(),
+            E::Infer(i) => i.into(),
+            E::Generation(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, m),
+            E::UnknownPeer { .. } => Self::bad_field("peer", e.to_string()).code("unknown_peer"),
+            E::NotChat => Self::bad_field("model", e.to_string()),
+            E::RequestTooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            E::PeerClosed { .. } | E::PeerProtocol { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, e.to_string())
+            }
+            E::PeerRefused { code, .. } => {
+                use flurry_net::ErrorCode as C;
+                let (status, c) = match code {
+                    C::Unauthorised => (StatusCode::FORBIDDEN, "peer_refused"),
+                    C::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "peer_rate_limited"),
+                    C::Busy => (StatusCode::SERVICE_UNAVAILABLE, "peer_busy"),
+                    C::Model => (StatusCode::NOT_FOUND, "peer_model_not_found"),
+                    C::BadRequest | C::TooLarge | C::Version => {
+                        (StatusCode::BAD_REQUEST, "peer_bad_request")
+                    }
+                    C::Timeout | C::Internal => (StatusCode::BAD_GATEWAY, "peer_failed"),
+                };
+                Self::new(status, e.to_string()).code(c)
+            }
+            E::TooManyTopics(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            E::Lost | E::EgressWrite(_) | E::NoEgressLog | E::CirclePoisoned | E::CircleSave(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}

@@ -11,7 +11,6 @@
 
 mod base64;
 mod error;
-mod generate;
 mod json;
 mod memory;
 mod metrics;
@@ -43,7 +42,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::ApiError;
 pub use memory::MemoryRoots;
 pub use metrics::Metrics;
-pub use p2p::{P2p, serve_peers};
 pub use server::{ServeLimits, serve};
 use tokens::Scope;
 
@@ -56,20 +54,17 @@ pub struct NodeIdentity {
     pub address: String,
 }
 
-/// Request limits (see `[api]` in `flurry.toml`).
+/// Request limits (see `[api]` in `flurry.toml`). The limits of a generation itself
+/// (`max_tokens`, the stalled-reader timeout) are the router's:
+/// [`flurry_router::Limits`].
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest body in bytes.
     pub max_body_bytes: usize,
     /// Most messages in a chat request.
     pub max_messages: usize,
-    /// Largest `max_tokens`.
-    pub max_tokens: usize,
     /// Most generations one client (token, or IP address without one) runs at once.
     pub max_streams_per_client: usize,
-    /// How long a generation waits on a reader that stopped reading before it is
-    /// cancelled.
-    pub write_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -77,17 +72,10 @@ impl Default for Limits {
         Self {
             max_body_bytes: 1 << 20,
             max_messages: 256,
-            max_tokens: 4096,
             max_streams_per_client: 8,
-            write_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
-
-/// Most stop strings per request.
-pub const MAX_STOP: usize = 4;
-/// Longest stop string, in bytes.
-pub const MAX_STOP_BYTES: usize = 64;
 
 /// Who may call the API.
 #[derive(Debug, Default)]
@@ -185,14 +173,11 @@ pub struct ApiState {
     /// How ingestion reads files: a limited child process (`flurry __extract`) unless
     /// set otherwise (tests of trusted input).
     pub extractor: flurry_memory::Extractor,
-    /// The peer-to-peer network and the trusted circle; `None` = off.
-    pub p2p: Option<P2p>,
-    /// The log of data sent off the node; requests to peers are refused without it.
-    pub egress: Option<Arc<flurry_agent::EgressLog>>,
+    /// Where generations run (here or on a circle peer), with their limits, the egress
+    /// log and the peer-to-peer network. Its agent is `agent`.
+    pub router: flurry_router::Router,
     /// Generations running per client.
     pub streams: StreamSlots,
-    /// The owner's privacy policy (`[privacy]`), read at every request.
-    pub privacy: flurry_privacy::PolicySource,
 }
 
 /// The node's chain connection and ticket store, for `/api/wallet`.
@@ -208,6 +193,7 @@ impl ApiState {
     /// State with default limits, open loopback access and closed CORS.
     pub fn new(agent: Arc<Agent>, identity: NodeIdentity) -> Self {
         Self {
+            router: flurry_router::Router::new(agent.clone()),
             agent,
             identity,
             limits: Limits::default(),
@@ -226,15 +212,24 @@ impl ApiState {
             ingesting: AtomicBool::new(false),
             memory_roots: MemoryRoots::default(),
             extractor: flurry_memory::Extractor::default(),
-            p2p: None,
-            egress: None,
             streams: StreamSlots::default(),
-            privacy: flurry_privacy::PolicySource::default(),
         }
     }
 }
 
 type AppState = Arc<ApiState>;
+
+/// Reads a whole answer and counts it in the metrics.
+async fn collect(
+    st: &ApiState,
+    started: flurry_router::Started,
+) -> Result<flurry_router::Finished, ApiError> {
+    let f = started.collect().await?;
+    let t = &f.timings;
+    st.metrics
+        .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
+    Ok(f)
+}
 
 /// The API's router.
 pub fn router(state: Arc<ApiState>) -> Router {

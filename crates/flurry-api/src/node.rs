@@ -18,7 +18,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::generate::{self, Terminal};
 use crate::json::ApiJson;
 
 fn join_err(e: tokio::task::JoinError) -> ApiError {
@@ -155,21 +154,12 @@ pub(crate) struct SendMessage {
     memory: Option<bool>,
 }
 
-impl Terminal for ChatEvent {
-    fn is_terminal(&self) -> bool {
-        matches!(self, ChatEvent::Done { .. } | ChatEvent::Error(_))
-    }
-    fn stopped() -> Self {
-        ChatEvent::Error("the engine stopped".into())
-    }
-}
-
 pub(crate) async fn send_message(
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<SendMessage>,
 ) -> Result<Response, ApiError> {
-    generate::check_max_tokens(&st, req.max_tokens, "max_tokens")?;
+    st.router.check_max_tokens(req.max_tokens, "max_tokens")?;
     let temperature = req.temperature.unwrap_or(0.7);
     if !(0.0..=2.0).contains(&temperature) {
         return Err(ApiError::bad_field(
@@ -190,7 +180,7 @@ pub(crate) async fn send_message(
                 top_p: req.top_p.unwrap_or(d.top_p),
                 min_p: req.min_p.unwrap_or(d.min_p),
                 repeat_penalty: req.repeat_penalty.unwrap_or(d.repeat_penalty),
-                seed: req.seed.unwrap_or_else(generate::random_seed),
+                seed: req.seed.unwrap_or_else(flurry_router::random_seed),
                 ..d
             }
         },
@@ -201,7 +191,7 @@ pub(crate) async fn send_message(
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let agent = st.agent.clone();
-    let stall = st.limits.write_timeout;
+    let stall = st.router.limits.write_timeout;
     let (ready_tx, ready_rx) = oneshot::channel();
     let (tx, mut rx) = mpsc::channel::<ChatEvent>(64);
     let content = req.content;
@@ -219,7 +209,7 @@ pub(crate) async fn send_message(
                 "citations": chat.citations,
             });
             if ready_tx.send(Ok(start)).is_ok() {
-                generate::forward(
+                flurry_router::forward(
                     |d| match chat.recv_timeout(d) {
                         Ok(Some(ev)) => Ok(ev),
                         Ok(None) => Err(RecvTimeoutError::Disconnected),

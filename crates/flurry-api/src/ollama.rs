@@ -12,6 +12,7 @@ use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::store::{ModelEntry, ModelInfo};
 use flurry_infer::template::ChatMessage;
+use flurry_router::{GenSpec, Started};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -19,7 +20,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::generate::{self, GenSpec, Started};
 use crate::json::ApiJson;
 use crate::openai::Stop;
 
@@ -89,7 +89,7 @@ fn spec_parts(
         top_k: o.top_k.unwrap_or(40),
         min_p: o.min_p.unwrap_or(0.0),
         repeat_penalty: o.repeat_penalty.unwrap_or(1.1),
-        seed: o.seed.unwrap_or_else(generate::random_seed),
+        seed: o.seed.unwrap_or_else(flurry_router::random_seed),
         ..SamplingParams::default()
     };
     let max_tokens = match o.num_predict {
@@ -97,9 +97,10 @@ fn spec_parts(
         Some(n) if n < 0 => None,
         Some(n) => Some(n as usize),
     };
-    generate::check_max_tokens(st, max_tokens, "options.num_predict")?;
+    st.router
+        .check_max_tokens(max_tokens, "options.num_predict")?;
     let stop = o.stop.map(Stop::into_vec).unwrap_or_default();
-    generate::check_stop(&stop, "options.stop")?;
+    flurry_router::check_stop(&stop, "options.stop")?;
     Ok((sampling, max_tokens, stop))
 }
 
@@ -175,9 +176,9 @@ pub(crate) async fn chat(
         }
         msgs.push(ChatMessage::new(m.role, m.content));
     }
-    let started = generate::start(
-        &st,
-        GenSpec {
+    let started = st
+        .router
+        .start(GenSpec {
             model: Some(req.model),
             prompt: Prompt::Chat(msgs),
             sampling,
@@ -185,10 +186,9 @@ pub(crate) async fn chat(
             stop,
             memory: req.memory.unwrap_or(false),
             peer: req.peer,
-        },
-    )
-    .await
-    .map_err(oerr)?;
+        })
+        .await
+        .map_err(|e| oerr(e.into()))?;
     let model = started.model_name.clone();
     let piece = move |text: &str, done: Option<Value>| {
         let base = json!({
@@ -227,9 +227,9 @@ pub(crate) async fn generate(
         msgs.push(ChatMessage::new("user", req.prompt));
         Prompt::Chat(msgs)
     };
-    let started = generate::start(
-        &st,
-        GenSpec {
+    let started = st
+        .router
+        .start(GenSpec {
             model: Some(req.model),
             prompt,
             sampling,
@@ -237,10 +237,9 @@ pub(crate) async fn generate(
             stop,
             memory: req.memory.unwrap_or(false),
             peer: None,
-        },
-    )
-    .await
-    .map_err(oerr)?;
+        })
+        .await
+        .map_err(|e| oerr(e.into()))?;
     let model = started.model_name.clone();
     let piece = move |text: &str, done: Option<Value>| {
         let base =
@@ -273,7 +272,7 @@ async fn respond(
         d
     };
     if !stream {
-        let f = started.collect(&st).await.map_err(oerr)?;
+        let f = crate::collect(&st, started).await.map_err(oerr)?;
         return Ok(Json(piece(&f.text, Some(done(f.reason, &f.timings)))).into_response());
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use flurry_infer::engine::{Event, FinishReason, Prompt};
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
+use flurry_router::{GenSpec, Started};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -18,7 +19,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::generate::{self, GenSpec, Started};
 use crate::json::ApiJson;
 
 /// `content` of a message: a string, or an array of parts of which text parts count.
@@ -120,9 +120,9 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         (Some(n), _) => (Some(n), "max_completion_tokens"),
         (None, n) => (n, "max_tokens"),
     };
-    generate::check_max_tokens(st, max_tokens, param)?;
+    st.router.check_max_tokens(max_tokens, param)?;
     let stop = s.stop.take().map(Stop::into_vec).unwrap_or_default();
-    generate::check_stop(&stop, "stop")?;
+    flurry_router::check_stop(&stop, "stop")?;
     Ok(Parsed {
         sampling: SamplingParams {
             temperature,
@@ -130,7 +130,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
             top_k: 0,
             min_p: 0.0,
             repeat_penalty: 1.0,
-            seed: s.seed.unwrap_or_else(generate::random_seed),
+            seed: s.seed.unwrap_or_else(flurry_router::random_seed),
             ..SamplingParams::default()
         },
         max_tokens,
@@ -212,7 +212,7 @@ async fn begin(
         memory: p.memory,
         peer: p.peer.take(),
     };
-    generate::start(st, spec).await
+    Ok(st.router.start(spec).await?)
 }
 
 fn now() -> u64 {
@@ -229,7 +229,7 @@ fn reason(r: FinishReason) -> &'static str {
 }
 
 fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", generate::random_seed())
+    format!("{prefix}-{:016x}", flurry_router::random_seed())
 }
 
 pub(crate) async fn chat_completions(
@@ -249,7 +249,7 @@ pub(crate) async fn chat_completions(
     let created = now();
     if !p.stream {
         let n = started.prompt_tokens;
-        let f = started.collect(&st).await?;
+        let f = crate::collect(&st, started).await?;
         return Ok(Json(json!({
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": started_fingerprint(&st),
@@ -313,7 +313,7 @@ pub(crate) async fn completions(
     let created = now();
     if !p.stream {
         let n = started.prompt_tokens;
-        let f = started.collect(&st).await?;
+        let f = crate::collect(&st, started).await?;
         return Ok(Json(json!({
             "id": id, "object": "text_completion", "created": created, "model": model,
             "choices": [{"index": 0, "text": f.text, "logprobs": null, "finish_reason": reason(f.reason)}],

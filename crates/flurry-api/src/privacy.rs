@@ -144,9 +144,9 @@ pub(crate) async fn egress(
 }
 
 fn policy_source(st: &AppState) -> &flurry_privacy::PolicySource {
-    &st.privacy
+    &st.router.privacy
 }
 
 fn egress_log(st: &AppState) -> Option<std::sync::Arc<flurry_agent::EgressLog>> {
-    st.egress.clone()
+    st.router.egress.clone()
 }

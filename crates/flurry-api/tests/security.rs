@@ -545,7 +545,9 @@ async fn gossip_get_never_subscribes() {
     };
     let (net, _events, _inbound) = flurry_net::Net::start(&id, cfg).await.unwrap();
     let (mut st, dir) = empty_state();
-    st.p2p = Some(flurry_api::P2p::new(net, dir.path().join("circle.json")).unwrap());
+    st.router.p2p = Some(Arc::new(
+        flurry_router::P2p::new(net, dir.path().join("circle.json")).unwrap(),
+    ));
     let st = Arc::new(st);
     let mut img = req("GET", "/api/net/gossip?topic=img", Body::empty());
     img.headers_mut()
@@ -661,7 +663,7 @@ async fn privacy_policy_and_egress_are_the_owners() {
     let config = dir.path().join("flurry.toml");
     std::fs::write(&config, "# mine\n[privacy]\ncircle = \"scrubbed\"\n").unwrap();
     let (mut st, _d) = empty_state();
-    st.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
+    st.router.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
     let log = Arc::new(
         flurry_agent::EgressLog::open(
             &dir.path().join("egress.db"),
@@ -671,7 +673,7 @@ async fn privacy_policy_and_egress_are_the_owners() {
     );
     log.record_sent("peer-x", "inference request", "scrubbed", "Hi <PERSON_1>")
         .unwrap();
-    st.egress = Some(log);
+    st.router.egress = Some(log);
     let st = Arc::new(st);
     let loosen = r#"{"circle":"as-is"}"#;
 
@@ -734,7 +736,7 @@ async fn privacy_policy_and_egress_are_the_owners() {
     let chat = TokenFile::create(&file, "bot", &[Scope::Chat]).unwrap();
     let admin = TokenFile::create(&file, "me", &[Scope::Admin]).unwrap();
     let mut st2 = state_with(tdir.path().to_path_buf(), None);
-    st2.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
+    st2.router.privacy = flurry_privacy::PolicySource::ConfigFile(config.clone());
     st2.auth = Auth {
         require_token: true,
         loopback_hosts_only: false,

@@ -406,8 +406,10 @@ pub fn up(
     state.limits = Limits {
         max_body_bytes: config.api.max_body_bytes,
         max_messages: config.api.max_messages,
-        max_tokens: config.api.max_tokens_limit,
         max_streams_per_client: config.api.max_streams_per_client,
+    };
+    state.router.limits = flurry_router::Limits {
+        max_tokens: config.api.max_tokens_limit,
         write_timeout: Duration::from_secs(config.api.write_timeout_secs),
     };
     state.auth = Auth {
@@ -420,8 +422,8 @@ pub fn up(
     state.embeddings = Some(embeddings);
     state.memory = memory;
     state.memory_roots = flurry_api::MemoryRoots::ConfigFile(paths.config_file());
-    state.privacy = flurry_privacy::PolicySource::ConfigFile(paths.config_file());
-    state.egress = match flurry_agent::EgressLog::open(
+    state.router.privacy = flurry_privacy::PolicySource::ConfigFile(paths.config_file());
+    state.router.egress = match flurry_agent::EgressLog::open(
         &paths.egress_db(),
         &flurry_agent::HistoryKey::egress_from_identity(&id),
     ) {
@@ -454,12 +456,12 @@ pub fn up(
             .map_err(|e| e.to_string())
             .and_then(|(net, events, inbound)| {
                 let p =
-                    flurry_api::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
+                    flurry_router::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
                 rt.spawn(log_net_events(events));
                 Ok((p, inbound))
             }) {
             Ok((p, inbound)) => {
-                state.p2p = Some(p);
+                state.router.p2p = Some(Arc::new(p));
                 Some(inbound)
             }
             Err(e) => return Err(Error::Net(e)),
@@ -475,7 +477,16 @@ pub fn up(
     });
     let state = Arc::new(state);
     if let Some(inbound) = inbound {
-        rt.spawn(flurry_api::serve_peers(state.clone(), inbound));
+        // Peers' answers count in the node's metrics like the API's own.
+        let st = state.clone();
+        rt.spawn(flurry_router::serve_peers(
+            state.router.clone(),
+            inbound,
+            move |t| {
+                st.metrics
+                    .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
+            },
+        ));
     }
     let grace = Duration::from_secs(config.api.shutdown_grace_secs);
     let limits = flurry_api::ServeLimits {

@@ -1,0 +1,311 @@
+//! Sending this node's requests to a circle peer (`model: "alice/…"` or `peer:
+//! "alice"`) over `/flurry/infer/1`, and turning its frames back into engine events.
+//!
+//! Two seams are kept apart on purpose: [`infer_request`] builds what leaves the node
+//! from the messages, and [`relay`] moves what comes back to the caller.
+
+use std::time::Instant;
+
+use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
+use flurry_infer::sampler::SamplingParams;
+use flurry_infer::template::ChatMessage;
+use flurry_net::{InferFrame, InferMessage, InferRequest, Member};
+use tokio::sync::mpsc;
+
+use crate::{Error, GenSpec, PeerUsed, Router, Started};
+
+/// Events buffered between a peer's frames and the caller.
+const RELAY_CAPACITY: usize = 64;
+
+impl Router {
+    /// Which peer, if any, a request names: the `peer` field, or a model written
+    /// `NAME/MODEL` or `NAME` where NAME is a circle member's name or a peer id. Returns
+    /// the peer and the model to ask it for (`None` = its default).
+    pub fn route(
+        &self,
+        model: Option<&str>,
+        peer: Option<&str>,
+    ) -> Result<Option<(Member, Option<String>)>, Error> {
+        let Some(p) = self.p2p.as_deref() else {
+            return match peer {
+                Some(_) => Err(Error::NetOff),
+                None => Ok(None),
+            };
+        };
+        let circle = p.members();
+        let lookup = |key: &str| {
+            circle
+                .iter()
+                .find(|m| m.name == key || m.peer_id == key)
+                .cloned()
+        };
+        if let Some(key) = peer {
+            let member = lookup(key).or_else(|| {
+                flurry_net::is_peer_id(key).then(|| Member {
+                    peer_id: key.to_string(),
+                    name: String::new(),
+                    addrs: Vec::new(),
+                })
+            });
+            return match member {
+                Some(m) => Ok(Some((
+                    m,
+                    model.filter(|m| !m.is_empty()).map(str::to_string),
+                ))),
+                None => Err(Error::UnknownPeer {
+                    key: key.to_string(),
+                }),
+            };
+        }
+        let Some(model) = model else { return Ok(None) };
+        let (head, rest) = match model.split_once('/') {
+            Some((h, r)) => (h, Some(r).filter(|r| !r.is_empty()).map(str::to_string)),
+            None => (model, None),
+        };
+        Ok(lookup(head).map(|m| (m, rest)))
+    }
+
+    /// Sends a chat generation to `member` (asking it for `model`, `None` = its
+    /// default) and bridges its answer into engine events. The request is written to the
+    /// egress log before it is sent, and not sent when it cannot be.
+    pub async fn start_remote(
+        &self,
+        member: Member,
+        model: Option<String>,
+        spec: GenSpec,
+    ) -> Result<Started, Error> {
+        let p = self.p2p()?;
+        let Prompt::Chat(msgs) = spec.prompt else {
+            return Err(Error::NotChat);
+        };
+        let request = infer_request(msgs, model, &spec.sampling, spec.max_tokens, spec.stop);
+        let bytes = flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
+            .map_err(Error::RequestTooLarge)?
+            .len();
+        let label = if member.name.is_empty() {
+            member.peer_id.clone()
+        } else {
+            format!("{} ({})", member.name, member.peer_id)
+        };
+        // Nothing leaves the node unrecorded: log first, then send.
+        let Some(log) = &self.egress else {
+            return Err(Error::NoEgressLog);
+        };
+        log.record(&format!("peer {label}"), "inference request", bytes as u64)
+            .map_err(Error::EgressWrite)?;
+        let started = Instant::now();
+        let mut call = p
+            .net
+            .infer(&member.peer_id, &member.addrs, &request)
+            .await?;
+        let used = PeerUsed {
+            peer_id: member.peer_id.clone(),
+            name: (!member.name.is_empty()).then(|| member.name.clone()),
+            relayed: call.relayed,
+            setup_ms: call.setup.as_secs_f64() * 1e3,
+        };
+        // The first frame says whether the peer took the request.
+        let first = call.frames.recv().await.ok_or_else(|| Error::PeerClosed {
+            label: label.clone(),
+        })?;
+        let (model_name, prompt_tokens) = match first? {
+            InferFrame::Start {
+                model,
+                prompt_tokens,
+            } => (model, prompt_tokens as usize),
+            InferFrame::Error { code, message } => {
+                return Err(Error::PeerRefused {
+                    label,
+                    code,
+                    message,
+                });
+            }
+            other => {
+                return Err(Error::PeerProtocol {
+                    label,
+                    frame: format!("{other:?}"),
+                });
+            }
+        };
+        let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
+        tokio::spawn(relay(call.frames, tx, label, started, prompt_tokens));
+        Ok(Started {
+            model: None,
+            model_name,
+            prompt_tokens,
+            events: rx,
+            citations: Vec::new(),
+            peer: Some(used),
+        })
+    }
+}
+
+/// The request that leaves the node for a peer: the chat messages as they are, the
+/// model to ask for, sampling, `max_tokens` and stop strings.
+fn infer_request(
+    msgs: Vec<ChatMessage>,
+    model: Option<String>,
+    s: &SamplingParams,
+    max_tokens: Option<usize>,
+    stop: Vec<String>,
+) -> InferRequest {
+    InferRequest {
+        model,
+        max_tokens: max_tokens.map(|n| n.min(u32::MAX as usize) as u32),
+        temperature: Some(s.temperature),
+        top_p: Some(s.top_p),
+        top_k: Some(s.top_k.min(u32::MAX as usize) as u32),
+        seed: Some(s.seed),
+        stop,
+        ..InferRequest::new(
+            msgs.into_iter()
+                .map(|m| InferMessage {
+                    role: m.role,
+                    content: m.content,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Moves a peer's frames (after `start`) to the caller as engine events, until `done`,
+/// an error, or the caller leaves (dropping `frames` then tells the peer to stop).
+/// `started` is when the request was sent, for the prefill time.
+async fn relay(
+    mut frames: mpsc::Receiver<flurry_net::Result<InferFrame>>,
+    tx: mpsc::Sender<Event>,
+    label: String,
+    started: Instant,
+    prompt_tokens: usize,
+) {
+    let mut completion = 0usize;
+    let mut first_token: Option<Instant> = None;
+    while let Some(f) = frames.recv().await {
+        let ev = match f {
+            Ok(InferFrame::Token { text }) => {
+                completion += 1;
+                first_token.get_or_insert_with(Instant::now);
+                Event::Token { id: 0, text }
+            }
+            Ok(InferFrame::Done {
+                finish_reason,
+                completion_tokens,
+            }) => {
+                let now = Instant::now();
+                let decode_ms =
+                    first_token.map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1e3);
+                Event::Done {
+                    reason: if finish_reason == "length" {
+                        FinishReason::Length
+                    } else {
+                        FinishReason::Stop
+                    },
+                    timings: Timings {
+                        prompt_tokens,
+                        completion_tokens: (completion_tokens as usize).max(completion),
+                        prefill_ms: first_token
+                            .map_or(0.0, |t| t.duration_since(started).as_secs_f64() * 1e3),
+                        decode_ms,
+                        queue_ms: 0.0,
+                    },
+                    tail: String::new(),
+                }
+            }
+            Ok(InferFrame::Error { code, message }) => {
+                Event::Error(format!("peer {label}: {message} ({code:?})"))
+            }
+            Ok(InferFrame::Start { .. }) => Event::Error(format!("peer {label} sent start twice")),
+            Err(e) => Event::Error(e.to_string()),
+        };
+        let last = matches!(ev, Event::Done { .. } | Event::Error(_));
+        if tx.send(ev).await.is_err() || last {
+            return;
+        }
+    }
+    let _ = tx
+        .send(Event::Error(format!(
+            "peer {label}: the answer was cut off"
+        )))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_to_a_peer_carries_the_messages_and_sampling() {
+        let s = SamplingParams {
+            temperature: 0.5,
+            top_p: 0.9,
+            top_k: 40,
+            seed: 7,
+            ..SamplingParams::default()
+        };
+        let r = infer_request(
+            vec![
+                ChatMessage::new("system", "be brief"),
+                ChatMessage::new("user", "hi"),
+            ],
+            Some("m".into()),
+            &s,
+            Some(12),
+            vec!["\n".into()],
+        );
+        assert_eq!(r.model.as_deref(), Some("m"));
+        assert_eq!(r.max_tokens, Some(12));
+        assert_eq!(
+            (r.temperature, r.top_p, r.top_k, r.seed),
+            (Some(0.5), Some(0.9), Some(40), Some(7))
+        );
+        assert_eq!(r.stop, vec!["\n".to_string()]);
+        let msgs: Vec<_> = r
+            .messages
+            .iter()
+            .map(|m| (m.role.as_str(), m.content.as_str()))
+            .collect();
+        assert_eq!(msgs, [("system", "be brief"), ("user", "hi")]);
+    }
+
+    #[tokio::test]
+    async fn relayed_frames_become_engine_events() {
+        let (ftx, frames) = mpsc::channel(8);
+        let (tx, mut rx) = mpsc::channel(8);
+        for f in [
+            InferFrame::Token { text: "a".into() },
+            InferFrame::Token { text: "b".into() },
+            InferFrame::Done {
+                finish_reason: "length".into(),
+                completion_tokens: 1,
+            },
+        ] {
+            ftx.send(Ok(f)).await.unwrap();
+        }
+        relay(frames, tx, "bob".into(), Instant::now(), 3).await;
+        assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "a"));
+        assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "b"));
+        let Some(Event::Done {
+            reason, timings, ..
+        }) = rx.recv().await
+        else {
+            panic!("no done event");
+        };
+        assert_eq!(reason, FinishReason::Length);
+        assert_eq!((timings.prompt_tokens, timings.completion_tokens), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn a_cut_off_answer_ends_with_an_error() {
+        let (ftx, frames) = mpsc::channel(8);
+        let (tx, mut rx) = mpsc::channel(8);
+        ftx.send(Ok(InferFrame::Token { text: "a".into() }))
+            .await
+            .unwrap();
+        drop(ftx);
+        relay(frames, tx, "bob".into(), Instant::now(), 1).await;
+        assert!(matches!(rx.recv().await, Some(Event::Token { .. })));
+        assert!(
+            matches!(rx.recv().await, Some(Event::Error(e)) if e == "peer bob: the answer was cut off")
+        );
+    }
+}
