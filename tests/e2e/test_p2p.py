@@ -13,6 +13,7 @@ import json
 import time
 
 import openai
+import requests
 import pytest
 
 from conftest import DEFAULT_MODEL, run_cli
@@ -240,3 +241,63 @@ def test_network_routes_reject_bad_input(circle):
     assert set(status) >= {"peer_id", "listen", "external", "nat", "reservations",
                            "relayed_addrs", "routing_table", "connected", "relay_server",
                            "diagnosis"}
+
+
+def metric(node, name: str) -> float:
+    for line in node.get("/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_privacy_policy_decides_what_reaches_a_circle_peer(circle):
+    """The owner's [privacy] rule for the circle, set through the API as the web UI does:
+    `scrubbed` sends placeholders (the egress log shows exactly what left, encrypted at
+    rest), a request marked `local-only` and the rule `never` send nothing at all."""
+    alice, bob = circle
+    a_id, b_id = peer_id(alice), peer_id(bob)
+    assert run_cli(alice.home, "circle", "add", b_id, "--name", "bob").returncode == 0
+    assert run_cli(bob.home, "circle", "add", a_id, "--name", "alice").returncode == 0
+    token = json.loads((alice.home / "node.json").read_text())["token"]
+    admin = {"Authorization": f"Bearer {token}"}
+
+    r = requests.put(alice.url + "/api/privacy", json={"circle": "scrubbed"}, timeout=30)
+    assert r.status_code == 200 and r.json()["circle"] == "scrubbed", r.text
+    client = openai.OpenAI(base_url=alice.url + "/v1", api_key="unused", max_retries=0)
+    secret = "Please email dr.elena.vasquez@quickfix.example or call +44 20 7946 0958."
+    r = client.chat.completions.create(
+        model="bob", max_tokens=8, temperature=0, seed=3,
+        messages=[{"role": "user", "content": secret}])
+    assert r.model_extra["peer"]["peer_id"] == b_id
+    eg = requests.get(alice.url + "/api/egress", headers=admin, timeout=30).json()
+    last = eg["records"][-1]
+    assert b_id in last["destination"] and last["rule"] == "scrubbed", last
+    assert "<EMAIL_1>" in last["content"] and "<PHONE_1>" in last["content"], last
+    assert "vasquez" not in last["content"] and "7946" not in last["content"], last
+    cli = json.loads(run_cli(alice.home, "egress", "--json").stdout)
+    assert cli["records"][-1]["content"] == last["content"]
+    raw = (alice.home / "egress.db").read_bytes()
+    assert b"EMAIL_1" not in raw and b"inference request" not in raw, "egress.db is plaintext"
+
+    # Kept local: refused with what to do; nothing logged, bob served nothing.
+    sent = len(eg["records"])
+    served = metric(bob, "flurry_prompt_tokens_total")
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client.chat.completions.create(
+            model="bob", max_tokens=8, extra_body={"privacy": "local-only"},
+            messages=[{"role": "user", "content": secret}])
+    assert "local-only" in str(e.value) and "without a peer" in str(e.value)
+    r = requests.put(alice.url + "/api/privacy", json={"circle": "never"}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.post(alice.url + "/api/chat", timeout=60, json={
+        "model": "bob", "stream": False, "messages": [{"role": "user", "content": secret}]})
+    assert r.status_code == 403 and "never" in r.json()["error"], r.text
+    eg = requests.get(alice.url + "/api/egress", headers=admin, timeout=30).json()
+    assert len(eg["records"]) == sent, eg["records"][sent:]
+    assert metric(bob, "flurry_prompt_tokens_total") == served
+
+    # The same request without a peer runs here, whatever the rule.
+    r = client.chat.completions.create(
+        model=DEFAULT_MODEL, max_tokens=4, extra_body={"privacy": "local-only"},
+        messages=[{"role": "user", "content": secret}])
+    assert (r.model_extra or {}).get("peer") is None, r.model_extra

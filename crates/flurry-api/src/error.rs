@@ -175,6 +175,11 @@ impl From<flurry_router::Error> for ApiError {
             E::Infer(i) => i.into(),
             E::Generation(m) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, m),
             E::UnknownPeer { .. } => Self::bad_field("peer", e.to_string()).code("unknown_peer"),
+            E::PrivacyRefused { .. } => {
+                Self::new(StatusCode::FORBIDDEN, e.to_string()).code("privacy_refused")
+            }
+            E::Scrub(_) => Self::bad_field("messages", e.to_string()),
+            E::Policy(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             E::NotChat => Self::bad_field("model", e.to_string()),
             E::RequestTooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
             E::PeerClosed { .. } | E::PeerProtocol { .. } => {

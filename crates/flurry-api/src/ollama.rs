@@ -55,6 +55,9 @@ pub(crate) struct ChatRequest {
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
+    /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
+    /// policy for this request (docs/privacy.md).
+    privacy: Option<flurry_privacy::Override>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +74,8 @@ pub(crate) struct GenerateRequest {
     /// Flurry's extension: `true` lets the private memory into the prompt. Off by
     /// default: an API client reads memory only when it asks to.
     memory: Option<bool>,
+    /// Flurry's extension: see `ChatRequest::privacy`.
+    privacy: Option<flurry_privacy::Override>,
 }
 
 fn oerr(e: ApiError) -> ApiError {
@@ -186,6 +191,7 @@ pub(crate) async fn chat(
             stop,
             memory: req.memory.unwrap_or(false),
             peer: req.peer,
+            privacy: req.privacy,
         })
         .await
         .map_err(|e| oerr(e.into()))?;
@@ -237,6 +243,7 @@ pub(crate) async fn generate(
             stop,
             memory: req.memory.unwrap_or(false),
             peer: None,
+            privacy: req.privacy,
         })
         .await
         .map_err(|e| oerr(e.into()))?;

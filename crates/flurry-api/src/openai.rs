@@ -89,6 +89,9 @@ pub(crate) struct Request {
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
+    /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
+    /// policy for this request (docs/privacy.md).
+    privacy: Option<flurry_privacy::Override>,
 }
 
 struct Parsed {
@@ -99,6 +102,7 @@ struct Parsed {
     include_usage: bool,
     memory: bool,
     peer: Option<String>,
+    privacy: Option<flurry_privacy::Override>,
 }
 
 fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
@@ -139,6 +143,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
         memory: s.memory.unwrap_or(false),
         peer: s.peer.take(),
+        privacy: s.privacy,
     })
 }
 
@@ -211,6 +216,7 @@ async fn begin(
         stop: std::mem::take(&mut p.stop),
         memory: p.memory,
         peer: p.peer.take(),
+        privacy: p.privacy,
     };
     Ok(st.router.start(spec).await?)
 }

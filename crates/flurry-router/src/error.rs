@@ -89,6 +89,19 @@ pub enum Error {
     /// The circle file cannot be written.
     #[error(transparent)]
     CircleSave(flurry_net::Error),
+    /// The owner's privacy policy (or the request's own `privacy`) keeps the request on
+    /// this node.
+    #[error("not sent: {reason}")]
+    PrivacyRefused {
+        /// Which rule, and what to do.
+        reason: String,
+    },
+    /// The privacy policy cannot be read: nothing leaves under a policy nobody wrote.
+    #[error("not sent: the privacy policy cannot be read ({0}); fix [privacy] in flurry.toml")]
+    Policy(String),
+    /// The request could not be scrubbed.
+    #[error("not sent: the request could not be scrubbed ({0})")]
+    Scrub(String),
 }
 
 impl Error {

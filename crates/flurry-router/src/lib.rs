@@ -87,6 +87,9 @@ pub struct GenSpec {
     /// Send the request to this peer (a circle name or a peer id) instead of running it
     /// here; a model written `NAME/MODEL` does the same.
     pub peer: Option<String>,
+    /// The request's own privacy wish (`"privacy"` in the API): it can only tighten the
+    /// owner's policy.
+    pub privacy: Option<flurry_privacy::Override>,
 }
 
 /// The peer a request goes to.

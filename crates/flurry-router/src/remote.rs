@@ -2,7 +2,10 @@
 //! "alice"`) over `/flurry/infer/1`, and turning its frames back into engine events.
 //!
 //! Two seams are kept apart on purpose: [`infer_request`] builds what leaves the node
-//! from the messages, and [`relay`] moves what comes back to the caller.
+//! from the messages, after the privacy policy decided whether it may leave and in
+//! which form ([`Router::outgoing`]: as typed, or scrubbed), and [`relay`] moves what
+//! comes back to the caller, putting the owner's originals back in place of the
+//! placeholders.
 
 use std::time::Instant;
 
@@ -10,6 +13,7 @@ use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
 use flurry_net::{InferFrame, InferMessage, InferRequest, Member};
+use flurry_privacy::{Decision, Destination, Restorer, Scrubbed};
 use tokio::sync::mpsc;
 
 use crate::{Error, GenSpec, PeerUsed, Router, Started};
@@ -78,21 +82,27 @@ impl Router {
         let Prompt::Chat(msgs) = spec.prompt else {
             return Err(Error::NotChat);
         };
-        let request = infer_request(msgs, model, &spec.sampling, spec.max_tokens, spec.stop);
-        let bytes = flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
-            .map_err(Error::RequestTooLarge)?
-            .len();
         let label = if member.name.is_empty() {
             member.peer_id.clone()
         } else {
             format!("{} ({})", member.name, member.peer_id)
         };
-        // Nothing leaves the node unrecorded: log first, then send.
+        let (msgs, rule, restorer) = self.outgoing(msgs, spec.privacy).await?;
+        let request = infer_request(msgs, model, &spec.sampling, spec.max_tokens, spec.stop);
+        flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
+            .map_err(Error::RequestTooLarge)?;
+        // Nothing leaves the node unrecorded: log what is sent first, then send it.
         let Some(log) = &self.egress else {
             return Err(Error::NoEgressLog);
         };
-        log.record(&format!("peer {label}"), "inference request", bytes as u64)
-            .map_err(Error::EgressWrite)?;
+        let content = serde_json::to_string(&request).map_err(|e| Error::Scrub(e.to_string()))?;
+        log.record_sent(
+            &format!("peer {label}"),
+            "inference request",
+            rule,
+            &content,
+        )
+        .map_err(Error::EgressWrite)?;
         let started = Instant::now();
         let mut call = p
             .net
@@ -128,7 +138,14 @@ impl Router {
             }
         };
         let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
-        tokio::spawn(relay(call.frames, tx, label, started, prompt_tokens));
+        tokio::spawn(relay(
+            call.frames,
+            tx,
+            label,
+            started,
+            prompt_tokens,
+            restorer,
+        ));
         Ok(Started {
             model: None,
             model_name,
@@ -137,6 +154,52 @@ impl Router {
             citations: Vec::new(),
             peer: Some(used),
         })
+    }
+}
+
+impl Router {
+    /// What the owner's policy lets leave for a circle peer, tightened by the request's
+    /// own wish: the messages as typed or scrubbed (one placeholder per entity across
+    /// all of them), the rule's name for the egress log, and the restorer for the answer
+    /// when they were scrubbed. A request the policy keeps here is refused before
+    /// anything is sent or logged.
+    async fn outgoing(
+        &self,
+        msgs: Vec<ChatMessage>,
+        wish: Option<flurry_privacy::Override>,
+    ) -> Result<(Vec<ChatMessage>, &'static str, Option<Restorer>), Error> {
+        let rule = self
+            .privacy
+            .rule(Destination::Circle)
+            .map_err(Error::Policy)?;
+        match flurry_privacy::decide(Destination::Circle, rule, wish) {
+            Decision::Local | Decision::SendAsIs => Ok((msgs, "as-is", None)),
+            Decision::Refused => Err(Error::PrivacyRefused {
+                reason: if wish == Some(flurry_privacy::Override::LocalOnly) {
+                    "the request asks to stay on this node (\"privacy\": \"local-only\"): send it without a peer to run it here".into()
+                } else {
+                    "[privacy] circle = \"never\" keeps requests on this node: send it without a peer to run it here, or allow it with `flurry privacy policy --circle scrubbed`".into()
+                },
+            }),
+            Decision::SendScrubbed => {
+                let agent = self.agent.clone();
+                tokio::task::spawn_blocking(move || {
+                    let scrubber = agent.scrubber().map_err(|e| Error::Scrub(e.to_string()))?;
+                    let mut session = Scrubbed::new();
+                    let mut out = Vec::with_capacity(msgs.len());
+                    for m in msgs {
+                        let (text, _) = scrubber
+                            .scrub(&mut session, &m.content)
+                            .map_err(|e| Error::Scrub(e.to_string()))?;
+                        out.push(ChatMessage::new(m.role, text));
+                    }
+                    let restorer = (!session.is_empty()).then(|| session.restorer());
+                    Ok((out, "scrubbed", restorer))
+                })
+                .await
+                .map_err(|_| Error::Scrub("the scrubber stopped".into()))?
+            }
+        }
     }
 }
 
@@ -177,6 +240,7 @@ async fn relay(
     label: String,
     started: Instant,
     prompt_tokens: usize,
+    mut restorer: Option<Restorer>,
 ) {
     let mut completion = 0usize;
     let mut first_token: Option<Instant> = None;
@@ -185,6 +249,10 @@ async fn relay(
             Ok(InferFrame::Token { text }) => {
                 completion += 1;
                 first_token.get_or_insert_with(Instant::now);
+                let text = match &mut restorer {
+                    Some(r) => r.push(&text),
+                    None => text,
+                };
                 Event::Token { id: 0, text }
             }
             Ok(InferFrame::Done {
@@ -208,7 +276,7 @@ async fn relay(
                         decode_ms,
                         queue_ms: 0.0,
                     },
-                    tail: String::new(),
+                    tail: restorer.as_mut().map(Restorer::finish).unwrap_or_default(),
                 }
             }
             Ok(InferFrame::Error { code, message }) => {

@@ -74,6 +74,7 @@ async fn answer(
         stop: r.stop,
         memory: false,
         peer: None,
+        privacy: None,
     };
     let started = router.start_local(spec).await.map_err(refusal)?;
     let Started {
