@@ -345,3 +345,21 @@ def test_cli_forget_takes_citations_out_of_the_history(memory_node):
     assert out.returncode == 0, out.stderr
     stored = memory_node.get(f"/api/conversations/{c['id']}").json()
     assert "bike.txt" not in json.dumps(stored), stored
+
+
+def test_the_scrubber_knows_the_people_in_memory(memory_node):
+    """The privacy router learns the owner's correspondents from the memory: a surname
+    alone, lower case, is personal data only because a mail names Alice Martin."""
+    text = "ask martin whether the boiler is fixed"
+    r = memory_node.post("/api/privacy/scrub", json={"text": text, "memory": False})
+    assert r.status_code == 200 and r.json()["entities"] == [], r.text
+    r = memory_node.post("/api/privacy/scrub", json={"text": text})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["text"] == "ask <PERSON_1> whether the boiler is fixed", body
+    assert body["entities"][0]["source"] == "memory", body
+    out = run_cli(memory_node.home, "privacy", "entities", "--json")
+    assert out.returncode == 0, out.stderr
+    learned = json.loads(out.stdout)
+    names = [e["text"] for e in learned["entities"] if e["type"] == "PERSON"]
+    assert "Alice Martin" in names and "Li Wei" in names, learned
