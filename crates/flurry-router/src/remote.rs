@@ -253,7 +253,11 @@ async fn relay(
                     Some(r) => r.push(&text),
                     None => text,
                 };
-                Event::Token { id: 0, text }
+                Event::Token {
+                    id: 0,
+                    text,
+                    logprobs: None,
+                }
             }
             Ok(InferFrame::Done {
                 finish_reason,
@@ -349,7 +353,7 @@ mod tests {
         ] {
             ftx.send(Ok(f)).await.unwrap();
         }
-        relay(frames, tx, "bob".into(), Instant::now(), 3).await;
+        relay(frames, tx, "bob".into(), Instant::now(), 3, None).await;
         assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "a"));
         assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "b"));
         let Some(Event::Done {
@@ -370,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         drop(ftx);
-        relay(frames, tx, "bob".into(), Instant::now(), 1).await;
+        relay(frames, tx, "bob".into(), Instant::now(), 1, None).await;
         assert!(matches!(rx.recv().await, Some(Event::Token { .. })));
         assert!(
             matches!(rx.recv().await, Some(Event::Error(e)) if e == "peer bob: the answer was cut off")
