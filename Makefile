@@ -113,13 +113,17 @@ bench-memory: build-deps model
 
 # The privacy scrubber on tests/privacy (395 labelled texts, English and Chinese, with the
 # owner's memory): recall and precision per entity type and language, and the time to
-# scrub a ~2,000-token prompt. Prints `recall=… precision=…` last.
+# scrub a ~2,000-token prompt; then the same on tests/privacy-heldout (278 texts written
+# apart from the scrubber). Prints `recall=… precision=…` last.
 bench-privacy:
 	$(CARGO) run --release --locked -p flurry -- privacy eval tests/privacy
+	@echo "held-out set (never tuned on):"
+	$(CARGO) run --release --locked -p flurry -- privacy eval tests/privacy-heldout
 
 fixtures: models
 	PYTHONPATH="$$(dirname "$$(dirname "$$(dirname "$$(dirname "$$(scripts/build-llama-cpp.sh)")")")")" \
 	  python3 scripts/gen-fixtures.py
+	python3 scripts/gen-perplexity-fixtures.py "$$(scripts/build-llama-cpp.sh)"
 
 fuzz:
 	cd fuzz && for t in gguf pdf html mail infer_frames safetensors tokenizer_json tickets; do \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp (the reference engine) from the llama-cpp-python sdist on PyPI.
 # Used by `make bench` (llama-bench) and by scripts/gen-fixtures.py (reference
-# tokens and logits). The build is cached outside the clone; a second run does nothing.
+# tokens and logits, llama-perplexity figures). The build is cached outside the clone; a second run does nothing.
 set -euo pipefail
 VERSION=0.3.36
 CACHE="${FLURRY_DEV_CACHE:-$HOME/.cache/flurry-dev}"
@@ -23,7 +23,7 @@ else
   echo "llama.cpp: could not compile the AMX probe; building with -march=native as is" >&2
 fi
 FLAGS_STAMP="native ${AMX_FLAGS}"
-if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-tokenize" ] \
+if [ -x "$BUILD/bin/llama-bench" ] && [ -x "$BUILD/bin/llama-tokenize" ] && [ -x "$BUILD/bin/llama-perplexity" ] \
   && [ "$(cat "$BUILD/flurry-flags" 2>/dev/null || echo 'native ')" = "$FLAGS_STAMP" ]; then
   echo "$BUILD/bin"
   exit 0
@@ -41,6 +41,6 @@ cd "$SRC/vendor/llama.cpp"
 cmake -B build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DBUILD_SHARED_LIBS=ON \
   -DCMAKE_C_FLAGS="$AMX_FLAGS" -DCMAKE_CXX_FLAGS="$AMX_FLAGS" >&2
-cmake --build build -j"$(nproc)" --target llama-bench llama-tokenize llama-simple llama >&2
+cmake --build build -j"$(nproc)" --target llama-bench llama-tokenize llama-simple llama-perplexity llama >&2
 echo "$FLAGS_STAMP" > "$BUILD/flurry-flags"
 echo "$BUILD/bin"

@@ -147,3 +147,67 @@ def test_concurrent_different_requests_match_their_lone_answers(client):
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(one, reqs))
     assert together == lone
+
+
+def test_chat_logprobs_describe_the_answer(client):
+    """`logprobs` / `top_logprobs` as the openai client reads them: one entry per token,
+    tokens that spell the answer, greedy picks each step's top alternative, and the
+    streamed figures equal the whole answer's."""
+    r = client.chat.completions.create(**GREEDY, logprobs=True, top_logprobs=3)
+    c = r.choices[0]
+    content = c.logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    assert b"".join(bytes(t.bytes) for t in content).decode() == c.message.content
+    for t in content:
+        assert t.logprob <= 0.0
+        assert len(t.top_logprobs) == 3
+        assert t.top_logprobs[0].token == t.token
+        assert t.top_logprobs[0].logprob == t.logprob
+        assert [a.logprob for a in t.top_logprobs] == sorted(
+            (a.logprob for a in t.top_logprobs), reverse=True
+        )
+    # Without the option: no figures.
+    assert client.chat.completions.create(**GREEDY).choices[0].logprobs is None
+    streamed = []
+    for chunk in client.chat.completions.create(
+        **GREEDY, logprobs=True, top_logprobs=3, stream=True
+    ):
+        for ch in chunk.choices:
+            if ch.logprobs and ch.logprobs.content:
+                streamed.extend(ch.logprobs.content)
+    assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in content]
+
+
+def test_completions_logprobs_use_the_legacy_form(client):
+    r = client.completions.create(
+        model=DEFAULT_MODEL, prompt="The capital of France is", max_tokens=8, temperature=0,
+        logprobs=2,
+    )
+    lp = r.choices[0].logprobs
+    n = r.usage.completion_tokens
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == n
+    assert "".join(lp.tokens) == r.choices[0].text
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    for tok, p, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert p <= 0.0 and 1 <= len(top) <= 2
+        assert max(top.values()) == p, (tok, p, top)
+
+
+@pytest.mark.parametrize(
+    "extra, param",
+    [
+        (dict(logprobs=True, top_logprobs=21), "top_logprobs"),
+        (dict(top_logprobs=2), "top_logprobs"),
+        (dict(extra_body={"logprobs": 3}), "logprobs"),
+    ],
+)
+def test_bad_logprobs_options_are_400(client, extra, param):
+    """Hostile or mistaken options are refused with the field named, before any work."""
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(**GREEDY, **extra)
+    assert e.value.body["param"] == param
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(
+            model=DEFAULT_MODEL, prompt="x", max_tokens=2, extra_body={"logprobs": 10**9}
+        )
+    assert e.value.body["param"] == "logprobs"

@@ -192,6 +192,7 @@ pub(crate) async fn chat(
             memory: req.memory.unwrap_or(false),
             peer: req.peer,
             privacy: req.privacy,
+            logprobs: None,
         })
         .await
         .map_err(|e| oerr(e.into()))?;
@@ -244,6 +245,7 @@ pub(crate) async fn generate(
             memory: req.memory.unwrap_or(false),
             peer: None,
             privacy: req.privacy,
+            logprobs: None,
         })
         .await
         .map_err(|e| oerr(e.into()))?;

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use flurry_infer::engine::{Event, FinishReason, Prompt};
+use flurry_infer::logprob::TokenLogprobs;
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
 use flurry_router::{GenSpec, Started};
@@ -92,6 +93,11 @@ pub(crate) struct Request {
     /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
     /// policy for this request (docs/privacy.md).
     privacy: Option<flurry_privacy::Override>,
+    /// Chat: `true` returns each token's log-probability; completions: the number of
+    /// alternatives per token (the legacy form).
+    logprobs: Option<Value>,
+    /// Chat: alternatives per token with `logprobs: true`.
+    top_logprobs: Option<usize>,
 }
 
 struct Parsed {
@@ -103,9 +109,71 @@ struct Parsed {
     memory: bool,
     peer: Option<String>,
     privacy: Option<flurry_privacy::Override>,
+    logprobs: Option<usize>,
 }
 
-fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
+/// Which route a request came in on: the two spell `logprobs` differently.
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Chat,
+    Completions,
+}
+
+/// `logprobs` / `top_logprobs` as the number of alternatives per token, `None` when
+/// log-probabilities are not asked for.
+fn parse_logprobs(s: &Request, route: Route) -> Result<Option<usize>, ApiError> {
+    let max = flurry_infer::logprob::MAX_TOP_LOGPROBS;
+    let lp = s.logprobs.as_ref().filter(|v| !v.is_null());
+    match route {
+        Route::Chat => {
+            let on = match lp {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(ApiError::bad_field(
+                        "logprobs",
+                        "`logprobs` must be true or false on /v1/chat/completions (the number of alternatives goes in `top_logprobs`)",
+                    ));
+                }
+            };
+            match (on, s.top_logprobs) {
+                (_, Some(k)) if k > max => Err(ApiError::bad_field(
+                    "top_logprobs",
+                    format!("`top_logprobs` must be between 0 and {max}"),
+                )),
+                (false, Some(k)) if k > 0 => Err(ApiError::bad_field(
+                    "top_logprobs",
+                    "`top_logprobs` needs `logprobs: true`",
+                )),
+                (false, _) => Ok(None),
+                (true, k) => Ok(Some(k.unwrap_or(0))),
+            }
+        }
+        Route::Completions => {
+            if s.top_logprobs.is_some() {
+                return Err(ApiError::bad_field(
+                    "top_logprobs",
+                    "/v1/completions takes the number of alternatives in `logprobs` (e.g. \"logprobs\": 3)",
+                ));
+            }
+            match lp {
+                None => Ok(None),
+                Some(v) => match v.as_u64() {
+                    Some(k) if k <= max as u64 => Ok(Some(k as usize)),
+                    _ => Err(ApiError::bad_field(
+                        "logprobs",
+                        format!(
+                            "`logprobs` must be an integer between 0 and {max} on /v1/completions"
+                        ),
+                    )),
+                },
+            }
+        }
+    }
+}
+
+fn parse_sampling(st: &AppState, s: &mut Request, route: Route) -> Result<Parsed, ApiError> {
+    let logprobs = parse_logprobs(s, route)?;
     if s.n.is_some_and(|n| n != 1) {
         return Err(ApiError::bad_field("n", "only n = 1 is supported"));
     }
@@ -144,6 +212,7 @@ fn parse_sampling(st: &AppState, s: &mut Request) -> Result<Parsed, ApiError> {
         memory: s.memory.unwrap_or(false),
         peer: s.peer.take(),
         privacy: s.privacy,
+        logprobs,
     })
 }
 
@@ -217,6 +286,7 @@ async fn begin(
         memory: p.memory,
         peer: p.peer.take(),
         privacy: p.privacy,
+        logprobs: p.logprobs,
     };
     Ok(st.router.start(spec).await?)
 }
@@ -245,7 +315,7 @@ pub(crate) async fn chat_completions(
     let Some(messages) = req.messages.take() else {
         return Err(ApiError::bad_field("messages", "missing field `messages`"));
     };
-    let mut p = parse_sampling(&st, &mut req)?;
+    let mut p = parse_sampling(&st, &mut req, Route::Chat)?;
     let messages = chat_messages(&st, messages)?;
     let started = begin(&st, req.model, Prompt::Chat(messages), &mut p).await?;
     let citations = json!(started.citations);
@@ -253,6 +323,7 @@ pub(crate) async fn chat_completions(
     let id = new_id("chatcmpl");
     let model = started.model_name.clone();
     let created = now();
+    let want = p.logprobs.is_some();
     if !p.stream {
         let n = started.prompt_tokens;
         let f = crate::collect(&st, started).await?;
@@ -262,7 +333,7 @@ pub(crate) async fn chat_completions(
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": f.text},
-                "logprobs": null,
+                "logprobs": chat_logprobs(want, &f.logprobs),
                 "finish_reason": reason(f.reason),
             }],
             "usage": usage(n, f.timings.completion_tokens),
@@ -271,10 +342,10 @@ pub(crate) async fn chat_completions(
         }))
         .into_response());
     }
-    let chunk = move |delta: Value, finish: Option<&str>| {
+    let chunk = move |delta: Value, lp: &[TokenLogprobs], finish: Option<&str>| {
         json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": chat_logprobs(want, lp), "finish_reason": finish}],
         })
     };
     Ok(stream(
@@ -282,10 +353,14 @@ pub(crate) async fn chat_completions(
         started,
         p.include_usage,
         move |piece| match piece {
-            Piece::First => Some(chunk(json!({"role": "assistant", "content": ""}), None)),
-            Piece::Text(t) => Some(chunk(json!({"content": t}), None)),
-            Piece::Finish(r) => {
-                let mut c = chunk(json!({}), Some(reason(r)));
+            Piece::First => Some(chunk(
+                json!({"role": "assistant", "content": ""}),
+                &[],
+                None,
+            )),
+            Piece::Text(t, lp) => Some(chunk(json!({"content": t}), &lp, None)),
+            Piece::Finish(r, lp) => {
+                let mut c = chunk(json!({}), &lp, Some(reason(r)));
                 c["citations"] = citations.clone();
                 Some(c)
             }
@@ -312,8 +387,9 @@ pub(crate) async fn completions(
     let Some(prompt) = req.prompt.take() else {
         return Err(ApiError::bad_field("prompt", "missing field `prompt`"));
     };
-    let mut p = parse_sampling(&st, &mut req)?;
+    let mut p = parse_sampling(&st, &mut req, Route::Completions)?;
     let started = begin(&st, req.model, Prompt::Raw(prompt), &mut p).await?;
+    let want = p.logprobs.is_some();
     let id = new_id("cmpl");
     let model = started.model_name.clone();
     let created = now();
@@ -322,15 +398,21 @@ pub(crate) async fn completions(
         let f = crate::collect(&st, started).await?;
         return Ok(Json(json!({
             "id": id, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": 0, "text": f.text, "logprobs": null, "finish_reason": reason(f.reason)}],
+            "choices": [{"index": 0, "text": f.text, "logprobs": completion_logprobs(want, &f.logprobs, 0), "finish_reason": reason(f.reason)}],
             "usage": usage(n, f.timings.completion_tokens),
         }))
         .into_response());
     }
-    let chunk = move |text: &str, finish: Option<&str>| {
+    // Byte offset of the next token in the generated text, across chunks.
+    let offset = std::sync::atomic::AtomicUsize::new(0);
+    let chunk = move |text: &str, lp: &[TokenLogprobs], finish: Option<&str>| {
+        let at = offset.fetch_add(
+            lp.iter().map(|t| t.bytes.len()).sum(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         json!({
             "id": id, "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
+            "choices": [{"index": 0, "text": text, "logprobs": completion_logprobs(want, lp, at), "finish_reason": finish}],
         })
     };
     Ok(stream(
@@ -339,17 +421,65 @@ pub(crate) async fn completions(
         p.include_usage,
         move |piece| match piece {
             Piece::First => None,
-            Piece::Text(t) => Some(chunk(&t, None)),
-            Piece::Finish(r) => Some(chunk("", Some(reason(r)))),
+            Piece::Text(t, lp) => Some(chunk(&t, &lp, None)),
+            Piece::Finish(r, lp) => Some(chunk("", &lp, Some(reason(r)))),
         },
     ))
 }
 
-/// What a streamed chunk carries.
+/// What a streamed chunk carries: text and the log-probabilities of the tokens that
+/// made it (empty unless asked for).
 enum Piece {
     First,
-    Text(String),
-    Finish(FinishReason),
+    Text(String, Vec<TokenLogprobs>),
+    Finish(FinishReason, Vec<TokenLogprobs>),
+}
+
+/// A token as OpenAI spells it: its text (invalid UTF-8 replaced) and its bytes.
+fn token_json(bytes: &[u8], logprob: f32) -> Value {
+    json!({"token": String::from_utf8_lossy(bytes), "logprob": logprob, "bytes": bytes})
+}
+
+/// Chat's `logprobs`: `{"content": [...]}` when asked for, else `null`.
+fn chat_logprobs(want: bool, lp: &[TokenLogprobs]) -> Value {
+    if !want {
+        return Value::Null;
+    }
+    let content: Vec<Value> = lp
+        .iter()
+        .map(|t| {
+            let mut v = token_json(&t.bytes, t.logprob);
+            v["top_logprobs"] = t
+                .top
+                .iter()
+                .map(|a| token_json(&a.bytes, a.logprob))
+                .collect();
+            v
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
+/// Completions' legacy `logprobs`: parallel arrays, `text_offset` in bytes of the
+/// generated text from `start`; `null` unless asked for.
+fn completion_logprobs(want: bool, lp: &[TokenLogprobs], start: usize) -> Value {
+    if !want {
+        return Value::Null;
+    }
+    let mut offset = start;
+    let mut text_offset = Vec::with_capacity(lp.len());
+    for t in lp {
+        text_offset.push(offset);
+        offset += t.bytes.len();
+    }
+    json!({
+        "tokens": lp.iter().map(|t| String::from_utf8_lossy(&t.bytes)).collect::<Vec<_>>(),
+        "token_logprobs": lp.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+        "top_logprobs": lp.iter().map(|t| {
+            t.top.iter().map(|a| (String::from_utf8_lossy(&a.bytes).into_owned(), json!(a.logprob))).collect::<serde_json::Map<_, _>>()
+        }).collect::<Vec<_>>(),
+        "text_offset": text_offset,
+    })
 }
 
 /// Streams a generation as SSE chunks made by `chunk`, then an optional usage chunk,
@@ -375,11 +505,18 @@ fn stream(
         {
             return;
         }
+        // Log-probabilities of tokens whose text is still held back.
+        let mut pending: Vec<TokenLogprobs> = Vec::new();
         while let Some(ev) = events.recv().await {
             let out = match ev {
                 Event::Prefill { .. } => continue,
-                Event::Token { text, .. } if text.is_empty() => continue,
-                Event::Token { text, .. } => vec![chunk(Piece::Text(text))],
+                Event::Token { text, logprobs, .. } => {
+                    pending.extend(logprobs.map(|b| *b));
+                    if text.is_empty() {
+                        continue;
+                    }
+                    vec![chunk(Piece::Text(text, std::mem::take(&mut pending)))]
+                }
                 Event::Done {
                     reason,
                     timings,
@@ -389,11 +526,12 @@ fn stream(
                         .record(prompt_tokens, timings.completion_tokens, timings.decode_ms);
                     let mut v = Vec::new();
                     if !tail.is_empty() {
-                        v.push(chunk(Piece::Text(tail)));
+                        v.push(chunk(Piece::Text(tail, std::mem::take(&mut pending))));
                     }
-                    v.push(chunk(Piece::Finish(reason)));
+                    v.push(chunk(Piece::Finish(reason, std::mem::take(&mut pending))));
                     if include_usage {
-                        let mut u = chunk(Piece::Finish(reason)).unwrap_or_else(|| json!({}));
+                        let mut u =
+                            chunk(Piece::Finish(reason, Vec::new())).unwrap_or_else(|| json!({}));
                         u["choices"] = json!([]);
                         u["usage"] = usage(prompt_tokens, timings.completion_tokens);
                         v.push(Some(u));

@@ -19,6 +19,7 @@ mod memory_cmd;
 mod model_cmd;
 mod net_cmd;
 mod node_cmd;
+mod perplexity_cmd;
 mod privacy_cmd;
 mod remote;
 
@@ -105,6 +106,9 @@ enum Command {
     Privacy(privacy_cmd::PrivacyCommand),
     /// Measure prompt-processing and generation speed.
     Bench(bench::BenchArgs),
+    /// A model's perplexity on a text, computed as llama-perplexity does (non-overlapping
+    /// windows, second half of each scored); prints `ppl=X` last.
+    Perplexity(perplexity_cmd::PerplexityArgs),
     /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
     Init(node_cmd::InitArgs),
     /// Show the node's PeerId and Ethereum address.
@@ -271,6 +275,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Chat(a) => chat::run(&ctx, a),
         Command::Model(m) => model_cmd::run(&ctx, m),
         Command::Bench(b) => bench::run(&ctx, b),
+        Command::Perplexity(a) => perplexity_cmd::run(&ctx, a),
         Command::Chain(c) => chain_cmd::chain(&ctx, c),
         Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
         Command::Memory(m) => memory_cmd::memory(&ctx, m),

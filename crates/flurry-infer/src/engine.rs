@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::logprob::{MAX_TOP_LOGPROBS, TokenLogprobs, token_logprobs};
 use crate::model::{BatchItem, KvCache, Logits, Model, Scratch};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatMessage;
@@ -102,6 +103,9 @@ pub struct GenerateRequest {
     pub max_tokens: usize,
     /// Generation stops before the first occurrence of any of these strings.
     pub stop: Vec<String>,
+    /// Report each generated token's log-probability and this many most likely
+    /// alternatives (at most [`MAX_TOP_LOGPROBS`]); `None`: no log-probabilities.
+    pub logprobs: Option<usize>,
 }
 
 impl GenerateRequest {
@@ -122,6 +126,7 @@ impl GenerateRequest {
             sampling: SamplingParams::default(),
             max_tokens: 128,
             stop: Vec::new(),
+            logprobs: None,
         }
     }
 
@@ -140,6 +145,12 @@ impl GenerateRequest {
     /// Sets stop strings.
     pub fn with_stop(mut self, stop: Vec<String>) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Asks for log-probabilities with `top` alternatives per token (`None`: none).
+    pub fn with_logprobs(mut self, top: Option<usize>) -> Self {
+        self.logprobs = top;
         self
     }
 }
@@ -179,6 +190,9 @@ pub enum Event {
         id: u32,
         /// Newly visible text.
         text: String,
+        /// The token's log-probability and the most likely alternatives, when the
+        /// request asked for them.
+        logprobs: Option<Box<TokenLogprobs>>,
     },
     /// The prompt is being processed (sent after each prefill chunk but the last).
     Prefill {
@@ -208,6 +222,8 @@ pub struct Completion {
     pub text: String,
     /// Generated token ids.
     pub tokens: Vec<u32>,
+    /// Per generated token, when the request asked for log-probabilities.
+    pub logprobs: Vec<TokenLogprobs>,
     /// Why generation ended.
     pub finish_reason: FinishReason,
     /// Counts and times.
@@ -329,6 +345,11 @@ impl Engine {
                 "max_tokens must be at least 1".into(),
             ));
         }
+        if let Some(k) = req.logprobs.filter(|&k| k > MAX_TOP_LOGPROBS) {
+            return Err(Error::InvalidRequest(format!(
+                "{k} top log-probabilities asked for; at most {MAX_TOP_LOGPROBS} are given"
+            )));
+        }
         // The channel holds every event a request can produce, so the engine never
         // blocks on a slow reader.
         let cap = req.max_tokens.min(self.context_length) + self.context_length / PREFILL_CHUNK + 3;
@@ -356,11 +377,17 @@ impl Engine {
         let rx = self.submit(req)?;
         let mut text = String::new();
         let mut tokens = Vec::new();
+        let mut logprobs = Vec::new();
         for ev in rx {
             match ev {
-                Event::Token { id, text: t } => {
+                Event::Token {
+                    id,
+                    text: t,
+                    logprobs: lp,
+                } => {
                     tokens.push(id);
                     text.push_str(&t);
+                    logprobs.extend(lp.map(|b| *b));
                 }
                 Event::Prefill { .. } => {}
                 Event::Done {
@@ -372,6 +399,7 @@ impl Engine {
                     return Ok(Completion {
                         text,
                         tokens,
+                        logprobs,
                         finish_reason: reason,
                         timings,
                     });
@@ -400,6 +428,7 @@ struct Seq {
     decoder: StreamDecoder,
     stop: Vec<String>,
     max_tokens: usize,
+    logprobs: Option<usize>,
     generated: usize,
     text: String,
     emitted: usize,
@@ -487,6 +516,7 @@ fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, Ad
         decoder: StreamDecoder::new(),
         stop: req.stop.into_iter().filter(|s| !s.is_empty()).collect(),
         max_tokens: req.max_tokens,
+        logprobs: req.logprobs,
         generated: 0,
         text: String::new(),
         emitted: 0,
@@ -612,6 +642,11 @@ fn sample_and_emit(model: &Model, seq: &mut Seq, logits: &[f32], context: usize)
     if tok.is_eog(next) {
         return finish(seq, FinishReason::Stop);
     }
+    let logprobs = seq.logprobs.map(|k| {
+        Box::new(token_logprobs(logits, next, k, |id| {
+            tok.token_bytes(id, true)
+        }))
+    });
     seq.sampler.accept(next);
     seq.generated += 1;
     seq.timings.completion_tokens = seq.generated;
@@ -644,7 +679,15 @@ fn sample_and_emit(model: &Model, seq: &mut Seq, logits: &[f32], context: usize)
     let visible = visible.max(seq.emitted);
     let text = seq.text[seq.emitted..visible].to_string();
     seq.emitted = visible;
-    if seq.tx.try_send(Event::Token { id: next, text }).is_err() {
+    if seq
+        .tx
+        .try_send(Event::Token {
+            id: next,
+            text,
+            logprobs,
+        })
+        .is_err()
+    {
         // Receiver dropped: the request is cancelled.
         return Step::Finished;
     }

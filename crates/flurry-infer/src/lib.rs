@@ -27,7 +27,9 @@ mod lockstep;
 
 pub mod engine;
 pub mod gguf;
+pub mod logprob;
 pub mod model;
+pub mod perplexity;
 pub mod quant;
 pub mod sampler;
 pub mod store;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use flurry_agent::{Agent, Citation, EgressLog, LoadedModel};
 use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
+use flurry_infer::logprob::TokenLogprobs;
 use flurry_infer::sampler::SamplingParams;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -90,6 +91,9 @@ pub struct GenSpec {
     /// The request's own privacy wish (`"privacy"` in the API): it can only tighten the
     /// owner's policy.
     pub privacy: Option<flurry_privacy::Override>,
+    /// Log-probabilities of each generated token with this many alternatives (`None`:
+    /// none). Only models on this node give them.
+    pub logprobs: Option<usize>,
 }
 
 /// The peer a request goes to.
@@ -131,15 +135,25 @@ pub struct Finished {
     pub reason: FinishReason,
     /// Token counts and times.
     pub timings: Timings,
+    /// Per generated token, when the request asked for log-probabilities.
+    pub logprobs: Vec<TokenLogprobs>,
 }
 
 impl Started {
     /// Reads every event and returns the whole text.
     pub async fn collect(mut self) -> Result<Finished, Error> {
         let mut text = String::new();
+        let mut logprobs = Vec::new();
         while let Some(ev) = self.events.recv().await {
             match ev {
-                Event::Token { text: t, .. } => text.push_str(&t),
+                Event::Token {
+                    text: t,
+                    logprobs: lp,
+                    ..
+                } => {
+                    text.push_str(&t);
+                    logprobs.extend(lp.map(|b| *b));
+                }
                 Event::Prefill { .. } => {}
                 Event::Done {
                     reason,
@@ -151,6 +165,7 @@ impl Started {
                         text,
                         reason,
                         timings,
+                        logprobs,
                     });
                 }
                 Event::Error(e) => return Err(Error::Generation(e)),
@@ -200,6 +215,12 @@ impl Router {
     pub async fn start(&self, spec: GenSpec) -> Result<Started, Error> {
         if let Some((member, model)) = self.route(spec.model.as_deref(), spec.peer.as_deref())? {
             spec.sampling.validate().map_err(Error::Sampling)?;
+            if spec.logprobs.is_some() {
+                return Err(Error::invalid(
+                    "logprobs",
+                    "log-probabilities come only from models on this node: drop `logprobs` or ask a local model",
+                ));
+            }
             return self.start_remote(member, model, spec).await;
         }
         self.start_local(spec).await

@@ -48,7 +48,8 @@ impl Router {
                 let req = GenerateRequest::new(Prompt::Tokens(tokens))
                     .with_sampling(spec.sampling)
                     .with_max_tokens(max_tokens)
-                    .with_stop(spec.stop);
+                    .with_stop(spec.stop)
+                    .with_logprobs(spec.logprobs);
                 let events = model.engine.submit(req)?;
                 Ok((model, n, events, citations))
             };
@@ -174,6 +175,7 @@ mod tests {
                 .send(Event::Token {
                     id: 1,
                     text: "x".into(),
+                    logprobs: None,
                 })
                 .is_ok()
             {}

@@ -75,6 +75,7 @@ async fn answer(
         memory: false,
         peer: None,
         privacy: None,
+        logprobs: None,
     };
     let started = router.start_local(spec).await.map_err(refusal)?;
     let Started {

@@ -158,6 +158,7 @@ fn ask(text: &str, privacy: Option<Override>) -> GenSpec {
         memory: false,
         peer: Some("bob".into()),
         privacy,
+        logprobs: None,
     }
 }
 
@@ -306,4 +307,29 @@ async fn an_unreadable_policy_sends_nothing() {
         Ok(_) => panic!("the request left under an unreadable policy"),
     }
     assert!(a.log.recent(10).unwrap().is_empty());
+}
+
+/// Log-probabilities come only from models on this node: a request that asks a peer
+/// for them is refused before anything is sent or logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_is_never_asked_for_logprobs() {
+    let (bob, bob_addr, inbound) = start().await;
+    let mut seen = echo_peer(inbound);
+    let a = alice(&bob, &bob_addr, PrivacyRule::AsIs).await;
+    let spec = GenSpec {
+        logprobs: Some(2),
+        ..ask("hello", None)
+    };
+    match a.router.start(spec).await {
+        Err(Error::Invalid { param, .. }) => assert_eq!(param, "logprobs"),
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("the request left the node"),
+    }
+    assert!(a.log.recent(10).unwrap().is_empty(), "nothing was logged");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), seen.recv())
+            .await
+            .is_err(),
+        "the peer received a request"
+    );
 }

@@ -261,3 +261,79 @@ fn stats_count_queued_and_active_and_return_to_zero() {
     }
     assert_eq!(e.stats(), flurry_infer::engine::EngineStats::default());
 }
+
+/// Log-probabilities reported with each token are the model's own distribution: equal,
+/// bit for bit, to a log-softmax of the logits of one teacher-forced pass over prompt
+/// and answer, whatever the sampling settings; greedy picks the top alternative.
+#[test]
+fn logprobs_are_the_models_distribution() {
+    use flurry_infer::logprob::{MAX_TOP_LOGPROBS, log_softmax_at};
+    let model = Arc::new(Model::load(&model_path(SMOLLM2)).unwrap());
+    let e = Engine::start(model.clone(), EngineConfig::default().with_threads(2)).unwrap();
+    let prompt = model
+        .tokenizer()
+        .encode("The capital of France is", true, false);
+    let run = |s: SamplingParams, top| {
+        e.generate(
+            GenerateRequest::new(Prompt::Tokens(prompt.clone()))
+                .with_sampling(s)
+                .with_max_tokens(12)
+                .with_logprobs(top),
+        )
+        .unwrap()
+    };
+    let greedy = run(SamplingParams::greedy(), Some(5));
+    assert_eq!(greedy.logprobs.len(), greedy.tokens.len());
+    let mut all = prompt.clone();
+    all.extend(&greedy.tokens);
+    let mut cache = model.new_cache(all.len());
+    let mut scratch = flurry_infer::model::Scratch::default();
+    let pool = crate::common::pool(2);
+    let logits = model
+        .forward(&mut cache, &all, true, &mut scratch, &pool)
+        .unwrap()
+        .to_vec();
+    let n_vocab = model.hparams().n_vocab;
+    for (i, (&id, lp)) in greedy.tokens.iter().zip(&greedy.logprobs).enumerate() {
+        let row = &logits[(prompt.len() - 1 + i) * n_vocab..][..n_vocab];
+        assert_eq!(
+            lp.logprob,
+            log_softmax_at(row, id as usize) as f32,
+            "token {i}"
+        );
+        assert_eq!(lp.bytes, model.tokenizer().token_bytes(id, true));
+        assert_eq!(lp.top.len(), 5);
+        assert_eq!(lp.top[0].id, id, "greedy takes the most likely token");
+        assert_eq!(lp.top[0].logprob, lp.logprob);
+        assert!(lp.top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+        assert!(lp.logprob <= 0.0);
+    }
+    // Sampling settings do not change the figures of the same tokens.
+    let hot = run(
+        SamplingParams {
+            temperature: 1.7,
+            top_k: 3,
+            seed: 1,
+            ..SamplingParams::default()
+        },
+        Some(0),
+    );
+    let mut cache = model.new_cache(prompt.len() + hot.tokens.len());
+    let mut seq = prompt.clone();
+    seq.extend(&hot.tokens);
+    let logits = model
+        .forward(&mut cache, &seq, true, &mut scratch, &pool)
+        .unwrap()
+        .to_vec();
+    for (i, (&id, lp)) in hot.tokens.iter().zip(&hot.logprobs).enumerate() {
+        let row = &logits[(prompt.len() - 1 + i) * n_vocab..][..n_vocab];
+        assert_eq!(lp.logprob, log_softmax_at(row, id as usize) as f32);
+        assert!(lp.top.is_empty());
+    }
+    // Without the option nothing is computed; above the limit the request is refused.
+    assert!(run(SamplingParams::greedy(), None).logprobs.is_empty());
+    let over = e
+        .submit(GenerateRequest::raw("x").with_logprobs(Some(MAX_TOP_LOGPROBS + 1)))
+        .unwrap_err();
+    assert!(matches!(over, Error::InvalidRequest(_)), "{over}");
+}

@@ -5,5 +5,6 @@ mod determinism;
 mod engine;
 mod gguf;
 mod injection;
+mod perplexity;
 mod reference;
 mod tokenizer;
