@@ -348,9 +348,19 @@ def test_cli_forget_takes_citations_out_of_the_history(memory_node):
 
 
 def test_the_scrubber_knows_the_people_in_memory(memory_node):
-    """The privacy router learns the owner's correspondents from the memory: a surname
-    alone, lower case, is personal data only because a mail names Alice Martin."""
-    text = "ask martin whether the boiler is fixed"
+    """The privacy router learns the owner's correspondents from the memory, and again
+    when the memory changes: a surname alone, lower case, is personal data only once a
+    mail names Jonas Lindqvist."""
+    text = "ask lindqvist whether the boiler is fixed"
+    r = memory_node.post("/api/privacy/scrub", json={"text": text})
+    assert r.status_code == 200 and r.json()["entities"] == [], r.text
+    (memory_node.data / "mail" / "jonas.eml").write_text(
+        ALICE.replace("Alice Martin <alice@example.org>", "Jonas Lindqvist <jonas@example.net>")
+        .replace("\r\nAlice\r\n", "\r\nJonas\r\n"),
+        newline="",
+    )
+    r = memory_node.post("/api/memory/ingest", json={"paths": [str(memory_node.data)]})
+    assert r.status_code == 200 and r.json()["added"] >= 1, r.text
     r = memory_node.post("/api/privacy/scrub", json={"text": text, "memory": False})
     assert r.status_code == 200 and r.json()["entities"] == [], r.text
     r = memory_node.post("/api/privacy/scrub", json={"text": text})
@@ -362,4 +372,4 @@ def test_the_scrubber_knows_the_people_in_memory(memory_node):
     assert out.returncode == 0, out.stderr
     learned = json.loads(out.stdout)
     names = [e["text"] for e in learned["entities"] if e["type"] == "PERSON"]
-    assert "Alice Martin" in names and "Li Wei" in names, learned
+    assert "Jonas Lindqvist" in names and "Li Wei" in names, learned

@@ -93,3 +93,34 @@ def test_unknown_model_is_404(client):
     with pytest.raises(ollama.ResponseError) as e:  # streaming: refused before the stream
         list(client.chat(model="no-such-model", messages=MESSAGES, stream=True))
     assert e.value.status_code == 404
+
+
+def test_logprobs_through_the_ollama_client(client):
+    """`logprobs` / `top_logprobs` as the ollama client sends and reads them: one entry per
+    token that spells the answer, greedy takes the top alternative (without Ollama's
+    default repeat penalty, which moves the choice away from the model's own
+    distribution), streamed = whole."""
+    greedy = {**OPTIONS, "repeat_penalty": 1.0}
+    whole = client.chat(model=DEFAULT_MODEL, messages=MESSAGES, options=greedy, stream=False,
+                        logprobs=True, top_logprobs=2)
+    lp = whole.logprobs
+    assert len(lp) == whole.eval_count
+    assert "".join(t.token for t in lp) == whole.message.content
+    for t in lp:
+        assert t.logprob <= 0.0 and len(t.top_logprobs) == 2
+        assert t.top_logprobs[0].token == t.token and t.top_logprobs[0].logprob == t.logprob
+    streamed = []
+    for c in client.chat(model=DEFAULT_MODEL, messages=MESSAGES, options=greedy, stream=True,
+                         logprobs=True, top_logprobs=2):
+        streamed.extend(c.logprobs or [])
+    assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in lp]
+    g = client.generate(model=DEFAULT_MODEL, prompt="Why is the sky blue?", options=OPTIONS,
+                        stream=False, logprobs=True)
+    assert len(g.logprobs) == g.eval_count and all(not t.top_logprobs for t in g.logprobs)
+    # Not asked for: none. Too many alternatives: refused with the field named.
+    assert client.chat(model=DEFAULT_MODEL, messages=MESSAGES, options=OPTIONS,
+                       stream=False).logprobs is None
+    with pytest.raises(ollama.ResponseError) as e:
+        client.chat(model=DEFAULT_MODEL, messages=MESSAGES, options=OPTIONS, stream=False,
+                    logprobs=True, top_logprobs=50)
+    assert e.value.status_code == 400 and "top_logprobs" in str(e.value)

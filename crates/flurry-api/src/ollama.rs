@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
+use flurry_infer::logprob::TokenLogprobs;
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::store::{ModelEntry, ModelInfo};
 use flurry_infer::template::ChatMessage;
@@ -58,6 +59,10 @@ pub(crate) struct ChatRequest {
     /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
     /// policy for this request (docs/privacy.md).
     privacy: Option<flurry_privacy::Override>,
+    /// Return each generated token's log-probability.
+    logprobs: Option<bool>,
+    /// Alternatives per token (0-20) with `logprobs`.
+    top_logprobs: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,10 +81,19 @@ pub(crate) struct GenerateRequest {
     memory: Option<bool>,
     /// Flurry's extension: see `ChatRequest::privacy`.
     privacy: Option<flurry_privacy::Override>,
+    /// See `ChatRequest::logprobs`.
+    logprobs: Option<bool>,
+    /// See `ChatRequest::top_logprobs`.
+    top_logprobs: Option<usize>,
 }
 
 fn oerr(e: ApiError) -> ApiError {
     e.ollama()
+}
+
+/// `logprobs` / `top_logprobs` as alternatives per token; `None` when not asked for.
+fn parse_logprobs(on: Option<bool>, top: Option<usize>) -> Result<Option<usize>, ApiError> {
+    crate::openai::logprobs_wish(on.unwrap_or(false), top).map_err(oerr)
 }
 
 fn spec_parts(
@@ -153,6 +167,7 @@ pub(crate) async fn chat(
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let (sampling, max_tokens, stop) = spec_parts(&st, req.options).map_err(oerr)?;
+    let logprobs = parse_logprobs(req.logprobs, req.top_logprobs)?;
     if req.messages.len() > st.limits.max_messages {
         return Err(oerr(ApiError::bad_field(
             "messages",
@@ -192,7 +207,7 @@ pub(crate) async fn chat(
             memory: req.memory.unwrap_or(false),
             peer: req.peer,
             privacy: req.privacy,
-            logprobs: None,
+            logprobs,
         })
         .await
         .map_err(|e| oerr(e.into()))?;
@@ -207,7 +222,14 @@ pub(crate) async fn chat(
             None => base,
         }
     };
-    respond(st, started, req.stream.unwrap_or(true), piece).await
+    respond(
+        st,
+        started,
+        req.stream.unwrap_or(true),
+        logprobs.is_some(),
+        piece,
+    )
+    .await
 }
 
 pub(crate) async fn generate(
@@ -215,6 +237,7 @@ pub(crate) async fn generate(
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let (sampling, max_tokens, stop) = spec_parts(&st, req.options).map_err(oerr)?;
+    let logprobs = parse_logprobs(req.logprobs, req.top_logprobs)?;
     if req.prompt.is_empty() {
         // Likewise an empty prompt.
         let name = load_only(&st, &req.model).await?;
@@ -245,7 +268,7 @@ pub(crate) async fn generate(
             memory: req.memory.unwrap_or(false),
             peer: None,
             privacy: req.privacy,
-            logprobs: None,
+            logprobs,
         })
         .await
         .map_err(|e| oerr(e.into()))?;
@@ -258,7 +281,14 @@ pub(crate) async fn generate(
             None => base,
         }
     };
-    respond(st, started, req.stream.unwrap_or(true), piece).await
+    respond(
+        st,
+        started,
+        req.stream.unwrap_or(true),
+        logprobs.is_some(),
+        piece,
+    )
+    .await
 }
 
 /// Answers one JSON object, or NDJSON lines while streaming.
@@ -266,8 +296,17 @@ async fn respond(
     st: AppState,
     started: Started,
     stream: bool,
+    want_logprobs: bool,
     piece: impl Fn(&str, Option<Value>) -> Value + Send + 'static,
 ) -> Result<Response, ApiError> {
+    // Each response object carries the log-probabilities of the tokens it holds.
+    let piece = move |text: &str, done: Option<Value>, lp: &[TokenLogprobs]| {
+        let mut v = piece(text, done);
+        if want_logprobs {
+            v["logprobs"] = Value::Array(crate::openai::logprob_entries(lp));
+        }
+        v
+    };
     let citations = started.citations.clone();
     let peer = started.peer.clone();
     let done = move |reason, timings: &Timings| {
@@ -282,7 +321,12 @@ async fn respond(
     };
     if !stream {
         let f = crate::collect(&st, started).await.map_err(oerr)?;
-        return Ok(Json(piece(&f.text, Some(done(f.reason, &f.timings)))).into_response());
+        return Ok(Json(piece(
+            &f.text,
+            Some(done(f.reason, &f.timings)),
+            &f.logprobs,
+        ))
+        .into_response());
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let Started {
@@ -295,11 +339,18 @@ async fn respond(
             s.push('\n');
             Ok(Bytes::from(s))
         };
+        // Log-probabilities of tokens whose text is still held back.
+        let mut pending: Vec<TokenLogprobs> = Vec::new();
         while let Some(ev) = events.recv().await {
             let v = match ev {
                 Event::Prefill { .. } => continue,
-                Event::Token { text, .. } if text.is_empty() => continue,
-                Event::Token { text, .. } => piece(&text, None),
+                Event::Token { text, logprobs, .. } => {
+                    pending.extend(logprobs.map(|b| *b));
+                    if text.is_empty() {
+                        continue;
+                    }
+                    piece(&text, None, &std::mem::take(&mut pending))
+                }
                 Event::Done {
                     reason,
                     timings,
@@ -311,7 +362,7 @@ async fn respond(
                         timings.decode_ms,
                     );
                     let _ = tx
-                        .send(line(piece(&tail, Some(done(reason, &timings)))))
+                        .send(line(piece(&tail, Some(done(reason, &timings)), &pending)))
                         .await;
                     return;
                 }

@@ -119,6 +119,24 @@ enum Route {
     Completions,
 }
 
+/// `logprobs: bool` with `top_logprobs` (chat and Ollama) as alternatives per token;
+/// `None` when log-probabilities are not asked for.
+pub(crate) fn logprobs_wish(on: bool, top: Option<usize>) -> Result<Option<usize>, ApiError> {
+    let max = flurry_infer::logprob::MAX_TOP_LOGPROBS;
+    match (on, top) {
+        (_, Some(k)) if k > max => Err(ApiError::bad_field(
+            "top_logprobs",
+            format!("`top_logprobs` must be between 0 and {max}"),
+        )),
+        (false, Some(k)) if k > 0 => Err(ApiError::bad_field(
+            "top_logprobs",
+            "`top_logprobs` needs `logprobs: true`",
+        )),
+        (false, _) => Ok(None),
+        (true, k) => Ok(Some(k.unwrap_or(0))),
+    }
+}
+
 /// `logprobs` / `top_logprobs` as the number of alternatives per token, `None` when
 /// log-probabilities are not asked for.
 fn parse_logprobs(s: &Request, route: Route) -> Result<Option<usize>, ApiError> {
@@ -136,18 +154,7 @@ fn parse_logprobs(s: &Request, route: Route) -> Result<Option<usize>, ApiError> 
                     ));
                 }
             };
-            match (on, s.top_logprobs) {
-                (_, Some(k)) if k > max => Err(ApiError::bad_field(
-                    "top_logprobs",
-                    format!("`top_logprobs` must be between 0 and {max}"),
-                )),
-                (false, Some(k)) if k > 0 => Err(ApiError::bad_field(
-                    "top_logprobs",
-                    "`top_logprobs` needs `logprobs: true`",
-                )),
-                (false, _) => Ok(None),
-                (true, k) => Ok(Some(k.unwrap_or(0))),
-            }
+            logprobs_wish(on, s.top_logprobs)
         }
         Route::Completions => {
             if s.top_logprobs.is_some() {
@@ -440,13 +447,10 @@ fn token_json(bytes: &[u8], logprob: f32) -> Value {
     json!({"token": String::from_utf8_lossy(bytes), "logprob": logprob, "bytes": bytes})
 }
 
-/// Chat's `logprobs`: `{"content": [...]}` when asked for, else `null`.
-fn chat_logprobs(want: bool, lp: &[TokenLogprobs]) -> Value {
-    if !want {
-        return Value::Null;
-    }
-    let content: Vec<Value> = lp
-        .iter()
+/// One entry per token: `token`, `logprob`, `bytes` and `top_logprobs` (the shape both
+/// OpenAI's chat and Ollama use).
+pub(crate) fn logprob_entries(lp: &[TokenLogprobs]) -> Vec<Value> {
+    lp.iter()
         .map(|t| {
             let mut v = token_json(&t.bytes, t.logprob);
             v["top_logprobs"] = t
@@ -456,8 +460,15 @@ fn chat_logprobs(want: bool, lp: &[TokenLogprobs]) -> Value {
                 .collect();
             v
         })
-        .collect();
-    json!({"content": content, "refusal": null})
+        .collect()
+}
+
+/// Chat's `logprobs`: `{"content": [...]}` when asked for, else `null`.
+fn chat_logprobs(want: bool, lp: &[TokenLogprobs]) -> Value {
+    if !want {
+        return Value::Null;
+    }
+    json!({"content": logprob_entries(lp), "refusal": null})
 }
 
 /// Completions' legacy `logprobs`: parallel arrays, `text_offset` in bytes of the

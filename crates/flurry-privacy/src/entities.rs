@@ -54,7 +54,7 @@ static LATIN_NAME: LazyLock<Regex> = LazyLock::new(|| {
 static HAN_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^\p{Han}{2,4}$"));
 static NAME_LEAD: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^[ \t]*(?:[-*•·]\s*)?(\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+){0,3}|\p{Han}{2,4})[ \t]*(?:[—–\-:：,，(（<|\t]|$)",
+        r"^[ \t]*(?:[-*•·]\s*)?(?:(\p{Lu}[\p{L}'’\-]+(?: \p{Lu}[\p{L}'’\-]+){0,3})|(\p{Han}{2,4})(?:[ \t]+\p{Lu}\p{Ll}{2,12})?)[ \t]*(?:[—–\-:：,，(（<|\t]|$)",
     )
 });
 
@@ -107,11 +107,50 @@ const NOT_PROJECTS: &[&str] = &[
 const PROJECT_DIRS: &[&str] = &[
     "projects",
     "project",
+    "codenames",
+    "codename",
+    "code-names",
+    "initiatives",
     "项目",
+    "代号",
     "projekte",
     "projets",
     "proyectos",
 ];
+
+/// The first words of a note's first line, up to a separator ("Lantern — a night light").
+static FIRST_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[ \t]*([\p{L}][\p{L}\- ]{0,24}?)[ \t]*[—–:：,，\-(（]"));
+/// A vCard property line: name (with parameters) and value.
+static VCARD_LINE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?m)^(FN|NICKNAME|ADR)(?:;[^:\n]*)?:(.+?)\r?$"));
+/// An English name written after a Chinese one ("黄志强 Kevin – 137…").
+static HAN_THEN_LATIN: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^[ \t]*(?:[-*•·]\s*)?\p{Han}{2,4}[ \t]+(\p{Lu}\p{Ll}{2,12})[ \t]*(?:[—–\-:：,，(（|\t]|$)")
+});
+/// Bracketed remarks on a line.
+static BRACKETED: LazyLock<Regex> = LazyLock::new(|| re(r"[（(]([^()（）\n]{1,80})[)）]"));
+
+/// Whether `a` has the shape of a Chinese form of address or nickname: 小X/老X/阿X,
+/// X工/X总/X哥/X姐/X医生…, a doubled character (乐乐) or an -儿 name (雪儿).
+fn cn_alias_shape(a: &str) -> bool {
+    let chars: Vec<char> = a.chars().collect();
+    if !(2..=3).contains(&chars.len())
+        || !chars.iter().all(|&c| crate::scrub::is_han(c))
+        || NOT_ALIASES.contains(&a)
+    {
+        return false;
+    }
+    matches!(chars[0], '小' | '老' | '阿')
+        || [
+            "工", "总", "哥", "姐", "叔", "姨", "嫂", "医生", "会计", "老师", "师傅", "律师",
+            "经理", "主任", "博士",
+        ]
+        .iter()
+        .any(|s| a.ends_with(s))
+        || (chars.len() == 2 && chars[0] == chars[1])
+        || (chars.len() == 2 && chars[1] == '儿')
+}
 
 /// Labels of "Label: value" lines, and what their value is.
 fn label_kind(label: &str) -> Option<Kind> {
@@ -264,10 +303,17 @@ impl EntityList {
             && PROJECT_DIRS.contains(&dir.to_lowercase().as_str())
         {
             let stem = file.rsplit_once('.').map_or(*file, |(s, _)| s);
+            // A Markdown heading names it; else a first line that starts with the file's
+            // own name gives its spelling ("lantern.txt": "Lantern — …").
             let heading = text
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("# "))
-                .map(project_name);
+                .map(project_name)
+                .or_else(|| {
+                    let first = text.lines().find(|l| !l.trim().is_empty())?;
+                    let w = FIRST_WORDS.captures(first)?.get(1)?.as_str().trim();
+                    (w.to_lowercase() == stem.to_lowercase()).then_some(w)
+                });
             match heading {
                 Some(h) if !h.is_empty() && h.chars().count() <= 24 => self.add(Kind::Project, h),
                 _ => self.add(Kind::Project, stem),
@@ -286,6 +332,9 @@ impl EntityList {
                     let name = m[1].trim();
                     if name_like(name) {
                         self.add(Kind::Person, name);
+                        if HAN_NAME.is_match(name) {
+                            self.learn_pinyin_of(&m[2]);
+                        }
                     }
                     self.add(Kind::Email, &m[2]);
                 }
@@ -334,6 +383,7 @@ impl EntityList {
             }
         }
         self.learn_aliases(text);
+        self.learn_vcards(text);
         self.learn_tables(text);
         self.learn_addresses(text);
         for c in PROJECT.captures_iter(text) {
@@ -353,10 +403,14 @@ impl EntityList {
             });
             if contact
                 && let Some(m) = NAME_LEAD.captures(line)
-                && name_like(&m[1])
-                && label_kind(&m[1]).is_none()
+                && let Some(lead) = m.get(1).or_else(|| m.get(2)).map(|g| g.as_str())
+                && name_like(lead)
+                && label_kind(lead).is_none()
             {
-                self.add(Kind::Person, &m[1]);
+                self.add(Kind::Person, lead);
+                if HAN_NAME.is_match(lead) {
+                    self.learn_contact_line(line, &hits, line_start);
+                }
             }
             line_start = line_end;
         }
@@ -435,6 +489,71 @@ const NOT_ALIASES: &[&str] = &[
 ];
 
 impl EntityList {
+    /// The romanised given name in a Chinese contact's address (`qiu.wenbo@…` →
+    /// `Wenbo`, `Qiu Wenbo`, `Wenbo Qiu`).
+    fn learn_pinyin_of(&mut self, email: &str) {
+        let local = email.split('@').next().unwrap_or("");
+        if let Some((given, surname)) = crate::names::pinyin_from_local_part(local) {
+            self.add(Kind::Person, &format!("{surname} {given}"));
+            self.add(Kind::Person, &format!("{given} {surname}"));
+            self.add(Kind::Person, &given);
+        }
+    }
+
+    /// The rest of a contact line led by a Chinese name: the English name written after
+    /// it, the forms of address in its bracketed remarks ("(firmware lead, 邱工)",
+    /// "(大家叫强哥/黄总)"), and the given name in its e-mail address.
+    fn learn_contact_line(&mut self, line: &str, hits: &[crate::Span], at: usize) {
+        // Beside a Chinese full name, a capitalised word is the person's English name.
+        if let Some(m) = HAN_THEN_LATIN.captures(line)
+            && !crate::names::is_not_name(&m[1])
+        {
+            self.add(Kind::Person, &m[1]);
+        }
+        for c in BRACKETED.captures_iter(line) {
+            for piece in c[1].split(['、', ',', '，', '/', ';', '；', ' ']) {
+                let piece = piece.rsplit('叫').next().unwrap_or(piece).trim();
+                if cn_alias_shape(piece) {
+                    self.add(Kind::Person, piece);
+                }
+            }
+        }
+        for h in hits {
+            if h.kind == Kind::Email && h.start >= at && h.end <= at + line.len() {
+                self.learn_pinyin_of(&line[h.start - at..h.end - at]);
+            }
+        }
+    }
+
+    /// vCards (contacts exported as `.vcf`): the full name (its parts match as the
+    /// scrubber matches any full name), nicknames and postal addresses.
+    fn learn_vcards(&mut self, text: &str) {
+        if !text.contains("BEGIN:VCARD") {
+            return;
+        }
+        for c in VCARD_LINE.captures_iter(text) {
+            let value = c[2].trim();
+            match &c[1] {
+                "FN" => self.add(Kind::Person, value),
+                "NICKNAME" => {
+                    for n in value.split(',') {
+                        self.add(Kind::Person, n);
+                    }
+                }
+                _ => {
+                    let adr: Vec<&str> = value
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    if !adr.is_empty() {
+                        self.add(Kind::Address, &adr.join(", "));
+                    }
+                }
+            }
+        }
+    }
+
     /// Other forms of a name written beside it in brackets.
     fn learn_aliases(&mut self, text: &str) {
         for c in ALIASES.captures_iter(text) {
@@ -631,6 +750,65 @@ mod tests {
         assert!(
             !has(Kind::Person, "公司") && !has(Kind::Person, "手机"),
             "{l:?}"
+        );
+    }
+
+    #[test]
+    fn learns_vcards_contact_lines_and_codename_notes() {
+        let mut l = EntityList::new();
+        l.learn_document(
+            "/home/me/contacts.vcf.txt",
+            "BEGIN:VCARD\r\nFN:Annelie Brückner\r\nNICKNAME:Anni,Lili\r\n\
+             TEL;TYPE=cell:+49 151 2345 6789\r\n\
+             ADR;TYPE=home:;;Lindenstraße 12, 04109 Leipzig\r\nEND:VCARD\r\n",
+        );
+        l.learn_document(
+            "/home/me/notes/people.txt",
+            "赵海峰 Victor – 139 1234 5678 – zhao.haifeng@example.cn   (ops lead；大家叫峰哥/赵工)\n\
+             孙婷婷 – 136 0000 1111 – tingting@example.cn   (QA, 婷婷)\n\
+             A note about (老板, 大家) with no contact.\n",
+        );
+        l.learn_document(
+            "/home/me/notes/work/codenames/heron.txt",
+            "Heron — 新一代扫地机，保密。\n",
+        );
+        l.learn_document(
+            "/home/me/notes/work/codenames/白塔.md",
+            "白塔：华北渠道。\n",
+        );
+        let has = |k: Kind, t: &str| l.iter().any(|(kk, tt)| kk == k && tt == t);
+        for p in [
+            "Annelie Brückner",
+            "Anni",
+            "Lili",
+            "赵海峰",
+            "Victor",
+            "峰哥",
+            "赵工",
+            "Haifeng",
+            "Zhao Haifeng",
+            "孙婷婷",
+            "婷婷",
+        ] {
+            assert!(has(Kind::Person, p), "{p}: {l:?}");
+        }
+        assert!(
+            has(Kind::Address, "Lindenstraße 12, 04109 Leipzig"),
+            "{l:?}"
+        );
+        assert!(
+            has(Kind::Project, "Heron") && has(Kind::Project, "白塔"),
+            "{l:?}"
+        );
+        // Role words and remarks on lines without contact data are not people.
+        for not in ["ops", "lead", "QA", "老板", "大家"] {
+            assert!(!has(Kind::Person, not), "{not}: {l:?}");
+        }
+        // An address that is not a pinyin name teaches nothing.
+        assert_eq!(crate::names::pinyin_from_local_part("info.desk"), None);
+        assert_eq!(
+            crate::names::pinyin_from_local_part("wenjun_li"),
+            Some(("Wenjun".into(), "Li".into()))
         );
     }
 }

@@ -734,6 +734,31 @@ const NOT_PINYIN_NAMES: &[&str] = &[
     "bei jing",
 ];
 
+/// A Chinese name romanised in an e-mail's local part (`qiu.wenbo`, `wenbo_qiu`,
+/// `zhang.xiaoming`): the given name and the surname, capitalised.
+pub(crate) fn pinyin_from_local_part(local: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = local.split(['.', '_', '-']).collect();
+    let [a, b] = parts.as_slice() else {
+        return None;
+    };
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    if !a.bytes().chain(b.bytes()).all(|c| c.is_ascii_lowercase()) {
+        return None;
+    }
+    let cap = |w: &str| {
+        let mut c = w.chars();
+        c.next()
+            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
+    // The given name is the longer-than-a-syllable side when both could be surnames.
+    let pick = |sur: &str, given: &str| {
+        (PINYIN_SURNAME_SET.contains(sur) && is_pinyin_given(given) && given.len() >= 4)
+            .then(|| (cap(given), cap(sur)))
+    };
+    pick(&a, &b).or_else(|| pick(&b, &a))
+}
+
 /// Whether `w` (lower case) is one or two pinyin syllables.
 fn is_pinyin_given(w: &str) -> bool {
     if PINYIN_SET.contains(w) {
