@@ -115,6 +115,9 @@ pub struct Sampler {
     rng: Xoshiro,
     recent: std::collections::VecDeque<u32>,
     candidates: Vec<(u32, f32)>,
+    /// Reused buffers: the distinct recent ids, and penalised logits for greedy.
+    distinct: Vec<u32>,
+    penalised: Vec<f32>,
 }
 
 impl Sampler {
@@ -124,6 +127,8 @@ impl Sampler {
             rng: Xoshiro::new(params.seed),
             recent: Default::default(),
             candidates: Vec::new(),
+            distinct: Vec::new(),
+            penalised: Vec::new(),
             params,
         }
     }
@@ -140,36 +145,43 @@ impl Sampler {
     }
 
     /// Picks the next token from logits.
+    ///
+    /// The repetition penalty touches only the distinct ids of the recent window (at
+    /// most `repeat_last_n`), never a membership test per vocabulary entry: on a
+    /// 262,144-token vocabulary that test cost 17 million comparisons per token.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let penalty = self.params.repeat_penalty;
+        let penalise = |l: f32| if l > 0.0 { l / penalty } else { l * penalty };
+        let penalised_ids = penalty != 1.0 && !self.recent.is_empty();
+        if penalised_ids {
+            self.distinct.clear();
+            self.distinct.extend(&self.recent);
+            self.distinct.sort_unstable();
+            self.distinct.dedup();
+        }
         let p = &self.params;
-        let penalty = p.repeat_penalty;
-        let penalised = |id: u32, l: f32| -> f32 {
-            if penalty != 1.0 && self.recent.contains(&id) {
-                if l > 0.0 { l / penalty } else { l * penalty }
-            } else {
-                l
-            }
-        };
-        if p.temperature == 0.0 && (penalty == 1.0 || self.recent.is_empty()) {
+        if p.temperature == 0.0 && !penalised_ids {
             return argmax(logits);
         }
         if p.temperature == 0.0 {
-            let mut best = (0u32, f32::NEG_INFINITY);
-            for (i, &l) in logits.iter().enumerate() {
-                let l = penalised(i as u32, l);
-                if l > best.1 {
-                    best = (i as u32, l);
+            let l = &mut self.penalised;
+            l.clear();
+            l.extend_from_slice(logits);
+            for &id in &self.distinct {
+                if let Some(x) = l.get_mut(id as usize) {
+                    *x = penalise(*x);
                 }
             }
-            return best.0;
+            return argmax(l);
         }
         let c = &mut self.candidates;
         c.clear();
         c.extend(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)));
-        if penalty != 1.0 {
-            for (id, l) in c.iter_mut() {
-                if self.recent.contains(id) {
-                    *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+        if penalised_ids {
+            // `c` is still in id order here.
+            for &id in &self.distinct {
+                if let Some((_, x)) = c.get_mut(id as usize) {
+                    *x = penalise(*x);
                 }
             }
         }
@@ -385,6 +397,29 @@ mod tests {
                 })
                 .collect();
             prop_assert_eq!(argmax(&l), argmax_scan(&l));
+        }
+
+        /// The penalty applied through the recent window's distinct ids picks what a
+        /// membership test per vocabulary entry picks, greedy and sampled.
+        #[test]
+        fn repetition_penalty_matches_the_per_entry_definition(
+            seed in any::<u64>(),
+            temp in prop_oneof![Just(0.0f32), 0.1f32..2.0],
+            penalty in 0.5f32..2.0,
+            recent in proptest::collection::vec(0u32..64, 0..40),
+        ) {
+            let l = logits(64, seed ^ 3);
+            let params = SamplingParams { temperature: temp, repeat_penalty: penalty, repeat_last_n: 16, top_k: 0, top_p: 1.0, seed, ..Default::default() };
+            let mut s = Sampler::new(params.clone());
+            for &t in &recent {
+                s.accept(t);
+            }
+            let window: Vec<u32> = s.recent.iter().copied().collect();
+            let by_entry: Vec<f32> = l.iter().enumerate().map(|(i, &x)| {
+                if window.contains(&(i as u32)) { if x > 0.0 { x / penalty } else { x * penalty } } else { x }
+            }).collect();
+            let mut plain = Sampler::new(SamplingParams { repeat_penalty: 1.0, ..params });
+            prop_assert_eq!(s.sample(&l), plain.sample(&by_entry));
         }
 
         #[test]
