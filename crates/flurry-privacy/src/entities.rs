@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::{Kind, patterns};
+use crate::{Kind, patterns, re};
 
 /// At most this many entities are kept (a mailbox of 100k messages names far fewer
 /// people; the bound keeps the matcher small).
@@ -24,10 +24,6 @@ pub const MAX_ENTITIES: usize = 50_000;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EntityList {
     entries: BTreeSet<(Kind, String)>,
-}
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).expect("a valid built-in pattern")
 }
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| {
@@ -128,8 +124,45 @@ static VCARD_LINE: LazyLock<Regex> =
 static HAN_THEN_LATIN: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^[ \t]*(?:[-*•·]\s*)?\p{Han}{2,4}[ \t]+(\p{Lu}\p{Ll}{2,12})[ \t]*(?:[—–\-:：,，(（|\t]|$)")
 });
+/// A vCard name or nickname worth learning: capitalised words or Chinese characters,
+/// never a word the name cues know is not a name (a stranger's card saying
+/// `NICKNAME:The,hello` must not make the scrubber hide ordinary words).
+fn vcard_name(n: &str) -> bool {
+    let n = n.trim();
+    let han = n.chars().count() <= 4 && n.chars().all(crate::scrub::is_han);
+    (LATIN_NAME.is_match(n) || han) && !crate::names::is_not_name(n) && !COMMON_WORDS.contains(&n)
+}
+
 /// Bracketed remarks on a line.
 static BRACKETED: LazyLock<Regex> = LazyLock::new(|| re(r"[（(]([^()（）\n]{1,80})[)）]"));
+
+/// Everyday words with the shape of a form of address (小时 "hour", 老师 "teacher").
+const COMMON_WORDS: &[&str] = &[
+    "小时",
+    "小组",
+    "小区",
+    "小孩",
+    "小心",
+    "小说",
+    "小姐",
+    "小学",
+    "小费",
+    "小吃",
+    "小组长",
+    "老师",
+    "老板",
+    "老家",
+    "老人",
+    "老总",
+    "老外",
+    "老年",
+    "老化",
+    "阿里",
+    "总工",
+    "大哥",
+    "大姐",
+    "师傅",
+];
 
 /// Whether `a` has the shape of a Chinese form of address or nickname: 小X/老X/阿X,
 /// X工/X总/X哥/X姐/X医生…, a doubled character (乐乐) or an -儿 name (雪儿).
@@ -141,13 +174,16 @@ fn cn_alias_shape(a: &str) -> bool {
     {
         return false;
     }
+    if COMMON_WORDS.contains(&a) {
+        return false;
+    }
     matches!(chars[0], '小' | '老' | '阿')
         || [
             "工", "总", "哥", "姐", "叔", "姨", "嫂", "医生", "会计", "老师", "师傅", "律师",
             "经理", "主任", "博士",
         ]
         .iter()
-        .any(|s| a.ends_with(s))
+        .any(|s| a.len() > s.len() && a.ends_with(s))
         || (chars.len() == 2 && chars[0] == chars[1])
         || (chars.len() == 2 && chars[1] == '儿')
 }
@@ -534,12 +570,13 @@ impl EntityList {
         for c in VCARD_LINE.captures_iter(text) {
             let value = c[2].trim();
             match &c[1] {
-                "FN" => self.add(Kind::Person, value),
+                "FN" if vcard_name(value) => self.add(Kind::Person, value),
                 "NICKNAME" => {
-                    for n in value.split(',') {
+                    for n in value.split(',').map(str::trim).filter(|n| vcard_name(n)) {
                         self.add(Kind::Person, n);
                     }
                 }
+                "FN" => {}
                 _ => {
                     let adr: Vec<&str> = value
                         .split(';')
@@ -751,6 +788,52 @@ mod tests {
             !has(Kind::Person, "公司") && !has(Kind::Person, "手机"),
             "{l:?}"
         );
+    }
+
+    #[test]
+    /// Attack: a stranger's mail lands in the memory carrying a vCard and contact lines
+    /// built to teach ordinary words as names (which would make the scrubber mangle every
+    /// prompt). Only name-shaped entries are learned, and a flood is bounded.
+    fn a_hostile_document_teaches_no_ordinary_words() {
+        let mut l = EntityList::new();
+        let text = String::from(
+            "From: 王伟 <an.an@example.cn>\n\nBEGIN:VCARD\nFN:the\nNICKNAME:The,hello,Monday,小时,ok\n\
+             END:VCARD\n赵海峰 – 139 1234 5678 – x@example.cn (小时, 老师, 小组长, 总, 工)\n",
+        );
+        l.learn_document("/home/me/mail/spam.eml", &text);
+        for word in [
+            "the",
+            "The",
+            "hello",
+            "Monday",
+            "ok",
+            "小时",
+            "老师",
+            "小组长",
+            "总",
+            "工",
+            "An",
+        ] {
+            assert!(!l.iter().any(|(_, t)| t == word), "{word} learned: {l:?}");
+        }
+        // The real person on the contact line is still learned.
+        assert!(l.iter().any(|(k, t)| k == Kind::Person && t == "赵海峰"));
+        // A flood of name-shaped nicknames fills the list only up to its bound.
+        let letters = |mut i: usize| {
+            let mut w = String::from("Zq");
+            for _ in 0..5 {
+                w.push((b'a' + (i % 26) as u8) as char);
+                i /= 26;
+            }
+            w
+        };
+        let mut many = EntityList::new();
+        let mut flood = String::from("BEGIN:VCARD\n");
+        for i in 0..(MAX_ENTITIES + 10) {
+            flood.push_str(&format!("NICKNAME:{}\n", letters(i)));
+        }
+        many.learn(&flood);
+        assert_eq!(many.len(), MAX_ENTITIES);
     }
 
     #[test]

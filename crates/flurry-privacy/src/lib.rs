@@ -29,6 +29,12 @@ pub use scrub::{Found, Restorer, Scrubbed, Scrubber};
 
 use serde::Serialize;
 
+/// Compiles one of the crate's built-in patterns (a bad one is a bug, caught by the
+/// first test that touches it).
+fn re(s: &str) -> regex::Regex {
+    regex::Regex::new(s).expect("a valid built-in pattern")
+}
+
 /// What kind of personal data a span is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

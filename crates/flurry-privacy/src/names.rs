@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{Kind, Source, Span};
+use crate::{Kind, Source, Span, re};
 
 /// Common given names (English-speaking countries, plus frequent European and
 /// romanised Asian ones): followed by a capitalised word they make a full name.
@@ -622,10 +622,6 @@ pub(crate) fn is_not_name(s: &str) -> bool {
     NOT_NAMES.contains(&s)
         || WORD_NAMES.contains(&s.to_lowercase().as_str())
         || PUBLIC_FIGURES.contains(&s)
-}
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).expect("a valid built-in pattern")
 }
 
 static TITLED: LazyLock<Regex> = LazyLock::new(|| {

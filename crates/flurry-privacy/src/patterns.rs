@@ -6,11 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use crate::{Kind, Source, Span};
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).expect("a valid built-in pattern")
-}
+use crate::{Kind, Source, Span, re};
 
 static URL: LazyLock<Regex> =
     LazyLock::new(|| re(r#"(?i)\b(?:https?|ftp|wss?)://[^\s<>"'`，。、；（）【】》《]+"#));
