@@ -131,6 +131,41 @@ def test_five_nodes_find_each_other_gossip_and_heal(node_factory, tmp_path):
           f"healed in {heal_s:.1f}s")
 
 
+# The default reachability settings: AutoNAT counts only global addresses, so on loopback
+# no node is ever found public and none becomes a DHT server.
+PRIVATE_NET_CONFIG = NET_CONFIG.replace("autonat_private_addresses = true\n", "")
+
+
+def test_nodes_that_share_only_a_bootstrap_peer_reach_each_other_by_peer_id(node_factory):
+    """Three nodes that only share a `--bootstrap` peer, none of them publicly reachable:
+    the DHT lists none of them, yet each finds the others by peer id alone (signed peer
+    records kept by the bootstrap peer) and a circle request reaches one by its id."""
+    hub = node_factory(config=PRIVATE_NET_CONFIG + NO_MODEL)
+    boot = ("--bootstrap", p2p_addr(hub))
+    alice = node_factory(config=PRIVATE_NET_CONFIG, args=boot)
+    carol = node_factory(config=PRIVATE_NET_CONFIG, args=boot)
+    dave = node_factory(config=PRIVATE_NET_CONFIG + NO_MODEL, args=boot)
+    a_id, c_id = peer_id(alice), peer_id(carol)
+    nodes = [alice, carol, dave]
+    started = time.monotonic()
+    wait_for("each node to find the others by peer id", lambda: all_find_all(nodes),
+             DHT_BOUND_S)
+    print(f"p2p: private nodes found each other in {time.monotonic() - started:.1f}s")
+    assert hub.get("/api/net/status").json()["nat"] != "public"
+    found = alice.post("/api/net/find", json={"peer_id": c_id}, timeout=40).json()["addrs"]
+    carol_listen = carol.get("/api/net/status").json()["listen"]
+    assert any(a.startswith(carol_listen[0]) for a in found), (found, carol_listen)
+
+    # The circle by peer id alone: no address given anywhere.
+    assert run_cli(carol.home, "circle", "add", a_id, "--name", "alice").returncode == 0
+    assert run_cli(alice.home, "circle", "add", c_id, "--name", "carol").returncode == 0
+    out = run_cli(alice.home, "ask", "--peer", "carol", "--json", "-n", "8", "--seed", "1",
+                  "Say hello.", timeout=120)
+    assert out.returncode == 0, out.stderr
+    v = json.loads(out.stdout)
+    assert v["peer"]["peer_id"] == c_id and v["text"].strip(), v
+
+
 @pytest.fixture
 def circle(node_factory):
     """Two nodes with the default model, connected on loopback; returns (alice, bob)."""

@@ -13,6 +13,7 @@
 mod behaviour;
 pub mod circle;
 pub mod infer;
+pub mod locate;
 mod serve;
 mod task;
 
@@ -329,6 +330,7 @@ pub(crate) enum Command {
     Subscribe(String, oneshot::Sender<Result<()>>),
     Publish(String, Vec<u8>, oneshot::Sender<Result<()>>),
     FindPeer(String, oneshot::Sender<Result<Vec<String>>>),
+    Rendezvous(oneshot::Sender<Vec<(PeerId, libp2p::Multiaddr)>>),
     Bootstrap(oneshot::Sender<Result<()>>),
     Gossip(String, oneshot::Sender<Result<Vec<GossipMessage>>>),
 }
@@ -404,6 +406,10 @@ impl Net {
         let infer_total_timeout = config.infer_total_timeout;
         let limits = serve::ServeLimits::from(&config);
         let (peer_id, mut control) = task::spawn(key, config, rx, ev_tx, allowed.clone()).await?;
+        let located = control
+            .accept(libp2p::StreamProtocol::new(locate::LOCATE_PROTOCOL))
+            .map_err(|e| Error::Start(e.to_string()))?;
+        tokio::spawn(locate::accept(located));
         if serve {
             let incoming = control
                 .accept(libp2p::StreamProtocol::new(infer::INFER_PROTOCOL))
@@ -479,10 +485,81 @@ impl Net {
             .await?
     }
 
-    /// Looks `peer_id` up in the DHT; returns its known addresses.
+    /// Finds the addresses of `peer_id`: in the DHT (peers that are publicly reachable)
+    /// and, at the same time, at this node's rendezvous points (bootstrap peers and
+    /// relays hold the signed records of the peers that use them, see [`locate`]); the
+    /// first that knows it answers.
     pub async fn find_peer(&self, peer_id: &str) -> Result<Vec<String>> {
-        self.ask(|tx| Command::FindPeer(peer_id.to_string(), tx))
-            .await?
+        let target = parse_peer(peer_id)?;
+        let dht = self.ask(|tx| Command::FindPeer(peer_id.to_string(), tx));
+        let points = self.locate(target);
+        tokio::pin!(dht, points);
+        let (mut dht_err, mut points_err) = (None, None);
+        loop {
+            tokio::select! {
+                r = &mut dht, if dht_err.is_none() => match r {
+                    Ok(Ok(a)) if !a.is_empty() => return Ok(a),
+                    Ok(Ok(_)) => dht_err = Some("no address".to_string()),
+                    Ok(Err(e)) | Err(e) => dht_err = Some(e.to_string()),
+                },
+                r = &mut points, if points_err.is_none() => match r {
+                    Ok(a) => return Ok(a),
+                    Err(e) => points_err = Some(e),
+                },
+            }
+            if let (Some(d), Some(p)) = (&dht_err, &points_err) {
+                return Err(Error::Unreachable(format!(
+                    "peer {peer_id} was not found: {d}; {p}"
+                )));
+            }
+        }
+    }
+
+    /// Asks this node's rendezvous points for the signed record of `target`.
+    async fn locate(&self, target: PeerId) -> std::result::Result<Vec<String>, String> {
+        let points = self
+            .ask(Command::Rendezvous)
+            .await
+            .map_err(|e| e.to_string())?;
+        if points.is_empty() {
+            return Err(
+                "no rendezvous point to ask (give a `--bootstrap` peer or a `--relay`)".into(),
+            );
+        }
+        let mut why = Vec::new();
+        for (point, addr) in points {
+            if point == target {
+                return Ok(vec![addr.to_string()]);
+            }
+            if let Err(e) = self.dial_and_wait(point, &[addr.to_string()]).await {
+                why.push(format!("{point}: {e}"));
+                continue;
+            }
+            let req = locate::LocateRequest::Lookup {
+                peer_id: target.to_string(),
+            };
+            match locate::ask(&mut self.control.clone(), point, &req).await {
+                Ok(locate::LocateResponse::Found { record }) => {
+                    match locate::addresses_of(&target.to_string(), &record) {
+                        Ok(a) if !a.is_empty() => return Ok(a),
+                        Ok(_) => why.push(format!("{point}: a record with no address")),
+                        Err(e) => {
+                            tracing::warn!(%point, error = %e, "a rendezvous point gave a bad record");
+                            why.push(format!("{point}: {e}"));
+                        }
+                    }
+                }
+                Ok(locate::LocateResponse::NotFound) => {
+                    why.push(format!("{point} holds no record of it"));
+                }
+                Ok(locate::LocateResponse::Refused { reason }) => {
+                    why.push(format!("{point} refused: {reason}"));
+                }
+                Ok(other) => why.push(format!("{point}: unexpected answer {other:?}")),
+                Err(e) => why.push(format!("{point}: {e}")),
+            }
+        }
+        Err(format!("not at the rendezvous points ({})", why.join("; ")))
     }
 
     /// Refreshes the DHT routing table from the known peers.
@@ -510,12 +587,29 @@ impl Net {
         if let Some(r) = connected(&self.peers().await?) {
             return Ok(r);
         }
-        let mut targets: Vec<String> = addrs.to_vec();
-        if targets.is_empty() {
-            targets = self.find_peer(peer_id).await?;
+        let targets = if addrs.is_empty() {
+            self.find_peer(peer_id).await?
+        } else {
+            addrs.to_vec()
+        };
+        self.dial_and_wait(peer, &targets).await
+    }
+
+    /// Dials `targets` (addresses of `peer`) and waits for a connection; returns whether
+    /// every connection to it goes through a relay.
+    async fn dial_and_wait(&self, peer: PeerId, targets: &[String]) -> Result<bool> {
+        let peer_id = peer.to_string();
+        let connected = |peers: &[PeerInfo]| {
+            peers
+                .iter()
+                .find(|p| p.peer_id == peer_id)
+                .map(|p| p.relayed)
+        };
+        if let Some(r) = connected(&self.peers().await?) {
+            return Ok(r);
         }
         let mut last_err = None;
-        for a in &targets {
+        for a in targets {
             let mut addr = task::parse_addr(a)?;
             if !addr
                 .iter()
@@ -549,10 +643,20 @@ impl Net {
     /// Opens a raw `/flurry/infer/1` stream to a connected peer (protocol tests).
     #[doc(hidden)]
     pub async fn open_infer_stream(&self, peer_id: &str) -> Result<libp2p::Stream> {
+        self.open_raw_stream(peer_id, infer::INFER_PROTOCOL).await
+    }
+
+    /// Opens a raw stream of `protocol` to a connected peer (protocol tests).
+    #[doc(hidden)]
+    pub async fn open_raw_stream(
+        &self,
+        peer_id: &str,
+        protocol: &'static str,
+    ) -> Result<libp2p::Stream> {
         let peer = parse_peer(peer_id)?;
         self.control
             .clone()
-            .open_stream(peer, libp2p::StreamProtocol::new(infer::INFER_PROTOCOL))
+            .open_stream(peer, libp2p::StreamProtocol::new(protocol))
             .await
             .map_err(|e| Error::Unreachable(e.to_string()))
     }

@@ -2,7 +2,7 @@
 //! [`NetEvent`]s.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use libp2p::core::ConnectedPoint;
@@ -16,6 +16,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
+use crate::locate::{self, LocateRequest, LocateResponse};
 use crate::{
     Allowed, Command, Error, GossipMessage, Nat, NetConfig, NetEvent, NetStatus, PeerInfo, Result,
 };
@@ -70,6 +71,13 @@ struct State {
     relay_listeners: HashMap<libp2p::core::transport::ListenerId, usize>,
     /// Per relay (peer id): which of its addresses to reserve on next.
     relay_turn: HashMap<String, usize>,
+    /// The node key, which signs the peer records handed to rendezvous points.
+    key: Keypair,
+    control: libp2p_stream::Control,
+    /// Per rendezvous point: the addresses last registered there, and when.
+    registered: HashMap<PeerId, (Vec<Multiaddr>, Instant)>,
+    /// Outcomes of registrations (the rendezvous point, whether it kept the record).
+    registrations: (mpsc::Sender<Registered>, mpsc::Receiver<Registered>),
 }
 
 /// How often the node re-reserves on lost relays and re-dials bootstrap peers when it
@@ -77,6 +85,9 @@ struct State {
 const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 
 type Find = (PeerId, oneshot::Sender<Result<Vec<String>>>);
+
+/// A registration's outcome: the rendezvous point, and whether it kept the record.
+type Registered = (PeerId, bool);
 
 /// Builds the swarm, starts listening and dialling, and spawns the task. Returns the
 /// local peer id and a control for streams.
@@ -110,6 +121,7 @@ pub(crate) async fn spawn(
         .collect::<Result<_>>()?;
     let idle = config.idle_timeout;
     let relay_server = config.relay_server.is_some();
+    let signer = key.clone();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -158,6 +170,10 @@ pub(crate) async fn spawn(
         mdns: config.mdns,
         relay_listeners: HashMap::new(),
         relay_turn: HashMap::new(),
+        key: signer,
+        control: control.clone(),
+        registered: HashMap::new(),
+        registrations: mpsc::channel(16),
     };
     state.maintain();
     tokio::spawn(run(state, commands));
@@ -175,6 +191,12 @@ async fn run(mut st: State, mut commands: mpsc::Receiver<Command>) {
                 None => return,
             },
             ev = st.swarm.select_next_some() => st.swarm_event(ev),
+            Some((point, kept)) = st.registrations.1.recv() => {
+                if !kept {
+                    // Registered again at the next maintenance tick.
+                    st.registered.remove(&point);
+                }
+            }
         }
     }
 }
@@ -217,12 +239,110 @@ impl State {
                 Err(e) => tracing::warn!(relay = %relays[j], error = %e, "cannot reserve on relay"),
             }
         }
+        self.register_record();
         if self.swarm.connected_peers().next().is_none() {
             for a in self.bootstrap.clone() {
                 if let Err(e) = self.swarm.dial(a.clone()) {
                     tracing::debug!(addr = %a, error = %e, "cannot dial bootstrap peer");
                 }
             }
+        }
+    }
+
+    /// The rendezvous points: the bootstrap peers and relays (with an address each),
+    /// this node excepted.
+    fn rendezvous_points(&self) -> Vec<(PeerId, Multiaddr)> {
+        let me = *self.swarm.local_peer_id();
+        let mut out: Vec<(PeerId, Multiaddr)> = Vec::new();
+        for a in self.bootstrap.iter().chain(&self.relays) {
+            if let Some(p) = peer_of(a)
+                && p != me
+                && !out.iter().any(|(q, _)| *q == p)
+            {
+                out.push((p, a.clone()));
+            }
+        }
+        out
+    }
+
+    /// Where this node can be dialled: confirmed external addresses, circuits through
+    /// its relays, and the concrete addresses it listens on (a private network's peers
+    /// reach those), sorted, at most [`locate::MAX_ADDRS`].
+    fn reachable_addrs(&self) -> Vec<Multiaddr> {
+        let me = *self.swarm.local_peer_id();
+        let mut out: Vec<Multiaddr> = self
+            .swarm
+            .external_addresses()
+            .chain(self.swarm.listeners())
+            .filter(|a| {
+                !a.iter().any(|p| {
+                    matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+                        || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+                })
+            })
+            .map(|a| {
+                let mut a = a.clone();
+                if a.iter().last() == Some(Protocol::P2p(me)) {
+                    a.pop();
+                }
+                a
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out.truncate(locate::MAX_ADDRS);
+        out
+    }
+
+    /// Hands this node's signed record to every connected rendezvous point that does not
+    /// hold its current addresses (or got them more than [`locate::REREGISTER_EVERY`]
+    /// ago).
+    fn register_record(&mut self) {
+        let addrs = self.reachable_addrs();
+        if addrs.is_empty() {
+            return;
+        }
+        for (point, _) in self.rendezvous_points() {
+            if !self.swarm.is_connected(&point) {
+                continue;
+            }
+            if let Some((a, at)) = self.registered.get(&point)
+                && *a == addrs
+                && at.elapsed() < locate::REREGISTER_EVERY
+            {
+                continue;
+            }
+            let record = match locate::sign_record(&self.key, addrs.clone()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sign a peer record");
+                    return;
+                }
+            };
+            self.registered
+                .insert(point, (addrs.clone(), Instant::now()));
+            let mut control = self.control.clone();
+            let done = self.registrations.0.clone();
+            tokio::spawn(async move {
+                let req = LocateRequest::Register {
+                    record: hex::encode(record),
+                };
+                let kept = match locate::ask(&mut control, point, &req).await {
+                    Ok(LocateResponse::Registered { .. }) => {
+                        tracing::debug!(%point, "peer record registered");
+                        true
+                    }
+                    Ok(other) => {
+                        tracing::warn!(%point, answer = ?other, "a rendezvous point did not keep the peer record");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::debug!(%point, error = %e, "registering the peer record failed");
+                        false
+                    }
+                };
+                let _ = done.try_send((point, kept));
+            });
         }
     }
 
@@ -382,6 +502,9 @@ impl State {
                     self.finds.insert(q, (p, tx));
                 }
             },
+            Command::Rendezvous(tx) => {
+                let _ = tx.send(self.rendezvous_points());
+            }
             Command::Bootstrap(tx) => {
                 let r = self
                     .swarm
@@ -411,6 +534,7 @@ impl State {
                     self.swarm.add_external_address(address.clone());
                 }
                 self.emit(NetEvent::Listening(address.to_string()));
+                self.register_record();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -438,6 +562,11 @@ impl State {
                     .entry(peer_id)
                     .or_default()
                     .insert(connection_id, addr.clone());
+                if num_established.get() == 1
+                    && self.rendezvous_points().iter().any(|(p, _)| *p == peer_id)
+                {
+                    self.register_record();
+                }
                 if num_established.get() == 1 {
                     self.emit(NetEvent::Connected {
                         peer_id: peer_id.to_string(),
@@ -576,6 +705,7 @@ impl State {
                 ..
             }) => {
                 self.reservations.insert(relay_peer_id);
+                self.register_record();
                 self.emit(NetEvent::Reserved {
                     relay: relay_peer_id.to_string(),
                 });
@@ -614,9 +744,7 @@ impl State {
                 if !found.is_empty() || step.last {
                     if let Some((_, tx)) = self.finds.remove(&id) {
                         let _ = tx.send(if found.is_empty() {
-                            Err(Error::Unreachable(format!(
-                                "peer {target} was not found in the DHT"
-                            )))
+                            Err(Error::Unreachable("the DHT does not list it".to_string()))
                         } else {
                             Ok(found)
                         });

@@ -233,6 +233,147 @@ async fn the_dht_finds_peers_and_autonat_sets_the_mode() {
     assert!(err.contains("not found"), "{err}");
 }
 
+/// Nodes that AutoNAT cannot call public (the default: only global addresses count, and
+/// these are on loopback) are DHT clients, which no DHT lookup returns. They still find
+/// each other by peer id alone: each hands a signed record to the node it bootstrapped
+/// from, and a lookup asks there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_nodes_find_each_other_through_their_bootstrap_peer() {
+    let private = || NetConfig {
+        autonat_global_only: true,
+        ..config()
+    };
+    let hub = Node::start(private()).await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(
+            Node::start(NetConfig {
+                bootstrap: vec![hub.addr()],
+                ..private()
+            })
+            .await,
+        );
+    }
+    let (first, last) = (&nodes[0], &nodes[2]);
+    let addrs = until("nodes[0] to find nodes[2] by peer id", || async {
+        first.net.find_peer(last.net.peer_id()).await.ok()
+    })
+    .await;
+    let want = last.addr();
+    assert!(addrs.contains(&want), "{addrs:?} lacks {want}");
+    assert_eq!(hub.net.status().await.unwrap().nat, Nat::Unknown);
+    // Connecting by peer id alone works.
+    first.net.connect(last.net.peer_id(), &[]).await.unwrap();
+    // A peer nobody registered is not found, with the reason from both sources.
+    let unknown = libp2p::identity::Keypair::generate_secp256k1()
+        .public()
+        .to_peer_id()
+        .to_string();
+    let err = first.net.find_peer(&unknown).await.unwrap_err().to_string();
+    assert!(
+        err.contains("not found") && err.contains("holds no record"),
+        "{err}"
+    );
+}
+
+/// A hostile peer at a rendezvous point: it cannot plant another peer's record, garbage,
+/// or an oversized frame, and a flood of requests is cut off without slowing others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendezvous_points_refuse_foreign_records_and_floods() {
+    use flurry_net::locate::{self, LocateRequest, LocateResponse};
+    let point = Node::start(config()).await;
+    let mallory = Node::start(config()).await;
+    let honest = Node::start(config()).await;
+    let id = point.net.peer_id();
+    for n in [&mallory, &honest] {
+        n.net.connect(id, &[point.addr()]).await.unwrap();
+    }
+    async fn exchange(n: &Node, to: &str, req: &LocateRequest) -> LocateResponse {
+        let mut s = n
+            .net
+            .open_raw_stream(to, locate::LOCATE_PROTOCOL)
+            .await
+            .unwrap();
+        s.write_all(&infer::encode(req, locate::MAX_FRAME_BYTES).unwrap())
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+        infer::read_frame(&mut s, locate::MAX_FRAME_BYTES)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+    // Mallory registers a record she signed for herself pointing at her address, but
+    // handing over a record signed by another key (the victim's) is refused.
+    let victim = libp2p::identity::Keypair::generate_secp256k1();
+    let forged = locate::sign_record(&victim, vec!["/ip4/6.6.6.6/tcp/1".parse().unwrap()]).unwrap();
+    let r = exchange(
+        &mallory,
+        id,
+        &LocateRequest::Register {
+            record: hex::encode(&forged),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&r, LocateResponse::Refused { reason } if reason.contains("registers only its own")),
+        "{r:?}"
+    );
+    let r = exchange(
+        &honest,
+        id,
+        &LocateRequest::Lookup {
+            peer_id: victim.public().to_peer_id().to_string(),
+        },
+    )
+    .await;
+    assert_eq!(r, LocateResponse::NotFound);
+    // Garbage in place of a record.
+    let r = exchange(
+        &mallory,
+        id,
+        &LocateRequest::Register {
+            record: "00ff".into(),
+        },
+    )
+    .await;
+    assert!(matches!(r, LocateResponse::Refused { .. }), "{r:?}");
+    // An oversized length prefix is refused before the payload.
+    let mut s = mallory
+        .net
+        .open_raw_stream(id, locate::LOCATE_PROTOCOL)
+        .await
+        .unwrap();
+    s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    s.flush().await.unwrap();
+    let r: LocateResponse = infer::read_frame(&mut s, locate::MAX_FRAME_BYTES)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&r, LocateResponse::Refused { reason } if reason.contains("limit")),
+        "{r:?}"
+    );
+    // A flood: past the per-minute budget every request is refused, and an honest peer
+    // is still answered.
+    let lookup = LocateRequest::Lookup {
+        peer_id: honest.net.peer_id().to_string(),
+    };
+    let mut refused = 0;
+    for _ in 0..locate::PER_MINUTE + 10 {
+        if let LocateResponse::Refused { reason } = exchange(&mallory, id, &lookup).await {
+            assert!(reason.contains("per minute"), "{reason}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "only {refused} requests refused");
+    let r = exchange(&honest, id, &lookup).await;
+    assert!(
+        matches!(r, LocateResponse::NotFound | LocateResponse::Found { .. }),
+        "{r:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_reaches_every_subscriber_and_is_bounded() {
     let (hub, nodes) = hub_and_three().await;
