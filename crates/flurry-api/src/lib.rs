@@ -12,6 +12,7 @@
 mod base64;
 mod error;
 mod json;
+mod market;
 mod memory;
 mod metrics;
 mod node;
@@ -162,6 +163,8 @@ pub struct ApiState {
     pub shutting_down: AtomicBool,
     /// The chain side (wallet, tickets); `None` when the node runs without a chain.
     pub wallet: Option<Wallet>,
+    /// The open market (offers); `None` when the network is off.
+    pub market: Option<Arc<flurry_market::Market>>,
     /// The embedding model for `/v1/embeddings`; `None` = not offered.
     pub embeddings: Option<Arc<flurry_agent::EmbedHost>>,
     /// The private memory for `/api/memory/*`; `None` = not open.
@@ -207,6 +210,7 @@ impl ApiState {
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             wallet: None,
+            market: None,
             embeddings: None,
             memory: None,
             ingesting: AtomicBool::new(false),
@@ -271,6 +275,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             axum::routing::delete(p2p::remove_member),
         )
         .route("/api/wallet", get(wallet::summary))
+        .route("/api/market", get(market::status))
+        .route("/api/market/offers", get(market::offers))
+        .route("/api/market/sell", post(market::sell))
+        .route("/api/market/stop", post(market::stop))
         .route("/api/tickets/params", post(wallet::ticket_params))
         .route("/api/tickets", post(wallet::submit_tickets))
         .route(

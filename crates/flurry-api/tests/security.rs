@@ -114,6 +114,42 @@ async fn dns_rebinding_host_is_refused() {
     }
 }
 
+/// Attack: a web page makes the node sell its machine to strangers (or stop selling),
+/// through DNS rebinding, a cross-site request, or a text/plain body (no preflight).
+#[tokio::test]
+async fn a_web_page_cannot_start_or_stop_a_sale() {
+    let (st, _d) = empty_state();
+    let st = Arc::new(st);
+    let body = r#"{"model":"default","price":"0.001"}"#;
+    for path in ["/api/market/sell", "/api/market/stop"] {
+        let mut r = req("POST", path, body);
+        r.headers_mut()
+            .insert(header::HOST, "127.evil.example:7878".parse().unwrap());
+        let (s, v) = call_json(&st, r).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "rebinding {path}: {v}");
+        let mut r = req("POST", path, body);
+        r.headers_mut()
+            .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+        let (s, v) = call_json(&st, r).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "cross-site {path}: {v}");
+        let mut r = req("POST", path, body);
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        r.headers_mut()
+            .insert(header::ORIGIN, "http://127.0.0.1:7878".parse().unwrap());
+        let (s, v) = call_json(&st, r).await;
+        assert_eq!(
+            s,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "text/plain {path}: {v}"
+        );
+    }
+    // From the owner (loopback, JSON) the route answers, here that the network is off.
+    let (s, v) = call_json(&st, req("POST", "/api/market/sell", body)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "market_unavailable", "{v}");
+}
+
 /// Attack: a browser page sends a state change with a non-JSON body by PATCH or by
 /// DELETE with a body (only POST was checked before), from the node's own origin.
 #[tokio::test]
@@ -187,6 +223,12 @@ async fn token_scopes_and_revocation() {
         ("GET", "/api/tickets/params", ""),
         ("POST", "/api/tickets/params", "{}"),
         ("POST", "/api/tickets", r#"{"tickets":[]}"#),
+        (
+            "POST",
+            "/api/market/sell",
+            r#"{"model":"default","price":"0.001"}"#,
+        ),
+        ("POST", "/api/market/stop", "{}"),
     ];
     for (method, uri, body) in admin_only {
         for t in [&chat, &read] {

@@ -225,6 +225,38 @@ impl Chain {
         ))
     }
 
+    fn registry(&self) -> Result<ProviderRegistry::ProviderRegistryInstance<DynProvider>> {
+        Ok(ProviderRegistry::new(
+            self.bound()?.provider_registry,
+            self.provider.clone(),
+        ))
+    }
+
+    /// Adds `amount` to this node's bonded stake in `ProviderRegistry`.
+    pub async fn stake(&self, amount: U256) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.stake().value(amount);
+        registry_tx("stake", call.send().await).await
+    }
+
+    /// Starts unbonding `amount` of this node's stake (withdrawable after the registry's
+    /// unbonding period).
+    pub async fn unbond(&self, amount: U256) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.unbond(amount);
+        registry_tx("unbond", call.send().await).await
+    }
+
+    /// The bonded stake of `provider` (unbonding funds excluded).
+    pub async fn bonded_of(&self, provider: Address) -> Result<U256> {
+        Ok(self.registry()?.bondedOf(provider).call().await?)
+    }
+
+    /// The stake a provider needs to be active.
+    pub async fn min_stake(&self) -> Result<U256> {
+        Ok(self.registry()?.minStake().call().await?)
+    }
+
     /// Hash of block 0: tells a fresh dev chain from the one a deployment was made on.
     pub async fn genesis_hash(&self) -> Result<B256> {
         let block = self
@@ -468,6 +500,28 @@ fn revert_or(call: &'static str, e: alloy::contract::Error) -> Error {
             reason: decode_broker_error(&data),
         },
         None => e.into(),
+    }
+}
+
+async fn registry_tx(
+    call: &'static str,
+    sent: std::result::Result<
+        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+        alloy::contract::Error,
+    >,
+) -> Result<TxInfo> {
+    match sent {
+        Ok(pending) => TxInfo::of(&pending.get_receipt().await?),
+        Err(e) => Err(match e.as_revert_data() {
+            Some(data) => Error::Reverted {
+                call,
+                reason: match ProviderRegistry::ProviderRegistryErrors::abi_decode(&data) {
+                    Ok(e) => format!("{e:?}"),
+                    Err(_) => format!("0x{}", hex::encode(&data)),
+                },
+            },
+            None => e.into(),
+        }),
     }
 }
 

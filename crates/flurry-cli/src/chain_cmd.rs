@@ -437,3 +437,41 @@ pub(crate) fn wallet(ctx: &Setup, w: WalletCommand) -> Result<ExitCode> {
         }
     })
 }
+
+/// `flurry market stake|unbond|stake-info`: the node's stake in `ProviderRegistry`
+/// (sellers on the open market need at least the registry's minimum).
+#[derive(Debug, Subcommand)]
+pub(crate) enum StakeCommand {
+    /// Bond ETH as stake (it can be slashed if this node cheats a buyer).
+    Stake(AmountArgs),
+    /// Start unbonding ETH of the stake (withdrawable after the registry's period).
+    Unbond(AmountArgs),
+}
+
+pub(crate) fn stake(ctx: &Setup, c: StakeCommand) -> Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        match c {
+            StakeCommand::Stake(a) => {
+                let amount = node_chain::parse_eth("amount", &a.amount)?;
+                let chain = connect(ctx, &a.tx.key).await?;
+                let tx = chain.stake(amount).await?;
+                if !a.tx.json {
+                    let bonded = chain.bonded_of(chain.address()).await?;
+                    let min = chain.min_stake().await?;
+                    println!(
+                        "Bonded stake: {} ETH (sellers need {} ETH).",
+                        flurry_chain::format_ether(bonded),
+                        flurry_chain::format_ether(min)
+                    );
+                }
+                print_tx("stake", &tx, a.tx.json)
+            }
+            StakeCommand::Unbond(a) => {
+                let amount = node_chain::parse_eth("amount", &a.amount)?;
+                let tx = connect(ctx, &a.tx.key).await?.unbond(amount).await?;
+                print_tx("unbond", &tx, a.tx.json)
+            }
+        }
+    })
+}

@@ -15,6 +15,7 @@
 mod bench;
 mod chain_cmd;
 mod chat;
+mod market_cmd;
 mod memory_cmd;
 mod model_cmd;
 mod net_cmd;
@@ -92,6 +93,9 @@ enum Command {
     /// The node's wallet: address, balance, ticket deposit and reserve.
     #[command(subcommand)]
     Wallet(chain_cmd::WalletCommand),
+    /// The open market: sell inference to strangers, list offers, stake.
+    #[command(subcommand)]
+    Market(market_cmd::MarketCommand),
     /// Choose and inspect the EVM chain payments settle on; deploy the contracts.
     #[command(subcommand)]
     Chain(chain_cmd::ChainCommand),
@@ -280,6 +284,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
         Command::Memory(m) => memory_cmd::memory(&ctx, m),
         Command::Wallet(w) => chain_cmd::wallet(&ctx, w),
+        Command::Market(c) => market_cmd::run(&ctx, c),
         Command::Relay(a) => net_cmd::relay(ctx, a),
         Command::Peers(a) => net_cmd::peers(&ctx, a),
         Command::Net(c) => net_cmd::net(&ctx, c),

@@ -183,6 +183,32 @@ pub fn recover_message_address(message: &[u8], signature: &[u8]) -> Result<Strin
     Ok(checksum_address(&address_of(&key)))
 }
 
+/// The checksummed Ethereum address of the node whose libp2p `PeerId` is `peer_id`: a
+/// secp256k1 peer id carries its public key, and a node's address is that key's.
+///
+/// # Errors
+/// When `peer_id` does not parse or is not a secp256k1 key's.
+pub fn address_of_peer_id(peer_id: &str) -> Result<String> {
+    let id: libp2p_identity::PeerId = peer_id
+        .parse()
+        .map_err(|_| Error::InvalidPeerId(peer_id.to_string()))?;
+    // Keys up to 42 bytes (secp256k1 ones) are inlined with the identity multihash:
+    // code 0x00, then the length (one varint byte), then the protobuf-encoded key.
+    let bytes = id.to_bytes();
+    let digest = match bytes.as_slice() {
+        [0x00, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest,
+        _ => return Err(Error::InvalidPeerId(peer_id.to_string())),
+    };
+    let public = libp2p_identity::PublicKey::try_decode_protobuf(digest)
+        .map_err(|_| Error::InvalidPeerId(peer_id.to_string()))?;
+    let secp = public
+        .try_into_secp256k1()
+        .map_err(|_| Error::InvalidPeerId(peer_id.to_string()))?;
+    let key = VerifyingKey::from_sec1_bytes(&secp.to_bytes())
+        .map_err(|_| Error::InvalidPeerId(peer_id.to_string()))?;
+    Ok(checksum_address(&address_of(&key)))
+}
+
 /// Ethereum address: the last 20 bytes of keccak256 of the uncompressed public key
 /// without its `0x04` prefix.
 fn address_of(key: &VerifyingKey) -> [u8; 20] {

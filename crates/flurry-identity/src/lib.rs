@@ -31,7 +31,9 @@ mod identity;
 mod keystore;
 mod password;
 
-pub use identity::{Identity, checksum_address, eip191_hash, keccak256, recover_message_address};
+pub use identity::{
+    Identity, address_of_peer_id, checksum_address, eip191_hash, keccak256, recover_message_address,
+};
 pub use keystore::{Keystore, ScryptParams};
 pub use password::read_password_file;
 
@@ -49,6 +51,9 @@ pub enum Error {
     /// A signature that is not 65 bytes `r ‖ s ‖ v` or from which no key can be recovered.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
+    /// Not the peer id of a secp256k1 key.
+    #[error("{0:?} is not the peer id of a secp256k1 key")]
+    InvalidPeerId(String),
     /// A keystore that is not valid JSON or lacks or mangles a required field.
     #[error("malformed keystore: {0}")]
     Malformed(String),

@@ -25,6 +25,11 @@ mod dtype;
 mod error;
 mod lockstep;
 
+/// The determinism profile of this engine, announced in market offers: nodes with the
+/// same profile and model produce bit-identical logits for the same tokens, whatever
+/// their thread count, batching or SIMD path (`docs/determinism.md`).
+pub const DETERMINISM_PROFILE: &str = "flurry-det-1";
+
 pub mod engine;
 pub mod gguf;
 pub mod logprob;

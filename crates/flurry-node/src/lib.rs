@@ -455,13 +455,21 @@ pub fn up(
         match net
             .map_err(|e| e.to_string())
             .and_then(|(net, events, inbound)| {
+                // The market signs offers with the node key for as long as it runs.
+                let market = flurry_market::Market::new(
+                    Arc::new(id.clone()),
+                    net.clone(),
+                    node_chain.as_ref().map(|c| c.chain.clone()),
+                );
+                rt.block_on(market.start()).map_err(|e| e.to_string())?;
                 let p =
                     flurry_router::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
-                rt.spawn(log_net_events(events));
-                Ok((p, inbound))
+                rt.spawn(net_events(events, market.clone()));
+                Ok((p, inbound, market))
             }) {
-            Ok((p, inbound)) => {
+            Ok((p, inbound, market)) => {
                 state.router.p2p = Some(Arc::new(p));
+                state.market = Some(market);
                 Some(inbound)
             }
             Err(e) => return Err(Error::Net(e)),
@@ -600,8 +608,11 @@ async fn serve(
     Ok(())
 }
 
-/// Logs what the swarm reports.
-async fn log_net_events(mut events: tokio::sync::mpsc::Receiver<flurry_net::NetEvent>) {
+/// Logs what the swarm reports, and hands market offers heard by gossip to the market.
+async fn net_events(
+    mut events: tokio::sync::mpsc::Receiver<flurry_net::NetEvent>,
+    market: Arc<flurry_market::Market>,
+) {
     use flurry_net::NetEvent as E;
     while let Some(ev) = events.recv().await {
         match ev {
@@ -617,7 +628,17 @@ async fn log_net_events(mut events: tokio::sync::mpsc::Receiver<flurry_net::NetE
                 tracing::info!(peer = %peer_id, "hole punching succeeded: direct connection")
             }
             E::Listening(a) => tracing::debug!(address = %a, "p2p listen address"),
-            E::Gossip { topic, .. } => tracing::debug!(%topic, "gossip message"),
+            E::Gossip {
+                topic,
+                source,
+                data,
+            } => {
+                if topic == flurry_market::OFFERS_TOPIC {
+                    market.on_gossip(source.as_deref(), &data);
+                } else {
+                    tracing::debug!(%topic, "gossip message");
+                }
+            }
         }
     }
 }

@@ -219,3 +219,21 @@ fn malformed_signatures_are_rejected() {
         Err(Error::InvalidSignature(_))
     ));
 }
+
+#[test]
+fn a_peer_id_gives_back_its_nodes_address() {
+    for n in 1..=5u8 {
+        let id = small_key(n);
+        assert_eq!(
+            flurry_identity::address_of_peer_id(&id.peer_id()).unwrap(),
+            id.address()
+        );
+    }
+    // Not a peer id, and an ed25519 key's peer id: refused.
+    assert!(flurry_identity::address_of_peer_id("nope").is_err());
+    let ed =
+        libp2p_identity::PeerId::from_str("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
+            .unwrap()
+            .to_base58();
+    assert!(flurry_identity::address_of_peer_id(&ed).is_err());
+}

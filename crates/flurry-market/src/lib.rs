@@ -1,0 +1,382 @@
+//! Flurry's open market (`docs/market.md`): nodes sell inference to strangers.
+//!
+//! This crate holds the first step of the Contract Net exchange, the **offers**: a seller
+//! staked in `ProviderRegistry` signs, with its node key, what it sells (model name and
+//! ModelId, determinism profile, prices, capacity, expiry) and publishes it by gossip on
+//! [`OFFERS_TOPIC`]; every node checks what it hears ([`SignedOffer::open`]) and keeps the
+//! live offers in a bounded [`OfferBook`]; a buyer lists them with each seller's stake,
+//! read from the chain, and ignores sellers without enough of it.
+
+pub mod book;
+pub mod offer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use flurry_chain::{Address, Chain, U256};
+use flurry_identity::Identity;
+use flurry_net::Net;
+use serde::Serialize;
+
+pub use book::OfferBook;
+pub use offer::{Offer, SignedOffer};
+
+/// The gossip topic of offers.
+pub const OFFERS_TOPIC: &str = "flurry/market/offers/1";
+/// A seller re-signs and re-publishes its offers this often.
+pub const REPUBLISH_EVERY: Duration = Duration::from_secs(30);
+/// How long a published offer lives: a seller that stops or dies is gone from every
+/// book within this time.
+pub const OFFER_LIFETIME_SECS: u64 = 120;
+/// How long a seller's stake, read from the chain, is trusted.
+const STAKE_FRESH: Duration = Duration::from_secs(30);
+
+/// Why an offer (or a request) was refused, in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Errors of the market.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The node runs without a chain, so it can neither prove nor check stake.
+    #[error(
+        "this node runs without a chain: the market needs one to check stake (set [chain] mode = \"local\" or `flurry chain use URL`, then restart)"
+    )]
+    NoChain,
+    /// The seller's stake is below the registry's minimum.
+    #[error(
+        "this node's stake is {stake} wei, below the {min} wei the ProviderRegistry requires of sellers: run `flurry market stake AMOUNT` first"
+    )]
+    NotStaked {
+        /// Bonded stake, wei.
+        stake: String,
+        /// Minimum, wei.
+        min: String,
+    },
+    /// The chain did not answer.
+    #[error("the chain did not answer: {0}")]
+    Chain(String),
+    /// The offer is not valid.
+    #[error("invalid offer: {0}")]
+    Offer(#[from] Refused),
+}
+
+/// What this node sells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    /// Model name.
+    pub model: String,
+    /// ModelId (64 hex digits).
+    pub model_id: String,
+    /// Engine determinism profile.
+    pub profile: String,
+    /// Generated tokens, wei per million.
+    pub price_wei_per_mtok: u128,
+    /// Prompt tokens, wei per million.
+    pub prompt_price_wei_per_mtok: u128,
+    /// Concurrent jobs at most.
+    pub max_jobs: u32,
+}
+
+/// An offer as a buyer sees it: the offer, the seller's stake, whether it is enough.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    /// The offer.
+    #[serde(flatten)]
+    pub offer: Offer,
+    /// The seller's bonded stake in wei (decimal).
+    pub stake_wei: String,
+    /// Whether the stake reaches the registry's minimum.
+    pub staked: bool,
+    /// Whether this node is the seller.
+    pub mine: bool,
+}
+
+/// Counters for `GET /api/market`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// This node's current signed offers.
+    pub selling: Vec<SignedOffer>,
+    /// Offers in the book.
+    pub offers_known: usize,
+    /// Offers heard by gossip and kept.
+    pub heard: u64,
+    /// Offers heard and refused (bad signature, expired, someone else's, …).
+    pub refused: u64,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The node's market: its own offers, and the book of everyone's.
+pub struct Market {
+    identity: Arc<Identity>,
+    net: Net,
+    chain: Option<Chain>,
+    book: Mutex<OfferBook>,
+    sales: Mutex<Vec<Sale>>,
+    stakes: Mutex<HashMap<String, (U256, Instant)>>,
+    heard: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl std::fmt::Debug for Market {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Market").finish_non_exhaustive()
+    }
+}
+
+impl Market {
+    /// A market for the node with `identity`, on `net`, checking stake on `chain`.
+    pub fn new(identity: Arc<Identity>, net: Net, chain: Option<Chain>) -> Arc<Self> {
+        Arc::new(Self {
+            identity,
+            net,
+            chain,
+            book: Mutex::new(OfferBook::default()),
+            sales: Mutex::new(Vec::new()),
+            stakes: Mutex::new(HashMap::new()),
+            heard: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// Follows the offers topic and spawns the loop that re-publishes this node's offers
+    /// and prunes expired ones.
+    ///
+    /// # Errors
+    /// When the topic cannot be followed.
+    pub async fn start(self: &Arc<Self>) -> Result<(), Refused> {
+        self.net
+            .subscribe(OFFERS_TOPIC)
+            .await
+            .map_err(|e| Refused(e.to_string()))?;
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REPUBLISH_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(m) = me.upgrade() else { return };
+                m.publish_all().await;
+                if let Ok(mut b) = m.book.lock() {
+                    b.prune(unix_now());
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// A gossip message on [`OFFERS_TOPIC`] from `source`: kept in the book if it is a
+    /// valid offer.
+    pub fn on_gossip(&self, source: Option<&str>, data: &[u8]) {
+        let now = unix_now();
+        let kept = SignedOffer::open(data, source, now).and_then(|o| {
+            self.book
+                .lock()
+                .map_err(|_| Refused("book poisoned".into()))?
+                .insert(o, now)
+        });
+        match kept {
+            Ok(()) => {
+                self.heard.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(source = ?source, reason = %e, "offer refused");
+            }
+        }
+    }
+
+    fn signed(&self, sale: &Sale) -> SignedOffer {
+        let now = unix_now();
+        Offer {
+            v: offer::OFFER_VERSION,
+            peer_id: self.identity.peer_id(),
+            address: self.identity.address(),
+            model: sale.model.clone(),
+            model_id: sale.model_id.clone(),
+            profile: sale.profile.clone(),
+            price_wei_per_mtok: sale.price_wei_per_mtok.to_string(),
+            prompt_price_wei_per_mtok: sale.prompt_price_wei_per_mtok.to_string(),
+            max_jobs: sale.max_jobs,
+            expires: now + OFFER_LIFETIME_SECS,
+            seq: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+        .sign(&self.identity)
+    }
+
+    async fn publish(&self, offer: &SignedOffer) -> Result<(), Refused> {
+        let bytes = offer.to_bytes()?;
+        if let Ok(mut b) = self.book.lock() {
+            let _ = b.insert(offer.clone(), unix_now());
+        }
+        // With nobody following the topic yet, gossipsub has no one to send to; the
+        // next round reaches those who joined since.
+        if let Err(e) = self.net.publish(OFFERS_TOPIC, bytes).await {
+            tracing::debug!(error = %e, "offer not published this round");
+        }
+        Ok(())
+    }
+
+    async fn publish_all(&self) {
+        let sales = self.sales.lock().map(|s| s.clone()).unwrap_or_default();
+        for sale in &sales {
+            let offer = self.signed(sale);
+            if let Err(e) = self.publish(&offer).await {
+                tracing::warn!(model = %sale.model, error = %e, "cannot publish an offer");
+            }
+        }
+    }
+
+    /// The bonded stake of `address` and the registry's minimum (fresh from the chain).
+    async fn stake_and_min(&self, address: &str) -> Result<(U256, U256), Error> {
+        let chain = self.chain.as_ref().ok_or(Error::NoChain)?;
+        let addr: Address = address
+            .parse()
+            .map_err(|_| Error::Chain(format!("bad address {address}")))?;
+        let stake = chain
+            .bonded_of(addr)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let min = chain
+            .min_stake()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        Ok((stake, min))
+    }
+
+    /// Starts selling `sale` (replacing an earlier sale of the same model): checks that
+    /// this node's stake reaches the registry's minimum, signs and publishes the offer.
+    ///
+    /// # Errors
+    /// No chain, not enough stake, or an offer that would not pass a buyer's checks.
+    pub async fn sell(&self, sale: Sale) -> Result<SignedOffer, Error> {
+        let (stake, min) = self.stake_and_min(&self.identity.address()).await?;
+        if stake < min || stake.is_zero() {
+            return Err(Error::NotStaked {
+                stake: stake.to_string(),
+                min: min.to_string(),
+            });
+        }
+        let offer = self.signed(&sale);
+        offer.check(Some(&self.identity.peer_id()), unix_now())?;
+        if let Ok(mut s) = self.sales.lock() {
+            s.retain(|x| x.model_id != sale.model_id);
+            s.push(sale);
+        }
+        self.publish(&offer).await?;
+        Ok(offer)
+    }
+
+    /// Stops selling `model` (a name or ModelId), or everything; returns the models
+    /// withdrawn. Other nodes drop the offers when they expire.
+    pub fn stop(&self, model: Option<&str>) -> Vec<String> {
+        let mut stopped = Vec::new();
+        if let Ok(mut s) = self.sales.lock() {
+            s.retain(|x| {
+                let hit = model.is_none_or(|m| x.model == m || x.model_id == m);
+                if hit {
+                    stopped.push(x.model.clone());
+                }
+                !hit
+            });
+        }
+        if let Ok(mut b) = self.book.lock() {
+            let me = self.identity.peer_id();
+            let kept: Vec<SignedOffer> = b
+                .live(None, unix_now())
+                .into_iter()
+                .filter(|o| o.offer.peer_id == me && !stopped.contains(&o.offer.model))
+                .collect();
+            b.remove_seller(&me);
+            for o in kept {
+                let _ = b.insert(o, unix_now());
+            }
+        }
+        stopped
+    }
+
+    /// This node's offers and the book's counters.
+    pub fn status(&self) -> Status {
+        let selling = self
+            .sales
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|s| self.signed(s))
+            .collect();
+        Status {
+            selling,
+            offers_known: self.book.lock().map_or(0, |b| b.len()),
+            heard: self.heard.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Live offers (for `model`, a name or ModelId, when given), cheapest first, with each
+    /// seller's stake; sellers below the registry's minimum only with `all`.
+    ///
+    /// # Errors
+    /// No chain, or the chain did not answer.
+    pub async fn offers(&self, model: Option<&str>, all: bool) -> Result<Vec<Listed>, Error> {
+        let chain = self.chain.as_ref().ok_or(Error::NoChain)?;
+        let live = self
+            .book
+            .lock()
+            .map(|b| b.live(model, unix_now()))
+            .unwrap_or_default();
+        let min = chain
+            .min_stake()
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        let me = self.identity.peer_id();
+        let mut out = Vec::new();
+        for o in live {
+            let stake = self.stake_of(chain, &o.offer.address).await?;
+            let staked = stake >= min && !stake.is_zero();
+            if staked || all {
+                out.push(Listed {
+                    mine: o.offer.peer_id == me,
+                    offer: o.offer,
+                    stake_wei: stake.to_string(),
+                    staked,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stake_of(&self, chain: &Chain, address: &str) -> Result<U256, Error> {
+        if let Ok(c) = self.stakes.lock()
+            && let Some((s, at)) = c.get(address)
+            && at.elapsed() < STAKE_FRESH
+        {
+            return Ok(*s);
+        }
+        let addr: Address = address
+            .parse()
+            .map_err(|_| Error::Chain(format!("bad address {address}")))?;
+        let s = chain
+            .bonded_of(addr)
+            .await
+            .map_err(|e| Error::Chain(e.to_string()))?;
+        if let Ok(mut c) = self.stakes.lock() {
+            if c.len() > 4 * book::MAX_OFFERS {
+                c.clear();
+            }
+            c.insert(address.to_string(), (s, Instant::now()));
+        }
+        Ok(s)
+    }
+}
