@@ -12,6 +12,8 @@ python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
 # NAT in network namespaces for the peer-to-peer test (tests/netns).
 command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)  # the https RPC test makes a throwaway CA
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

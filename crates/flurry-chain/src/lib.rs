@@ -39,10 +39,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The RPC URL does not parse.
-    #[error("invalid RPC URL {0:?}: expected http://HOST:PORT (e.g. http://127.0.0.1:8545)")]
+    #[error("invalid RPC URL {0:?}: expected http(s)://HOST:PORT (e.g. http://127.0.0.1:8545)")]
     BadUrl(String),
     /// The RPC endpoint failed or could not be reached.
-    #[error("chain RPC failed: {0}")]
+    #[error("chain RPC failed: {}", with_causes(.0))]
     Transport(#[from] alloy::transports::TransportError),
     /// A contract call failed (other than a decoded revert).
     #[error("contract call failed: {0}")]
@@ -158,4 +158,20 @@ pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// An error and its causes, `a: b: c` (HTTP clients hide the cause, e.g. a refused TLS
+/// certificate, in their sources), without repeating a cause already in the text.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flurry_chain::{Address, Chain, U256};
 use flurry_identity::Identity;
-use flurry_net::Net;
+use flurry_net::{Net, Verdict};
 use serde::Serialize;
 
 pub use book::OfferBook;
@@ -108,6 +108,25 @@ pub struct Status {
     pub refused: u64,
 }
 
+/// How gossip treats an offer heard from `source` at unix time `now`: a forged, tampered,
+/// malformed or misattributed offer is rejected (not forwarded, and it costs its sender
+/// score); an expired one or one of a newer format is ignored (not forwarded, no blame:
+/// clocks drift and versions change); a valid one is accepted.
+pub fn verdict(source: Option<&str>, data: &[u8], now: u64) -> Verdict {
+    let newer = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v["offer"]["v"].as_u64())
+        .is_some_and(|v| v > u64::from(offer::OFFER_VERSION));
+    if newer {
+        return Verdict::Ignore;
+    }
+    match SignedOffer::open_untimed(data, source) {
+        Err(_) => Verdict::Reject,
+        Ok(o) if o.timely(now).is_ok() => Verdict::Accept,
+        Ok(_) => Verdict::Ignore,
+    }
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -124,7 +143,7 @@ pub struct Market {
     sales: Mutex<Vec<Sale>>,
     stakes: Mutex<HashMap<String, (U256, Instant)>>,
     heard: AtomicU64,
-    refused: AtomicU64,
+    refused: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Market {
@@ -144,7 +163,7 @@ impl Market {
             sales: Mutex::new(Vec::new()),
             stakes: Mutex::new(HashMap::new()),
             heard: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            refused: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -154,8 +173,16 @@ impl Market {
     /// # Errors
     /// When the topic cannot be followed.
     pub async fn start(self: &Arc<Self>) -> Result<(), Refused> {
+        let refused = self.refused.clone();
+        let validator: flurry_net::Validator = Arc::new(move |source, data| {
+            let v = verdict(source, data, unix_now());
+            if v != Verdict::Accept {
+                refused.fetch_add(1, Ordering::Relaxed);
+            }
+            v
+        });
         self.net
-            .subscribe(OFFERS_TOPIC)
+            .subscribe_validated(OFFERS_TOPIC, validator)
             .await
             .map_err(|e| Refused(e.to_string()))?;
         let me = Arc::downgrade(self);

@@ -124,6 +124,18 @@ impl SignedOffer {
     /// # Errors
     /// Why the offer is not believed.
     pub fn open(bytes: &[u8], source: Option<&str>, now: u64) -> Result<Self, Refused> {
+        let signed = Self::open_untimed(bytes, source)?;
+        signed.timely(now)?;
+        Ok(signed)
+    }
+
+    /// [`SignedOffer::open`] without the expiry checks: what is wrong with the offer
+    /// itself, whatever the reader's clock says (gossip validation penalises the
+    /// publisher only for that).
+    ///
+    /// # Errors
+    /// Why the offer is not believed.
+    pub fn open_untimed(bytes: &[u8], source: Option<&str>) -> Result<Self, Refused> {
         if bytes.len() > MAX_OFFER_BYTES {
             return Err(refuse(format!(
                 "an offer of {} bytes is over the {MAX_OFFER_BYTES}-byte limit",
@@ -132,8 +144,27 @@ impl SignedOffer {
         }
         let signed: SignedOffer =
             serde_json::from_slice(bytes).map_err(|e| refuse(format!("not an offer: {e}")))?;
-        signed.check(source, now)?;
+        signed.check_untimed(source)?;
         Ok(signed)
+    }
+
+    /// Whether the offer is live at unix time `now` and expires at most
+    /// [`MAX_LIFETIME_SECS`] ahead.
+    ///
+    /// # Errors
+    /// Expired, or too far ahead.
+    pub fn timely(&self, now: u64) -> Result<(), Refused> {
+        let o = &self.offer;
+        if o.expires <= now {
+            return Err(refuse("the offer has expired"));
+        }
+        if o.expires > now + MAX_LIFETIME_SECS {
+            return Err(refuse(format!(
+                "the offer runs {} s ahead; at most {MAX_LIFETIME_SECS} s are accepted",
+                o.expires - now
+            )));
+        }
+        Ok(())
     }
 
     /// The checks of [`SignedOffer::open`] on a decoded offer.
@@ -141,6 +172,11 @@ impl SignedOffer {
     /// # Errors
     /// Why the offer is not believed.
     pub fn check(&self, source: Option<&str>, now: u64) -> Result<(), Refused> {
+        self.check_untimed(source)?;
+        self.timely(now)
+    }
+
+    fn check_untimed(&self, source: Option<&str>) -> Result<(), Refused> {
         let o = &self.offer;
         if o.v != OFFER_VERSION {
             return Err(refuse(format!(
@@ -189,15 +225,6 @@ impl SignedOffer {
         check_price("prompt_price_wei_per_mtok", &o.prompt_price_wei_per_mtok)?;
         if o.max_jobs == 0 || o.max_jobs > MAX_JOBS {
             return Err(refuse(format!("max_jobs must be 1 to {MAX_JOBS}")));
-        }
-        if o.expires <= now {
-            return Err(refuse("the offer has expired"));
-        }
-        if o.expires > now + MAX_LIFETIME_SECS {
-            return Err(refuse(format!(
-                "the offer runs {} s ahead; at most {MAX_LIFETIME_SECS} s are accepted",
-                o.expires - now
-            )));
         }
         let sig = self
             .signature
@@ -328,6 +355,32 @@ mod tests {
         assert!(SignedOffer::open(&huge, None, NOW).is_err());
         let extra = br#"{"offer":{},"signature":"0x","tip":1}"#;
         assert!(SignedOffer::open(extra, None, NOW).is_err());
+    }
+
+    #[test]
+    fn gossip_rejects_offences_and_ignores_what_may_be_honest() {
+        use crate::verdict;
+        use flurry_net::Verdict;
+        let id = Identity::generate().unwrap();
+        let pid = id.peer_id();
+        let good = offer(&id, 5).sign(&id);
+        let bytes = |s: &SignedOffer| s.to_bytes().unwrap();
+        assert_eq!(verdict(Some(&pid), &bytes(&good), NOW), Verdict::Accept);
+        // Stale, or from a clock far behind: ignored, not blamed.
+        assert_eq!(
+            verdict(Some(&pid), &bytes(&good), NOW + 601),
+            Verdict::Ignore
+        );
+        // A newer format: ignored.
+        let newer = br#"{"offer":{"v":2,"anything":true},"signature":"0x"}"#;
+        assert_eq!(verdict(Some(&pid), newer, NOW), Verdict::Ignore);
+        // Tampered, misattributed, garbage: rejected.
+        let mut t = good.clone();
+        t.offer.price_wei_per_mtok = "1".into();
+        assert_eq!(verdict(Some(&pid), &bytes(&t), NOW), Verdict::Reject);
+        let other = Identity::generate().unwrap().peer_id();
+        assert_eq!(verdict(Some(&other), &bytes(&good), NOW), Verdict::Reject);
+        assert_eq!(verdict(Some(&pid), b"junk", NOW), Verdict::Reject);
     }
 
     proptest::proptest! {

@@ -323,7 +323,24 @@ pub enum NetEvent {
     },
 }
 
+/// What a topic's validator says of a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Deliver it here and forward it.
+    Accept,
+    /// Neither deliver nor forward it, without blaming the sender (e.g. a stale message).
+    Ignore,
+    /// Neither deliver nor forward it, and lower the sender's score: a peer that keeps
+    /// sending invalid messages is graylisted, then disconnected.
+    Reject,
+}
+
+/// Judges a gossip message (its author's peer id, its bytes) before it is delivered or
+/// forwarded.
+pub type Validator = Arc<dyn Fn(Option<&str>, &[u8]) -> Verdict + Send + Sync>;
+
 pub(crate) enum Command {
+    SubscribeValidated(String, Validator, oneshot::Sender<Result<()>>),
     Status(oneshot::Sender<NetStatus>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Dial(String, oneshot::Sender<Result<()>>),
@@ -470,6 +487,15 @@ impl Net {
     /// Receives gossip on `topic` (as [`NetEvent::Gossip`]).
     pub async fn subscribe(&self, topic: &str) -> Result<()> {
         self.ask(|tx| Command::Subscribe(topic.to_string(), tx))
+            .await?
+    }
+
+    /// Receives gossip on `topic`, each message first judged by `validator`: only accepted
+    /// messages are delivered and forwarded, and on this topic an invalid message costs
+    /// its sender score (two of them in a minute graylist it, and the node then
+    /// disconnects it).
+    pub async fn subscribe_validated(&self, topic: &str, validator: Validator) -> Result<()> {
+        self.ask(|tx| Command::SubscribeValidated(topic.to_string(), validator, tx))
             .await?
     }
 

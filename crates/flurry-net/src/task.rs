@@ -19,7 +19,31 @@ use crate::behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL};
 use crate::locate::{self, LocateRequest, LocateResponse};
 use crate::{
     Allowed, Command, Error, GossipMessage, Nat, NetConfig, NetEvent, NetStatus, PeerInfo, Result,
+    Validator, Verdict,
 };
+
+/// Gossipsub's graylist threshold (its default): below it a peer's messages are ignored,
+/// and this node disconnects it.
+const GRAYLIST: f64 = -80.0;
+
+/// Score parameters of a validated topic: low-traffic topics (offers every 30 s) must
+/// not penalise quiet honest peers, so only invalid messages count (P4), heavily: the
+/// penalty is 20 × count² (the count decays by 1% a second), so two in a minute take a
+/// peer to the graylist threshold. Honest nodes never send an invalid message: a
+/// validator answers `Ignore`, not `Reject`, for what may be honest (stale, a newer
+/// version).
+fn strict_topic() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -20.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..gossipsub::TopicScoreParams::default()
+    }
+}
 
 /// Identify's protocol version: peers of another major version are not Flurry peers.
 pub const PROTOCOL_VERSION: &str = "/flurry/1";
@@ -78,6 +102,8 @@ struct State {
     registered: HashMap<PeerId, (Vec<Multiaddr>, Instant)>,
     /// Outcomes of registrations (the rendezvous point, whether it kept the record).
     registrations: (mpsc::Sender<Registered>, mpsc::Receiver<Registered>),
+    /// Topics whose messages are judged before delivery.
+    validators: HashMap<String, Validator>,
 }
 
 /// How often the node re-reserves on lost relays and re-dials bootstrap peers when it
@@ -174,6 +200,7 @@ pub(crate) async fn spawn(
         control: control.clone(),
         registered: HashMap::new(),
         registrations: mpsc::channel(16),
+        validators: HashMap::new(),
     };
     state.maintain();
     tokio::spawn(run(state, commands));
@@ -240,6 +267,24 @@ impl State {
             }
         }
         self.register_record();
+        // Peers graylisted by gossipsub (invalid messages on a validated topic) are
+        // disconnected.
+        let graylisted: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .copied()
+            .filter(|p| {
+                self.swarm
+                    .behaviour()
+                    .gossipsub
+                    .peer_score(p)
+                    .is_some_and(|s| s <= GRAYLIST)
+            })
+            .collect();
+        for p in graylisted {
+            tracing::warn!(peer = %p, "disconnecting a peer that sent invalid gossip");
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
         if self.swarm.connected_peers().next().is_none() {
             for a in self.bootstrap.clone() {
                 if let Err(e) = self.swarm.dial(a.clone()) {
@@ -471,6 +516,19 @@ impl State {
                 });
                 let _ = tx.send(r);
             }
+            Command::SubscribeValidated(topic, validator, tx) => {
+                let r = self.subscribe(&topic).and_then(|()| {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_topic_params(gossipsub::IdentTopic::new(&topic), strict_topic())
+                        .map_err(|e| Error::Gossip(e.to_string()))
+                });
+                if r.is_ok() {
+                    self.validators.insert(topic, validator);
+                }
+                let _ = tx.send(r);
+            }
             Command::Subscribe(topic, tx) => {
                 let _ = tx.send(self.subscribe(&topic));
             }
@@ -659,17 +717,41 @@ impl State {
             }) => {
                 // Topic validation: a size bound, and a signed author (Strict mode already
                 // checked the signature).
-                let ok = message.data.len() <= MAX_GOSSIP_BYTES && message.source.is_some();
-                let verdict = if ok {
-                    gossipsub::MessageAcceptance::Accept
+                let well_formed =
+                    message.data.len() <= MAX_GOSSIP_BYTES && message.source.is_some();
+                let judged = if well_formed {
+                    let author = message.source.map(|p| p.to_string());
+                    self.validators
+                        .get(message.topic.as_str())
+                        .map_or(Verdict::Accept, |v| v(author.as_deref(), &message.data))
                 } else {
-                    gossipsub::MessageAcceptance::Reject
+                    Verdict::Reject
+                };
+                let ok = judged == Verdict::Accept;
+                let verdict = match judged {
+                    Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    Verdict::Reject => {
+                        tracing::debug!(peer = %propagation_source, topic = %message.topic, "invalid gossip message rejected");
+                        gossipsub::MessageAcceptance::Reject
+                    }
                 };
                 let _ = self
                     .swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, verdict);
+                if judged == Verdict::Reject
+                    && self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .peer_score(&propagation_source)
+                        .is_some_and(|s| s <= GRAYLIST)
+                {
+                    tracing::warn!(peer = %propagation_source, "disconnecting a peer that sent invalid gossip");
+                    let _ = self.swarm.disconnect_peer_id(propagation_source);
+                }
                 if ok {
                     let topic = message.topic.to_string();
                     if let Some(q) = self.gossip.get_mut(&topic) {

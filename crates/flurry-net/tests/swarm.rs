@@ -404,6 +404,72 @@ async fn gossip_reaches_every_subscriber_and_is_bounded() {
     ));
 }
 
+/// Attack: a peer floods a validated topic (market offers) with invalid messages. The
+/// hub neither delivers nor forwards them (a node behind it that does not judge sees
+/// only valid ones), and disconnects the sender once its score is graylisted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_gossip_is_not_forwarded_and_its_sender_is_cut_off() {
+    use flurry_net::{Validator, Verdict};
+    let topic = "flurry/test/validated";
+    let judge: Validator = std::sync::Arc::new(|_, data: &[u8]| {
+        if data.starts_with(b"ok") {
+            Verdict::Accept
+        } else if data.starts_with(b"stale") {
+            Verdict::Ignore
+        } else {
+            Verdict::Reject
+        }
+    });
+    let hub = Node::start(config()).await;
+    let far = Node::start(NetConfig {
+        bootstrap: vec![hub.addr()],
+        ..config()
+    })
+    .await;
+    // No address of its own: nobody but the hub hears it directly.
+    let spammer = Node::start(NetConfig {
+        listen: Vec::new(),
+        bootstrap: vec![hub.addr()],
+        ..config()
+    })
+    .await;
+    hub.net.subscribe_validated(topic, judge).await.unwrap();
+    far.net.gossip(topic).await.unwrap();
+    spammer.net.gossip(topic).await.unwrap();
+    until("a valid message to cross the hub", || async {
+        let _ = spammer.net.publish(topic, b"ok 1".to_vec()).await;
+        far.net
+            .gossip(topic)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.text == "ok 1")
+            .then_some(())
+    })
+    .await;
+    let _ = spammer.net.publish(topic, b"stale".to_vec()).await;
+    for i in 0..8 {
+        let _ = spammer
+            .net
+            .publish(topic, format!("bad {i}").into_bytes())
+            .await;
+    }
+    until("the hub to disconnect the spammer", || async {
+        let peers = hub.net.peers().await.unwrap();
+        (!peers.iter().any(|p| p.peer_id == spammer.net.peer_id())).then_some(())
+    })
+    .await;
+    for n in [&hub, &far] {
+        let got = n.net.gossip(topic).await.unwrap();
+        assert!(
+            !got.is_empty() && got.iter().all(|m| m.text.starts_with("ok")),
+            "{got:?}"
+        );
+    }
+    let peers = hub.net.peers().await.unwrap();
+    assert!(peers.iter().any(|p| p.peer_id == far.net.peer_id()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_without_a_public_address_reach_each_other_through_a_relay() {
     let relay = Node::start(NetConfig {
