@@ -262,3 +262,22 @@ def node_factory(tmp_path):
     yield make
     for node in nodes:
         node.stop()
+
+
+def p2p_addr(node) -> str:
+    """The node's first p2p listen address with its peer id."""
+    s = node.get("/api/net/status").json()
+    return f"{s['listen'][0]}/p2p/{s['peer_id']}"
+
+
+def wait_for(what: str, fn, timeout: float, every: float = 0.25):
+    """Polls `fn` until it returns something true (and returns it), or fails after
+    `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import DEFAULT_MODEL, run_cli
+from conftest import DEFAULT_MODEL, p2p_addr, run_cli, wait_for
 
 NET = """
 [net]
@@ -18,22 +18,6 @@ mdns = false
 """
 
 OFFER_BOUND_S = 75  # sellers publish at once and again every 30 s
-
-
-def p2p_addr(node) -> str:
-    s = node.get("/api/net/status").json()
-    return f"{s['listen'][0]}/p2p/{s['peer_id']}"
-
-
-def wait_for(what: str, fn, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def cli_json(home, *args, timeout=120):
@@ -94,6 +78,10 @@ def test_offers_of_staked_sellers_reach_a_buyer(node_factory, tmp_path):
     assert second["prompt_price_wei_per_mtok"] == str(2 * 10**15) and second["max_jobs"] == 2
     assert all(o["staked"] and o["stake_wei"] == str(10**18) and o["model_id"] == model_id
                and o["profile"] == "flurry-det-1" and not o["mine"] for o in offers), offers
+    # Both sellers are connected to the buyer: the listing shows the measured round trip.
+    wait_for("ping round trips to both sellers",
+             lambda: all(isinstance(o.get("rtt_ms"), float)
+                         for o in buyer.get("/api/market/offers").json()["offers"]), 30)
     # The CLI lists the same, and filters by model.
     listed = cli_json(buyer.home, "market", "offers", "--model", model_id, "--json")["offers"]
     assert [o["peer_id"] for o in listed] == [o["peer_id"] for o in offers]

@@ -16,7 +16,7 @@ import openai
 import requests
 import pytest
 
-from conftest import DEFAULT_MODEL, run_cli
+from conftest import DEFAULT_MODEL, p2p_addr, run_cli, wait_for
 
 DHT_BOUND_S = 60
 GOSSIP_BOUND_S = 30
@@ -37,24 +37,8 @@ autonat_private_addresses = true
 NO_MODEL = '[model]\ndefault = "no-model-in-this-test"\n'
 
 
-def p2p_addr(node) -> str:
-    s = node.get("/api/net/status").json()
-    return f"{s['listen'][0]}/p2p/{s['peer_id']}"
-
-
 def peer_id(node) -> str:
     return node.get("/api/net/status").json()["peer_id"]
-
-
-def wait_for(what: str, fn, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def all_find_all(nodes) -> bool:

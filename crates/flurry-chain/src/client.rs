@@ -423,7 +423,13 @@ impl Chain {
         let call = broker.batchRedeemWinningTickets(tickets, sigs, rands);
         let receipt = match call.send().await {
             Ok(pending) => pending.get_receipt().await?,
-            Err(e) => return Err(revert_or("batchRedeemWinningTickets", e)),
+            Err(e) => {
+                return Err(revert_or(
+                    "batchRedeemWinningTickets",
+                    e,
+                    decode_broker_error,
+                ));
+            }
         };
         let tx = TxInfo::of(&receipt)?;
         let mut redeemed = Vec::new();
@@ -480,48 +486,44 @@ impl Chain {
 }
 
 /// Waits for a sent broker transaction, turning a revert into its decoded custom error.
-async fn broker_tx(
+async fn broker_tx(call: &'static str, sent: Sent) -> Result<TxInfo> {
+    contract_tx(call, sent, decode_broker_error).await
+}
+
+/// Waits for a sent `ProviderRegistry` transaction, turning a revert into its decoded
+/// custom error.
+async fn registry_tx(call: &'static str, sent: Sent) -> Result<TxInfo> {
+    contract_tx(call, sent, |data| {
+        ProviderRegistry::ProviderRegistryErrors::abi_decode(data)
+            .map_or_else(|_| format!("0x{}", hex::encode(data)), |e| format!("{e:?}"))
+    })
+    .await
+}
+
+/// A contract transaction as sent (or refused at once).
+type Sent = std::result::Result<
+    alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    alloy::contract::Error,
+>;
+
+async fn contract_tx(
     call: &'static str,
-    sent: std::result::Result<
-        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-        alloy::contract::Error,
-    >,
+    sent: Sent,
+    decode: fn(&[u8]) -> String,
 ) -> Result<TxInfo> {
     match sent {
         Ok(pending) => TxInfo::of(&pending.get_receipt().await?),
-        Err(e) => Err(revert_or(call, e)),
+        Err(e) => Err(revert_or(call, e, decode)),
     }
 }
 
-fn revert_or(call: &'static str, e: alloy::contract::Error) -> Error {
+fn revert_or(call: &'static str, e: alloy::contract::Error, decode: fn(&[u8]) -> String) -> Error {
     match e.as_revert_data() {
         Some(data) => Error::Reverted {
             call,
-            reason: decode_broker_error(&data),
+            reason: decode(&data),
         },
         None => e.into(),
-    }
-}
-
-async fn registry_tx(
-    call: &'static str,
-    sent: std::result::Result<
-        alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-        alloy::contract::Error,
-    >,
-) -> Result<TxInfo> {
-    match sent {
-        Ok(pending) => TxInfo::of(&pending.get_receipt().await?),
-        Err(e) => Err(match e.as_revert_data() {
-            Some(data) => Error::Reverted {
-                call,
-                reason: match ProviderRegistry::ProviderRegistryErrors::abi_decode(&data) {
-                    Ok(e) => format!("{e:?}"),
-                    Err(_) => format!("0x{}", hex::encode(&data)),
-                },
-            },
-            None => e.into(),
-        }),
     }
 }
 

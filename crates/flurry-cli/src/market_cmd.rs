@@ -140,8 +140,8 @@ pub(crate) fn run(ctx: &Setup, c: MarketCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "{:<54} {:<28} {:>14} {:>14} {:>5} {:>10}",
-                "SELLER", "MODEL", "ETH/Mtok", "PROMPT", "JOBS", "STAKE ETH"
+                "{:<54} {:<28} {:>14} {:>14} {:>5} {:>10} {:>8}",
+                "SELLER", "MODEL", "ETH/Mtok", "PROMPT", "JOBS", "STAKE ETH", "RTT"
             );
             for o in &offers {
                 let stake = o["stake_wei"]
@@ -151,14 +151,18 @@ pub(crate) fn run(ctx: &Setup, c: MarketCommand) -> Result<ExitCode> {
                         || "?".into(),
                         |w| flurry_chain::format_ether(flurry_chain::U256::from(w)),
                     );
+                let rtt = o["rtt_ms"]
+                    .as_f64()
+                    .map_or_else(|| "-".to_string(), |r| format!("{r:.1}ms"));
                 println!(
-                    "{:<54} {:<28} {:>14} {:>14} {:>5} {:>10}{}",
+                    "{:<54} {:<28} {:>14} {:>14} {:>5} {:>10} {:>8}{}",
                     o["peer_id"].as_str().unwrap_or(""),
                     o["model"].as_str().unwrap_or(""),
                     eth_per_mtok(&o["price_wei_per_mtok"]),
                     eth_per_mtok(&o["prompt_price_wei_per_mtok"]),
                     o["max_jobs"],
                     stake,
+                    rtt,
                     if o["mine"].as_bool() == Some(true) {
                         "  (this node)"
                     } else if o["staked"].as_bool() == Some(false) {

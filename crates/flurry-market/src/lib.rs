@@ -93,6 +93,8 @@ pub struct Listed {
     pub staked: bool,
     /// Whether this node is the seller.
     pub mine: bool,
+    /// Last ping round trip to the seller, milliseconds, when connected to it.
+    pub rtt_ms: Option<f64>,
 }
 
 /// Counters for `GET /api/market`.
@@ -368,6 +370,14 @@ impl Market {
             .await
             .map_err(|e| Error::Chain(e.to_string()))?;
         let me = self.identity.peer_id();
+        let rtt: HashMap<String, f64> = self
+            .net
+            .peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| Some((p.peer_id, p.rtt_ms?)))
+            .collect();
         let mut out = Vec::new();
         for o in live {
             let stake = self.stake_of(chain, &o.offer.address).await?;
@@ -375,6 +385,7 @@ impl Market {
             if staked || all {
                 out.push(Listed {
                     mine: o.offer.peer_id == me,
+                    rtt_ms: rtt.get(&o.offer.peer_id).copied(),
                     offer: o.offer,
                     stake_wei: stake.to_string(),
                     staked,

@@ -604,13 +604,7 @@ impl Net {
     /// goes through a relay.
     pub async fn connect(&self, peer_id: &str, addrs: &[String]) -> Result<bool> {
         let peer = parse_peer(peer_id)?;
-        let connected = |peers: &[PeerInfo]| {
-            peers
-                .iter()
-                .find(|p| p.peer_id == peer_id)
-                .map(|p| p.relayed)
-        };
-        if let Some(r) = connected(&self.peers().await?) {
+        if let Some(r) = self.relayed_if_connected(peer_id).await? {
             return Ok(r);
         }
         let targets = if addrs.is_empty() {
@@ -621,17 +615,21 @@ impl Net {
         self.dial_and_wait(peer, &targets).await
     }
 
+    /// Whether every connection to `peer_id` is relayed; `None` when not connected.
+    async fn relayed_if_connected(&self, peer_id: &str) -> Result<Option<bool>> {
+        Ok(self
+            .peers()
+            .await?
+            .iter()
+            .find(|p| p.peer_id == peer_id)
+            .map(|p| p.relayed))
+    }
+
     /// Dials `targets` (addresses of `peer`) and waits for a connection; returns whether
     /// every connection to it goes through a relay.
     async fn dial_and_wait(&self, peer: PeerId, targets: &[String]) -> Result<bool> {
         let peer_id = peer.to_string();
-        let connected = |peers: &[PeerInfo]| {
-            peers
-                .iter()
-                .find(|p| p.peer_id == peer_id)
-                .map(|p| p.relayed)
-        };
-        if let Some(r) = connected(&self.peers().await?) {
+        if let Some(r) = self.relayed_if_connected(&peer_id).await? {
             return Ok(r);
         }
         let mut last_err = None;
@@ -649,7 +647,7 @@ impl Net {
         }
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         while Instant::now() < deadline {
-            if let Some(r) = connected(&self.peers().await?) {
+            if let Some(r) = self.relayed_if_connected(&peer_id).await? {
                 return Ok(r);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
