@@ -112,11 +112,20 @@ def test_offers_of_staked_sellers_reach_a_buyer(node_factory, tmp_path):
     assert [(o["peer_id"], o["price_wei_per_mtok"]) for o in now] == [
         (o["peer_id"], o["price_wei_per_mtok"]) for o in offers], now
 
-    # Stopping: the seller sells nothing any more.
+    # A sale survives a crash and restart: the node sells again what it sold, once its
+    # stake is checked again.
+    dear.kill9()
+    dear = node_factory(home=dear.home, config=None, args=("--bootstrap", p2p_addr(buyer)))
+    again = wait_for("the restarted seller to sell again",
+                     lambda: cli_json(dear.home, "market", "status", "--json")["selling"], 60)
+    assert again[0]["offer"]["price_wei_per_mtok"] == str(5 * 10**15), again
+
+    # Stopping: the seller sells nothing any more, also after a restart.
     assert cli_json(cheap.home, "market", "status", "--json")["selling"]
     out = run_cli(cheap.home, "market", "stop")
     assert out.returncode == 0 and "Stopped selling" in out.stdout, out.stdout
     assert cli_json(cheap.home, "market", "status", "--json")["selling"] == []
+    assert json.loads((cheap.home / "market.json").read_text()) == []
     # Offers routes: a bad query and a bad body are clear errors; selling needs admin.
     assert buyer.get("/api/market/offers?bogus=1").status_code == 400
     r = cheap.post("/api/market/sell", json={"model": "default", "price": "lots"})

@@ -139,6 +139,12 @@ impl Paths {
         self.home.join("circle.json")
     }
 
+    /// `$FLURRY_HOME/market.json`: what the node sells on the open market (kept across
+    /// restarts).
+    pub fn market_file(&self) -> PathBuf {
+        self.home.join("market.json")
+    }
+
     /// `$FLURRY_HOME/chain`: deployments, the local chain's state, received tickets.
     pub fn chain_dir(&self) -> PathBuf {
         self.home.join("chain")

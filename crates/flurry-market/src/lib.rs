@@ -11,6 +11,7 @@ pub mod book;
 pub mod offer;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,7 +66,8 @@ pub enum Error {
 }
 
 /// What this node sells.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sale {
     /// Model name.
     pub model: String,
@@ -129,6 +131,40 @@ pub fn verdict(source: Option<&str>, data: &[u8], now: u64) -> Verdict {
     }
 }
 
+/// Reads the sales kept in `path` (none when it does not exist).
+///
+/// # Errors
+/// When the file cannot be read or is not a list of sales.
+pub fn load_sales(path: &Path) -> Result<Vec<Sale>, Refused> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            Refused(format!(
+                "{} is not a list of sales ({e}); fix or delete it",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Refused(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Writes `sales` to `path` atomically (temporary file, fsync, rename).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn save_sales(path: &Path, sales: &[Sale]) -> Result<(), Refused> {
+    use std::io::Write;
+    let io = |e: std::io::Error| Refused(format!("cannot write {}: {e}", path.display()));
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(sales).map_err(|e| Refused(e.to_string()))?;
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&text).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -146,6 +182,8 @@ pub struct Market {
     stakes: Mutex<HashMap<String, (U256, Instant)>>,
     heard: AtomicU64,
     refused: Arc<AtomicU64>,
+    /// Where the sales are kept across restarts (`None`: in memory only).
+    sales_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Market {
@@ -157,6 +195,17 @@ impl std::fmt::Debug for Market {
 impl Market {
     /// A market for the node with `identity`, on `net`, checking stake on `chain`.
     pub fn new(identity: Arc<Identity>, net: Net, chain: Option<Chain>) -> Arc<Self> {
+        Self::with_sales_file(identity, net, chain, None)
+    }
+
+    /// [`Market::new`] that keeps its sales in `sales_file` and, at [`Market::start`],
+    /// sells again what the file lists (after checking the stake again).
+    pub fn with_sales_file(
+        identity: Arc<Identity>,
+        net: Net,
+        chain: Option<Chain>,
+        sales_file: Option<PathBuf>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             identity,
             net,
@@ -166,6 +215,7 @@ impl Market {
             stakes: Mutex::new(HashMap::new()),
             heard: AtomicU64::new(0),
             refused: Arc::new(AtomicU64::new(0)),
+            sales_file,
         })
     }
 
@@ -188,7 +238,23 @@ impl Market {
             .await
             .map_err(|e| Refused(e.to_string()))?;
         let me = Arc::downgrade(self);
+        let kept = match &self.sales_file {
+            Some(f) => load_sales(f).unwrap_or_else(|e| {
+                tracing::warn!("{e}; selling nothing until `flurry market sell`");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
         tokio::spawn(async move {
+            for sale in kept {
+                let Some(m) = me.upgrade() else { return };
+                match m.sell(sale.clone()).await {
+                    Ok(_) => tracing::info!(model = %sale.model, "selling again after a restart"),
+                    Err(e) => {
+                        tracing::warn!(model = %sale.model, error = %e, "not selling again after a restart")
+                    }
+                }
+            }
             let mut tick = tokio::time::interval(REPUBLISH_EVERY);
             tick.tick().await;
             loop {
@@ -303,6 +369,7 @@ impl Market {
             s.retain(|x| x.model_id != sale.model_id);
             s.push(sale);
         }
+        self.save_sales();
         self.publish(&offer).await?;
         Ok(offer)
     }
@@ -320,6 +387,7 @@ impl Market {
                 !hit
             });
         }
+        self.save_sales();
         if let Ok(mut b) = self.book.lock() {
             let me = self.identity.peer_id();
             let kept: Vec<SignedOffer> = b
@@ -333,6 +401,14 @@ impl Market {
             }
         }
         stopped
+    }
+
+    fn save_sales(&self) {
+        let Some(f) = &self.sales_file else { return };
+        let sales = self.sales.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Err(e) = save_sales(f, &sales) {
+            tracing::warn!("{e}: the sales will not survive a restart");
+        }
     }
 
     /// This node's offers and the book's counters.

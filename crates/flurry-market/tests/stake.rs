@@ -148,3 +148,20 @@ async fn only_staked_sellers_are_listed_and_may_sell() {
         Error::NoChain
     ));
 }
+
+#[test]
+fn sales_survive_in_their_file_and_a_broken_file_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("flurry-sales-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("market.json");
+    assert!(flurry_market::load_sales(&f).unwrap().is_empty());
+    flurry_market::save_sales(&f, &[sale(5), sale(7)]).unwrap();
+    assert_eq!(
+        flurry_market::load_sales(&f).unwrap(),
+        vec![sale(5), sale(7)]
+    );
+    std::fs::write(&f, b"{not json").unwrap();
+    let e = flurry_market::load_sales(&f).unwrap_err();
+    assert!(e.0.contains("fix or delete it"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -456,10 +456,11 @@ pub fn up(
             .map_err(|e| e.to_string())
             .and_then(|(net, events, inbound)| {
                 // The market signs offers with the node key for as long as it runs.
-                let market = flurry_market::Market::new(
+                let market = flurry_market::Market::with_sales_file(
                     Arc::new(id.clone()),
                     net.clone(),
                     node_chain.as_ref().map(|c| c.chain.clone()),
+                    Some(paths.market_file()),
                 );
                 rt.block_on(market.start()).map_err(|e| e.to_string())?;
                 let p =
