@@ -793,6 +793,10 @@ fn ingest_search_forget_and_resume_after_kill_9() {
     let unchanged = s["unchanged"].as_u64().unwrap();
     assert!(unchanged >= committed as u64, "{s}");
     assert_eq!(added + unchanged, 61, "{s}");
+    // The documents added this run were embedded: throughput is reported.
+    let chunks = s["chunks"].as_u64().unwrap();
+    let rate = s["chunks_per_s"].as_f64().unwrap();
+    assert!(added == 0 || (chunks > 0 && rate > 0.0), "{s}");
     let list = json_of(&flurry_env(h, &["memory", "list", "--json"], &env));
     assert_eq!(list["documents"].as_array().unwrap().len(), 61);
 

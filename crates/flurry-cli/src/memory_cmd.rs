@@ -242,6 +242,12 @@ pub(crate) fn ingest(ctx: &Setup, a: IngestArgs) -> Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    // Throughput of what was embedded (unchanged files cost nothing).
+    let chunks_per_s = if secs > 0.0 {
+        summary.chunks as f64 / secs
+    } else {
+        0.0
+    };
     if a.json {
         let failed: Vec<_> = summary
             .failed
@@ -254,12 +260,13 @@ pub(crate) fn ingest(ctx: &Setup, a: IngestArgs) -> Result<ExitCode> {
                 "added": summary.added, "updated": summary.updated,
                 "unchanged": summary.unchanged, "removed": summary.removed,
                 "chunks": summary.chunks, "bytes": summary.bytes, "seconds": secs,
+                "chunks_per_s": chunks_per_s,
                 "failed": failed,
             }))?
         );
     } else {
         println!(
-            "{} added, {} updated, {} unchanged, {} removed; {} chunks from {:.1} MB in {secs:.1} s",
+            "{} added, {} updated, {} unchanged, {} removed; {} chunks from {:.1} MB in {secs:.1} s ({chunks_per_s:.1} chunks/s)",
             summary.added,
             summary.updated,
             summary.unchanged,
