@@ -126,5 +126,5 @@ fixtures: models
 	python3 scripts/gen-perplexity-fixtures.py "$$(scripts/build-llama-cpp.sh)"
 
 fuzz:
-	cd fuzz && for t in gguf pdf html mail infer_frames locate safetensors tokenizer_json tickets; do \
+	cd fuzz && for t in gguf pdf html mail infer_frames locate offers safetensors tokenizer_json tickets; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=60 || exit 1; done

@@ -58,9 +58,10 @@ impl OfferBook {
         self.offers.retain(|_, o| o.offer.expires > now);
     }
 
-    /// Drops every offer of `peer_id` (a seller that stopped).
-    pub fn remove_seller(&mut self, peer_id: &str) {
-        self.offers.retain(|(p, _), _| p != peer_id);
+    /// Drops the offer of `peer_id` for `model_id` (a sale that stopped).
+    pub fn remove(&mut self, peer_id: &str, model_id: &str) {
+        self.offers
+            .remove(&(peer_id.to_string(), model_id.to_string()));
     }
 
     /// The live offers, for `model` (a name or a ModelId) when given, cheapest first.
@@ -137,8 +138,9 @@ mod tests {
             book.live(None, NOW + 60).is_empty(),
             "expired offers are not live"
         );
-        book.remove_seller(&a.peer_id());
+        book.remove(&a.peer_id(), &"01".repeat(32));
         assert_eq!(book.live(None, NOW).len(), 1);
+        assert_eq!(book.live(None, NOW)[0].offer.peer_id, b.peer_id());
     }
 
     #[test]

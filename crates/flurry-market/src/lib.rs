@@ -377,12 +377,12 @@ impl Market {
     /// Stops selling `model` (a name or ModelId), or everything; returns the models
     /// withdrawn. Other nodes drop the offers when they expire.
     pub fn stop(&self, model: Option<&str>) -> Vec<String> {
-        let mut stopped = Vec::new();
+        let mut stopped: Vec<Sale> = Vec::new();
         if let Ok(mut s) = self.sales.lock() {
             s.retain(|x| {
                 let hit = model.is_none_or(|m| x.model == m || x.model_id == m);
                 if hit {
-                    stopped.push(x.model.clone());
+                    stopped.push(x.clone());
                 }
                 !hit
             });
@@ -390,17 +390,11 @@ impl Market {
         self.save_sales();
         if let Ok(mut b) = self.book.lock() {
             let me = self.identity.peer_id();
-            let kept: Vec<SignedOffer> = b
-                .live(None, unix_now())
-                .into_iter()
-                .filter(|o| o.offer.peer_id == me && !stopped.contains(&o.offer.model))
-                .collect();
-            b.remove_seller(&me);
-            for o in kept {
-                let _ = b.insert(o, unix_now());
+            for sale in &stopped {
+                b.remove(&me, &sale.model_id);
             }
         }
-        stopped
+        stopped.into_iter().map(|s| s.model).collect()
     }
 
     fn save_sales(&self) {
@@ -413,13 +407,15 @@ impl Market {
 
     /// This node's offers and the book's counters.
     pub fn status(&self) -> Status {
+        // The offers as last published (the book holds this node's own).
+        let me = self.identity.peer_id();
         let selling = self
-            .sales
+            .book
             .lock()
-            .map(|s| s.clone())
+            .map(|b| b.live(None, unix_now()))
             .unwrap_or_default()
-            .iter()
-            .map(|s| self.signed(s))
+            .into_iter()
+            .filter(|o| o.offer.peer_id == me)
             .collect();
         Status {
             selling,

@@ -110,7 +110,9 @@ async fn only_staked_sellers_are_listed_and_may_sell() {
         .stake(parse_ether("0.05").unwrap())
         .await
         .unwrap();
-    seller.sell(sale(5)).await.unwrap();
+    let published = seller.sell(sale(5)).await.unwrap();
+    // Status shows the offer as published, and stopping withdraws it.
+    assert_eq!(seller.status().selling, vec![published]);
     let cheat = Market::new(
         Arc::new(unstaked.clone()),
         net(&unstaked).await,
@@ -140,6 +142,9 @@ async fn only_staked_sellers_are_listed_and_may_sell() {
     assert_eq!(all[0].offer.peer_id, unstaked.peer_id());
     assert!(!all[0].staked && all[0].stake_wei == "0");
     assert_eq!(market.status().heard, 2);
+    assert_eq!(seller.stop(Some("m")), vec!["m".to_string()]);
+    assert!(seller.status().selling.is_empty());
+    assert!(seller.stop(None).is_empty());
 
     // Without a chain nothing can be checked, and the buyer says so.
     let blind = Market::new(Arc::new(buyer.clone()), net(&buyer).await, None);
