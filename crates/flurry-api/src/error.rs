@@ -168,6 +168,10 @@ impl From<flurry_router::Error> for ApiError {
         use flurry_router::Error as E;
         match e {
             E::NetOff => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).code("net_off"),
+            E::MarketOff => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).code("market_unavailable")
+            }
+            E::Market(m) => crate::market::market_error(m),
             E::Net(n) => n.into(),
             E::Invalid { param, message } => Self::bad_field(&param, message),
             E::Sampling(_) => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
@@ -196,6 +200,7 @@ impl From<flurry_router::Error> for ApiError {
                         (StatusCode::BAD_REQUEST, "peer_bad_request")
                     }
                     C::Timeout | C::Internal => (StatusCode::BAD_GATEWAY, "peer_failed"),
+                    C::Payment => (StatusCode::PAYMENT_REQUIRED, "peer_payment"),
                 };
                 Self::new(status, e.to_string()).code(c)
             }

@@ -277,6 +277,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/wallet", get(wallet::summary))
         .route("/api/market", get(market::status))
         .route("/api/market/offers", get(market::offers))
+        .route("/api/market/jobs", get(market::jobs))
         .route("/api/market/sell", post(market::sell))
         .route("/api/market/stop", post(market::stop))
         .route("/api/tickets/params", post(wallet::ticket_params))
@@ -356,6 +357,30 @@ fn is_loopback_host(host: &str) -> bool {
     };
     name.eq_ignore_ascii_case("localhost")
         || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The scope the request's token grants (the owner's on loopback without tokens), for
+/// handlers whose need depends on the body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Granted(pub(crate) Scope);
+
+/// Buying on the market spends the node's money: only `admin` tokens may ask for a
+/// `market/…` model.
+pub(crate) fn check_market_scope(
+    granted: Option<&axum::Extension<Granted>>,
+    model: Option<&str>,
+) -> Result<(), ApiError> {
+    if !model.is_some_and(flurry_router::is_market_model) {
+        return Ok(());
+    }
+    match granted {
+        Some(g) if g.0.0 >= Scope::Admin => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "buying on the market spends this node's money: it needs a token with the admin scope (`flurry token create --scope admin`)",
+        )
+        .code("insufficient_scope")),
+    }
 }
 
 /// The scope a request needs: `admin` unless it only reads or generates.
@@ -474,7 +499,7 @@ fn cross_site(st: &ApiState, req: &Request) -> Option<Response> {
 
 /// Token and scope check, per-client generation bound and shutdown refusal for every
 /// API route.
-async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+async fn guard(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     if st.shutting_down.load(Ordering::Relaxed) {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down")
             .code("shutting_down")
@@ -491,7 +516,8 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|t| t.trim().to_string());
+    let token = token.as_deref();
     let token_scope = token.and_then(|t| st.auth.scope_of(t));
     let granted = match (token, token_scope) {
         (_, Some(scope)) => scope,
@@ -531,7 +557,9 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         .code("insufficient_scope")
         .into_response();
     }
-    if !is_generation(req.method(), path) {
+    let generation = is_generation(req.method(), path);
+    req.extensions_mut().insert(Granted(granted));
+    if !generation {
         return next.run(req).await;
     }
     // Bound the generations of one client: its token, or its address without one.

@@ -1,5 +1,6 @@
 //! The open market's routes: `GET /api/market` (what this node sells, the book's
-//! counters), `GET /api/market/offers` (live offers of staked sellers), `POST
+//! counters), `GET /api/market/offers` (live offers of staked sellers), `GET
+//! /api/market/jobs` (jobs bought and sold), `POST
 //! /api/market/sell` and `POST /api/market/stop` (admin: they commit the node's machine).
 
 use axum::Json;
@@ -25,7 +26,7 @@ fn market_of(st: &AppState) -> Result<&std::sync::Arc<flurry_market::Market>, Ap
     })
 }
 
-fn market_error(e: flurry_market::Error) -> ApiError {
+pub(crate) fn market_error(e: flurry_market::Error) -> ApiError {
     use flurry_market::Error as E;
     match e {
         E::NoChain => {
@@ -36,7 +37,15 @@ fn market_error(e: flurry_market::Error) -> ApiError {
         }
         E::Chain(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()).code("chain_error"),
         E::Offer(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()).code("invalid_offer"),
+        E::NoOffers(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).code("no_seller")
+        }
     }
+}
+
+/// `GET /api/market/jobs`: the jobs this node bought and sold since it started.
+pub(crate) async fn jobs(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "jobs": market_of(&st)?.jobs() })))
 }
 
 pub(crate) async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -164,8 +164,10 @@ async fn load_only(st: &AppState, model: &str) -> Result<String, ApiError> {
 
 pub(crate) async fn chat(
     State(st): State<AppState>,
+    granted: Option<axum::Extension<crate::Granted>>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
+    crate::check_market_scope(granted.as_ref(), Some(req.model.as_str())).map_err(oerr)?;
     let (sampling, max_tokens, stop) = spec_parts(&st, req.options).map_err(oerr)?;
     let logprobs = parse_logprobs(req.logprobs, req.top_logprobs)?;
     if req.messages.len() > st.limits.max_messages {
@@ -309,8 +311,12 @@ async fn respond(
     };
     let citations = started.citations.clone();
     let peer = started.peer.clone();
+    let market = started.market.clone();
     let done = move |reason, timings: &Timings| {
         let mut d = done_fields(reason, timings);
+        if market.is_some() {
+            d["market"] = crate::openai::market_json(market.as_ref());
+        }
         if !citations.is_empty() {
             d["citations"] = json!(citations);
         }

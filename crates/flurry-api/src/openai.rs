@@ -317,8 +317,10 @@ fn new_id(prefix: &str) -> String {
 
 pub(crate) async fn chat_completions(
     State(st): State<AppState>,
+    granted: Option<axum::Extension<crate::Granted>>,
     ApiJson(mut req): ApiJson<Request>,
 ) -> Result<Response, ApiError> {
+    crate::check_market_scope(granted.as_ref(), req.model.as_deref())?;
     let Some(messages) = req.messages.take() else {
         return Err(ApiError::bad_field("messages", "missing field `messages`"));
     };
@@ -327,6 +329,7 @@ pub(crate) async fn chat_completions(
     let started = begin(&st, req.model, Prompt::Chat(messages), &mut p).await?;
     let citations = json!(started.citations);
     let peer = started.peer.clone();
+    let market = started.market.clone();
     let id = new_id("chatcmpl");
     let model = started.model_name.clone();
     let created = now();
@@ -346,6 +349,7 @@ pub(crate) async fn chat_completions(
             "usage": usage(n, f.timings.completion_tokens),
             "citations": citations,
             "peer": peer,
+            "market": market_json(market.as_ref()),
         }))
         .into_response());
     }
@@ -369,10 +373,21 @@ pub(crate) async fn chat_completions(
             Piece::Finish(r, lp) => {
                 let mut c = chunk(json!({}), &lp, Some(reason(r)));
                 c["citations"] = citations.clone();
+                if market.is_some() {
+                    c["market"] = market_json(market.as_ref());
+                }
                 Some(c)
             }
         },
     ))
+}
+
+/// A market job's account as JSON (`null` for answers not bought).
+pub(crate) fn market_json(
+    m: Option<&std::sync::Arc<std::sync::Mutex<flurry_market::Bought>>>,
+) -> Value {
+    m.and_then(|m| m.lock().ok().map(|b| json!(*b)))
+        .unwrap_or(Value::Null)
 }
 
 fn started_fingerprint(st: &AppState) -> String {

@@ -322,6 +322,28 @@ impl TicketReceiver {
     /// retired; retired and expired sets are deleted once no pending winner needs their
     /// random value.
     pub fn params(&self, sender: Address) -> Result<TicketParams> {
+        self.params_with(sender, self.config.face_value, self.config.win_prob)
+    }
+
+    /// [`params`](Self::params) whose tickets are each worth about `value` wei in
+    /// expectation (a market seller sizes tickets to its price): the configured face
+    /// value with the win probability that gives `value`, or, for a value at or above
+    /// the face value, a ticket of face value `value` that always wins.
+    pub fn params_worth(&self, sender: Address, value: U256) -> Result<TicketParams> {
+        let value = value.max(U256::from(1u8));
+        let face = self.config.face_value;
+        if value >= face {
+            return self.params_with(sender, value, U256::MAX);
+        }
+        self.params_with(sender, face, (U256::MAX / face).saturating_mul(value))
+    }
+
+    fn params_with(
+        &self,
+        sender: Address,
+        face_value: U256,
+        win_prob: U256,
+    ) -> Result<TicketParams> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| Error::Rng(e.to_string()))?;
         let rand = U256::from_be_bytes(bytes);
@@ -344,8 +366,8 @@ impl TicketReceiver {
             params![
                 hash.as_slice(),
                 &bytes[..],
-                self.config.face_value.to_string(),
-                self.config.win_prob.to_string(),
+                face_value.to_string(),
+                win_prob.to_string(),
                 sql_time(expiration),
                 sql_time(now),
                 sender.as_slice()
@@ -378,8 +400,8 @@ impl TicketReceiver {
             domain: self.domain,
             recipient: self.me,
             sender,
-            face_value: self.config.face_value,
-            win_prob: self.config.win_prob,
+            face_value,
+            win_prob,
             recipient_rand_hash: hash,
             expiration_time: expiration,
         })

@@ -215,6 +215,12 @@ pub(crate) struct AskArgs {
     /// needs a running node. Nothing from your private memory is sent.
     #[arg(long, value_name = "NAME|PEER_ID", conflicts_with_all = ["local", "raw"])]
     pub(crate) peer: Option<String>,
+    /// Buy the answer on the open market: the staked sellers of the model (`-m`, default
+    /// `default`) bid, the cheapest is paid per token with tickets. Needs a running node
+    /// with a funded ticket deposit (`flurry wallet deposit`); the prompt leaves as the
+    /// `[privacy] market` rule allows.
+    #[arg(long, conflicts_with_all = ["local", "raw", "peer"])]
+    pub(crate) market: bool,
     /// The prompt.
     pub(crate) prompt: String,
 }
@@ -332,9 +338,9 @@ impl Setup {
 }
 
 fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
-    if a.peer.is_some() {
+    if a.peer.is_some() || a.market {
         let r = remote::Remote::find(&ctx.paths).context(
-            "--peer needs a running node (the network runs inside it): start one with `flurry up`",
+            "--peer and --market need a running node (the network runs inside it): start one with `flurry up`",
         )?;
         return node_cmd::ask_remote(&r, &a);
     }

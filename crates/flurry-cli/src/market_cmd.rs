@@ -48,6 +48,12 @@ pub(crate) enum MarketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Jobs this node bought and sold since it started, oldest first.
+    Jobs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What this node sells, and how many offers it has heard and refused.
     Status {
         /// Print JSON.
@@ -170,6 +176,36 @@ pub(crate) fn run(ctx: &Setup, c: MarketCommand) -> Result<ExitCode> {
                     } else {
                         ""
                     }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MarketCommand::Jobs { json } => {
+            let v = node(ctx)?.get("/api/market/jobs")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+            if jobs.is_empty() {
+                println!(
+                    "No market jobs yet (buy with `flurry ask --market`, sell with `flurry market sell`)."
+                );
+            }
+            for j in &jobs {
+                println!(
+                    "{:<6} {:<18} {:>6} tokens  {:>22} wei  {}  {}",
+                    j["role"].as_str().unwrap_or(""),
+                    j["id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(18)
+                        .collect::<String>(),
+                    j["tokens"],
+                    j["paid_wei"].as_str().unwrap_or(""),
+                    j["peer"].as_str().unwrap_or(""),
+                    j["status"].as_str().unwrap_or(""),
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -301,7 +301,10 @@ fn tokens_per_s(v: &Value) -> Value {
 }
 
 pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
-    let model = a.model.model.clone().unwrap_or_else(|| "default".into());
+    let mut model = a.model.model.clone().unwrap_or_else(|| "default".into());
+    if a.market && !model.starts_with("market/") {
+        model = format!("market/{model}");
+    }
     let (path, body) = if a.raw {
         (
             "/api/generate",
@@ -320,7 +323,7 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
     };
     let mut body = body;
     // The private memory never goes to a peer.
-    body["memory"] = json!(!a.no_memory && a.peer.is_none());
+    body["memory"] = json!(!a.no_memory && a.peer.is_none() && !a.market);
     if let Some(p) = &a.peer {
         body["peer"] = json!(p);
     }
@@ -342,6 +345,7 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
             "tokens_per_s": tokens_per_s(&v),
             "peer": v.get("peer").cloned().unwrap_or(Value::Null),
             "relayed": v["peer"]["relayed"],
+            "market": v.get("market").cloned().unwrap_or(Value::Null),
         });
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
@@ -359,7 +363,15 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
                 if v["done"].as_bool() == Some(true) {
                     writeln!(out)?;
                     print_sources(&v["citations"]);
-                    if let Some(p) = v.get("peer").filter(|p| p.is_object()) {
+                    if let Some(m) = v.get("market").filter(|m| m.is_object()) {
+                        eprintln!(
+                            "(bought from {} for {} wei: {} tokens, {} failover(s))",
+                            m["provider"].as_str().unwrap_or(""),
+                            m["price_paid_wei"].as_str().unwrap_or("0"),
+                            m["tokens"],
+                            m["failovers"],
+                        );
+                    } else if let Some(p) = v.get("peer").filter(|p| p.is_object()) {
                         eprintln!(
                             "(answered by {} {} over a {} connection)",
                             p["name"].as_str().unwrap_or("peer"),

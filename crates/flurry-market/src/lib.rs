@@ -8,20 +8,24 @@
 //! read from the chain, and ignores sellers without enough of it.
 
 pub mod book;
+pub mod buyer;
+pub mod job;
 pub mod offer;
+pub mod seller;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flurry_chain::{Address, Chain, U256};
+use flurry_chain::{Address, Chain, TicketReceiver, TicketSender, U256};
 use flurry_identity::Identity;
 use flurry_net::{Net, Verdict};
 use serde::Serialize;
 
 pub use book::OfferBook;
+pub use buyer::{Bought, Payment, Purchase};
 pub use offer::{Offer, SignedOffer};
 
 /// The gossip topic of offers.
@@ -63,6 +67,56 @@ pub enum Error {
     /// The offer is not valid.
     #[error("invalid offer: {0}")]
     Offer(#[from] Refused),
+    /// Nobody sells the model, or nobody bid.
+    #[error("{0}")]
+    NoOffers(String),
+}
+
+/// How this node pays and is paid on the market.
+#[derive(Debug)]
+pub struct Payments {
+    /// Validates and stores the tickets buyers pay with (the node's redeemer cashes the
+    /// winners).
+    pub receiver: Arc<TicketReceiver>,
+    /// Signs the tickets this node pays with, within its own limits.
+    pub sender: Arc<TicketSender>,
+    /// Tokens each ticket this node asks for pays ([`job::DEFAULT_TOKENS_PER_TICKET`]).
+    pub tokens_per_ticket: u32,
+    /// A job sold whose buyer sends no ticket for this long, while a token waits for
+    /// payment, ends ([`job::DEFAULT_PAY_TIMEOUT`]).
+    pub pay_timeout: std::time::Duration,
+}
+
+/// Jobs kept for `flurry market jobs`.
+pub const MAX_JOB_RECORDS: usize = 1000;
+
+/// A job bought or sold by this node.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: String,
+    /// `bought` or `sold`.
+    pub role: String,
+    /// The other side (for a bought job, the last provider).
+    pub peer: String,
+    /// The model's name (sold jobs).
+    pub model: String,
+    /// The ModelId.
+    pub model_id: String,
+    /// Tokens generated for the buyer.
+    pub tokens: u64,
+    /// Value of the tickets sent (bought) or received (sold), wei.
+    pub paid_wei: String,
+    /// What the tokens sent cost at the seller's price, wei (sold jobs).
+    pub owed_wei: String,
+    /// Of which up front, wei (sold jobs).
+    pub upfront_wei: String,
+    /// Unix seconds when it started.
+    pub started: u64,
+    /// How it ended.
+    pub status: String,
+    /// Times a bought job moved to another provider.
+    pub failovers: u32,
 }
 
 /// What this node sells.
@@ -110,6 +164,10 @@ pub struct Status {
     pub heard: u64,
     /// Offers heard and refused (bad signature, expired, someone else's, …).
     pub refused: u64,
+    /// Calls for proposals and jobs refused for their rate.
+    pub refused_asks: u64,
+    /// Jobs bought and sold since the node started.
+    pub jobs: usize,
 }
 
 /// How gossip treats an offer heard from `source` at unix time `now`: a forged, tampered,
@@ -184,6 +242,10 @@ pub struct Market {
     refused: Arc<AtomicU64>,
     /// Where the sales are kept across restarts (`None`: in memory only).
     sales_file: Option<PathBuf>,
+    payments: OnceLock<Arc<Payments>>,
+    admission: Arc<seller::Admission>,
+    refused_asks: AtomicU64,
+    jobs: Mutex<VecDeque<JobRecord>>,
 }
 
 impl std::fmt::Debug for Market {
@@ -216,7 +278,50 @@ impl Market {
             heard: AtomicU64::new(0),
             refused: Arc::new(AtomicU64::new(0)),
             sales_file,
+            payments: OnceLock::new(),
+            admission: Arc::default(),
+            refused_asks: AtomicU64::new(0),
+            jobs: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Lets the market take and make payments (once; later calls are ignored).
+    pub fn set_payments(&self, payments: Payments) {
+        let _ = self.payments.set(Arc::new(payments));
+    }
+
+    /// Serves `/flurry/market/1`: bids, and paid jobs handed to `jobs` to run on the local
+    /// engine (answer them like circle requests; the market meters their frames).
+    ///
+    /// # Errors
+    /// When the protocol is served already.
+    pub fn serve_jobs(
+        self: &Arc<Self>,
+        jobs: tokio::sync::mpsc::Sender<flurry_net::Inbound>,
+    ) -> Result<(), Refused> {
+        let incoming = self
+            .net
+            .accept_streams(job::MARKET_PROTOCOL)
+            .map_err(|e| Refused(e.to_string()))?;
+        tokio::spawn(seller::accept(Arc::downgrade(self), incoming, jobs));
+        Ok(())
+    }
+
+    fn record(&self, job: JobRecord) {
+        if let Ok(mut j) = self.jobs.lock() {
+            if j.len() >= MAX_JOB_RECORDS {
+                j.pop_front();
+            }
+            j.push_back(job);
+        }
+    }
+
+    /// Jobs bought and sold since the node started, oldest first.
+    pub fn jobs(&self) -> Vec<JobRecord> {
+        self.jobs
+            .lock()
+            .map(|j| j.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Follows the offers topic and spawns the loop that re-publishes this node's offers
@@ -422,6 +527,8 @@ impl Market {
             offers_known: self.book.lock().map_or(0, |b| b.len()),
             heard: self.heard.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            refused_asks: self.refused_asks.load(Ordering::Relaxed),
+            jobs: self.jobs.lock().map_or(0, |j| j.len()),
         }
     }
 

@@ -149,6 +149,8 @@ pub enum ErrorCode {
     Model,
     /// Generation failed.
     Internal,
+    /// A market job's payment is missing, late or invalid: no more tokens are sent.
+    Payment,
 }
 
 /// One frame of an answer.

@@ -29,6 +29,26 @@ pub use circle::{Circle, Member};
 pub use infer::{ErrorCode, InferFrame, InferMessage, InferRequest};
 pub use task::{MAX_GOSSIP_BYTES, PROTOCOL_VERSION};
 
+/// A stream to a peer on one protocol (reads and writes bytes, `futures` I/O traits).
+pub type PeerStream = libp2p::Stream;
+
+/// Streams other peers open on one protocol ([`Net::accept_streams`]).
+pub struct Incoming(libp2p_stream::IncomingStreams);
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+impl Incoming {
+    /// The next stream and the peer id that opened it; `None` when the swarm stopped.
+    pub async fn next(&mut self) -> Option<(String, PeerStream)> {
+        use futures_util::StreamExt;
+        self.0.next().await.map(|(p, s)| (p.to_string(), s))
+    }
+}
+
 /// Errors of the network layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -662,6 +682,48 @@ impl Net {
             },
             last_err.map(|e| format!(": {e}")).unwrap_or_default()
         )))
+    }
+
+    /// Accepts the streams peers open on `protocol` (one taker per protocol; a second
+    /// call for the same protocol is an error).
+    ///
+    /// # Errors
+    /// When `protocol` is taken already.
+    pub fn accept_streams(&self, protocol: &'static str) -> Result<Incoming> {
+        self.control
+            .clone()
+            .accept(libp2p::StreamProtocol::new(protocol))
+            .map(Incoming)
+            .map_err(|e| Error::Start(e.to_string()))
+    }
+
+    /// Connects to `peer_id` (see [`Net::connect`]) and opens a stream of `protocol`,
+    /// within [`CONNECT_TIMEOUT`] for the stream.
+    ///
+    /// # Errors
+    /// A bad peer id, an unreachable peer, or a peer that does not speak `protocol`.
+    pub async fn open_stream(
+        &self,
+        peer_id: &str,
+        addrs: &[String],
+        protocol: &'static str,
+    ) -> Result<PeerStream> {
+        let peer = parse_peer(peer_id)?;
+        self.connect(peer_id, addrs).await?;
+        let mut control = self.control.clone();
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            control.open_stream(peer, libp2p::StreamProtocol::new(protocol)),
+        )
+        .await
+        .map_err(|_| {
+            Error::Unreachable(format!(
+                "opening a {protocol} stream to {peer_id} timed out"
+            ))
+        })?
+        .map_err(|e| {
+            Error::Unreachable(format!("cannot open a {protocol} stream to {peer_id}: {e}"))
+        })
     }
 
     /// Opens a raw `/flurry/infer/1` stream to a connected peer (protocol tests).

@@ -450,6 +450,7 @@ pub fn up(
             None
         }
     };
+    let sender_limits = chain::sender_limits(&config.chain)?;
     let inbound = if config.net.enabled {
         let net = rt.block_on(flurry_net::Net::start(&id, net_config(&config.net)));
         match net
@@ -463,6 +464,20 @@ pub fn up(
                     Some(paths.market_file()),
                 );
                 rt.block_on(market.start()).map_err(|e| e.to_string())?;
+                if let Some(c) = &node_chain {
+                    match c.chain.domain() {
+                        Ok(domain) => market.set_payments(flurry_market::Payments {
+                            receiver: c.receiver.clone(),
+                            sender: Arc::new(
+                                flurry_chain::TicketSender::new(id.clone(), domain)
+                                    .with_limits(sender_limits),
+                            ),
+                            tokens_per_ticket: flurry_market::job::DEFAULT_TOKENS_PER_TICKET,
+                            pay_timeout: flurry_market::job::DEFAULT_PAY_TIMEOUT,
+                        }),
+                        Err(e) => tracing::warn!("the market cannot pay or be paid: {e}"),
+                    }
+                }
                 let p =
                     flurry_router::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
                 rt.spawn(net_events(events, market.clone()));
@@ -470,6 +485,7 @@ pub fn up(
             }) {
             Ok((p, inbound, market)) => {
                 state.router.p2p = Some(Arc::new(p));
+                state.router.market = Some(market.clone());
                 state.market = Some(market);
                 Some(inbound)
             }
@@ -496,6 +512,26 @@ pub fn up(
                     .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
             },
         ));
+    }
+    if let Some(market) = &state.market {
+        // Buyers' jobs run like circle members' requests (never with the private
+        // memory); the market meters their frames against the tickets paid.
+        let (jobs, queued) = tokio::sync::mpsc::channel(flurry_net::INBOUND_QUEUE);
+        let _guard = rt.enter();
+        match market.serve_jobs(jobs) {
+            Ok(()) => {
+                let st = state.clone();
+                rt.spawn(flurry_router::serve_peers(
+                    state.router.clone(),
+                    queued,
+                    move |t| {
+                        st.metrics
+                            .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
+                    },
+                ));
+            }
+            Err(e) => tracing::warn!("not serving market jobs: {e}"),
+        }
     }
     let grace = Duration::from_secs(config.api.shutdown_grace_secs);
     let limits = flurry_api::ServeLimits {

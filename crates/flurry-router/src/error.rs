@@ -10,6 +10,14 @@ pub enum Error {
         "the peer-to-peer network is off on this node: set `[net] enabled = true` in flurry.toml and restart it"
     )]
     NetOff,
+    /// The market is off on this node (no network or no chain).
+    #[error(
+        "the market is off on this node: it needs the peer-to-peer network ([net] enabled = true) and a chain ([chain] mode = \"local\" or `flurry chain use URL`)"
+    )]
+    MarketOff,
+    /// The market found no seller, or the purchase failed before it started.
+    #[error("market: {0}")]
+    Market(#[from] flurry_market::Error),
     /// The network layer failed or refused.
     #[error(transparent)]
     Net(#[from] flurry_net::Error),

@@ -12,6 +12,7 @@
 
 mod error;
 mod local;
+mod market;
 mod p2p;
 mod remote;
 mod serve;
@@ -30,6 +31,11 @@ pub use error::Error;
 pub use local::{Terminal, forward};
 pub use p2p::P2p;
 pub use serve::serve_peers;
+
+/// Whether `model` asks the open market (`market/NAME`, or `market`).
+pub fn is_market_model(model: &str) -> bool {
+    market::market_model(model).is_some()
+}
 
 /// Most stop strings per request.
 pub const MAX_STOP: usize = 4;
@@ -68,6 +74,8 @@ pub struct Router {
     pub p2p: Option<Arc<P2p>>,
     /// The owner's privacy policy (`[privacy]`): what may leave for each destination.
     pub privacy: flurry_privacy::PolicySource,
+    /// The open market, for models written `market/NAME`; `None` = off.
+    pub market: Option<Arc<flurry_market::Market>>,
 }
 
 /// What a request asks for, after parsing.
@@ -124,6 +132,8 @@ pub struct Started {
     pub citations: Vec<Citation>,
     /// The peer that answers, when it is not this node.
     pub peer: Option<PeerUsed>,
+    /// The market job's account, when the answer was bought (`"market"` in answers).
+    pub market: Option<Arc<std::sync::Mutex<flurry_market::Bought>>>,
 }
 
 /// The collected result of a generation.
@@ -185,6 +195,7 @@ impl Router {
             egress: None,
             p2p: None,
             privacy: flurry_privacy::PolicySource::default(),
+            market: None,
         }
     }
 
@@ -213,6 +224,17 @@ impl Router {
 
     /// Sends the request to the peer it names, or runs it here.
     pub async fn start(&self, spec: GenSpec) -> Result<Started, Error> {
+        if let Some(name) = spec.model.as_deref().and_then(market::market_model) {
+            let name = name.to_string();
+            spec.sampling.validate().map_err(Error::Sampling)?;
+            if spec.logprobs.is_some() || spec.peer.is_some() {
+                return Err(Error::invalid(
+                    "model",
+                    "a market request takes neither `logprobs` nor `peer`: the market picks the seller",
+                ));
+            }
+            return self.start_market(name, spec).await;
+        }
         if let Some((member, model)) = self.route(spec.model.as_deref(), spec.peer.as_deref())? {
             spec.sampling.validate().map_err(Error::Sampling)?;
             if spec.logprobs.is_some() {

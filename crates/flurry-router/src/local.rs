@@ -72,6 +72,7 @@ impl Router {
             events: rx,
             citations,
             peer: None,
+            market: None,
         })
     }
 }

@@ -87,7 +87,9 @@ impl Router {
         } else {
             format!("{} ({})", member.name, member.peer_id)
         };
-        let (msgs, rule, restorer) = self.outgoing(msgs, spec.privacy).await?;
+        let (msgs, rule, restorer) = self
+            .outgoing(Destination::Circle, msgs, spec.privacy)
+            .await?;
         let request = infer_request(msgs, model, &spec.sampling, spec.max_tokens, spec.stop);
         flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
             .map_err(Error::RequestTooLarge)?;
@@ -153,6 +155,7 @@ impl Router {
             events: rx,
             citations: Vec::new(),
             peer: Some(used),
+            market: None,
         })
     }
 }
@@ -163,20 +166,20 @@ impl Router {
     /// all of them), the rule's name for the egress log, and the restorer for the answer
     /// when they were scrubbed. A request the policy keeps here is refused before
     /// anything is sent or logged.
-    async fn outgoing(
+    pub(crate) async fn outgoing(
         &self,
+        to: Destination,
         msgs: Vec<ChatMessage>,
         wish: Option<flurry_privacy::Override>,
     ) -> Result<(Vec<ChatMessage>, &'static str, Option<Restorer>), Error> {
-        let rule = self
-            .privacy
-            .rule(Destination::Circle)
-            .map_err(Error::Policy)?;
-        match flurry_privacy::decide(Destination::Circle, rule, wish) {
+        let rule = self.privacy.rule(to).map_err(Error::Policy)?;
+        match flurry_privacy::decide(to, rule, wish) {
             Decision::Local | Decision::SendAsIs => Ok((msgs, "as-is", None)),
             Decision::Refused => Err(Error::PrivacyRefused {
                 reason: if wish == Some(flurry_privacy::Override::LocalOnly) {
                     "the request asks to stay on this node (\"privacy\": \"local-only\"): send it without a peer to run it here".into()
+                } else if to == Destination::Market {
+                    "[privacy] market = \"never\" keeps requests off the market: ask a local model, or allow it with `flurry privacy policy --market scrubbed`".into()
                 } else {
                     "[privacy] circle = \"never\" keeps requests on this node: send it without a peer to run it here, or allow it with `flurry privacy policy --circle scrubbed`".into()
                 },
@@ -205,7 +208,7 @@ impl Router {
 
 /// The request that leaves the node for a peer: the chat messages as they are, the
 /// model to ask for, sampling, `max_tokens` and stop strings.
-fn infer_request(
+pub(crate) fn infer_request(
     msgs: Vec<ChatMessage>,
     model: Option<String>,
     s: &SamplingParams,
@@ -234,7 +237,7 @@ fn infer_request(
 /// Moves a peer's frames (after `start`) to the caller as engine events, until `done`,
 /// an error, or the caller leaves (dropping `frames` then tells the peer to stop).
 /// `started` is when the request was sent, for the prefill time.
-async fn relay(
+pub(crate) async fn relay(
     mut frames: mpsc::Receiver<flurry_net::Result<InferFrame>>,
     tx: mpsc::Sender<Event>,
     label: String,

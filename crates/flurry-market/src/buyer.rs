@@ -1,0 +1,619 @@
+//! The buyer's side of `/flurry/market/1`: a call for proposals to the staked sellers of
+//! a model, the award by price and round trip, payment per token as the answer arrives,
+//! and failover to the next bidder when a provider dies or stalls.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flurry_chain::{Address, U256};
+use flurry_net::infer::{self, DEFAULT_MAX_ANSWER_TOKENS, MAX_TEXT_BYTES_PER_TOKEN};
+use flurry_net::{ErrorCode, InferFrame, InferRequest, PeerStream};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{AsyncWriteExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::job::{self, Ask, Bid, JOB_VERSION, JobFrame, Prices, Reply};
+use crate::{Error, JobRecord, Listed, Market, unix_now};
+
+/// Sellers asked in one call for proposals, at most.
+pub const MAX_CFP: usize = 8;
+/// How long a call for proposals waits for bids (connecting included).
+pub const CFP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Once the first bid is in, how much longer the others may take.
+pub const BID_GRACE: Duration = Duration::from_millis(150);
+/// A provider that sends nothing for this long after the job started is given up for
+/// the next bidder (the first token may take longer: the prompt is read first).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the first frame of a job may take.
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A job bought on the market, as it stands (`"market"` in the API's answers).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Bought {
+    /// The job's id.
+    pub job_id: String,
+    /// The ModelId.
+    pub model_id: String,
+    /// The provider now (the last one awarded).
+    pub provider: String,
+    /// Every provider awarded, in order.
+    pub providers: Vec<String>,
+    /// Its price for generated tokens, wei per million.
+    pub price_wei_per_mtok: String,
+    /// Value of the tickets sent to all providers, wei (expected value).
+    pub price_paid_wei: String,
+    /// Tokens received.
+    pub tokens: u64,
+    /// Bids received.
+    pub bids: usize,
+    /// Times the job moved to another provider.
+    pub failovers: u32,
+    /// Milliseconds from the call for proposals to the award.
+    pub award_ms: f64,
+    /// The receipt: the job, what each provider was paid, and the hashes of the tickets.
+    pub receipt: Vec<Payment>,
+}
+
+/// What one provider was paid for a job.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Payment {
+    /// The provider.
+    pub provider: String,
+    /// Tokens it sent.
+    pub tokens: u64,
+    /// Value of the tickets it got, wei.
+    pub paid_wei: String,
+    /// Hashes of those tickets.
+    pub tickets: Vec<String>,
+}
+
+/// A job under way: its frames (`start` once, tokens, then `done` or an error), and its
+/// account.
+#[derive(Debug)]
+pub struct Purchase {
+    /// The answer's frames; dropping the receiver stops the job.
+    pub frames: mpsc::Receiver<Result<InferFrame, String>>,
+    /// The job's account, updated as it runs.
+    pub report: Arc<Mutex<Bought>>,
+}
+
+/// A bid checked against the offer it answers.
+#[derive(Debug, Clone)]
+struct Award {
+    peer_id: String,
+    payee: Address,
+    bid: Bid,
+    prices: Prices,
+    rtt: f64,
+}
+
+impl Market {
+    /// Buys `request` from the market: the live, staked offers of `model` (a name or
+    /// ModelId; the cheapest offer's ModelId decides which sellers may take part) at or
+    /// below `max_price` wei per million generated tokens are called for proposals; the
+    /// cheapest bid (then the shortest round trip) is awarded, and the job fails over
+    /// to the next bid, with the same seed and the tokens received so far, when its
+    /// provider dies or stalls.
+    ///
+    /// # Errors
+    /// No chain or no payments, no staked offer, or no bid.
+    pub async fn buy(
+        self: &Arc<Self>,
+        model: &str,
+        mut request: InferRequest,
+        max_price: Option<u128>,
+    ) -> Result<Purchase, Error> {
+        let pay = self.payments.get().cloned().ok_or(Error::NoChain)?;
+        let me = self.identity.peer_id();
+        let offers: Vec<Listed> = self
+            .offers(Some(model), false)
+            .await?
+            .into_iter()
+            .filter(|o| o.offer.peer_id != me && max_price.is_none_or(|m| o.offer.price() <= m))
+            .collect();
+        let Some(first) = offers.first() else {
+            return Err(Error::NoOffers(format!(
+                "no staked seller offers {model}{}: see `flurry market offers`",
+                max_price
+                    .map(|p| format!(" at {p} wei per million tokens or less"))
+                    .unwrap_or_default()
+            )));
+        };
+        let model_id = first.offer.model_id.clone();
+        let offers: Vec<Listed> = offers
+            .into_iter()
+            .filter(|o| o.offer.model_id == model_id)
+            .take(MAX_CFP)
+            .collect();
+        if request.seed.is_none() {
+            // Failover continues an answer only with the seed that began it.
+            request.seed = Some(rand_u64());
+        }
+        let started = Instant::now();
+        let mut awards = self
+            .call_for_proposals(&offers, &model_id, pay.sender.address())
+            .await;
+        if awards.is_empty() {
+            return Err(Error::NoOffers(format!(
+                "none of the {} sellers of {model} bid within {} s",
+                offers.len(),
+                CFP_TIMEOUT.as_secs()
+            )));
+        }
+        awards.sort_by(|a, b| {
+            (a.prices.output, a.prices.prompt)
+                .cmp(&(b.prices.output, b.prices.prompt))
+                .then(a.rtt.total_cmp(&b.rtt))
+        });
+        let report = Arc::new(Mutex::new(Bought {
+            job_id: format!("{:016x}", rand_u64()),
+            model_id: model_id.clone(),
+            bids: awards.len(),
+            award_ms: started.elapsed().as_secs_f64() * 1e3,
+            price_paid_wei: "0".into(),
+            ..Bought::default()
+        }));
+        let (tx, rx) = mpsc::channel(64);
+        let market = self.clone();
+        let r = report.clone();
+        tokio::spawn(async move {
+            market.run_purchase(awards, model_id, request, tx, r).await;
+        });
+        Ok(Purchase { frames: rx, report })
+    }
+
+    async fn call_for_proposals(
+        &self,
+        offers: &[Listed],
+        model_id: &str,
+        me: Address,
+    ) -> Vec<Award> {
+        let mut asks: FuturesUnordered<_> = offers
+            .iter()
+            .map(|o| {
+                let net = self.net.clone();
+                let peer = o.offer.peer_id.clone();
+                let model_id = model_id.to_string();
+                let offer = o.clone();
+                async move {
+                    let got =
+                        tokio::time::timeout(CFP_TIMEOUT, ask_bid(&net, &peer, &model_id)).await;
+                    match got {
+                        Ok(Ok(bid)) => check_bid(&offer, bid, me),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err("no bid in time".into()),
+                    }
+                    .map_err(|e| (peer, e))
+                }
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut grace: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match grace {
+                Some(g) => match tokio::time::timeout_at(g, asks.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+                None => asks.next().await,
+            };
+            let Some(result) = next else { break };
+            match result {
+                Ok(a) => {
+                    out.push(a);
+                    grace.get_or_insert_with(|| tokio::time::Instant::now() + BID_GRACE);
+                }
+                Err((peer, e)) => tracing::info!(%peer, reason = %e, "no usable bid"),
+            }
+        }
+        out
+    }
+
+    async fn run_purchase(
+        self: Arc<Self>,
+        awards: Vec<Award>,
+        model_id: String,
+        request: InferRequest,
+        tx: mpsc::Sender<Result<InferFrame, String>>,
+        report: Arc<Mutex<Bought>>,
+    ) {
+        let started = unix_now();
+        let mut got = Got::default();
+        let mut last_error = String::from("no provider");
+        let mut outcome = None;
+        for (i, award) in awards.iter().enumerate() {
+            if let Ok(mut r) = report.lock() {
+                r.provider = award.peer_id.clone();
+                r.providers.push(award.peer_id.clone());
+                r.price_wei_per_mtok = award.prices.output.to_string();
+                r.failovers = u32::try_from(i).unwrap_or(u32::MAX);
+                r.receipt.push(Payment {
+                    provider: award.peer_id.clone(),
+                    paid_wei: "0".into(),
+                    ..Payment::default()
+                });
+            }
+            match self
+                .attempt(award, &model_id, &request, &mut got, &tx, &report)
+                .await
+            {
+                Attempt::Finished => {
+                    outcome = Some("done".to_string());
+                    break;
+                }
+                Attempt::Gone => {
+                    outcome = Some("the reader left".to_string());
+                    break;
+                }
+                Attempt::Fatal(e) => {
+                    let _ = tx.send(Err(e.clone())).await;
+                    outcome = Some(format!("failed: {e}"));
+                    break;
+                }
+                Attempt::Failover(e) => {
+                    tracing::warn!(provider = %award.peer_id, reason = %e, tokens = got.tokens, "market provider failed; awarding the next bid");
+                    last_error = format!("provider {}: {e}", award.peer_id);
+                }
+            }
+        }
+        let status = match outcome {
+            Some(s) => s,
+            None => {
+                let e = format!("every bidder failed; the last: {last_error}");
+                let _ = tx.send(Err(e.clone())).await;
+                format!("failed: {e}")
+            }
+        };
+        let r = report.lock().map(|r| r.clone()).unwrap_or_default();
+        self.record(JobRecord {
+            id: r.job_id,
+            role: "bought".into(),
+            peer: r.provider,
+            model: String::new(),
+            model_id,
+            tokens: r.tokens,
+            paid_wei: r.price_paid_wei,
+            owed_wei: String::new(),
+            started,
+            status,
+            failovers: r.failovers,
+            upfront_wei: String::new(),
+        });
+    }
+
+    /// One provider's part of a job: from the award to `done`, or to a failure that
+    /// sends the job to the next bidder.
+    async fn attempt(
+        &self,
+        award: &Award,
+        model_id: &str,
+        request: &InferRequest,
+        got: &mut Got,
+        tx: &mpsc::Sender<Result<InferFrame, String>>,
+        report: &Arc<Mutex<Bought>>,
+    ) -> Attempt {
+        let Some(pay) = self.payments.get().cloned() else {
+            return Attempt::Fatal("this node takes no payments now".into());
+        };
+        let job_id = report.lock().map(|r| r.job_id.clone()).unwrap_or_default();
+        let aux = job_id.as_bytes().to_vec();
+        let skip = u32::try_from(got.tokens).unwrap_or(u32::MAX);
+        let mut params = award.bid.params.clone();
+        // Value of the tickets the provider has credited (as the buyer counts it, or as
+        // the provider says after it refused some), and of all the tickets sent.
+        let mut paid = U256::ZERO;
+        let mut sent = U256::ZERO;
+        let mut hashes: Vec<String> = Vec::new();
+        let tickets_for = |params: &flurry_chain::ticket::TicketParams,
+                           value: U256,
+                           paid: &mut U256,
+                           sent: &mut U256,
+                           hashes: &mut Vec<String>| {
+            let missing = value.saturating_sub(*paid);
+            if missing.is_zero() {
+                return Ok(Vec::new());
+            }
+            let ts = pay
+                .sender
+                .pay(params, award.payee, missing, &aux)
+                .map_err(|e| e.to_string())?;
+            let v = params.ticket_value() * U256::from(ts.len());
+            *paid += v;
+            *sent += v;
+            hashes.extend(ts.iter().map(|t| t.ticket.hash(&params.domain).to_string()));
+            Ok::<_, String>(ts)
+        };
+        let upfront = job::upfront(&award.prices, request, skip, award.bid.tokens_per_ticket);
+        let tickets = match tickets_for(&params, upfront, &mut paid, &mut sent, &mut hashes) {
+            Ok(t) if t.len() <= job::MAX_TICKETS_PER_FRAME => t,
+            Ok(t) => {
+                return Attempt::Failover(format!(
+                    "its terms need {} tickets up front, more than {}",
+                    t.len(),
+                    job::MAX_TICKETS_PER_FRAME
+                ));
+            }
+            Err(e) => return Attempt::Failover(e),
+        };
+        let ask = Ask::Job {
+            v: JOB_VERSION,
+            model_id: model_id.to_string(),
+            request: request.clone(),
+            skip,
+            tickets,
+        };
+        let mut stream = match self
+            .net
+            .open_stream(&award.peer_id, &[], job::MARKET_PROTOCOL)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Attempt::Failover(e.to_string()),
+        };
+        if let Err(e) = infer::write_frame(&mut stream, &ask, job::MAX_ASK_BYTES).await {
+            return Attempt::Failover(format!("cannot send the job: {e}"));
+        }
+        let account = |sent: U256, hashes: &[String], tokens: u64, total: u64| {
+            if let Ok(mut r) = report.lock() {
+                if let Some(p) = r.receipt.last_mut() {
+                    p.paid_wei = sent.to_string();
+                    p.tickets = hashes.to_vec();
+                    p.tokens = tokens;
+                }
+                let sum = r
+                    .receipt
+                    .iter()
+                    .map(|p| p.paid_wei.parse::<U256>().unwrap_or_default())
+                    .fold(U256::ZERO, |a, b| a + b);
+                r.price_paid_wei = sum.to_string();
+                r.tokens = total;
+            }
+        };
+        account(sent, &hashes, 0, got.tokens);
+        let max_tokens = u64::from(request.max_tokens.unwrap_or(DEFAULT_MAX_ANSWER_TOKENS));
+        let max_text = usize::try_from(max_tokens + 1)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(MAX_TEXT_BYTES_PER_TOKEN);
+        let ahead = u64::from(award.bid.tokens_per_ticket).div_ceil(2);
+        let mut mine = 0u64;
+        let mut prompt_tokens: Option<u64> = None;
+        let (mut rd, mut wr) = futures_util::AsyncReadExt::split(stream);
+        loop {
+            let wait = if prompt_tokens.is_some() && mine > 0 {
+                STALL_TIMEOUT
+            } else {
+                FIRST_FRAME_TIMEOUT
+            };
+            let next = tokio::select! {
+                n = tokio::time::timeout(wait, infer::read_frame::<_, JobFrame>(&mut rd, infer::MAX_FRAME_BYTES)) => n,
+                () = tx.closed() => return Attempt::Gone,
+            };
+            let frame = match next {
+                Err(_) => return Attempt::Failover(format!("no frame for {} s", wait.as_secs())),
+                Ok(Ok(Some(f))) => f,
+                Ok(Ok(None)) => {
+                    return Attempt::Failover(
+                        "the provider closed the stream before the end".into(),
+                    );
+                }
+                Ok(Err(e)) => return Attempt::Failover(e.to_string()),
+            };
+            let frame = match frame {
+                JobFrame::Params {
+                    params: fresh,
+                    credit_wei,
+                } => {
+                    if let Err(e) = check_params(&fresh, award, &params) {
+                        return Attempt::Failover(format!("new ticket parameters refused: {e}"));
+                    }
+                    params = fresh;
+                    // Tickets it refused (their parameters were retired) are paid again,
+                    // within a bound checked below.
+                    if let Ok(c) = credit_wei.parse::<U256>() {
+                        paid = paid.min(c);
+                    }
+                    continue;
+                }
+                other => match other.into_infer() {
+                    Some(f) => f,
+                    None => continue,
+                },
+            };
+            match &frame {
+                InferFrame::Start {
+                    prompt_tokens: p, ..
+                } => {
+                    if prompt_tokens.is_some() {
+                        return Attempt::Failover("start sent twice".into());
+                    }
+                    prompt_tokens = Some(u64::from(*p));
+                    if got.started {
+                        continue;
+                    }
+                    got.started = true;
+                }
+                InferFrame::Token { text } => {
+                    let Some(p) = prompt_tokens else {
+                        return Attempt::Failover("a token before start".into());
+                    };
+                    mine += 1;
+                    got.tokens += 1;
+                    got.text_bytes += text.len();
+                    if got.tokens > max_tokens + 1 || got.text_bytes > max_text {
+                        return Attempt::Failover("more tokens than asked for".into());
+                    }
+                    // Keep about half a ticket ahead of what is owed, so the provider
+                    // never waits, and never more than about one ticket and a half.
+                    let mine_max = max_tokens.saturating_sub(u64::from(skip)) + 1;
+                    let owed = award
+                        .prices
+                        .owed(p + u64::from(skip), (mine + ahead).min(mine_max));
+                    let before = hashes.len();
+                    match tickets_for(&params, owed, &mut paid, &mut sent, &mut hashes) {
+                        Ok(ts) if ts.is_empty() => {}
+                        Ok(ts) => {
+                            // A provider that keeps saying it credited less than it was
+                            // sent gets no more than two tickets beyond what is owed.
+                            let ev = params.ticket_value();
+                            let bound = award
+                                .prices
+                                .owed(p + u64::from(skip), mine + ahead)
+                                .max(upfront)
+                                + ev * U256::from(2u8);
+                            if sent > bound {
+                                hashes.truncate(before);
+                                return Attempt::Failover(format!(
+                                    "it asked for {sent} wei of tickets for {owed} wei of work"
+                                ));
+                            }
+                            for chunk in ts.chunks(job::MAX_TICKETS_PER_FRAME) {
+                                let msg = Ask::Pay {
+                                    tickets: chunk.to_vec(),
+                                };
+                                if let Err(e) =
+                                    infer::write_frame(&mut wr, &msg, job::MAX_PAY_BYTES).await
+                                {
+                                    return Attempt::Failover(format!("cannot pay: {e}"));
+                                }
+                            }
+                        }
+                        Err(e) => return Attempt::Fatal(format!("cannot pay the provider: {e}")),
+                    }
+                    account(sent, &hashes, mine, got.tokens);
+                }
+                InferFrame::Done { finish_reason, .. } => {
+                    account(sent, &hashes, mine, got.tokens);
+                    let done = InferFrame::Done {
+                        finish_reason: finish_reason.clone(),
+                        completion_tokens: u32::try_from(got.tokens).unwrap_or(u32::MAX),
+                    };
+                    let _ = tx.send(Ok(done)).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), wr.close()).await;
+                    return Attempt::Finished;
+                }
+                InferFrame::Error { code, message } => {
+                    account(sent, &hashes, mine, got.tokens);
+                    return match code {
+                        ErrorCode::BadRequest | ErrorCode::TooLarge if got.tokens == 0 => {
+                            Attempt::Fatal(format!("the provider refused the request: {message}"))
+                        }
+                        _ => Attempt::Failover(format!("{message} ({code:?})")),
+                    };
+                }
+            }
+            if tx.send(Ok(frame)).await.is_err() {
+                return Attempt::Gone;
+            }
+        }
+    }
+}
+
+/// New parameters mid-job must keep the bid's terms: same payee, payer, domain, and a
+/// ticket worth no more than before.
+fn check_params(
+    fresh: &flurry_chain::ticket::TicketParams,
+    award: &Award,
+    old: &flurry_chain::ticket::TicketParams,
+) -> Result<(), String> {
+    if fresh.recipient != award.payee || fresh.sender != old.sender || fresh.domain != old.domain {
+        return Err("they name someone else, or another chain".into());
+    }
+    if fresh.ticket_value() > award.prices.ticket_value(award.bid.tokens_per_ticket)
+        || fresh.ticket_value().is_zero()
+    {
+        return Err("their tickets are worth more than the bid's".into());
+    }
+    Ok(())
+}
+
+/// What the buyer holds of the answer across providers.
+#[derive(Debug, Default)]
+struct Got {
+    started: bool,
+    tokens: u64,
+    text_bytes: usize,
+}
+
+enum Attempt {
+    Finished,
+    Gone,
+    Fatal(String),
+    Failover(String),
+}
+
+async fn ask_bid(net: &flurry_net::Net, peer: &str, model_id: &str) -> Result<Bid, String> {
+    let mut stream: PeerStream = net
+        .open_stream(peer, &[], job::MARKET_PROTOCOL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ask = Ask::Cfp {
+        v: JOB_VERSION,
+        model_id: model_id.to_string(),
+    };
+    infer::write_frame(&mut stream, &ask, job::MAX_ASK_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reply = infer::read_frame::<_, Reply>(&mut stream, job::MAX_REPLY_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stream.close().await;
+    match reply {
+        Some(Reply::Bid(b)) => Ok(*b),
+        Some(Reply::Error { code, message }) => Err(format!("declined: {message} ({code:?})")),
+        None => Err("closed without a bid".into()),
+    }
+}
+
+/// A bid is believed only when it matches the seller's signed offer: the same model and
+/// profile, prices no higher than offered, tickets payable to the offer's address whose
+/// value matches the price (one ticket never buys fewer tokens than it says).
+fn check_bid(offer: &Listed, bid: Bid, me: Address) -> Result<Award, String> {
+    let o = &offer.offer;
+    if bid.v != JOB_VERSION {
+        return Err(format!("bid version {}", bid.v));
+    }
+    if bid.model_id != o.model_id || bid.profile != o.profile {
+        return Err("the bid is for another model or profile than the offer".into());
+    }
+    let output: u128 = bid.price_wei_per_mtok.parse().map_err(|_| "bad price")?;
+    let prompt: u128 = bid
+        .prompt_price_wei_per_mtok
+        .parse()
+        .map_err(|_| "bad prompt price")?;
+    if output > o.price() || prompt > o.prompt_price() {
+        return Err("the bid asks more than the offer".into());
+    }
+    if bid.tokens_per_ticket == 0 || bid.tokens_per_ticket > job::MAX_TOKENS_PER_TICKET {
+        return Err(format!("{} tokens per ticket", bid.tokens_per_ticket));
+    }
+    let payee: Address = o.address.parse().map_err(|_| "bad address")?;
+    if bid.params.recipient != payee || bid.params.sender != me {
+        return Err("the ticket parameters name someone else".into());
+    }
+    let prices = Prices { output, prompt };
+    let ev = bid.params.ticket_value();
+    // Rounding of the win probability may make a ticket a little cheaper, never dearer.
+    if ev > prices.ticket_value(bid.tokens_per_ticket) {
+        return Err(format!(
+            "a ticket is worth {ev} wei, more than {} tokens cost",
+            bid.tokens_per_ticket
+        ));
+    }
+    if ev.is_zero() {
+        return Err("worthless tickets".into());
+    }
+    Ok(Award {
+        peer_id: o.peer_id.clone(),
+        payee,
+        bid,
+        prices,
+        rtt: offer.rtt_ms.unwrap_or(f64::MAX),
+    })
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}

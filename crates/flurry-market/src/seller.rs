@@ -1,0 +1,671 @@
+//! The seller's side of `/flurry/market/1`: admission (a global cap on streams, a
+//! per-peer rate, the sale's `max_jobs`), bids with ticket parameters bound to the
+//! buyer, and jobs whose tokens go out only as far as the buyer's tickets pay for them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use flurry_chain::U256;
+use flurry_chain::ticket::SignedTicket;
+use flurry_net::infer::{self, CodecError};
+use flurry_net::{ErrorCode, Inbound, InferFrame, PeerStream};
+use futures_util::AsyncWriteExt;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::job::{self, Ask, Bid, JOB_VERSION, JobFrame, Prices, Reply};
+use crate::{JobRecord, Market, Sale, unix_now};
+
+/// Streams served at once, all peers together.
+pub const MAX_STREAMS: usize = 64;
+/// Asks (calls for proposals and jobs) one peer may make per minute.
+pub const ASKS_PER_MINUTE: u32 = 60;
+/// Jobs one peer may run here at once.
+pub const JOBS_PER_PEER: u32 = 2;
+/// The first frame must arrive within this time.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the last frame, how long the seller still takes tickets that were on their way.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// A frame the buyer does not read within this time ends the stream.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+    jobs: u32,
+}
+
+/// Per-peer rate and job counts.
+#[derive(Debug, Default)]
+pub(crate) struct Admission {
+    peers: Mutex<HashMap<String, Bucket>>,
+    /// Running jobs per ModelId.
+    models: Mutex<HashMap<String, u32>>,
+}
+
+impl Admission {
+    fn ask(&self, peer: &str) -> Result<(), String> {
+        let mut map = self.peers.lock().map_err(|_| "poisoned".to_string())?;
+        let now = Instant::now();
+        if map.len() > 4096 {
+            map.retain(|_, b| b.jobs > 0 || now.duration_since(b.last) < Duration::from_secs(60));
+        }
+        let cap = f64::from(ASKS_PER_MINUTE);
+        let b = map.entry(peer.to_string()).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+            jobs: 0,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * cap / 60.0).min(cap);
+        b.last = now;
+        if b.tokens < 1.0 {
+            return Err(format!(
+                "more than {ASKS_PER_MINUTE} calls for proposals and jobs per minute from you; slow down"
+            ));
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Takes a job slot for `peer` on `sale`, or says why not.
+    fn job(self: &Arc<Self>, peer: &str, sale: &Sale) -> Result<JobSlot, InferFrame> {
+        let mut peers = self
+            .peers
+            .lock()
+            .map_err(|_| InferFrame::error(ErrorCode::Internal, "poisoned"))?;
+        let mut models = self
+            .models
+            .lock()
+            .map_err(|_| InferFrame::error(ErrorCode::Internal, "poisoned"))?;
+        let running = models.entry(sale.model_id.clone()).or_insert(0);
+        if *running >= sale.max_jobs {
+            return Err(InferFrame::error(
+                ErrorCode::Busy,
+                format!(
+                    "this seller runs {} jobs of this model already (its limit); try another seller",
+                    sale.max_jobs
+                ),
+            ));
+        }
+        let b = peers.entry(peer.to_string()).or_insert(Bucket {
+            tokens: 0.0,
+            last: Instant::now(),
+            jobs: 0,
+        });
+        if b.jobs >= JOBS_PER_PEER {
+            return Err(InferFrame::error(
+                ErrorCode::RateLimited,
+                format!("{JOBS_PER_PEER} of your jobs run here already; wait for one to end"),
+            ));
+        }
+        b.jobs += 1;
+        *running += 1;
+        Ok(JobSlot {
+            admission: Arc::downgrade(self),
+            peer: peer.to_string(),
+            model_id: sale.model_id.clone(),
+        })
+    }
+
+    fn running(&self, model_id: &str) -> u32 {
+        self.models
+            .lock()
+            .map(|m| m.get(model_id).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// Gives a job's slots back when it ends.
+struct JobSlot {
+    admission: Weak<Admission>,
+    peer: String,
+    model_id: String,
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        let Some(a) = self.admission.upgrade() else {
+            return;
+        };
+        if let Ok(mut p) = a.peers.lock()
+            && let Some(b) = p.get_mut(&self.peer)
+        {
+            b.jobs = b.jobs.saturating_sub(1);
+        }
+        if let Ok(mut m) = a.models.lock()
+            && let Some(n) = m.get_mut(&self.model_id)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Accepts `/flurry/market/1` streams until the swarm stops; jobs go to `jobs` to run on
+/// the local engine.
+pub(crate) async fn accept(
+    market: Weak<Market>,
+    mut incoming: flurry_net::Incoming,
+    jobs: mpsc::Sender<Inbound>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_STREAMS));
+    while let Some((peer, mut stream)) = incoming.next().await {
+        let Some(m) = market.upgrade() else { return };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "market stream refused: too many at once");
+            let _ = stream.close().await;
+            continue;
+        };
+        let jobs = jobs.clone();
+        tokio::spawn(async move {
+            handle(&m, &peer, stream, &jobs).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn write<T: serde::Serialize>(stream: &mut PeerStream, value: &T, limit: usize) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, infer::write_frame(stream, value, limit)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn refuse(mut stream: PeerStream, code: ErrorCode, message: String) {
+    let reply = Reply::Error { code, message };
+    let _ = write(&mut stream, &reply, job::MAX_REPLY_BYTES).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+}
+
+async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc::Sender<Inbound>) {
+    let read = tokio::time::timeout(
+        ASK_TIMEOUT,
+        infer::read_frame::<_, Ask>(&mut stream, job::MAX_ASK_BYTES),
+    )
+    .await;
+    let ask = match read {
+        Err(_) => {
+            return refuse(stream, ErrorCode::Timeout, "no request within 10 s".into()).await;
+        }
+        Ok(Ok(None) | Err(CodecError::Truncated | CodecError::Io(_))) => return,
+        Ok(Err(e @ CodecError::TooLarge { .. })) => {
+            return refuse(stream, ErrorCode::TooLarge, e.to_string()).await;
+        }
+        Ok(Err(e)) => return refuse(stream, ErrorCode::BadRequest, e.to_string()).await,
+        Ok(Ok(Some(a))) => a,
+    };
+    if let Err(message) = m.admission.ask(peer) {
+        m.refused_asks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return refuse(stream, ErrorCode::RateLimited, message).await;
+    }
+    match ask {
+        Ask::Cfp { v, model_id } => {
+            let reply = match bid(m, peer, v, &model_id).await {
+                Ok(b) => Reply::Bid(Box::new(b)),
+                Err((code, message)) => Reply::Error { code, message },
+            };
+            let _ = write(&mut stream, &reply, job::MAX_REPLY_BYTES).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+        }
+        Ask::Job {
+            v,
+            model_id,
+            request,
+            skip,
+            tickets,
+        } => {
+            let order = Order {
+                v,
+                model_id,
+                request,
+                skip,
+                tickets,
+            };
+            match admit_job(m, peer, jobs, order).await {
+                Ok(job) => serve_job(m, peer, stream, job).await,
+                Err(frame) => {
+                    let _ = write(&mut stream, &frame, infer::MAX_FRAME_BYTES).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
+                }
+            }
+        }
+        Ask::Pay { .. } => {
+            refuse(
+                stream,
+                ErrorCode::BadRequest,
+                "a payment belongs on a job's stream".into(),
+            )
+            .await;
+        }
+    }
+}
+
+/// The sale of `model_id`, its prices, and the seller's payment side; or why there is
+/// none.
+fn terms(
+    m: &Market,
+    v: u32,
+    model_id: &str,
+) -> Result<(Sale, Prices, Arc<crate::Payments>), (ErrorCode, String)> {
+    if v != JOB_VERSION {
+        return Err((
+            ErrorCode::Version,
+            format!("market message version {v} is not supported; this node speaks {JOB_VERSION}"),
+        ));
+    }
+    let Some(pay) = m.payments.get().cloned() else {
+        return Err((
+            ErrorCode::Internal,
+            "this node takes no payments now".into(),
+        ));
+    };
+    let sale = m
+        .sales
+        .lock()
+        .ok()
+        .and_then(|s| s.iter().find(|s| s.model_id == model_id).cloned())
+        .ok_or_else(|| {
+            (
+                ErrorCode::Model,
+                format!("this node does not sell model {model_id}"),
+            )
+        })?;
+    let prices = Prices {
+        output: sale.price_wei_per_mtok,
+        prompt: sale.prompt_price_wei_per_mtok,
+    };
+    Ok((sale, prices, pay))
+}
+
+fn buyer_address(peer: &str) -> Result<flurry_chain::Address, (ErrorCode, String)> {
+    flurry_identity::address_of_peer_id(peer)
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| {
+            (
+                ErrorCode::BadRequest,
+                "your peer id is not a secp256k1 key, so it cannot pay with tickets".into(),
+            )
+        })
+}
+
+async fn bid(m: &Market, peer: &str, v: u32, model_id: &str) -> Result<Bid, (ErrorCode, String)> {
+    let (sale, prices, pay) = terms(m, v, model_id)?;
+    let running = m.admission.running(model_id);
+    if running >= sale.max_jobs {
+        return Err((
+            ErrorCode::Busy,
+            format!(
+                "this seller runs {} jobs of this model already",
+                sale.max_jobs
+            ),
+        ));
+    }
+    let buyer = buyer_address(peer)?;
+    let value = prices.ticket_value(pay.tokens_per_ticket);
+    let receiver = pay.receiver.clone();
+    let params = tokio::task::spawn_blocking(move || receiver.params_worth(buyer, value))
+        .await
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+    Ok(Bid {
+        v: JOB_VERSION,
+        model: sale.model,
+        model_id: sale.model_id,
+        profile: sale.profile,
+        price_wei_per_mtok: sale.price_wei_per_mtok.to_string(),
+        prompt_price_wei_per_mtok: sale.prompt_price_wei_per_mtok.to_string(),
+        tokens_per_ticket: pay.tokens_per_ticket,
+        params,
+        active_jobs: running,
+        max_jobs: sale.max_jobs,
+    })
+}
+
+/// What a batch of tickets brought.
+#[derive(Debug, Default, Clone, Copy)]
+struct Settled {
+    /// Their value, wei.
+    value: U256,
+    /// The buyer needs fresh parameters: one won (its redemption will make the random
+    /// value public), or some came under parameters retired already (not credited).
+    rotate: bool,
+}
+
+/// Validates and stores `tickets`, all signed by `buyer`.
+async fn take_tickets(
+    m: &Market,
+    pay: &crate::Payments,
+    buyer: flurry_chain::Address,
+    tickets: &[SignedTicket],
+) -> Result<Settled, InferFrame> {
+    let refuse = |msg: String| InferFrame::error(ErrorCode::Payment, msg);
+    if tickets.len() > job::MAX_TICKETS_PER_FRAME {
+        return Err(refuse(format!(
+            "at most {} tickets per frame",
+            job::MAX_TICKETS_PER_FRAME
+        )));
+    }
+    let chain = m
+        .chain
+        .as_ref()
+        .ok_or_else(|| refuse("this node runs without a chain".into()))?;
+    let mut out = Settled::default();
+    for t in tickets {
+        if t.ticket.sender != buyer {
+            return Err(refuse(format!(
+                "a ticket signed for {} is not yours ({buyer}); pay with your own tickets",
+                t.ticket.sender
+            )));
+        }
+        match pay.receiver.receive_checked(chain, t).await {
+            Ok(a) => {
+                out.value += a.value;
+                out.rotate |= a.winner;
+            }
+            // Paid in good faith before the new parameters reached the buyer.
+            Err(flurry_chain::Rejection::ParamsRetired(_)) => out.rotate = true,
+            Err(e) => return Err(refuse(format!("ticket refused: {e}"))),
+        }
+    }
+    Ok(out)
+}
+
+async fn write_job<W: futures_util::AsyncWrite + Unpin>(wr: &mut W, frame: JobFrame) -> bool {
+    matches!(
+        tokio::time::timeout(
+            WRITE_TIMEOUT,
+            infer::write_frame(wr, &frame, infer::MAX_FRAME_BYTES)
+        )
+        .await,
+        Ok(Ok(()))
+    )
+}
+
+/// Sends the buyer fresh ticket parameters worth `value` each, with what it has been
+/// credited so far.
+async fn send_params<W: futures_util::AsyncWrite + Unpin>(
+    pay: &crate::Payments,
+    buyer: flurry_chain::Address,
+    value: U256,
+    credit: U256,
+    wr: &mut W,
+) -> Result<(), InferFrame> {
+    let receiver = pay.receiver.clone();
+    let params = tokio::task::spawn_blocking(move || receiver.params_worth(buyer, value))
+        .await
+        .map_err(|e| InferFrame::error(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| InferFrame::error(ErrorCode::Internal, e.to_string()))?;
+    let frame = JobFrame::Params {
+        params,
+        credit_wei: credit.to_string(),
+    };
+    if write_job(wr, frame).await {
+        Ok(())
+    } else {
+        Err(InferFrame::error(
+            ErrorCode::Internal,
+            "the buyer stopped reading",
+        ))
+    }
+}
+
+/// A job as the buyer ordered it.
+struct Order {
+    v: u32,
+    model_id: String,
+    request: flurry_net::InferRequest,
+    skip: u32,
+    tickets: Vec<SignedTicket>,
+}
+
+/// A job admitted, paid up front and queued on the engine.
+struct Admitted {
+    sale: Sale,
+    prices: Prices,
+    pay: Arc<crate::Payments>,
+    buyer: flurry_chain::Address,
+    skip: u32,
+    credit: U256,
+    rotate: bool,
+    rx: mpsc::Receiver<InferFrame>,
+    slot: JobSlot,
+}
+
+async fn admit_job(
+    m: &Arc<Market>,
+    peer: &str,
+    jobs: &mpsc::Sender<Inbound>,
+    order: Order,
+) -> Result<Admitted, InferFrame> {
+    let Order {
+        v,
+        model_id,
+        mut request,
+        skip,
+        tickets,
+    } = order;
+    let (sale, prices, pay) =
+        terms(m, v, &model_id).map_err(|(code, msg)| InferFrame::error(code, msg))?;
+    request.validate()?;
+    let max_tokens = request
+        .max_tokens
+        .unwrap_or(infer::DEFAULT_MAX_ANSWER_TOKENS);
+    if skip >= max_tokens {
+        return Err(InferFrame::error(
+            ErrorCode::BadRequest,
+            "skip must be below max_tokens",
+        ));
+    }
+    let buyer = buyer_address(peer).map_err(|(c, msg)| InferFrame::error(c, msg))?;
+    let slot = m.admission.job(peer, &sale)?;
+    let Settled {
+        value: credit,
+        rotate,
+    } = take_tickets(m, &pay, buyer, &tickets).await?;
+    let needed = job::upfront(&prices, &request, skip, pay.tokens_per_ticket);
+    if credit < needed {
+        return Err(InferFrame::error(
+            ErrorCode::Payment,
+            format!(
+                "the job needs {needed} wei of tickets up front (the prompt, and {} tokens); {credit} came",
+                pay.tokens_per_ticket
+            ),
+        ));
+    }
+    request.model = Some(sale.model.clone());
+    let (tx, rx) = mpsc::channel(32);
+    let inbound = Inbound {
+        peer_id: peer.to_string(),
+        name: "market".into(),
+        request,
+        reply: tx,
+    };
+    jobs.try_send(inbound).map_err(|_| {
+        InferFrame::error(
+            ErrorCode::Busy,
+            "this seller's engine queue is full; try another",
+        )
+    })?;
+    Ok(Admitted {
+        sale,
+        prices,
+        pay,
+        buyer,
+        skip,
+        credit,
+        rotate,
+        rx,
+        slot,
+    })
+}
+
+/// Streams an admitted job's frames to the buyer, each token only once the tickets
+/// received cover it, while taking the buyer's payments.
+async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitted) {
+    let Admitted {
+        sale,
+        prices,
+        pay,
+        buyer,
+        skip,
+        mut credit,
+        rotate,
+        mut rx,
+        slot,
+    } = job;
+    let started = unix_now();
+    tracing::info!(%peer, model = %sale.model, skip, "market job started");
+
+    // The buyer's payments, read on their own task (frames bounded, the channel too).
+    let (mut rd, mut wr) = futures_util::AsyncReadExt::split(stream);
+    let (pay_tx, mut pays) = mpsc::channel::<Result<Vec<SignedTicket>, String>>(4);
+    let reader = tokio::spawn(async move {
+        loop {
+            let item = match infer::read_frame::<_, Ask>(&mut rd, job::MAX_PAY_BYTES).await {
+                Ok(Some(Ask::Pay { tickets })) => Ok(tickets),
+                Ok(Some(_)) => Err("only payments may follow a job".to_string()),
+                Ok(None) => Err("the buyer closed the stream".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let end = item.is_err();
+            if pay_tx.send(item).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut prompt_tokens = 0u64;
+    let mut seen = 0u32;
+    let mut sent = 0u64;
+    let paid_before = credit;
+    let value = prices.ticket_value(pay.tokens_per_ticket);
+    // Fresh parameters for the buyer, sent before the next frame.
+    let mut rotate = rotate;
+    let outcome: Result<String, InferFrame> = 'job: loop {
+        let frame = tokio::select! {
+            f = rx.recv() => f.unwrap_or_else(|| InferFrame::error(ErrorCode::Internal, "the answer ended unexpectedly")),
+            p = pays.recv() => {
+                match p {
+                    Some(Ok(t)) => match take_tickets(m, &pay, buyer, &t).await {
+                        Ok(s) => {
+                            credit += s.value;
+                            rotate |= s.rotate;
+                            if rotate && let Err(f) = send_params(&pay, buyer, value, credit, &mut wr).await {
+                                break 'job Err(f);
+                            }
+                            rotate = false;
+                            continue;
+                        }
+                        Err(f) => break 'job Err(f),
+                    },
+                    _ => break 'job Ok("buyer left".into()),
+                }
+            }
+        };
+        let owed = match &frame {
+            InferFrame::Start {
+                prompt_tokens: p, ..
+            } => {
+                prompt_tokens = u64::from(*p);
+                prices.owed(prompt_tokens + u64::from(skip), 0)
+            }
+            InferFrame::Token { .. } => {
+                seen += 1;
+                if seen <= skip {
+                    continue;
+                }
+                prices.owed(prompt_tokens + u64::from(skip), sent + 1)
+            }
+            _ => U256::ZERO,
+        };
+        // Hold the frame until the tickets cover it.
+        loop {
+            if rotate {
+                if let Err(f) = send_params(&pay, buyer, value, credit, &mut wr).await {
+                    break 'job Err(f);
+                }
+                rotate = false;
+            }
+            if credit >= owed {
+                break;
+            }
+            match tokio::time::timeout(pay.pay_timeout, pays.recv()).await {
+                Ok(Some(Ok(t))) => match take_tickets(m, &pay, buyer, &t).await {
+                    Ok(s) => {
+                        credit += s.value;
+                        rotate |= s.rotate;
+                    }
+                    Err(f) => break 'job Err(f),
+                },
+                Ok(_) => break 'job Ok("buyer left".into()),
+                Err(_) => {
+                    break 'job Err(InferFrame::error(
+                        ErrorCode::Payment,
+                        format!(
+                            "no ticket for {} s while {owed} wei were owed and {credit} paid: the job stops",
+                            pay.pay_timeout.as_secs()
+                        ),
+                    ));
+                }
+            }
+        }
+        if matches!(frame, InferFrame::Token { .. }) {
+            sent += 1;
+        }
+        let last = frame.is_last();
+        let status = match &frame {
+            InferFrame::Done { finish_reason, .. } => format!("done ({finish_reason})"),
+            InferFrame::Error { message, .. } => format!("failed: {message}"),
+            _ => String::new(),
+        };
+        if !write_job(&mut wr, JobFrame::from(frame)).await {
+            break 'job Ok("buyer stopped reading".into());
+        }
+        if last {
+            break 'job Ok(status);
+        }
+    };
+    let status = match outcome {
+        Ok(s) => {
+            // Tickets the buyer sent while the last frames were on their way are still
+            // taken (and counted), until it closes its side.
+            while let Ok(Some(Ok(t))) = tokio::time::timeout(DRAIN_TIMEOUT, pays.recv()).await {
+                match take_tickets(m, &pay, buyer, &t).await {
+                    Ok(s) => credit += s.value,
+                    Err(_) => break,
+                }
+            }
+            reader.abort();
+            s
+        }
+        Err(frame) => {
+            reader.abort();
+            let s = match &frame {
+                InferFrame::Error { message, .. } => format!("failed: {message}"),
+                _ => "failed".into(),
+            };
+            write_job(&mut wr, JobFrame::from(frame)).await;
+            s
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), wr.close()).await;
+    tracing::info!(%peer, tokens = sent, paid = %credit, %status, "market job ended");
+    m.record(JobRecord {
+        id: format!("{peer}-{started}"),
+        role: "sold".into(),
+        peer: peer.to_string(),
+        model: sale.model,
+        model_id: sale.model_id,
+        tokens: sent,
+        paid_wei: credit.to_string(),
+        owed_wei: prices
+            .owed(prompt_tokens + u64::from(skip), sent)
+            .to_string(),
+        started,
+        status,
+        failovers: 0,
+        upfront_wei: paid_before.to_string(),
+    });
+    drop(slot);
+}

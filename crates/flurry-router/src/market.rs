@@ -1,0 +1,147 @@
+//! Buying a generation on the open market (`model: "market/NAME"`): the privacy policy
+//! for strangers first, then the egress log, then the market's call for proposals,
+//! award and paid job; the provider's frames come back as engine events, like a circle
+//! peer's.
+
+use std::time::Instant;
+
+use flurry_infer::engine::Prompt;
+use flurry_net::InferFrame;
+use flurry_privacy::Destination;
+use tokio::sync::mpsc;
+
+use crate::remote::{infer_request, relay};
+use crate::{Error, GenSpec, PeerUsed, Router, Started};
+
+/// The model a request asks the market for: `market/NAME` (or `market` alone, for the
+/// default model's name on sellers: `default`).
+pub(crate) fn market_model(model: &str) -> Option<&str> {
+    match model.strip_prefix("market") {
+        Some("") | Some("/") => Some("default"),
+        Some(rest) => rest.strip_prefix('/'),
+        None => None,
+    }
+}
+
+impl Router {
+    /// Buys the chat generation `spec` from the market's sellers of `model`.
+    pub(crate) async fn start_market(
+        &self,
+        model: String,
+        spec: GenSpec,
+    ) -> Result<Started, Error> {
+        let market = self.market.clone().ok_or(Error::MarketOff)?;
+        // `market/default` is this node's default model, bought by its ModelId: the same
+        // weights whoever sells them.
+        let model = if model == "default" {
+            let models = self.agent.models.clone();
+            tokio::task::spawn_blocking(move || models.resolve(None))
+                .await
+                .map_err(|_| Error::Lost)??
+                .model_id
+                .to_string()
+        } else {
+            model
+        };
+        let Prompt::Chat(msgs) = spec.prompt else {
+            return Err(Error::NotChat);
+        };
+        let (msgs, rule, restorer) = self
+            .outgoing(Destination::Market, msgs, spec.privacy)
+            .await?;
+        let request = infer_request(msgs, None, &spec.sampling, spec.max_tokens, spec.stop);
+        flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
+            .map_err(Error::RequestTooLarge)?;
+        let Some(log) = &self.egress else {
+            return Err(Error::NoEgressLog);
+        };
+        let content = serde_json::to_string(&request).map_err(|e| Error::Scrub(e.to_string()))?;
+        log.record_sent(
+            &format!("market (model {model})"),
+            "market inference request",
+            rule,
+            &content,
+        )
+        .map_err(Error::EgressWrite)?;
+        let started = Instant::now();
+        let mut purchase = market.buy(&model, request, None).await?;
+        let label = format!("market seller of {model}");
+        let first = purchase
+            .frames
+            .recv()
+            .await
+            .ok_or_else(|| Error::PeerClosed {
+                label: label.clone(),
+            })?;
+        let (model_name, prompt_tokens) =
+            match first.map_err(|e| Error::Generation(format!("{label}: {e}")))? {
+                InferFrame::Start {
+                    model,
+                    prompt_tokens,
+                } => (model, prompt_tokens as usize),
+                InferFrame::Error { code, message } => {
+                    return Err(Error::PeerRefused {
+                        label,
+                        code,
+                        message,
+                    });
+                }
+                other => {
+                    return Err(Error::PeerProtocol {
+                        label,
+                        frame: format!("{other:?}"),
+                    });
+                }
+            };
+        let provider = purchase
+            .report
+            .lock()
+            .map(|r| r.provider.clone())
+            .unwrap_or_default();
+        // The market's frames carry its errors as text; the relay wants the network's.
+        let (ftx, frames) = mpsc::channel(64);
+        let mut from_market = purchase.frames;
+        let who = label.clone();
+        tokio::spawn(async move {
+            while let Some(f) = from_market.recv().await {
+                let f = f.map_err(|reason| flurry_net::Error::Infer {
+                    peer: who.clone(),
+                    reason,
+                });
+                if ftx.send(f).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(relay(frames, tx, label, started, prompt_tokens, restorer));
+        Ok(Started {
+            model: None,
+            model_name: format!("market/{model_name}"),
+            prompt_tokens,
+            events: rx,
+            citations: Vec::new(),
+            peer: Some(PeerUsed {
+                peer_id: provider,
+                name: None,
+                relayed: false,
+                setup_ms: started.elapsed().as_secs_f64() * 1e3,
+            }),
+            market: Some(purchase.report),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::market_model;
+
+    #[test]
+    fn market_models_are_named_after_the_prefix() {
+        assert_eq!(market_model("market/smol"), Some("smol"));
+        assert_eq!(market_model("market"), Some("default"));
+        assert_eq!(market_model("market/"), Some("default"));
+        assert_eq!(market_model("marketeer"), None);
+        assert_eq!(market_model("alice/market"), None);
+    }
+}
