@@ -12,7 +12,7 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-chain bench-memory bench-privacy fixtures fuzz help
+.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-market bench-chain bench-memory bench-privacy fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -93,9 +93,16 @@ web-test: build-deps test-deps
 # The quick answer: one round (each tool still runs every test twice, interleaved).
 bench: build models
 	BENCH_ROUNDS=$${BENCH_ROUNDS:-1} python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
+	$(MAKE) bench-market
+
+# The market's overhead per job through the API (call for proposals to first token, minus
+# a local first token) and chain transactions per job, with two nodes on one anvil.
+bench-market: build models chain-deps
+	tests/e2e/run.sh --version >/dev/null  # makes the e2e virtual environment
+	FLURRY_BIN=$(FLURRY) $${FLURRY_VENV:-$$HOME/.cache/flurry/venv}/bin/python scripts/bench-market.py
 
 # Everything: the engine with the full 3 rounds, then tickets and the private memory.
-bench-all: bench-engine bench-chain bench-memory bench-privacy
+bench-all: bench-engine bench-market bench-chain bench-memory bench-privacy
 
 bench-engine: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Market overhead per job, measured the way a user meets it: through the buyer's API.
+
+Two real `flurry up` processes on loopback and the buyer's local anvil: a staked seller
+selling the default model, and a buyer with a ticket deposit. For each round the buyer
+streams the same short chat twice through `/v1/chat/completions`, once on its own engine
+(`model: default`) and once bought on the market (`model: market/default`: call for
+proposals, bid, award, up-front tickets, the seller's prefill); the overhead is the
+market's time to the first token minus the local one (the same model and prompt on the
+same machine). It also counts chain transactions per job (blocks mined on the anvil
+while the jobs ran and the seller's redeemer had time to act) and winning tickets.
+
+Goals (the market issue): overhead ≤ 20 ms, transactions per job ≤ 0.01. Prints
+`market_overhead_ms=… tx_per_job=…` last.
+
+Usage: FLURRY_BIN=path/to/flurry scripts/bench-market.py [--jobs N]
+(run it with the e2e virtual environment's python: it uses the e2e harness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+from conftest import Node, p2p_addr, wait_for  # noqa: E402
+from test_market import NET, cli_json, rpc_config  # noqa: E402
+
+PROMPT = [{"role": "user", "content": "Name a colour."}]
+
+
+def ttft_ms(node: Node, model: str, seed: int) -> float:
+    """Milliseconds from sending the request to the first content chunk."""
+    body = {"model": model, "messages": PROMPT, "stream": True, "max_tokens": 4,
+            "seed": seed, "temperature": 0}
+    started = time.perf_counter()
+    with requests.post(node.url + "/v1/chat/completions", json=body, stream=True,
+                       timeout=120) as r:
+        r.raise_for_status()
+        first = None
+        for line in r.iter_lines():
+            if not line.startswith(b"data: ") or line == b"data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
+            delta = chunk["choices"][0]["delta"] if chunk.get("choices") else {}
+            if first is None and delta.get("content"):
+                first = (time.perf_counter() - started) * 1e3
+        if first is None:
+            raise RuntimeError(f"{model}: no token came")
+        return first
+
+
+def block_number(url: str) -> int:
+    r = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
+                                 "params": []}, timeout=10)
+    return int(r.json()["result"], 16)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", type=int, default=20, help="jobs measured (default 20)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="flurry-bench-market-") as tmp:
+        tmp = Path(tmp)
+        nodes: list[Node] = []
+        try:
+            buyer = Node(tmp / "buyer", config=NET).start()
+            nodes.append(buyer)
+            seller_config = rpc_config(buyer.home) + "redeem_interval_secs = 2\n" + NET
+            seller = Node(tmp / "seller", config=seller_config,
+                          args=("--bootstrap", p2p_addr(buyer))).start()
+            nodes.append(seller)
+            address = seller.get("/api/node").json()["address"]
+            cli_json(buyer.home, "wallet", "send", address, "3", "--json")
+            cli_json(seller.home, "market", "stake", "1", "--json")
+            cli_json(seller.home, "market", "sell", "default", "--price", "0.002", "--json")
+            cli_json(buyer.home, "wallet", "deposit", "1", "--json")
+            wait_for("the buyer to hear the offer",
+                     lambda: buyer.get("/api/market/offers").json()["offers"], 90)
+            rpc = json.loads((buyer.home / "chain" / "local.json").read_text())["url"]
+            for i in range(2):  # warm both paths (models loaded, connection up)
+                ttft_ms(buyer, "default", i)
+                ttft_ms(buyer, "market/default", i)
+            blocks_before = block_number(rpc)
+            local, market = [], []
+            for i in range(args.jobs):
+                local.append(ttft_ms(buyer, "default", 100 + i))
+                market.append(ttft_ms(buyer, "market/default", 100 + i))
+            time.sleep(5)  # the seller's redeemer runs every 2 s
+            txs = block_number(rpc) - blocks_before
+            tickets = seller.get("/api/wallet").json()["tickets"]
+            winners = sum(tickets.get(s, {}).get("count", 0)
+                          for s in ("pending", "redeemed", "failed"))
+            received = sum(v.get("count", 0) for v in tickets.values())
+            jobs = seller.get("/api/market/jobs").json()["jobs"]
+            sold = [j for j in jobs if j["status"].startswith("done")]
+            if len(sold) != args.jobs + 2:
+                raise RuntimeError(f"{len(sold)} of {args.jobs + 2} jobs ended well: {jobs}")
+        finally:
+            for n in nodes:
+                n.stop()
+    lp50, mp50 = statistics.median(local), statistics.median(market)
+    overhead = mp50 - lp50
+    print(f"first token, local engine:  p50 {lp50:7.1f} ms  (min {min(local):.1f})")
+    print(f"first token, bought:        p50 {mp50:7.1f} ms  (min {min(market):.1f})")
+    print(f"tickets received {received}, winners {winners}; chain transactions while "
+          f"{args.jobs} jobs ran: {txs}")
+    tx_per_job = txs / args.jobs
+    ok = overhead <= 20 and tx_per_job <= 0.01
+    print(f"market_overhead_ms={overhead:.1f} (goal <= 20) tx_per_job={tx_per_job:.3f} "
+          f"(goal <= 0.01) {'ok' if ok else 'ABOVE GOAL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
