@@ -81,7 +81,7 @@ e2e: build-deps test-deps
 # A relay and two nodes behind two NATs in network namespaces (root needed; fails
 # otherwise, unless FLURRY_NETNS_OPT_OUT=1 outside CI): reservation, relayed connection, DCUtR upgrade, circle inference,
 # timings and tokens/s relayed vs direct in artifacts/netns.json.
-netns-test: build-deps test-deps
+netns-test: build-deps test-deps chain-deps
 	$(CARGO) build --locked -p flurry
 	python3 tests/netns/netns_test.py $(FLURRY_DEBUG) --json-out artifacts/netns.json
 

@@ -13,6 +13,8 @@ import json
 import time
 
 import openai
+import pytest
+import requests
 
 from conftest import p2p_addr, run_cli, wait_for
 from test_market import NET, OFFER_BOUND_S, cli_json, rpc_config
@@ -120,6 +122,29 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
     assert m["receipt"][0]["tokens"] >= 5 and m["receipt"][1]["tokens"] > 0, m
     assert m["receipt"][0]["tokens"] + m["receipt"][1]["tokens"] == m["tokens"], m
     print(f"market: failover after {m['receipt'][0]['tokens']} tokens")
+
+    # What leaves for a stranger is scrubbed by default, and logged as it left; under
+    # `[privacy] market = "never"` nothing leaves.
+    token = json.loads((buyer.home / "node.json").read_text())["token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    secret = "Please email dr.elena.vasquez@quickfix.example about the dragon."
+    client(buyer).chat.completions.create(
+        model="market/default", max_tokens=8, seed=3,
+        messages=[{"role": "user", "content": secret}])
+    records = requests.get(buyer.url + "/api/egress", headers=admin, timeout=30).json()["records"]
+    last = records[-1]
+    assert last["destination"].startswith("market") and last["rule"] == "scrubbed", last
+    assert "<EMAIL_1>" in last["content"] and "vasquez" not in last["content"], last
+    r = requests.put(buyer.url + "/api/privacy", json={"market": "never"}, timeout=30)
+    assert r.status_code == 200, r.text
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client(buyer).chat.completions.create(
+            model="market/default", max_tokens=8,
+            messages=[{"role": "user", "content": secret}])
+    assert "market" in str(e.value), e.value
+    after = requests.get(buyer.url + "/api/egress", headers=admin, timeout=30).json()["records"]
+    assert len(after) == len(records)
+    requests.put(buyer.url + "/api/privacy", json={"market": "scrubbed"}, timeout=30)
 
     # The CLI buys too, and says from whom.
     r = run_cli(buyer.home, "ask", "--market", "--seed", "3", "--max-tokens", "8", "Hi")

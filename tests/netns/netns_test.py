@@ -12,7 +12,10 @@ unsolicited packets silently, like home routers; the WAN has no route to the pri
 ranges. Linux MASQUERADE keeps the source port when it is free
 and maps UDP endpoint-independently, so a QUIC hole punch is expected to succeed: the
 test asserts the upgrade to a direct connection. A second run with hole punching off
-stays on the relay; comparing the two gives the relay's overhead on tokens/s.
+stays on the relay; comparing the two gives the relay's overhead on tokens/s. A third
+run puts the open market across the NATs: anvil runs on the relay's public address (a
+public RPC), b stakes and sells, and a finds b's offer by gossip through the relay,
+buys a job from it by peer id alone (relayed) and pays it with tickets.
 
 Usage: netns_test.py FLURRY_BINARY [--json-out FILE]. Needs root (CAP_NET_ADMIN) and
 iptables. Where namespaces cannot be created it fails (exit 1): a test that cannot run
@@ -137,12 +140,17 @@ def check_topology() -> None:
     assert r.returncode != 0, "the relay reaches host a directly"
 
 
+def node_env(home: Path, extra: dict | None = None) -> dict:
+    return dict(os.environ, FLURRY_HOME=str(home), FLURRY_TEST_LIGHT_KDF="1", NO_COLOR="1",
+                RUST_LOG=os.environ.get("RUST_LOG", "info"), **(extra or {}))
+
+
 class Proc:
-    def __init__(self, name: str, ns: str, home: Path, args: list[str], binary: str):
+    def __init__(self, name: str, ns: str, home: Path, args: list[str], binary: str,
+                 extra_env: dict | None = None):
         self.name, self.ns, self.home = name, ns, home
         self.log = open(home / "log.txt", "wb")
-        env = dict(os.environ, FLURRY_HOME=str(home), FLURRY_TEST_LIGHT_KDF="1", NO_COLOR="1",
-                   RUST_LOG=os.environ.get("RUST_LOG", "info"))
+        env = node_env(home, extra_env)
         self.env = env
         self.p = subprocess.Popen(["ip", "netns", "exec", ns, binary, *args], env=env,
                                   stdout=subprocess.PIPE, stderr=self.log,
@@ -347,6 +355,110 @@ def unavailable(why: str) -> int:
     return 1
 
 
+ANVIL_PORT = 8545
+
+
+def anvil_binary() -> str:
+    repo = Path(__file__).resolve().parent.parent.parent
+    for c in (os.environ.get("FLURRY_ANVIL"), repo / "contracts/node_modules/.bin/anvil",
+              shutil.which("anvil")):
+        if c and Path(c).exists():
+            return str(c)
+    raise AssertionError("anvil is needed for the market run: `make chain-deps` installs it")
+
+
+def rpc(ns: str, url: str, method: str, params: list) -> object:
+    """A JSON-RPC call to the chain from inside a namespace."""
+    code = ("import json,sys,urllib.request as u; "
+            "b=json.dumps({'jsonrpc':'2.0','id':1,'method':sys.argv[2],"
+            "'params':json.loads(sys.argv[3])}).encode(); "
+            "r=u.Request(sys.argv[1],data=b,headers={'Content-Type':'application/json'}); "
+            "print(u.urlopen(r,timeout=30).read().decode())")
+    r = sh(sys.executable, "-c", code, url, method, json.dumps(params), ns=ns)
+    out = json.loads(r.stdout)
+    assert "error" not in out, out
+    return out["result"]
+
+
+def market(binary: str, root: Path, relay_addrs: list[str], anvil_url: str) -> dict:
+    """b, behind its NAT, stakes and sells; a, behind its own, hears the offer through the
+    relay, buys a job from b by peer id alone and pays it with tickets."""
+    port = 4003
+    extra = {"FLURRY_PASSPHRASE": "netns-market"}
+    homes = {h: root / f"market-{h}" for h in ("a", "b")}
+    addrs = {}
+    for h, home in homes.items():
+        home.mkdir()
+        env = node_env(home, extra)
+        sh(binary, "init", env=env)
+        addrs[h] = json.loads(sh(binary, "id", "--json", env=env).stdout)["address"]
+        rpc(NS["a"], anvil_url, "anvil_setBalance", [addrs[h], hex(10 * 10**18)])
+    (homes["a"] / "flurry.toml").write_text(f'[chain]\nmode = "rpc"\nrpc_url = "{anvil_url}"\n')
+    d = json.loads(sh(binary, "chain", "deploy", "--json", ns=NS["a"],
+                      env=node_env(homes["a"], extra), timeout=120).stdout)
+    c = d["contracts"]
+    chain = (f'[chain]\nmode = "rpc"\nrpc_url = "{anvil_url}"\n'
+             f'ticket_broker = "{c["ticket_broker"]}"\n'
+             f'provider_registry = "{c["provider_registry"]}"\n'
+             f'model_registry = "{c["model_registry"]}"\n'
+             'ticket_face_value_eth = "0.001"\nredeem_interval_secs = 1\n')
+    procs: dict[str, Proc] = {}
+    try:
+        for h, home in homes.items():
+            (home / "flurry.toml").write_text(chain + "[api]" + config(False).split("[api]", 1)[1])
+            procs[h] = Proc(f"market-{h}", NS[h], home,
+                            ["up", "--listen", API, "--p2p-listen", f"/ip4/0.0.0.0/tcp/{port}",
+                             *[x for r in relay_addrs for x in ("--relay", r)], "--no-mdns"],
+                            binary, extra)
+        a, b = procs["a"], procs["b"]
+        ids = {h: api(p, "/api/node")["peer_id"] for h, p in procs.items()}
+        deadline = time.monotonic() + 60
+        for h, p in procs.items():
+            while not api(p, "/api/net/status")["reservations"]:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{h}: no reservation\n{p.tail()}")
+                time.sleep(0.25)
+        cli(binary, b, "market", "stake", "1", "--json")
+        cli(binary, b, "market", "sell", "default", "--price", "20", "--json")
+        cli(binary, a, "wallet", "deposit", "1", "--json")
+        # The offer reaches a by gossip, forwarded by the relay (it validates offers too).
+        t0 = time.monotonic()
+        while not any(o["peer_id"] == ids["b"] for o in api(a, "/api/market/offers")["offers"]):
+            if time.monotonic() - t0 > 120:
+                raise AssertionError(f"a never heard b's offer\n{a.tail()}\n{b.tail()}")
+            time.sleep(0.5)
+        heard_s = time.monotonic() - t0
+        t1 = time.monotonic()
+        out = json.loads(cli(binary, a, "ask", "--market", "--json", "-n", "24", "--seed", "5",
+                             "--temperature", "0", "Write a short poem about the sea."))
+        job_s = time.monotonic() - t1
+        m = out["market"]
+        assert m and m["provider"] == ids["b"] and out["text"].strip(), out
+        assert out["relayed"] is True, out
+        paid = int(m["price_paid_wei"])
+        assert paid > 0 and m["tokens"] == out["completion_tokens"], out
+        deadline = time.monotonic() + 30
+        while True:
+            sold = json.loads(cli(binary, b, "market", "jobs", "--json"))["jobs"]
+            if sold:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"b recorded no job\n{b.tail()}")
+            time.sleep(0.25)
+        assert sold[0]["peer"] == ids["a"] and int(sold[0]["paid_wei"]) == paid, (sold, m)
+        eg = json.loads(cli(binary, a, "egress", "--json"))
+        assert any(r["destination"].startswith("market") for r in eg["records"]), eg
+        return {"offer_heard_s": round(heard_s, 1), "job_s": round(job_s, 2),
+                "tokens": m["tokens"], "paid_wei": str(paid), "relayed": out["relayed"]}
+    except Exception:
+        for p in procs.values():
+            print(p.tail(), file=sys.stderr)
+        raise
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("flurry")
@@ -386,11 +498,30 @@ def main() -> int:
                        f"/ip4/{RELAY_IP}/udp/4001/quic-v1/p2p/{rid}"]
         relayed = scenario(binary, root, relay_addrs, hole_punching=False)
         punched = scenario(binary, root, relay_addrs, hole_punching=True)
+        anvil_url = f"http://{RELAY_IP}:{ANVIL_PORT}"
+        anvil = subprocess.Popen(["ip", "netns", "exec", NS["relay"], anvil_binary(), "--host",
+                                  RELAY_IP, "--port", str(ANVIL_PORT), "--silent"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    rpc(NS["a"], anvil_url, "eth_chainId", [])
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.25)
+            sold = market(binary, root, relay_addrs, anvil_url)
+        finally:
+            anvil.terminate()
+            anvil.wait(timeout=15)
         result = {
             "case": "direct after hole punching" if punched["direct_after_ms"] else "relayed",
             "relay_only": relayed,
             "hole_punching": punched,
             "relay_tokens_per_s_ratio": round(relayed["tokens_per_s"] / punched["tokens_per_s"], 3),
+            "market": sold,
             "seconds": round(time.monotonic() - started, 1),
         }
         print(json.dumps(result, indent=2))
@@ -399,7 +530,8 @@ def main() -> int:
             f"hole_punch_connect_ms={punched['relayed_connect_ms']} "
             f"direct_after_ms={punched['direct_after_ms']} "
             f"relayed_tok_s={relayed['tokens_per_s']} direct_tok_s={punched['tokens_per_s']} "
-            f"relayed/direct={result['relay_tokens_per_s_ratio']}"
+            f"relayed/direct={result['relay_tokens_per_s_ratio']} "
+            f"market_offer_heard_s={sold['offer_heard_s']} market_job_s={sold['job_s']}"
         )
         if args.json_out:
             Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,17 @@ impl Router {
             .lock()
             .map(|r| r.provider.clone())
             .unwrap_or_default();
+        let relayed = match &self.p2p {
+            Some(p) => p
+                .net
+                .peers()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .find(|x| x.peer_id == provider)
+                .is_some_and(|x| x.relayed),
+            None => false,
+        };
         // The market's frames carry its errors as text; the relay wants the network's.
         let (ftx, frames) = mpsc::channel(64);
         let mut from_market = purchase.frames;
@@ -124,7 +135,7 @@ impl Router {
             peer: Some(PeerUsed {
                 peer_id: provider,
                 name: None,
-                relayed: false,
+                relayed,
                 setup_ms: started.elapsed().as_secs_f64() * 1e3,
             }),
             market: Some(purchase.report),
