@@ -98,8 +98,10 @@ bench: build models
 # The market's overhead per job through the API (call for proposals to first token, minus
 # a local first token) and chain transactions per job, with two nodes on one anvil.
 bench-market: build models chain-deps
+	$(CARGO) build --release --locked -p flurry-market --example cfp_flood
 	tests/e2e/run.sh --version >/dev/null  # makes the e2e virtual environment
-	FLURRY_BIN=$(FLURRY) $${FLURRY_VENV:-$$HOME/.cache/flurry/venv}/bin/python scripts/bench-market.py
+	FLURRY_BIN=$(FLURRY) $${FLURRY_VENV:-$$HOME/.cache/flurry/venv}/bin/python scripts/bench-market.py \
+	  --flood-bin $(CARGO_TARGET_DIR)/release/examples/cfp_flood
 
 # Everything: the engine with the full 3 rounds, then tickets and the private memory.
 bench-all: bench-engine bench-market bench-chain bench-memory bench-privacy

@@ -95,6 +95,10 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
     assert cli_json(gone.home, "market", "jobs", "--json")["jobs"] == []
     bought = cli_json(buyer.home, "market", "jobs", "--json")["jobs"]
     assert [(j["role"], j["peer"]) for j in bought] == [("bought", ids["cheap"])], bought
+    # The jobs are kept across restarts.
+    kept = wait_for("the jobs file", lambda: (buyer.home / "market-jobs.json").exists() and
+                    json.loads((buyer.home / "market-jobs.json").read_text()), 10)
+    assert [j["id"] for j in kept] == [j["id"] for j in bought], kept
 
     # The seller's redeemer cashes the winners by itself: the buyer's deposit falls by
     # exactly their face values.
@@ -122,6 +126,11 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
     assert m["receipt"][0]["tokens"] >= 5 and m["receipt"][1]["tokens"] > 0, m
     assert m["receipt"][0]["tokens"] + m["receipt"][1]["tokens"] == m["tokens"], m
     print(f"market: failover after {m['receipt'][0]['tokens']} tokens")
+    # The buyer remembers who failed it: the dead seller's offer (alive until it expires)
+    # carries the failure, the other seller its finished job.
+    rep = {o["peer_id"]: o["reputation"] for o in buyer.get("/api/market/offers").json()["offers"]}
+    assert rep[ids["cheap"]] == {"jobs": 1, "failed": 1}, rep
+    assert rep[ids["dear"]] == {"jobs": 1, "failed": 0}, rep
 
     # What leaves for a stranger is scrubbed by default, and logged as it left; under
     # `[privacy] market = "never"` nothing leaves.
@@ -153,3 +162,8 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
                   "Hi")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["market"]["provider"] == ids["dear"]
+    # A price cap leaves the dearer seller out (the cheaper one is dead).
+    served = len(cli_json(dear.home, "market", "jobs", "--json")["jobs"])
+    r = run_cli(buyer.home, "ask", "--market", "--max-price", "25", "--max-tokens", "8", "Hi")
+    assert r.returncode != 0 and ("no staked seller" in r.stderr or "bid" in r.stderr), r.stderr
+    assert len(cli_json(dear.home, "market", "jobs", "--json")["jobs"]) == served

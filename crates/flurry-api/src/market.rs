@@ -88,7 +88,7 @@ pub(crate) struct SellRequest {
     max_jobs: Option<u32>,
 }
 
-fn wei_per_mtok(field: &str, eth: &str) -> Result<u128, ApiError> {
+pub(crate) fn wei_per_mtok(field: &str, eth: &str) -> Result<u128, ApiError> {
     let wei = flurry_chain::parse_ether(eth.trim()).map_err(|_| {
         ApiError::bad_field(
             field,

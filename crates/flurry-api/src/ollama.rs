@@ -56,6 +56,8 @@ pub(crate) struct ChatRequest {
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
+    /// Flurry's extension: a `market/…` request's most ETH per million generated tokens.
+    max_price: Option<String>,
     /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
     /// policy for this request (docs/privacy.md).
     privacy: Option<flurry_privacy::Override>,
@@ -210,6 +212,12 @@ pub(crate) async fn chat(
             peer: req.peer,
             privacy: req.privacy,
             logprobs,
+            max_price: req
+                .max_price
+                .as_deref()
+                .map(|p| crate::market::wei_per_mtok("max_price", p))
+                .transpose()
+                .map_err(oerr)?,
         })
         .await
         .map_err(|e| oerr(e.into()))?;
@@ -236,8 +244,10 @@ pub(crate) async fn chat(
 
 pub(crate) async fn generate(
     State(st): State<AppState>,
+    granted: Option<axum::Extension<crate::Granted>>,
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
+    crate::check_market_scope(granted.as_ref(), Some(req.model.as_str())).map_err(oerr)?;
     let (sampling, max_tokens, stop) = spec_parts(&st, req.options).map_err(oerr)?;
     let logprobs = parse_logprobs(req.logprobs, req.top_logprobs)?;
     if req.prompt.is_empty() {
@@ -271,6 +281,7 @@ pub(crate) async fn generate(
             peer: None,
             privacy: req.privacy,
             logprobs,
+            max_price: None,
         })
         .await
         .map_err(|e| oerr(e.into()))?;

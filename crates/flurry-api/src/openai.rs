@@ -90,6 +90,8 @@ pub(crate) struct Request {
     memory: Option<bool>,
     /// Flurry's extension: send the request to this peer (a circle name or peer id).
     peer: Option<String>,
+    /// Flurry's extension: a `market/…` request's most ETH per million generated tokens.
+    max_price: Option<String>,
     /// Flurry's extension: `"local-only"` or `"scrubbed"` tightens the owner's privacy
     /// policy for this request (docs/privacy.md).
     privacy: Option<flurry_privacy::Override>,
@@ -110,6 +112,7 @@ struct Parsed {
     peer: Option<String>,
     privacy: Option<flurry_privacy::Override>,
     logprobs: Option<usize>,
+    max_price: Option<u128>,
 }
 
 /// Which route a request came in on: the two spell `logprobs` differently.
@@ -220,6 +223,11 @@ fn parse_sampling(st: &AppState, s: &mut Request, route: Route) -> Result<Parsed
         peer: s.peer.take(),
         privacy: s.privacy,
         logprobs,
+        max_price: s
+            .max_price
+            .as_deref()
+            .map(|p| crate::market::wei_per_mtok("max_price", p))
+            .transpose()?,
     })
 }
 
@@ -294,6 +302,7 @@ async fn begin(
         peer: p.peer.take(),
         privacy: p.privacy,
         logprobs: p.logprobs,
+        max_price: p.max_price,
     };
     Ok(st.router.start(spec).await?)
 }
@@ -404,8 +413,10 @@ fn usage(prompt: usize, completion: usize) -> Value {
 
 pub(crate) async fn completions(
     State(st): State<AppState>,
+    granted: Option<axum::Extension<crate::Granted>>,
     ApiJson(mut req): ApiJson<Request>,
 ) -> Result<Response, ApiError> {
+    crate::check_market_scope(granted.as_ref(), req.model.as_deref())?;
     let Some(prompt) = req.prompt.take() else {
         return Err(ApiError::bad_field("prompt", "missing field `prompt`"));
     };

@@ -221,6 +221,9 @@ pub(crate) struct AskArgs {
     /// `[privacy] market` rule allows.
     #[arg(long, conflicts_with_all = ["local", "raw", "peer"])]
     pub(crate) market: bool,
+    /// With --market: pay at most this many ETH per million generated tokens.
+    #[arg(long, value_name = "ETH", requires = "market")]
+    pub(crate) max_price: Option<String>,
     /// The prompt.
     pub(crate) prompt: String,
 }

@@ -48,7 +48,7 @@ pub(crate) enum MarketCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Jobs this node bought and sold since it started, oldest first.
+    /// Jobs this node bought and sold (the last 1,000), oldest first.
     Jobs {
         /// Print JSON.
         #[arg(long)]

@@ -327,6 +327,9 @@ pub(crate) fn ask_remote(r: &Remote, a: &AskArgs) -> Result<ExitCode> {
     if let Some(p) = &a.peer {
         body["peer"] = json!(p);
     }
+    if let Some(p) = &a.max_price {
+        body["max_price"] = json!(p);
+    }
     let piece = |v: &Value| {
         v["message"]["content"]
             .as_str()

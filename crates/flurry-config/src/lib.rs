@@ -145,6 +145,11 @@ impl Paths {
         self.home.join("market.json")
     }
 
+    /// `$FLURRY_HOME/market-jobs.json`: the market jobs this node bought and sold.
+    pub fn market_jobs_file(&self) -> PathBuf {
+        self.home.join("market-jobs.json")
+    }
+
     /// `$FLURRY_HOME/chain`: deployments, the local chain's state, received tickets.
     pub fn chain_dir(&self) -> PathBuf {
         self.home.join("chain")

@@ -86,6 +86,19 @@ struct Award {
     bid: Bid,
     prices: Prices,
     rtt: f64,
+    reputation: crate::Reputation,
+}
+
+impl Award {
+    /// What the award weighs: the price of generated tokens raised by the provider's
+    /// failure rate (a provider that failed half its jobs costs as much as one asking
+    /// half as much again), then the prompt price.
+    fn weight(&self) -> (f64, u128) {
+        (
+            self.prices.output as f64 * (1.0 + self.reputation.failure_rate()),
+            self.prices.prompt,
+        )
+    }
 }
 
 impl Market {
@@ -112,6 +125,11 @@ impl Market {
             .into_iter()
             .filter(|o| o.offer.peer_id != me && max_price.is_none_or(|m| o.offer.price() <= m))
             .collect();
+        let offers = if offers.is_empty() && job::is_model_id(model) {
+            self.providers_of(model).await
+        } else {
+            offers
+        };
         let Some(first) = offers.first() else {
             return Err(Error::NoOffers(format!(
                 "no staked seller offers {model}{}: see `flurry market offers`",
@@ -132,7 +150,7 @@ impl Market {
         }
         let started = Instant::now();
         let mut awards = self
-            .call_for_proposals(&offers, &model_id, pay.sender.address())
+            .call_for_proposals(&offers, &model_id, pay.sender.address(), max_price)
             .await;
         if awards.is_empty() {
             return Err(Error::NoOffers(format!(
@@ -142,8 +160,9 @@ impl Market {
             )));
         }
         awards.sort_by(|a, b| {
-            (a.prices.output, a.prices.prompt)
-                .cmp(&(b.prices.output, b.prices.prompt))
+            let (wa, wb) = (a.weight(), b.weight());
+            wa.0.total_cmp(&wb.0)
+                .then(wa.1.cmp(&wb.1))
                 .then(a.rtt.total_cmp(&b.rtt))
         });
         let report = Arc::new(Mutex::new(Bought {
@@ -163,11 +182,64 @@ impl Market {
         Ok(Purchase { frames: rx, report })
     }
 
+    /// The staked sellers the DHT lists as providers of `model_id`, when no offer of it
+    /// was heard: asked like the sellers of offers, their bids taken on their own terms
+    /// (within the request's price cap).
+    async fn providers_of(&self, model_id: &str) -> Vec<Listed> {
+        let Some(chain) = self.chain.as_ref() else {
+            return Vec::new();
+        };
+        let key = crate::provider_key(model_id);
+        let found = match tokio::time::timeout(CFP_TIMEOUT, self.net.providers(&key)).await {
+            Ok(Ok(p)) => p,
+            _ => return Vec::new(),
+        };
+        let Ok(min) = chain.min_stake().await else {
+            return Vec::new();
+        };
+        let me = self.identity.peer_id();
+        let mut out = Vec::new();
+        for peer in found.into_iter().filter(|p| *p != me).take(MAX_CFP) {
+            let Ok(address) = flurry_identity::address_of_peer_id(&peer) else {
+                continue;
+            };
+            let Ok(stake) = self.stake_of(chain, &address).await else {
+                continue;
+            };
+            if stake < min || stake.is_zero() {
+                continue;
+            }
+            out.push(Listed {
+                offer: crate::Offer {
+                    v: crate::offer::OFFER_VERSION,
+                    peer_id: peer.clone(),
+                    address,
+                    model: String::new(),
+                    model_id: model_id.to_string(),
+                    // Unknown: no offer was heard; the bid says.
+                    profile: String::new(),
+                    price_wei_per_mtok: u128::MAX.to_string(),
+                    prompt_price_wei_per_mtok: u128::MAX.to_string(),
+                    max_jobs: 1,
+                    expires: 0,
+                    seq: 0,
+                },
+                stake_wei: stake.to_string(),
+                staked: true,
+                mine: false,
+                rtt_ms: None,
+                reputation: self.reputation_of(&peer),
+            });
+        }
+        out
+    }
+
     async fn call_for_proposals(
         &self,
         offers: &[Listed],
         model_id: &str,
         me: Address,
+        max_price: Option<u128>,
     ) -> Vec<Award> {
         let mut asks: FuturesUnordered<_> = offers
             .iter()
@@ -180,7 +252,7 @@ impl Market {
                     let got =
                         tokio::time::timeout(CFP_TIMEOUT, ask_bid(&net, &peer, &model_id)).await;
                     match got {
-                        Ok(Ok(bid)) => check_bid(&offer, bid, me),
+                        Ok(Ok(bid)) => check_bid(&offer, bid, me, max_price),
                         Ok(Err(e)) => Err(e),
                         Err(_) => Err("no bid in time".into()),
                     }
@@ -239,6 +311,7 @@ impl Market {
                 .await
             {
                 Attempt::Finished => {
+                    self.rate(&award.peer_id, true);
                     outcome = Some("done".to_string());
                     break;
                 }
@@ -252,6 +325,7 @@ impl Market {
                     break;
                 }
                 Attempt::Failover(e) => {
+                    self.rate(&award.peer_id, false);
                     tracing::warn!(provider = %award.peer_id, reason = %e, tokens = got.tokens, "market provider failed; awarding the next bid");
                     last_error = format!("provider {}: {e}", award.peer_id);
                 }
@@ -341,6 +415,7 @@ impl Market {
             model_id: model_id.to_string(),
             request: request.clone(),
             skip,
+            prefix: (skip > 0).then(|| job::prefix_digest(&got.texts)),
             tickets,
         };
         let mut stream = match self
@@ -440,6 +515,7 @@ impl Market {
                     mine += 1;
                     got.tokens += 1;
                     got.text_bytes += text.len();
+                    got.texts.push(text.clone());
                     if got.tokens > max_tokens + 1 || got.text_bytes > max_text {
                         return Attempt::Failover("more tokens than asked for".into());
                     }
@@ -533,6 +609,8 @@ struct Got {
     started: bool,
     tokens: u64,
     text_bytes: usize,
+    /// The tokens' texts (bounded with `text_bytes`), for the next provider's check.
+    texts: Vec<String>,
 }
 
 enum Attempt {
@@ -566,14 +644,21 @@ async fn ask_bid(net: &flurry_net::Net, peer: &str, model_id: &str) -> Result<Bi
 }
 
 /// A bid is believed only when it matches the seller's signed offer: the same model and
-/// profile, prices no higher than offered, tickets payable to the offer's address whose
-/// value matches the price (one ticket never buys fewer tokens than it says).
-fn check_bid(offer: &Listed, bid: Bid, me: Address) -> Result<Award, String> {
+/// profile, prices no higher than offered (nor than the buyer's cap), tickets payable to
+/// the offer's address whose value matches the price (one ticket never buys fewer tokens
+/// than it says). A seller found through the DHT has no offer (its profile is unknown):
+/// its bid is taken on its own terms within the cap.
+fn check_bid(
+    offer: &Listed,
+    bid: Bid,
+    me: Address,
+    max_price: Option<u128>,
+) -> Result<Award, String> {
     let o = &offer.offer;
     if bid.v != JOB_VERSION {
         return Err(format!("bid version {}", bid.v));
     }
-    if bid.model_id != o.model_id || bid.profile != o.profile {
+    if bid.model_id != o.model_id || (!o.profile.is_empty() && bid.profile != o.profile) {
         return Err("the bid is for another model or profile than the offer".into());
     }
     let output: u128 = bid.price_wei_per_mtok.parse().map_err(|_| "bad price")?;
@@ -583,6 +668,9 @@ fn check_bid(offer: &Listed, bid: Bid, me: Address) -> Result<Award, String> {
         .map_err(|_| "bad prompt price")?;
     if output > o.price() || prompt > o.prompt_price() {
         return Err("the bid asks more than the offer".into());
+    }
+    if max_price.is_some_and(|m| output > m) {
+        return Err("the bid asks more than the price cap".into());
     }
     if bid.tokens_per_ticket == 0 || bid.tokens_per_ticket > job::MAX_TOKENS_PER_TICKET {
         return Err(format!("{} tokens per ticket", bid.tokens_per_ticket));
@@ -609,6 +697,7 @@ fn check_bid(offer: &Listed, bid: Bid, me: Address) -> Result<Award, String> {
         bid,
         prices,
         rtt: offer.rtt_ms.unwrap_or(f64::MAX),
+        reputation: offer.reputation,
     })
 }
 
@@ -616,4 +705,138 @@ fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
     u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Offer, Reputation};
+    use flurry_chain::ticket::{Domain, TicketParams};
+
+    const PRICE: u128 = 1_000_000_000_000_000;
+
+    fn listed(seller: &flurry_identity::Identity) -> Listed {
+        Listed {
+            offer: Offer {
+                v: 1,
+                peer_id: seller.peer_id(),
+                address: seller.address(),
+                model: "m".into(),
+                model_id: "ab".repeat(32),
+                profile: "flurry-det-1".into(),
+                price_wei_per_mtok: PRICE.to_string(),
+                prompt_price_wei_per_mtok: PRICE.to_string(),
+                max_jobs: 1,
+                expires: 0,
+                seq: 0,
+            },
+            stake_wei: "1".into(),
+            staked: true,
+            mine: false,
+            rtt_ms: Some(1.0),
+            reputation: Reputation::default(),
+        }
+    }
+
+    fn bid(seller: &flurry_identity::Identity, buyer: Address) -> Bid {
+        let value = Prices {
+            output: PRICE,
+            prompt: PRICE,
+        }
+        .ticket_value(16);
+        let face = U256::from(10u64).pow(U256::from(16u8));
+        Bid {
+            v: JOB_VERSION,
+            model: "m".into(),
+            model_id: "ab".repeat(32),
+            profile: "flurry-det-1".into(),
+            price_wei_per_mtok: PRICE.to_string(),
+            prompt_price_wei_per_mtok: PRICE.to_string(),
+            tokens_per_ticket: 16,
+            params: TicketParams {
+                domain: Domain {
+                    chain_id: 31337,
+                    broker: Address::repeat_byte(7),
+                },
+                recipient: seller.address().parse().unwrap(),
+                sender: buyer,
+                face_value: face,
+                win_prob: (U256::MAX / face) * value,
+                recipient_rand_hash: Default::default(),
+                expiration_time: u64::MAX,
+            },
+            active_jobs: 0,
+            max_jobs: 1,
+        }
+    }
+
+    /// Attack: a seller bids other terms than it offered (a dearer price, tickets worth
+    /// more than the tokens they pay for, payable to someone else, for another model).
+    #[test]
+    fn bids_that_break_the_offer_are_refused() {
+        let seller = flurry_identity::Identity::generate().unwrap();
+        let me = Address::repeat_byte(1);
+        let offer = listed(&seller);
+        assert!(check_bid(&offer, bid(&seller, me), me, None).is_ok());
+        let mut dear = bid(&seller, me);
+        dear.price_wei_per_mtok = (PRICE + 1).to_string();
+        assert!(
+            check_bid(&offer, dear, me, None)
+                .unwrap_err()
+                .contains("more than the offer")
+        );
+        let mut rich = bid(&seller, me);
+        rich.params.win_prob *= U256::from(2u8);
+        assert!(
+            check_bid(&offer, rich, me, None)
+                .unwrap_err()
+                .contains("worth")
+        );
+        let mut elsewhere = bid(&seller, me);
+        elsewhere.params.recipient = Address::repeat_byte(9);
+        assert!(
+            check_bid(&offer, elsewhere, me, None)
+                .unwrap_err()
+                .contains("someone else")
+        );
+        let mut not_me = bid(&seller, me);
+        not_me.params.sender = Address::repeat_byte(2);
+        assert!(check_bid(&offer, not_me, me, None).is_err());
+        let mut other = bid(&seller, me);
+        other.profile = "other".into();
+        assert!(check_bid(&offer, other, me, None).is_err());
+        assert!(
+            check_bid(&offer, bid(&seller, me), me, Some(PRICE - 1))
+                .unwrap_err()
+                .contains("cap")
+        );
+        let mut zero = bid(&seller, me);
+        zero.tokens_per_ticket = 0;
+        assert!(check_bid(&offer, zero, me, None).is_err());
+        // New parameters mid-job keep the same terms.
+        let award = check_bid(&offer, bid(&seller, me), me, None).unwrap();
+        let old = award.bid.params.clone();
+        let mut fresh = old.clone();
+        fresh.recipient_rand_hash = flurry_chain::B256::repeat_byte(3);
+        assert!(check_params(&fresh, &award, &old).is_ok());
+        fresh.face_value *= U256::from(2u8);
+        assert!(check_params(&fresh, &award, &old).is_err());
+    }
+
+    #[test]
+    fn failures_weigh_against_a_provider_in_the_award() {
+        let seller = flurry_identity::Identity::generate().unwrap();
+        let me = Address::repeat_byte(1);
+        let mut a = check_bid(&listed(&seller), bid(&seller, me), me, None).unwrap();
+        let b = a.clone();
+        assert_eq!(a.weight(), b.weight());
+        a.reputation = Reputation { jobs: 1, failed: 2 };
+        assert!(a.weight().0 > b.weight().0 * 1.4);
+        let newcomer = Reputation::default();
+        let steady = Reputation {
+            jobs: 99,
+            failed: 1,
+        };
+        assert!(newcomer.failure_rate() == 0.0 && steady.failure_rate() < 0.011);
+    }
 }

@@ -62,6 +62,10 @@ pub enum Ask {
         /// follows. They are priced as prompt tokens.
         #[serde(default)]
         skip: u32,
+        /// [`prefix_digest`] of those tokens: a seller whose regenerated tokens differ
+        /// (another model, another engine) says so instead of continuing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
         /// Tickets paid up front.
         tickets: Vec<SignedTicket>,
     },
@@ -244,6 +248,18 @@ pub fn upfront(prices: &Prices, request: &InferRequest, skip: u32, tokens_per_ti
         prompt_estimate(request) + u64::from(skip),
         u64::from(tokens_per_ticket),
     )
+}
+
+/// The digest of an answer's first tokens (their texts, each length-prefixed): keccak-256
+/// in hex.
+pub fn prefix_digest<S: AsRef<str>>(texts: &[S]) -> String {
+    let mut bytes = Vec::new();
+    for t in texts {
+        let t = t.as_ref().as_bytes();
+        bytes.extend_from_slice(&(t.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(t);
+    }
+    flurry_chain::keccak256(&bytes).to_string()
 }
 
 /// Whether `s` is a ModelId (64 lowercase hex digits).

@@ -35,6 +35,9 @@ pub const REPUBLISH_EVERY: Duration = Duration::from_secs(30);
 /// How long a published offer lives: a seller that stops or dies is gone from every
 /// book within this time.
 pub const OFFER_LIFETIME_SECS: u64 = 120;
+/// Every this many rounds of [`REPUBLISH_EVERY`] (10 minutes), a seller announces itself
+/// again as a provider of its models in the DHT.
+const REPROVIDE_ROUNDS: u64 = 20;
 /// How long a seller's stake, read from the chain, is trusted.
 const STAKE_FRESH: Duration = Duration::from_secs(30);
 
@@ -91,7 +94,7 @@ pub struct Payments {
 pub const MAX_JOB_RECORDS: usize = 1000;
 
 /// A job bought or sold by this node.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobRecord {
     /// Its id.
     pub id: String,
@@ -151,6 +154,26 @@ pub struct Listed {
     pub mine: bool,
     /// Last ping round trip to the seller, milliseconds, when connected to it.
     pub rtt_ms: Option<f64>,
+    /// This node's experience of the seller as a provider.
+    pub reputation: Reputation,
+}
+
+/// What this node has seen of a provider: jobs it finished, and jobs it failed (died,
+/// stalled, broke the protocol, refused after the award).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reputation {
+    /// Jobs it finished.
+    pub jobs: u64,
+    /// Jobs it failed.
+    pub failed: u64,
+}
+
+impl Reputation {
+    /// The share of failures, with one finished job assumed, so a newcomer is not
+    /// worse than a provider that failed once in many jobs: `failed / (jobs + failed + 1)`.
+    pub fn failure_rate(&self) -> f64 {
+        self.failed as f64 / (self.jobs + self.failed + 1) as f64
+    }
 }
 
 /// Counters for `GET /api/market`.
@@ -166,7 +189,7 @@ pub struct Status {
     pub refused: u64,
     /// Calls for proposals and jobs refused for their rate.
     pub refused_asks: u64,
-    /// Jobs bought and sold since the node started.
+    /// Jobs bought and sold kept (the last 1,000).
     pub jobs: usize,
 }
 
@@ -211,16 +234,26 @@ pub fn load_sales(path: &Path) -> Result<Vec<Sale>, Refused> {
 /// # Errors
 /// When the file cannot be written.
 pub fn save_sales(path: &Path, sales: &[Sale]) -> Result<(), Refused> {
+    save_json(path, &sales)
+}
+
+/// Writes `value` as JSON to `path` atomically (temporary file, fsync, rename).
+fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Refused> {
     use std::io::Write;
     let io = |e: std::io::Error| Refused(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(sales).map_err(|e| Refused(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Refused(e.to_string()))?;
     {
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&text).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The DHT key under which the sellers of a model are listed as providers.
+pub fn provider_key(model_id: &str) -> Vec<u8> {
+    format!("/flurry/model/{model_id}").into_bytes()
 }
 
 /// Unix seconds now.
@@ -246,6 +279,11 @@ pub struct Market {
     admission: Arc<seller::Admission>,
     refused_asks: AtomicU64,
     jobs: Mutex<VecDeque<JobRecord>>,
+    reputation: Mutex<HashMap<String, Reputation>>,
+    /// Where the jobs are kept across restarts (written after each job).
+    jobs_file: OnceLock<PathBuf>,
+    /// One write of the jobs file at a time.
+    jobs_write: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Market {
@@ -282,6 +320,9 @@ impl Market {
             admission: Arc::default(),
             refused_asks: AtomicU64::new(0),
             jobs: Mutex::new(VecDeque::new()),
+            reputation: Mutex::new(HashMap::new()),
+            jobs_file: OnceLock::new(),
+            jobs_write: Arc::default(),
         })
     }
 
@@ -307,16 +348,86 @@ impl Market {
         Ok(())
     }
 
+    /// Keeps the jobs in `path` (the last [`MAX_JOB_RECORDS`]): reads what it holds now
+    /// (a file that cannot be read is reported and set aside, not lost) and writes it
+    /// after each job.
+    pub fn set_jobs_file(&self, path: PathBuf) {
+        match std::fs::read(&path) {
+            Ok(b) => match serde_json::from_slice::<Vec<JobRecord>>(&b) {
+                Ok(old) => {
+                    if let Ok(mut j) = self.jobs.lock() {
+                        let keep = old.len().saturating_sub(MAX_JOB_RECORDS);
+                        j.extend(old.into_iter().skip(keep));
+                    }
+                }
+                Err(e) => {
+                    let aside = path.with_extension("json.broken");
+                    let _ = std::fs::rename(&path, &aside);
+                    tracing::warn!(
+                        "{} is not a list of market jobs ({e}); moved to {} and starting a new list",
+                        path.display(),
+                        aside.display()
+                    );
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot read {}: {e}", path.display()),
+        }
+        let _ = self.jobs_file.set(path);
+    }
+
     fn record(&self, job: JobRecord) {
-        if let Ok(mut j) = self.jobs.lock() {
-            if j.len() >= MAX_JOB_RECORDS {
-                j.pop_front();
+        let list: Vec<JobRecord> = match self.jobs.lock() {
+            Ok(mut j) => {
+                if j.len() >= MAX_JOB_RECORDS {
+                    j.pop_front();
+                }
+                j.push_back(job);
+                j.iter().cloned().collect()
             }
-            j.push_back(job);
+            Err(_) => return,
+        };
+        let Some(path) = self.jobs_file.get().cloned() else {
+            return;
+        };
+        let lock = self.jobs_write.clone();
+        let write = move || {
+            let _one = lock.lock();
+            if let Err(e) = save_json(&path, &list) {
+                tracing::warn!("{e}: the market jobs will not survive a restart");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn_blocking(write);
+            }
+            Err(_) => write(),
         }
     }
 
-    /// Jobs bought and sold since the node started, oldest first.
+    /// This node's experience of `peer` as a provider.
+    pub fn reputation_of(&self, peer: &str) -> Reputation {
+        self.reputation
+            .lock()
+            .map(|r| r.get(peer).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn rate(&self, peer: &str, finished: bool) {
+        if let Ok(mut r) = self.reputation.lock() {
+            if r.len() >= 4 * book::MAX_OFFERS && !r.contains_key(peer) {
+                return;
+            }
+            let e = r.entry(peer.to_string()).or_default();
+            if finished {
+                e.jobs += 1;
+            } else {
+                e.failed += 1;
+            }
+        }
+    }
+
+    /// Jobs bought and sold (the last 1,000, kept across restarts), oldest first.
     pub fn jobs(&self) -> Vec<JobRecord> {
         self.jobs
             .lock()
@@ -362,10 +473,16 @@ impl Market {
             }
             let mut tick = tokio::time::interval(REPUBLISH_EVERY);
             tick.tick().await;
+            let mut rounds = 0u64;
             loop {
                 tick.tick().await;
                 let Some(m) = me.upgrade() else { return };
                 m.publish_all().await;
+                rounds += 1;
+                // The DHT servers near a ModelId change as peers come and go.
+                if rounds.is_multiple_of(REPROVIDE_ROUNDS) {
+                    m.provide_all().await;
+                }
                 if let Ok(mut b) = m.book.lock() {
                     b.prune(unix_now());
                 }
@@ -438,6 +555,15 @@ impl Market {
         }
     }
 
+    async fn provide_all(&self) {
+        let sales = self.sales.lock().map(|s| s.clone()).unwrap_or_default();
+        for sale in &sales {
+            if let Err(e) = self.net.provide(&provider_key(&sale.model_id)).await {
+                tracing::debug!(error = %e, "not listed as a provider in the DHT");
+            }
+        }
+    }
+
     /// The bonded stake of `address` and the registry's minimum (fresh from the chain).
     async fn stake_and_min(&self, address: &str) -> Result<(U256, U256), Error> {
         let chain = self.chain.as_ref().ok_or(Error::NoChain)?;
@@ -476,6 +602,12 @@ impl Market {
         }
         self.save_sales();
         self.publish(&offer).await?;
+        // The DHT lists this node as a provider of the ModelId: buyers that heard no
+        // offer still find it (DHT servers keep the record; a node nobody can reach
+        // directly is listed through the servers it reaches).
+        if let Err(e) = self.net.provide(&provider_key(&offer.offer.model_id)).await {
+            tracing::debug!(error = %e, "not listed as a provider in the DHT");
+        }
         Ok(offer)
     }
 
@@ -565,6 +697,7 @@ impl Market {
                 out.push(Listed {
                     mine: o.offer.peer_id == me,
                     rtt_ms: rtt.get(&o.offer.peer_id).copied(),
+                    reputation: self.reputation_of(&o.offer.peer_id),
                     offer: o.offer,
                     stake_wei: stake.to_string(),
                     staked,

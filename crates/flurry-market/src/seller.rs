@@ -213,6 +213,7 @@ async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc
             model_id,
             request,
             skip,
+            prefix,
             tickets,
         } => {
             let order = Order {
@@ -220,6 +221,7 @@ async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc
                 model_id,
                 request,
                 skip,
+                prefix,
                 tickets,
             };
             match admit_job(m, peer, jobs, order).await {
@@ -417,6 +419,7 @@ struct Order {
     model_id: String,
     request: flurry_net::InferRequest,
     skip: u32,
+    prefix: Option<String>,
     tickets: Vec<SignedTicket>,
 }
 
@@ -427,6 +430,7 @@ struct Admitted {
     pay: Arc<crate::Payments>,
     buyer: flurry_chain::Address,
     skip: u32,
+    prefix: Option<String>,
     credit: U256,
     rotate: bool,
     rx: mpsc::Receiver<InferFrame>,
@@ -444,6 +448,7 @@ async fn admit_job(
         model_id,
         mut request,
         skip,
+        prefix,
         tickets,
     } = order;
     let (sale, prices, pay) =
@@ -494,6 +499,7 @@ async fn admit_job(
         pay,
         buyer,
         skip,
+        prefix,
         credit,
         rotate,
         rx,
@@ -510,11 +516,14 @@ async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitte
         pay,
         buyer,
         skip,
+        prefix,
         mut credit,
         rotate,
         mut rx,
         slot,
     } = job;
+    // The tokens generated again after a failover, to compare with the buyer's.
+    let mut replayed: Vec<String> = Vec::new();
     let started = unix_now();
     tracing::info!(%peer, model = %sale.model, skip, "market job started");
 
@@ -570,9 +579,21 @@ async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitte
                 prompt_tokens = u64::from(*p);
                 prices.owed(prompt_tokens + u64::from(skip), 0)
             }
-            InferFrame::Token { .. } => {
+            InferFrame::Token { text } => {
                 seen += 1;
                 if seen <= skip {
+                    if prefix.is_some() {
+                        replayed.push(text.clone());
+                    }
+                    if seen == skip
+                        && let Some(want) = &prefix
+                        && job::prefix_digest(&replayed) != *want
+                    {
+                        break 'job Err(InferFrame::error(
+                            ErrorCode::Model,
+                            "the answer generated again here differs from the tokens you hold: this node cannot continue it",
+                        ));
+                    }
                     continue;
                 }
                 prices.owed(prompt_tokens + u64::from(skip), sent + 1)

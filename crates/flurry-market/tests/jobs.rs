@@ -92,18 +92,32 @@ async fn engine(mut jobs: mpsc::Receiver<Inbound>) {
     }
 }
 
-async fn net(id: &Identity) -> Net {
+async fn net(id: &Identity, hub: Option<&str>) -> Net {
     Net::start_with_keypair(
         id.to_libp2p_keypair().unwrap(),
         NetConfig {
             listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             mdns: false,
+            // With a hub, loopback counts for AutoNAT: the hub becomes a DHT server.
+            autonat_global_only: hub.is_none(),
+            bootstrap: hub.map(|h| vec![h.to_string()]).unwrap_or_default(),
             ..NetConfig::default()
         },
     )
     .await
     .unwrap()
     .0
+}
+
+async fn listen_addr(net: &Net, id: &Identity) -> String {
+    let listen = loop {
+        let l = net.status().await.unwrap().listen;
+        if let Some(a) = l.into_iter().next() {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    format!("{listen}/p2p/{}", id.peer_id())
 }
 
 struct World {
@@ -116,9 +130,13 @@ struct World {
     hostile_net: Net,
     hostile_chain: Chain,
     dir: PathBuf,
+    _hub: Option<Net>,
 }
 
-async fn world() -> World {
+/// A seller and a buyer that heard its offer (and a hostile peer), all connected; or,
+/// `through_dht`, a hub (a DHT server) they all join through, and a buyer that heard
+/// no offer.
+async fn world_with(through_dht: bool) -> World {
     let anvil = LocalChain::spawn(&anvil_path(), None).unwrap();
     let ids: Vec<Identity> = (0..4).map(|_| Identity::generate().unwrap()).collect();
     let (deployer, seller_id, buyer_id, hostile_id) = (
@@ -175,15 +193,40 @@ async fn world() -> World {
         .stake(parse_ether("0.1").unwrap())
         .await
         .unwrap();
-    let seller_net = net(&seller_id).await;
-    let listen = loop {
-        let l = seller_net.status().await.unwrap().listen;
-        if let Some(a) = l.into_iter().next() {
-            break a;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let (hub, hub_addr) = if through_dht {
+        let id = Identity::generate().unwrap();
+        let n = Net::start_with_keypair(
+            id.to_libp2p_keypair().unwrap(),
+            NetConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                mdns: false,
+                autonat_global_only: false,
+                ..NetConfig::default()
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+        let a = listen_addr(&n, &id).await;
+        (Some(n), Some(a))
+    } else {
+        (None, None)
     };
-    let seller_addr = format!("{listen}/p2p/{}", seller_id.peer_id());
+    let hub_addr = hub_addr.as_deref();
+    let seller_net = net(&seller_id, hub_addr).await;
+    let seller_addr = listen_addr(&seller_net, &seller_id).await;
+    let buyer_net = net(&buyer_id, hub_addr).await;
+    let hostile_net = net(&hostile_id, hub_addr).await;
+    if let Some(h) = &hub {
+        // The others dial the hub back for AutoNAT: it turns public, a DHT server.
+        for _ in 0..600 {
+            if h.status().await.unwrap().nat == flurry_net::Nat::Public {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(h.status().await.unwrap().nat, flurry_net::Nat::Public);
+    }
     let seller = Market::new(
         Arc::new(seller_id.clone()),
         seller_net,
@@ -200,25 +243,27 @@ async fn world() -> World {
         .fund_deposit(parse_ether("1").unwrap())
         .await
         .unwrap();
-    let buyer_net = net(&buyer_id).await;
-    buyer_net
-        .connect(&seller_id.peer_id(), std::slice::from_ref(&seller_addr))
-        .await
-        .unwrap();
+    if !through_dht {
+        buyer_net
+            .connect(&seller_id.peer_id(), std::slice::from_ref(&seller_addr))
+            .await
+            .unwrap();
+    }
     let buyer = Market::new(
         Arc::new(buyer_id.clone()),
         buyer_net,
         Some(buyer_chain.clone()),
     );
     buyer.set_payments(payments(&buyer_id, &buyer_chain, "buyer"));
-    buyer.on_gossip(Some(&seller_id.peer_id()), &offer.to_bytes().unwrap());
+    if !through_dht {
+        buyer.on_gossip(Some(&seller_id.peer_id()), &offer.to_bytes().unwrap());
+    }
 
     let hostile_chain = connect(&hostile_id).await;
     hostile_chain
         .fund_deposit(parse_ether("1").unwrap())
         .await
         .unwrap();
-    let hostile_net = net(&hostile_id).await;
     hostile_net
         .connect(&seller_id.peer_id(), std::slice::from_ref(&seller_addr))
         .await
@@ -233,7 +278,12 @@ async fn world() -> World {
         hostile_net,
         hostile_chain,
         dir,
+        _hub: hub,
     }
+}
+
+async fn world() -> World {
+    world_with(false).await
 }
 
 /// Buys `max_tokens` tokens and returns the text and the price paid.
@@ -346,6 +396,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         model_id: sale().model_id,
         request: r,
         skip: 0,
+        prefix: None,
         tickets,
     };
     write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
@@ -369,6 +420,49 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
     assert!(tokens < 1000);
     let _ = s.close().await;
 
+    // A failover's job: the seller generates the held tokens again, checks them against
+    // the buyer's digest, and sends only what follows; tokens that differ stop it.
+    let held = ["t0 ", "t1 ", "t2 "];
+    for (prefix, same) in [
+        (job::prefix_digest(&held), true),
+        (job::prefix_digest(&["x", "y", "z"]), false),
+    ] {
+        let bid = hostile_bid(&w).await;
+        let r = request(8);
+        let value = job::upfront(&prices, &r, 3, bid.tokens_per_ticket) + prices.owed(0, 8);
+        let tickets = sender.pay(&bid.params, payee, value, b"job").unwrap();
+        let mut s = open(&w).await;
+        let ask = Ask::Job {
+            v: JOB_VERSION,
+            model_id: sale().model_id,
+            request: r,
+            skip: 3,
+            prefix: Some(prefix),
+            tickets,
+        };
+        write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
+        let mut texts = Vec::new();
+        let end = loop {
+            match read_frame::<_, JobFrame>(&mut s, 64 * 1024).await.unwrap() {
+                Some(JobFrame::Token { text }) => texts.push(text),
+                Some(f @ (JobFrame::Done { .. } | JobFrame::Error { .. })) => break f,
+                Some(_) => {}
+                None => panic!("closed early"),
+            }
+        };
+        if same {
+            assert!(matches!(end, JobFrame::Done { .. }), "{end:?}");
+            assert_eq!(texts, ["t3 ", "t4 ", "t5 ", "t6 ", "t7 "]);
+        } else {
+            assert!(texts.is_empty(), "{texts:?}");
+            assert!(
+                matches!(&end, JobFrame::Error { code: ErrorCode::Model, message } if message.contains("differs")),
+                "{end:?}"
+            );
+        }
+        let _ = s.close().await;
+    }
+
     // First frames that break the rules are refused, each with its reason.
     let mut s = open(&w).await;
     let unpaid = Ask::Job {
@@ -376,6 +470,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         model_id: sale().model_id,
         request: request(8),
         skip: 0,
+        prefix: None,
         tickets: Vec::new(),
     };
     write_frame(&mut s, &unpaid, job::MAX_ASK_BYTES)
@@ -396,6 +491,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         model_id: sale().model_id,
         request: request(8),
         skip: 0,
+        prefix: None,
         tickets: forged,
     };
     write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
@@ -471,5 +567,44 @@ async fn a_flood_of_calls_for_proposals_is_refused_while_an_honest_job_runs() {
         "{bids} bids, {limited} refused"
     );
     assert!(w.seller.status().refused_asks >= 88);
+    let _ = std::fs::remove_dir_all(&w.dir);
+}
+
+/// A buyer that heard no offer finds the seller of a ModelId through the DHT (the
+/// seller is listed as a provider when it starts selling), checks its stake on the chain
+/// and buys from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_that_heard_no_offer_finds_the_seller_in_the_dht() {
+    let w = world_with(true).await;
+    assert!(w.buyer.offers(None, true).await.unwrap().is_empty());
+    // By name there is nothing to ask for: names are in offers, not in the DHT.
+    assert!(w.buyer.buy("m", request(4), None).await.is_err());
+    let mut got = None;
+    for _ in 0..100 {
+        match w.buyer.buy(&sale().model_id, request(12), None).await {
+            Ok(p) => {
+                got = Some(p);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let mut p = got.expect("the DHT never listed the seller");
+    let mut tokens = 0;
+    while let Some(f) = p.frames.recv().await {
+        match f.unwrap() {
+            InferFrame::Token { .. } => tokens += 1,
+            InferFrame::Done { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(tokens, 12);
+    assert_eq!(p.report.lock().unwrap().provider, w.seller_id.peer_id());
+    // A price cap below the seller's price: its bid is refused.
+    let capped = w
+        .buyer
+        .buy(&sale().model_id, request(4), Some(PRICE - 1))
+        .await;
+    assert!(capped.is_err());
     let _ = std::fs::remove_dir_all(&w.dir);
 }

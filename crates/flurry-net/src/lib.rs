@@ -370,7 +370,12 @@ pub(crate) enum Command {
     Rendezvous(oneshot::Sender<Vec<(PeerId, libp2p::Multiaddr)>>),
     Bootstrap(oneshot::Sender<Result<()>>),
     Gossip(String, oneshot::Sender<Result<Vec<GossipMessage>>>),
+    Provide(Vec<u8>, oneshot::Sender<Result<()>>),
+    Providers(Vec<u8>, oneshot::Sender<Result<Vec<String>>>),
 }
+
+/// Providers of one key a lookup returns, at most.
+pub const MAX_PROVIDERS: usize = 64;
 
 /// Commands queued for the network task, at most.
 const COMMAND_QUEUE: usize = 64;
@@ -617,6 +622,23 @@ impl Net {
     pub async fn gossip(&self, topic: &str) -> Result<Vec<GossipMessage>> {
         self.ask(|tx| Command::Gossip(topic.to_string(), tx))
             .await?
+    }
+
+    /// Announces in the DHT that this node provides `key` (a provider record, kept by
+    /// the DHT servers closest to it and republished by Kademlia).
+    ///
+    /// # Errors
+    /// When the local record store is full.
+    pub async fn provide(&self, key: &[u8]) -> Result<()> {
+        self.ask(|tx| Command::Provide(key.to_vec(), tx)).await?
+    }
+
+    /// The peers the DHT lists as providers of `key` (at most [`MAX_PROVIDERS`]).
+    ///
+    /// # Errors
+    /// When the swarm stopped.
+    pub async fn providers(&self, key: &[u8]) -> Result<Vec<String>> {
+        self.ask(|tx| Command::Providers(key.to_vec(), tx)).await?
     }
 
     /// Makes sure there is a connection to `peer_id`: dials `addrs` (or, with none, the

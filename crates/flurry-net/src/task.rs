@@ -85,6 +85,7 @@ struct State {
     agents: HashMap<PeerId, String>,
     reservations: HashSet<PeerId>,
     finds: HashMap<kad::QueryId, Find>,
+    provider_finds: HashMap<kad::QueryId, ProviderFind>,
     dropped_events: u64,
     allowed: Allowed,
     gossip: HashMap<String, VecDeque<GossipMessage>>,
@@ -111,6 +112,7 @@ struct State {
 const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 
 type Find = (PeerId, oneshot::Sender<Result<Vec<String>>>);
+type ProviderFind = (HashSet<PeerId>, oneshot::Sender<Result<Vec<String>>>);
 
 /// A registration's outcome: the rendezvous point, and whether it kept the record.
 type Registered = (PeerId, bool);
@@ -188,6 +190,7 @@ pub(crate) async fn spawn(
         agents: HashMap::new(),
         reservations: HashSet::new(),
         finds: HashMap::new(),
+        provider_finds: HashMap::new(),
         dropped_events: 0,
         allowed,
         gossip: HashMap::new(),
@@ -560,6 +563,24 @@ impl State {
                     self.finds.insert(q, (p, tx));
                 }
             },
+            Command::Provide(key, tx) => {
+                let r = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&key))
+                    .map(|_| ())
+                    .map_err(|e| Error::Unreachable(format!("cannot provide: {e}")));
+                let _ = tx.send(r);
+            }
+            Command::Providers(key, tx) => {
+                let q = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&key));
+                self.provider_finds.insert(q, (HashSet::new(), tx));
+            }
             Command::Rendezvous(tx) => {
                 let _ = tx.send(self.rendezvous_points());
             }
@@ -804,6 +825,30 @@ impl State {
                     tracing::info!(peer = %remote_peer_id, error = %e, "hole punching failed; staying relayed")
                 }
             },
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(r),
+                step,
+                ..
+            }) => {
+                let Some((found, _)) = self.provider_finds.get_mut(&id) else {
+                    return;
+                };
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r {
+                    found.extend(providers.into_iter().take(crate::MAX_PROVIDERS));
+                }
+                if step.last || found.len() >= crate::MAX_PROVIDERS {
+                    if let Some((found, tx)) = self.provider_finds.remove(&id) {
+                        let mut list: Vec<String> = found.iter().map(ToString::to_string).collect();
+                        list.sort();
+                        list.truncate(crate::MAX_PROVIDERS);
+                        let _ = tx.send(Ok(list));
+                    }
+                    if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                        q.finish();
+                    }
+                }
+            }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result: kad::QueryResult::GetClosestPeers(r),

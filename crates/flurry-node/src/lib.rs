@@ -464,6 +464,7 @@ pub fn up(
                     Some(paths.market_file()),
                 );
                 rt.block_on(market.start()).map_err(|e| e.to_string())?;
+                market.set_jobs_file(paths.market_jobs_file());
                 if let Some(c) = &node_chain {
                     match c.chain.domain() {
                         Ok(domain) => market.set_payments(flurry_market::Payments {

@@ -102,6 +102,8 @@ pub struct GenSpec {
     /// Log-probabilities of each generated token with this many alternatives (`None`:
     /// none). Only models on this node give them.
     pub logprobs: Option<usize>,
+    /// A market request's most wei per million generated tokens (`None`: any price).
+    pub max_price: Option<u128>,
 }
 
 /// The peer a request goes to.

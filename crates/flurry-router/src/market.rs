@@ -64,7 +64,7 @@ impl Router {
         )
         .map_err(Error::EgressWrite)?;
         let started = Instant::now();
-        let mut purchase = market.buy(&model, request, None).await?;
+        let mut purchase = market.buy(&model, request, spec.max_price).await?;
         let label = format!("market seller of {model}");
         let first = purchase
             .frames

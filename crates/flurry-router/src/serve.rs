@@ -76,6 +76,7 @@ async fn answer(
         peer: None,
         privacy: None,
         logprobs: None,
+        max_price: None,
     };
     let started = router.start_local(spec).await.map_err(refusal)?;
     let Started {

@@ -159,6 +159,7 @@ fn ask(text: &str, privacy: Option<Override>) -> GenSpec {
         peer: Some("bob".into()),
         privacy,
         logprobs: None,
+        max_price: None,
     }
 }
 
@@ -318,6 +319,7 @@ async fn a_peer_is_never_asked_for_logprobs() {
     let a = alice(&bob, &bob_addr, PrivacyRule::AsIs).await;
     let spec = GenSpec {
         logprobs: Some(2),
+        max_price: None,
         ..ask("hello", None)
     };
     match a.router.start(spec).await {
