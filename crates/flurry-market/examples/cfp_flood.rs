@@ -5,6 +5,7 @@
 //! Usage: `cfp_flood SELLER_MULTIADDR/p2p/PEER_ID MODEL_ID SECONDS`
 #![allow(clippy::print_stdout)] // a benchmark tool: its report is its output
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flurry_market::job::{self, Ask, JOB_VERSION, Reply};
@@ -34,31 +35,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     net.connect(&peer, std::slice::from_ref(addr)).await?;
     let deadline = Instant::now() + Duration::from_secs_f64(seconds.parse()?);
-    let (mut asks, mut bids, mut limited, mut other) = (0u64, 0u64, 0u64, 0u64);
-    while Instant::now() < deadline {
-        asks += 1;
-        let Ok(mut s) = net.open_stream(&peer, &[], job::MARKET_PROTOCOL).await else {
-            other += 1;
-            continue;
-        };
-        let cfp = Ask::Cfp {
-            v: JOB_VERSION,
-            model_id: model_id.clone(),
-        };
-        if write_frame(&mut s, &cfp, job::MAX_ASK_BYTES).await.is_err() {
-            other += 1;
-            continue;
+    // [asks, bids, rate-limited, other]
+    let counts: [AtomicU64; 4] = Default::default();
+    let flood = async {
+        while Instant::now() < deadline {
+            counts[0].fetch_add(1, Ordering::Relaxed);
+            let Ok(mut s) = net.open_stream(&peer, &[], job::MARKET_PROTOCOL).await else {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let cfp = Ask::Cfp {
+                v: JOB_VERSION,
+                model_id: model_id.clone(),
+            };
+            if write_frame(&mut s, &cfp, job::MAX_ASK_BYTES).await.is_err() {
+                counts[3].fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let slot = match read_frame::<_, Reply>(&mut s, job::MAX_REPLY_BYTES).await {
+                Ok(Some(Reply::Bid(_))) => 1,
+                Ok(Some(Reply::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                })) => 2,
+                _ => 3,
+            };
+            counts[slot].fetch_add(1, Ordering::Relaxed);
+            let _ = s.close().await;
         }
-        match read_frame::<_, Reply>(&mut s, job::MAX_REPLY_BYTES).await {
-            Ok(Some(Reply::Bid(_))) => bids += 1,
-            Ok(Some(Reply::Error {
-                code: ErrorCode::RateLimited,
-                ..
-            })) => limited += 1,
-            _ => other += 1,
-        }
-        let _ = s.close().await;
+    };
+    // SIGINT ends the flood early (and still prints the counts).
+    let mut stop = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = stop.recv() => {}
+        () = flood => {}
     }
+    let [asks, bids, limited, other] = counts.map(|c| c.into_inner());
     println!(
         "{}",
         serde_json::json!({"asks": asks, "bids": bids, "rate_limited": limited, "other": other})

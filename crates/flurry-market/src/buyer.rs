@@ -418,17 +418,10 @@ impl Market {
             prefix: (skip > 0).then(|| job::prefix_digest(&got.texts)),
             tickets,
         };
-        let mut stream = match self
-            .net
-            .open_stream(&award.peer_id, &[], job::MARKET_PROTOCOL)
-            .await
-        {
+        let stream = match send(&self.net, &award.peer_id, &ask).await {
             Ok(s) => s,
-            Err(e) => return Attempt::Failover(e.to_string()),
+            Err(e) => return Attempt::Failover(format!("cannot send the job: {e}")),
         };
-        if let Err(e) = infer::write_frame(&mut stream, &ask, job::MAX_ASK_BYTES).await {
-            return Attempt::Failover(format!("cannot send the job: {e}"));
-        }
         let account = |sent: U256, hashes: &[String], tokens: u64, total: u64| {
             if let Ok(mut r) = report.lock() {
                 if let Some(p) = r.receipt.last_mut() {
@@ -620,18 +613,34 @@ enum Attempt {
     Failover(String),
 }
 
+/// Opens a stream to `peer` and sends `ask`, trying four times: a busy seller drops a
+/// new stream that arrives while its previous one is being taken (libp2p-stream hands
+/// inbound streams over one at a time), and a connection can drop at any time.
+async fn send(net: &flurry_net::Net, peer: &str, ask: &Ask) -> Result<PeerStream, String> {
+    let mut last = String::new();
+    for pause in [0u64, 20, 100, 300] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let mut stream = match net.open_stream(peer, &[], job::MARKET_PROTOCOL).await {
+            Ok(s) => s,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        match infer::write_frame(&mut stream, ask, job::MAX_ASK_BYTES).await {
+            Ok(()) => return Ok(stream),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
 async fn ask_bid(net: &flurry_net::Net, peer: &str, model_id: &str) -> Result<Bid, String> {
-    let mut stream: PeerStream = net
-        .open_stream(peer, &[], job::MARKET_PROTOCOL)
-        .await
-        .map_err(|e| e.to_string())?;
     let ask = Ask::Cfp {
         v: JOB_VERSION,
         model_id: model_id.to_string(),
     };
-    infer::write_frame(&mut stream, &ask, job::MAX_ASK_BYTES)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = send(net, peer, &ask).await?;
     let reply = infer::read_frame::<_, Reply>(&mut stream, job::MAX_REPLY_BYTES)
         .await
         .map_err(|e| e.to_string())?;

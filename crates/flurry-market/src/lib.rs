@@ -189,6 +189,8 @@ pub struct Status {
     pub refused: u64,
     /// Calls for proposals and jobs refused for their rate.
     pub refused_asks: u64,
+    /// Peers cut off for flooding (`docs/market.md`).
+    pub banned: u64,
     /// Jobs bought and sold kept (the last 1,000).
     pub jobs: usize,
 }
@@ -278,6 +280,7 @@ pub struct Market {
     payments: OnceLock<Arc<Payments>>,
     admission: Arc<seller::Admission>,
     refused_asks: AtomicU64,
+    banned: AtomicU64,
     jobs: Mutex<VecDeque<JobRecord>>,
     reputation: Mutex<HashMap<String, Reputation>>,
     /// Where the jobs are kept across restarts (written after each job).
@@ -319,6 +322,7 @@ impl Market {
             payments: OnceLock::new(),
             admission: Arc::default(),
             refused_asks: AtomicU64::new(0),
+            banned: AtomicU64::new(0),
             jobs: Mutex::new(VecDeque::new()),
             reputation: Mutex::new(HashMap::new()),
             jobs_file: OnceLock::new(),
@@ -660,6 +664,7 @@ impl Market {
             heard: self.heard.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             refused_asks: self.refused_asks.load(Ordering::Relaxed),
+            banned: self.banned.load(Ordering::Relaxed),
             jobs: self.jobs.lock().map_or(0, |j| j.len()),
         }
     }

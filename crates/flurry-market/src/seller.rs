@@ -18,8 +18,15 @@ use crate::{JobRecord, Market, Sale, unix_now};
 
 /// Streams served at once, all peers together.
 pub const MAX_STREAMS: usize = 64;
-/// Asks (calls for proposals and jobs) one peer may make per minute.
-pub const ASKS_PER_MINUTE: u32 = 60;
+/// Calls for proposals one peer may make per minute, on average.
+pub const CFPS_PER_MINUTE: u32 = 120;
+/// Jobs one peer may start per minute, on average (each needs a call for proposals
+/// first, and tickets up front).
+pub const JOBS_PER_MINUTE: u32 = 120;
+/// Calls, and job starts, one peer may make at once after a quiet while.
+pub const BURST: u32 = 20;
+/// Refusals for their rate in one minute that make a peer a flooder, cut off for [`BAN`].
+pub const FLOOD_REFUSALS: u32 = 60;
 /// Jobs one peer may run here at once.
 pub const JOBS_PER_PEER: u32 = 2;
 /// The first frame must arrive within this time.
@@ -31,10 +38,39 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Bucket {
-    tokens: f64,
+    /// Calls for proposals left, and jobs left, refilled per minute.
+    cfps: f64,
+    starts: f64,
     last: Instant,
     jobs: u32,
+    /// Asks refused for their rate in the minute that began at `window`.
+    refused: u32,
+    window: Instant,
 }
+
+impl Bucket {
+    fn new(now: Instant) -> Self {
+        Self {
+            cfps: f64::from(BURST),
+            starts: f64::from(BURST),
+            last: now,
+            jobs: 0,
+            refused: 0,
+            window: now,
+        }
+    }
+}
+
+/// Why an ask was refused for its rate.
+pub(crate) struct Limited {
+    pub(crate) message: String,
+    /// The peer keeps asking though refused ([`FLOOD_REFUSALS`] in a minute): it is
+    /// flooding, and is cut off for [`BAN`].
+    pub(crate) flooding: bool,
+}
+
+/// How long a peer that floods a seller is cut off.
+pub const BAN: Duration = Duration::from_secs(600);
 
 /// Per-peer rate and job counts.
 #[derive(Debug, Default)]
@@ -45,26 +81,40 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    fn ask(&self, peer: &str) -> Result<(), String> {
-        let mut map = self.peers.lock().map_err(|_| "poisoned".to_string())?;
+    /// Takes one call for proposals (`cfp`) or one job start from `peer`'s buckets.
+    fn ask(&self, peer: &str, cfp: bool) -> Result<(), Limited> {
+        let mut map = self.peers.lock().map_err(|_| Limited {
+            message: "poisoned".to_string(),
+            flooding: false,
+        })?;
         let now = Instant::now();
         if map.len() > 4096 {
             map.retain(|_, b| b.jobs > 0 || now.duration_since(b.last) < Duration::from_secs(60));
         }
-        let cap = f64::from(ASKS_PER_MINUTE);
-        let b = map.entry(peer.to_string()).or_insert(Bucket {
-            tokens: cap,
-            last: now,
-            jobs: 0,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * cap / 60.0).min(cap);
+        let b = map
+            .entry(peer.to_string())
+            .or_insert_with(|| Bucket::new(now));
+        let minutes = now.duration_since(b.last).as_secs_f64() / 60.0;
+        b.cfps = (b.cfps + minutes * f64::from(CFPS_PER_MINUTE)).min(f64::from(BURST));
+        b.starts = (b.starts + minutes * f64::from(JOBS_PER_MINUTE)).min(f64::from(BURST));
         b.last = now;
-        if b.tokens < 1.0 {
-            return Err(format!(
-                "more than {ASKS_PER_MINUTE} calls for proposals and jobs per minute from you; slow down"
-            ));
+        let (left, what, cap) = if cfp {
+            (&mut b.cfps, "calls for proposals", CFPS_PER_MINUTE)
+        } else {
+            (&mut b.starts, "jobs", JOBS_PER_MINUTE)
+        };
+        if now.duration_since(b.window) >= Duration::from_secs(60) {
+            b.window = now;
+            b.refused = 0;
         }
-        b.tokens -= 1.0;
+        if *left < 1.0 {
+            b.refused += 1;
+            return Err(Limited {
+                message: format!("more than {cap} {what} per minute from you; slow down"),
+                flooding: b.refused >= FLOOD_REFUSALS,
+            });
+        }
+        *left -= 1.0;
         Ok(())
     }
 
@@ -88,11 +138,9 @@ impl Admission {
                 ),
             ));
         }
-        let b = peers.entry(peer.to_string()).or_insert(Bucket {
-            tokens: 0.0,
-            last: Instant::now(),
-            jobs: 0,
-        });
+        let b = peers
+            .entry(peer.to_string())
+            .or_insert_with(|| Bucket::new(Instant::now()));
         if b.jobs >= JOBS_PER_PEER {
             return Err(InferFrame::error(
                 ErrorCode::RateLimited,
@@ -194,10 +242,15 @@ async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc
         Ok(Err(e)) => return refuse(stream, ErrorCode::BadRequest, e.to_string()).await,
         Ok(Ok(Some(a))) => a,
     };
-    if let Err(message) = m.admission.ask(peer) {
+    if let Err(limited) = m.admission.ask(peer, matches!(ask, Ask::Cfp { .. })) {
         m.refused_asks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return refuse(stream, ErrorCode::RateLimited, message).await;
+        if limited.flooding {
+            m.banned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            m.net.ban(peer, BAN).await;
+            return;
+        }
+        return refuse(stream, ErrorCode::RateLimited, limited.message).await;
     }
     match ask {
         Ask::Cfp { v, model_id } => {

@@ -131,6 +131,19 @@ struct World {
     hostile_chain: Chain,
     dir: PathBuf,
     _hub: Option<Net>,
+    seller_net: Net,
+}
+
+impl World {
+    async fn seller_net_peers(&self) -> Vec<String> {
+        self.seller_net
+            .peers()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.peer_id)
+            .collect()
+    }
 }
 
 /// A seller and a buyer that heard its offer (and a hostile peer), all connected; or,
@@ -229,7 +242,7 @@ async fn world_with(through_dht: bool) -> World {
     }
     let seller = Market::new(
         Arc::new(seller_id.clone()),
-        seller_net,
+        seller_net.clone(),
         Some(seller_chain.clone()),
     );
     seller.set_payments(payments(&seller_id, &seller_chain, "seller"));
@@ -279,6 +292,7 @@ async fn world_with(through_dht: bool) -> World {
         hostile_chain,
         dir,
         _hub: hub,
+        seller_net,
     }
 }
 
@@ -535,23 +549,31 @@ async fn a_flood_of_calls_for_proposals_is_refused_while_an_honest_job_runs() {
         let addr = w.seller_addr.clone();
         tokio::spawn(async move {
             let (mut bids, mut limited) = (0, 0);
-            for _ in 0..150 {
-                let mut s = net
+            for _ in 0..300 {
+                // Once cut off, the flooder cannot connect again (each try would wait for
+                // the connection timeout): it stops.
+                let Ok(mut s) = net
                     .open_stream(&seller, std::slice::from_ref(&addr), job::MARKET_PROTOCOL)
                     .await
-                    .unwrap();
+                else {
+                    break;
+                };
                 let cfp = Ask::Cfp {
                     v: JOB_VERSION,
                     model_id: sale().model_id,
                 };
-                write_frame(&mut s, &cfp, job::MAX_ASK_BYTES).await.unwrap();
+                if write_frame(&mut s, &cfp, job::MAX_ASK_BYTES).await.is_err() {
+                    continue;
+                }
                 match read_frame::<_, Reply>(&mut s, job::MAX_REPLY_BYTES).await {
                     Ok(Some(Reply::Bid(_))) => bids += 1,
                     Ok(Some(Reply::Error {
                         code: ErrorCode::RateLimited,
                         ..
                     })) => limited += 1,
-                    other => panic!("{other:?}"),
+                    Ok(Some(other)) => panic!("{other:?}"),
+                    // Cut off: the stream ends without an answer.
+                    Ok(None) | Err(_) => {}
                 }
             }
             (bids, limited)
@@ -561,12 +583,19 @@ async fn a_flood_of_calls_for_proposals_is_refused_while_an_honest_job_runs() {
     assert_eq!(text.split_whitespace().count(), 60);
     assert_eq!(report.tokens, 60);
     let (bids, limited) = flood.await.unwrap();
-    // The bucket holds a minute's worth of asks; the rest are refused.
-    assert!(
-        bids <= 62 && limited >= 88,
-        "{bids} bids, {limited} refused"
-    );
-    assert!(w.seller.status().refused_asks >= 88);
+    // The bucket holds a burst of 20 calls (and refills 2 a second); every call beyond it
+    // is refused, and a peer that keeps calling through 60 refusals in a minute is cut
+    // off (the 60th gets no answer): its later calls find no connection.
+    assert!((20..=25).contains(&bids), "{bids} bids, {limited} refused");
+    assert_eq!(limited, 59, "{bids} bids, {limited} refused");
+    let status = w.seller.status();
+    assert_eq!(status.banned, 1);
+    assert_eq!(status.refused_asks, limited + 1);
+    let peers = w.seller_net_peers().await;
+    assert!(!peers.contains(&w.hostile_id.peer_id()), "{peers:?}");
+    // The honest buyer still buys.
+    let (_, again) = buy(&w.buyer, 8).await;
+    assert_eq!(again.tokens, 8);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
 

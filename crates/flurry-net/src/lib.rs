@@ -370,9 +370,13 @@ pub(crate) enum Command {
     Rendezvous(oneshot::Sender<Vec<(PeerId, libp2p::Multiaddr)>>),
     Bootstrap(oneshot::Sender<Result<()>>),
     Gossip(String, oneshot::Sender<Result<Vec<GossipMessage>>>),
+    Ban(String, Duration),
     Provide(Vec<u8>, oneshot::Sender<Result<()>>),
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<String>>>),
 }
+
+/// Peers banned at once, at most.
+pub const MAX_BANNED: usize = 4096;
 
 /// Providers of one key a lookup returns, at most.
 pub const MAX_PROVIDERS: usize = 64;
@@ -622,6 +626,15 @@ impl Net {
     pub async fn gossip(&self, topic: &str) -> Result<Vec<GossipMessage>> {
         self.ask(|tx| Command::Gossip(topic.to_string(), tx))
             .await?
+    }
+
+    /// Disconnects `peer_id` and closes any connection it makes for `how_long` (at most
+    /// [`MAX_BANNED`] peers at once; an unknown id is ignored).
+    pub async fn ban(&self, peer_id: &str, how_long: Duration) {
+        let _ = self
+            .tx
+            .send(Command::Ban(peer_id.to_string(), how_long))
+            .await;
     }
 
     /// Announces in the DHT that this node provides `key` (a provider record, kept by

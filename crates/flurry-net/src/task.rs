@@ -86,6 +86,8 @@ struct State {
     reservations: HashSet<PeerId>,
     finds: HashMap<kad::QueryId, Find>,
     provider_finds: HashMap<kad::QueryId, ProviderFind>,
+    /// Peers cut off until the given time ([`crate::Net::ban`]).
+    banned: HashMap<PeerId, Instant>,
     dropped_events: u64,
     allowed: Allowed,
     gossip: HashMap<String, VecDeque<GossipMessage>>,
@@ -191,6 +193,7 @@ pub(crate) async fn spawn(
         reservations: HashSet::new(),
         finds: HashMap::new(),
         provider_finds: HashMap::new(),
+        banned: HashMap::new(),
         dropped_events: 0,
         allowed,
         gossip: HashMap::new(),
@@ -563,6 +566,17 @@ impl State {
                     self.finds.insert(q, (p, tx));
                 }
             },
+            Command::Ban(peer, how_long) => {
+                if let Ok(p) = parse_peer(&peer) {
+                    let now = Instant::now();
+                    self.banned.retain(|_, until| *until > now);
+                    if self.banned.len() < crate::MAX_BANNED || self.banned.contains_key(&p) {
+                        self.banned.insert(p, now + how_long);
+                        tracing::warn!(peer = %p, secs = how_long.as_secs(), "banning a peer");
+                        let _ = self.swarm.disconnect_peer_id(p);
+                    }
+                }
+            }
             Command::Provide(key, tx) => {
                 let r = self
                     .swarm
@@ -622,6 +636,15 @@ impl State {
                 num_established,
                 ..
             } => {
+                if self
+                    .banned
+                    .get(&peer_id)
+                    .is_some_and(|until| Instant::now() < *until)
+                {
+                    tracing::debug!(%peer_id, "a banned peer connected; closing");
+                    let _ = self.swarm.close_connection(connection_id);
+                    return;
+                }
                 // An inbound relayed connection's remote address is just `/p2p/PEER`: show
                 // the circuit it came through instead, so that it reads as relayed.
                 let addr = match &endpoint {
@@ -658,8 +681,10 @@ impl State {
                 peer_id,
                 connection_id,
                 num_established,
+                cause,
                 ..
             } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
                 if let Some(c) = self.conns.get_mut(&peer_id) {
                     c.remove(&connection_id);
                 }
