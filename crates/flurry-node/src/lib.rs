@@ -502,16 +502,18 @@ pub fn up(
         tickets: c.receiver.clone(),
     });
     let state = Arc::new(state);
+    // Peers' and buyers' answers count in the node's metrics like the API's own.
+    let metered = |st: Arc<ApiState>| {
+        move |t: &flurry_infer::engine::Timings| {
+            st.metrics
+                .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
+        }
+    };
     if let Some(inbound) = inbound {
-        // Peers' answers count in the node's metrics like the API's own.
-        let st = state.clone();
         rt.spawn(flurry_router::serve_peers(
             state.router.clone(),
             inbound,
-            move |t| {
-                st.metrics
-                    .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
-            },
+            metered(state.clone()),
         ));
     }
     if let Some(market) = &state.market {
@@ -521,14 +523,10 @@ pub fn up(
         let _guard = rt.enter();
         match market.serve_jobs(jobs) {
             Ok(()) => {
-                let st = state.clone();
                 rt.spawn(flurry_router::serve_peers(
                     state.router.clone(),
                     queued,
-                    move |t| {
-                        st.metrics
-                            .record(t.prompt_tokens, t.completion_tokens, t.decode_ms);
-                    },
+                    metered(state.clone()),
                 ));
             }
             Err(e) => tracing::warn!("not serving market jobs: {e}"),

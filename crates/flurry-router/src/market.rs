@@ -6,11 +6,10 @@
 use std::time::Instant;
 
 use flurry_infer::engine::Prompt;
-use flurry_net::InferFrame;
 use flurry_privacy::Destination;
 use tokio::sync::mpsc;
 
-use crate::remote::{infer_request, relay};
+use crate::remote::{accepted, relay};
 use crate::{Error, GenSpec, PeerUsed, Router, Started};
 
 /// The model a request asks the market for: `market/NAME` (or `market` alone, for the
@@ -28,7 +27,7 @@ impl Router {
     pub(crate) async fn start_market(
         &self,
         model: String,
-        spec: GenSpec,
+        mut spec: GenSpec,
     ) -> Result<Started, Error> {
         let market = self.market.clone().ok_or(Error::MarketOff)?;
         // `market/default` is this node's default model, bought by its ModelId: the same
@@ -43,26 +42,22 @@ impl Router {
         } else {
             model
         };
-        let Prompt::Chat(msgs) = spec.prompt else {
+        let Prompt::Chat(msgs) = std::mem::replace(&mut spec.prompt, Prompt::Raw(String::new()))
+        else {
             return Err(Error::NotChat);
         };
-        let (msgs, rule, restorer) = self
-            .outgoing(Destination::Market, msgs, spec.privacy)
+        let (request, restorer) = self
+            .leave(
+                Destination::Market,
+                msgs,
+                None,
+                &spec,
+                (
+                    &format!("market (model {model})"),
+                    "market inference request",
+                ),
+            )
             .await?;
-        let request = infer_request(msgs, None, &spec.sampling, spec.max_tokens, spec.stop);
-        flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
-            .map_err(Error::RequestTooLarge)?;
-        let Some(log) = &self.egress else {
-            return Err(Error::NoEgressLog);
-        };
-        let content = serde_json::to_string(&request).map_err(|e| Error::Scrub(e.to_string()))?;
-        log.record_sent(
-            &format!("market (model {model})"),
-            "market inference request",
-            rule,
-            &content,
-        )
-        .map_err(Error::EgressWrite)?;
         let started = Instant::now();
         let mut purchase = market.buy(&model, request, spec.max_price).await?;
         let label = format!("market seller of {model}");
@@ -73,26 +68,10 @@ impl Router {
             .ok_or_else(|| Error::PeerClosed {
                 label: label.clone(),
             })?;
-        let (model_name, prompt_tokens) =
-            match first.map_err(|e| Error::Generation(format!("{label}: {e}")))? {
-                InferFrame::Start {
-                    model,
-                    prompt_tokens,
-                } => (model, prompt_tokens as usize),
-                InferFrame::Error { code, message } => {
-                    return Err(Error::PeerRefused {
-                        label,
-                        code,
-                        message,
-                    });
-                }
-                other => {
-                    return Err(Error::PeerProtocol {
-                        label,
-                        frame: format!("{other:?}"),
-                    });
-                }
-            };
+        let (model_name, prompt_tokens) = accepted(
+            &label,
+            first.map_err(|e| Error::Generation(format!("{label}: {e}")))?,
+        )?;
         let provider = purchase
             .report
             .lock()

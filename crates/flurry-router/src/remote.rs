@@ -76,10 +76,11 @@ impl Router {
         &self,
         member: Member,
         model: Option<String>,
-        spec: GenSpec,
+        mut spec: GenSpec,
     ) -> Result<Started, Error> {
         let p = self.p2p()?;
-        let Prompt::Chat(msgs) = spec.prompt else {
+        let Prompt::Chat(msgs) = std::mem::replace(&mut spec.prompt, Prompt::Raw(String::new()))
+        else {
             return Err(Error::NotChat);
         };
         let label = if member.name.is_empty() {
@@ -87,24 +88,15 @@ impl Router {
         } else {
             format!("{} ({})", member.name, member.peer_id)
         };
-        let (msgs, rule, restorer) = self
-            .outgoing(Destination::Circle, msgs, spec.privacy)
+        let (request, restorer) = self
+            .leave(
+                Destination::Circle,
+                msgs,
+                model,
+                &spec,
+                (&format!("peer {label}"), "inference request"),
+            )
             .await?;
-        let request = infer_request(msgs, model, &spec.sampling, spec.max_tokens, spec.stop);
-        flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
-            .map_err(Error::RequestTooLarge)?;
-        // Nothing leaves the node unrecorded: log what is sent first, then send it.
-        let Some(log) = &self.egress else {
-            return Err(Error::NoEgressLog);
-        };
-        let content = serde_json::to_string(&request).map_err(|e| Error::Scrub(e.to_string()))?;
-        log.record_sent(
-            &format!("peer {label}"),
-            "inference request",
-            rule,
-            &content,
-        )
-        .map_err(Error::EgressWrite)?;
         let started = Instant::now();
         let mut call = p
             .net
@@ -120,25 +112,7 @@ impl Router {
         let first = call.frames.recv().await.ok_or_else(|| Error::PeerClosed {
             label: label.clone(),
         })?;
-        let (model_name, prompt_tokens) = match first? {
-            InferFrame::Start {
-                model,
-                prompt_tokens,
-            } => (model, prompt_tokens as usize),
-            InferFrame::Error { code, message } => {
-                return Err(Error::PeerRefused {
-                    label,
-                    code,
-                    message,
-                });
-            }
-            other => {
-                return Err(Error::PeerProtocol {
-                    label,
-                    frame: format!("{other:?}"),
-                });
-            }
-        };
+        let (model_name, prompt_tokens) = accepted(&label, first?)?;
         let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
         tokio::spawn(relay(
             call.frames,
@@ -160,7 +134,58 @@ impl Router {
     }
 }
 
+/// The model and prompt length of an answer's first frame, or why the peer (`label`)
+/// did not take the request.
+pub(crate) fn accepted(label: &str, first: InferFrame) -> Result<(String, usize), Error> {
+    match first {
+        InferFrame::Start {
+            model,
+            prompt_tokens,
+        } => Ok((model, prompt_tokens as usize)),
+        InferFrame::Error { code, message } => Err(Error::PeerRefused {
+            label: label.to_string(),
+            code,
+            message,
+        }),
+        other => Err(Error::PeerProtocol {
+            label: label.to_string(),
+            frame: format!("{other:?}"),
+        }),
+    }
+}
+
 impl Router {
+    /// The request that leaves for `to` (a circle peer or a market seller) from the chat
+    /// `msgs` and `spec`: the privacy policy first (refused, scrubbed or as typed), the
+    /// size bound, then the egress log (`what` = destination and kind), since nothing
+    /// leaves the node unrecorded. Returns the request and the restorer of the answer.
+    pub(crate) async fn leave(
+        &self,
+        to: Destination,
+        msgs: Vec<ChatMessage>,
+        model: Option<String>,
+        spec: &GenSpec,
+        what: (&str, &str),
+    ) -> Result<(InferRequest, Option<Restorer>), Error> {
+        let (msgs, rule, restorer) = self.outgoing(to, msgs, spec.privacy).await?;
+        let request = infer_request(
+            msgs,
+            model,
+            &spec.sampling,
+            spec.max_tokens,
+            spec.stop.clone(),
+        );
+        flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
+            .map_err(Error::RequestTooLarge)?;
+        let Some(log) = &self.egress else {
+            return Err(Error::NoEgressLog);
+        };
+        let content = serde_json::to_string(&request).map_err(|e| Error::Scrub(e.to_string()))?;
+        log.record_sent(what.0, what.1, rule, &content)
+            .map_err(Error::EgressWrite)?;
+        Ok((request, restorer))
+    }
+
     /// What the owner's policy lets leave for a circle peer, tightened by the request's
     /// own wish: the messages as typed or scrubbed (one placeholder per entity across
     /// all of them), the rule's name for the egress log, and the restorer for the answer
