@@ -255,8 +255,16 @@ async fn private_nodes_find_each_other_through_their_bootstrap_peer() {
         );
     }
     let (first, last) = (&nodes[0], &nodes[2]);
-    let addrs = until("nodes[0] to find nodes[2] by peer id", || async {
-        first.net.find_peer(last.net.peer_id()).await.ok()
+    // Asked once a second: the hub answers 30 lookups a minute per peer, and a busy
+    // machine may take a few seconds to register nodes[2].
+    let mut asked = 0;
+    let addrs = until("nodes[0] to find nodes[2] by peer id", || {
+        asked += 1;
+        let pause = Duration::from_millis(if asked == 1 { 0 } else { 900 });
+        async move {
+            tokio::time::sleep(pause).await;
+            first.net.find_peer(last.net.peer_id()).await.ok()
+        }
     })
     .await;
     let want = last.addr();

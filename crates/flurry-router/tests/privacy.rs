@@ -1,6 +1,7 @@
-//! The privacy router between two real swarms on loopback. Bob is a circle peer that
-//! answers with exactly the text it received, so the test sees both what left Alice's
-//! node (Bob's copy) and what Alice's user gets back (restored or not).
+//! The privacy router between two real swarms on loopback. Bob is a circle peer (or a
+//! market seller, paid with tickets on a real anvil) that answers with exactly the text
+//! it received, so the test sees both what left Alice's node (Bob's copy) and what
+//! Alice's user gets back (restored or not).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +33,11 @@ fn config() -> NetConfig {
 }
 
 async fn start() -> (Net, String, mpsc::Receiver<Inbound>) {
-    let id = flurry_identity::Identity::generate().unwrap();
-    let (net, mut events, inbound) = Net::start(&id, config()).await.unwrap();
+    start_as(&flurry_identity::Identity::generate().unwrap()).await
+}
+
+async fn start_as(id: &flurry_identity::Identity) -> (Net, String, mpsc::Receiver<Inbound>) {
+    let (net, mut events, inbound) = Net::start(id, config()).await.unwrap();
     let addr = loop {
         match tokio::time::timeout(WAIT, events.recv()).await {
             Ok(Some(NetEvent::Listening(a))) if !a.contains("/p2p-circuit") => break a,
@@ -94,6 +98,21 @@ struct Alice {
 }
 
 async fn alice(bob: &Net, bob_addr: &str, circle: PrivacyRule) -> Alice {
+    alice_as(
+        &flurry_identity::Identity::generate().unwrap(),
+        bob,
+        bob_addr,
+        circle,
+    )
+    .await
+}
+
+async fn alice_as(
+    id: &flurry_identity::Identity,
+    bob: &Net,
+    bob_addr: &str,
+    circle: PrivacyRule,
+) -> Alice {
     let dir = tempfile::tempdir().unwrap();
     let host = ModelHost::new(
         ModelStore::new(dir.path().to_path_buf()),
@@ -107,7 +126,7 @@ async fn alice(bob: &Net, bob_addr: &str, circle: PrivacyRule) -> Alice {
         max_tokens_cap: 64,
         recall: None,
     };
-    let (net, _addr, _inbound) = start().await;
+    let (net, _addr, _inbound) = start_as(id).await;
     // Bob trusts every Alice of the test.
     let mut members = BOB_CIRCLE.lock().unwrap();
     let name = format!("alice{}", members.len());
@@ -333,5 +352,129 @@ async fn a_peer_is_never_asked_for_logprobs() {
             .await
             .is_err(),
         "the peer received a request"
+    );
+}
+
+/// The market: Bob sells (staked on a real anvil) and answers with what he received;
+/// under the market's default rule (`scrubbed`) he gets placeholders only, Alice pays him
+/// with tickets, the egress log records the scrubbed request, and Alice's user gets the
+/// originals back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_seller_receives_placeholders_and_the_user_the_restored_answer() {
+    use flurry_chain::{
+        Chain, DeployParams, LocalChain, ReceiverConfig, TicketReceiver, TicketSender, parse_ether,
+    };
+    use flurry_market::{Market, Payments, Sale};
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let anvil = flurry_chain::find_anvil(Some(&repo.join("contracts/node_modules/.bin/anvil")))
+        .unwrap_or_else(|_| {
+            panic!("anvil is needed for this test: run `make chain-deps`, or set FLURRY_ANVIL")
+        });
+    let anvil = LocalChain::spawn(&anvil, None).unwrap();
+    let ids: Vec<_> = (0..3)
+        .map(|_| flurry_identity::Identity::generate().unwrap())
+        .collect();
+    let (deployer, bob_id, alice_id) = (&ids[0], &ids[1], &ids[2]);
+    let mut chain = Chain::connect(anvil.url(), deployer).await.unwrap();
+    for id in &ids {
+        chain
+            .dev_fund(id.address().parse().unwrap(), parse_ether("10").unwrap())
+            .await
+            .unwrap();
+    }
+    let contracts = chain.deploy(&DeployParams::default()).await.unwrap();
+    let on_chain = |id: &flurry_identity::Identity| {
+        let (url, id) = (anvil.url().to_string(), id.clone());
+        async move {
+            Chain::connect(&url, &id)
+                .await
+                .unwrap()
+                .with_contracts(contracts)
+        }
+    };
+    let tickets = tempfile::tempdir().unwrap();
+    let payments = |id: &flurry_identity::Identity, chain: &Chain| Payments {
+        receiver: Arc::new(
+            TicketReceiver::open(
+                &tickets.path().join(format!("{}.db", id.address())),
+                chain.address(),
+                chain.domain().unwrap(),
+                ReceiverConfig::default(),
+            )
+            .unwrap(),
+        ),
+        sender: Arc::new(TicketSender::new(id.clone(), chain.domain().unwrap())),
+        tokens_per_ticket: 16,
+        pay_timeout: Duration::from_secs(10),
+    };
+
+    let bob_chain = on_chain(bob_id).await;
+    bob_chain.stake(parse_ether("0.1").unwrap()).await.unwrap();
+    let (bob, bob_addr, _circle_requests) = start_as(bob_id).await;
+    let seller = Market::new(
+        Arc::new(bob_id.clone()),
+        bob.clone(),
+        Some(bob_chain.clone()),
+    );
+    seller.set_payments(payments(bob_id, &bob_chain));
+    let offer = seller
+        .sell(Sale {
+            model: "echo".into(),
+            model_id: "ab".repeat(32),
+            profile: "flurry-det-1".into(),
+            price_wei_per_mtok: 1_000_000_000_000_000,
+            prompt_price_wei_per_mtok: 1_000_000_000_000_000,
+            max_jobs: 2,
+        })
+        .await
+        .unwrap();
+    let (jobs, queued) = mpsc::channel(16);
+    seller.serve_jobs(jobs).unwrap();
+    let mut seen = echo_peer(queued);
+
+    let alice_chain = on_chain(alice_id).await;
+    alice_chain
+        .fund_deposit(parse_ether("1").unwrap())
+        .await
+        .unwrap();
+    let mut a = alice_as(alice_id, &bob, &bob_addr, PrivacyRule::AsIs).await;
+    let p2p = a.router.p2p.clone().unwrap();
+    let buyer = Market::new(
+        Arc::new(alice_id.clone()),
+        p2p.net.clone(),
+        Some(alice_chain.clone()),
+    );
+    buyer.set_payments(payments(alice_id, &alice_chain));
+    buyer.on_gossip(Some(&bob_id.peer_id()), &offer.to_bytes().unwrap());
+    p2p.net
+        .connect(
+            bob.peer_id(),
+            &[format!("{bob_addr}/p2p/{}", bob.peer_id())],
+        )
+        .await
+        .unwrap();
+    a.router.market = Some(buyer.clone());
+
+    let spec = GenSpec {
+        model: Some("market/echo".into()),
+        peer: None,
+        ..ask(PRIVATE, None)
+    };
+    let got = answer(&a.router, spec).await.unwrap();
+    assert_eq!(got, PRIVATE, "the user sees the restored answer");
+    let received = seen.recv().await.unwrap().messages[1].content.clone();
+    for s in SECRETS {
+        assert!(!received.contains(s), "{s} reached the seller: {received}");
+    }
+    assert!(received.contains("<EMAIL_1>"), "{received}");
+    let log = a.log.recent(10).unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].rule, "scrubbed");
+    assert!(log[0].destination.starts_with("market"), "{:?}", log[0]);
+    let bought = buyer.jobs();
+    assert_eq!(bought.len(), 1, "{bought:?}");
+    assert!(
+        bought[0].paid_wei.parse::<u128>().unwrap() > 0,
+        "{bought:?}"
     );
 }
