@@ -617,22 +617,10 @@ enum Attempt {
 /// new stream that arrives while its previous one is being taken (libp2p-stream hands
 /// inbound streams over one at a time), and a connection can drop at any time.
 async fn send(net: &flurry_net::Net, peer: &str, ask: &Ask) -> Result<PeerStream, String> {
-    let mut last = String::new();
-    for pause in [0u64, 20, 100, 300] {
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        let mut stream = match net.open_stream(peer, &[], job::MARKET_PROTOCOL).await {
-            Ok(s) => s,
-            Err(e) => {
-                last = e.to_string();
-                continue;
-            }
-        };
-        match infer::write_frame(&mut stream, ask, job::MAX_ASK_BYTES).await {
-            Ok(()) => return Ok(stream),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
+    let frame = infer::encode(ask, job::MAX_ASK_BYTES).map_err(|e| e.to_string())?;
+    net.open_and_send(peer, &[], job::MARKET_PROTOCOL, &frame)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn ask_bid(net: &flurry_net::Net, peer: &str, model_id: &str) -> Result<Bid, String> {

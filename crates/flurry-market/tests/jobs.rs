@@ -552,10 +552,9 @@ async fn a_flood_of_calls_for_proposals_is_refused_while_an_honest_job_runs() {
             for _ in 0..300 {
                 // Once cut off, the flooder cannot connect again (each try would wait for
                 // the connection timeout): it stops.
-                let Ok(mut s) = net
-                    .open_stream(&seller, std::slice::from_ref(&addr), job::MARKET_PROTOCOL)
-                    .await
-                else {
+                let open =
+                    net.open_stream(&seller, std::slice::from_ref(&addr), job::MARKET_PROTOCOL);
+                let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(2), open).await else {
                     break;
                 };
                 let cfp = Ask::Cfp {

@@ -375,6 +375,9 @@ pub(crate) enum Command {
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<String>>>),
 }
 
+/// Pauses before each try of [`Net::open_and_send`], milliseconds.
+pub(crate) const SEND_TRIES_MS: [u64; 4] = [0, 20, 100, 300];
+
 /// Peers banned at once, at most.
 pub const MAX_BANNED: usize = 4096;
 
@@ -761,6 +764,44 @@ impl Net {
         })
     }
 
+    /// [`Net::open_stream`] and writes `frame` on it, trying four times (0, 20, 100 and
+    /// 300 ms apart): a busy peer drops a new stream that arrives while its previous one
+    /// on the same protocol is still being taken (libp2p-stream hands inbound streams over
+    /// one at a time), and a connection can drop at any time.
+    ///
+    /// # Errors
+    /// The last try's error.
+    pub async fn open_and_send(
+        &self,
+        peer_id: &str,
+        addrs: &[String],
+        protocol: &'static str,
+        frame: &[u8],
+    ) -> Result<PeerStream> {
+        use futures_util::AsyncWriteExt;
+        let mut last = Error::Unreachable(format!("no stream to {peer_id}"));
+        for pause in SEND_TRIES_MS {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match self.open_stream(peer_id, addrs, protocol).await {
+                Ok(mut s) => match async {
+                    s.write_all(frame).await?;
+                    s.flush().await
+                }
+                .await
+                {
+                    Ok(()) => return Ok(s),
+                    Err(e) => {
+                        last = Error::Unreachable(format!(
+                            "cannot send on {protocol} to {peer_id}: {e}"
+                        ));
+                    }
+                },
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Opens a raw `/flurry/infer/1` stream to a connected peer (protocol tests).
     #[doc(hidden)]
     pub async fn open_infer_stream(&self, peer_id: &str) -> Result<libp2p::Stream> {
@@ -804,22 +845,10 @@ impl Net {
         };
         let bytes =
             infer::encode(request, infer::MAX_REQUEST_BYTES).map_err(|e| fail(e.to_string()))?;
-        let peer = parse_peer(peer_id)?;
-        self.connect(peer_id, addrs).await?;
-        let mut control = self.control.clone();
-        let mut stream = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            control.open_stream(peer, libp2p::StreamProtocol::new(infer::INFER_PROTOCOL)),
-        )
-        .await
-        .map_err(|_| fail("opening a stream timed out".into()))?
-        .map_err(|e| fail(format!("cannot open a stream: {e}")))?;
+        let mut stream = self
+            .open_and_send(peer_id, addrs, infer::INFER_PROTOCOL, &bytes)
+            .await?;
         use futures_util::AsyncWriteExt;
-        stream
-            .write_all(&bytes)
-            .await
-            .map_err(|e| fail(format!("cannot send the request: {e}")))?;
-        stream.flush().await.map_err(|e| fail(e.to_string()))?;
         let setup = started.elapsed();
         let relayed = self
             .peers()

@@ -308,13 +308,25 @@ pub(crate) async fn ask(
     req: &LocateRequest,
 ) -> Result<LocateResponse, String> {
     let go = async {
-        let mut stream = control
-            .open_stream(peer, StreamProtocol::new(LOCATE_PROTOCOL))
-            .await
-            .map_err(|e| format!("cannot open a stream: {e}"))?;
-        write_frame(&mut stream, req, MAX_FRAME_BYTES)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A busy rendezvous point drops a stream that arrives while it takes the previous
+        // one (libp2p-stream hands them over one at a time): try again, briefly.
+        let mut tries = crate::SEND_TRIES_MS.iter();
+        let mut stream = loop {
+            let Some(pause) = tries.next() else {
+                return Err("the rendezvous point dropped every stream".to_string());
+            };
+            tokio::time::sleep(Duration::from_millis(*pause)).await;
+            let mut stream = match control
+                .open_stream(peer, StreamProtocol::new(LOCATE_PROTOCOL))
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => return Err(format!("cannot open a stream: {e}")),
+            };
+            if write_frame(&mut stream, req, MAX_FRAME_BYTES).await.is_ok() {
+                break stream;
+            }
+        };
         let answer = read_frame::<_, LocateResponse>(&mut stream, MAX_FRAME_BYTES)
             .await
             .map_err(|e| e.to_string())?
