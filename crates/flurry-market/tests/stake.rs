@@ -170,3 +170,49 @@ fn sales_survive_in_their_file_and_a_broken_file_is_a_clear_error() {
     assert!(e.0.contains("fix or delete it"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The jobs file (`market-jobs.json`): what it holds is listed after a restart; a file
+/// that does not parse (a crash mid-write is prevented by the atomic write, but a hand
+/// edit is not) is set aside, never lost, and the list starts empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_kept_in_their_file_and_a_broken_file_is_set_aside() {
+    let dir = std::env::temp_dir().join(format!("flurry-jobs-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = Identity::generate().unwrap();
+    let net = Net::start_with_keypair(
+        id.to_libp2p_keypair().unwrap(),
+        NetConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            mdns: false,
+            ..NetConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    let file = dir.join("market-jobs.json");
+    let record = |id: &str| {
+        serde_json::json!({"id": id, "role": "bought", "peer": "p", "model": "", "model_id": "ab",
+            "tokens": 3, "paid_wei": "7", "owed_wei": "", "upfront_wei": "", "started": 1,
+            "status": "done", "failovers": 0})
+    };
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&vec![record("a"), record("b")]).unwrap(),
+    )
+    .unwrap();
+    let m = Market::new(Arc::new(id.clone()), net.clone(), None);
+    m.set_jobs_file(file.clone());
+    let ids: Vec<String> = m.jobs().into_iter().map(|j| j.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    std::fs::write(&file, b"[{not json").unwrap();
+    let m = Market::new(Arc::new(id), net, None);
+    m.set_jobs_file(file.clone());
+    assert!(m.jobs().is_empty());
+    assert_eq!(
+        std::fs::read(file.with_extension("json.broken")).unwrap(),
+        b"[{not json"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
