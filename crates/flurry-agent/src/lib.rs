@@ -310,7 +310,7 @@ impl ChatStream {
                 Err(RecvTimeoutError::Disconnected) => Event::Error("the engine stopped".into()),
             };
             match ev {
-                Event::Prefill { .. } => continue,
+                Event::Prefill { .. } | Event::Commitments(_) => continue,
                 Event::Token { text, .. } => {
                     self.text.push_str(&text);
                     self.unsaved += 1;

@@ -360,7 +360,7 @@ async fn respond(
         let mut pending: Vec<TokenLogprobs> = Vec::new();
         while let Some(ev) = events.recv().await {
             let v = match ev {
-                Event::Prefill { .. } => continue,
+                Event::Prefill { .. } | Event::Commitments(_) => continue,
                 Event::Token { text, logprobs, .. } => {
                     pending.extend(logprobs.map(|b| *b));
                     if text.is_empty() {

@@ -546,7 +546,7 @@ fn stream(
         let mut pending: Vec<TokenLogprobs> = Vec::new();
         while let Some(ev) = events.recv().await {
             let out = match ev {
-                Event::Prefill { .. } => continue,
+                Event::Prefill { .. } | Event::Commitments(_) => continue,
                 Event::Token { text, logprobs, .. } => {
                     pending.extend(logprobs.map(|b| *b));
                     if text.is_empty() {

@@ -101,7 +101,7 @@ pub(crate) fn run(ctx: &Setup, a: ChatArgs) -> Result<ExitCode> {
                     out.write_all(text.as_bytes())?;
                     out.flush()?;
                 }
-                Ok(Event::Prefill { .. }) => {}
+                Ok(Event::Prefill { .. } | Event::Commitments(_)) => {}
                 Ok(Event::Done { tail, .. }) => {
                     answer.push_str(&tail);
                     out.write_all(tail.as_bytes())?;

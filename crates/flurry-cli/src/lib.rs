@@ -23,6 +23,7 @@ mod node_cmd;
 mod perplexity_cmd;
 mod privacy_cmd;
 mod remote;
+mod verify_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -113,6 +114,11 @@ enum Command {
     /// A model's perplexity on a text, computed as llama-perplexity does (non-overlapping
     /// windows, second half of each scored); prints `ppl=X` last.
     Perplexity(perplexity_cmd::PerplexityArgs),
+    /// Check a job bundle (`flurry ask --receipt`, market jobs): signatures, hashes,
+    /// then one re-execution with the claimed model that must give every hidden state
+    /// and every sampled token bit for bit. Exit 0: it holds; 1: it does not (what
+    /// failed and where); 2: it could not be checked (say, the model is missing).
+    Verify(verify_cmd::VerifyArgs),
     /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
     Init(node_cmd::InitArgs),
     /// Show the node's PeerId and Ethereum address.
@@ -221,6 +227,10 @@ pub(crate) struct AskArgs {
     /// `[privacy] market` rule allows.
     #[arg(long, conflicts_with_all = ["local", "raw", "peer"])]
     pub(crate) market: bool,
+    /// Run in this process and write the job's signed bundle (request, receipt, tokens
+    /// and commitments) to FILE, for `flurry verify`. Signed with the node key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["peer", "market", "raw"])]
+    pub(crate) receipt: Option<std::path::PathBuf>,
     /// With --market: pay at most this many ETH per million generated tokens.
     #[arg(long, value_name = "ETH", requires = "market")]
     pub(crate) max_price: Option<String>,
@@ -289,6 +299,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Model(m) => model_cmd::run(&ctx, m),
         Command::Bench(b) => bench::run(&ctx, b),
         Command::Perplexity(a) => perplexity_cmd::run(&ctx, a),
+        Command::Verify(a) => verify_cmd::run(&ctx, a),
         Command::Chain(c) => chain_cmd::chain(&ctx, c),
         Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
         Command::Memory(m) => memory_cmd::memory(&ctx, m),
@@ -348,6 +359,7 @@ fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
         return node_cmd::ask_remote(&r, &a);
     }
     if !a.local
+        && a.receipt.is_none()
         && let Some(r) = remote::Remote::find(&ctx.paths)
     {
         return node_cmd::ask_remote(&r, &a);
@@ -367,6 +379,18 @@ fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
         .with_sampling(a.sample.params())
         .with_max_tokens(a.sample.max_tokens)
         .with_stop(a.sample.stop.clone());
+    if let Some(path) = &a.receipt {
+        let text =
+            verify_cmd::ask_with_receipt(ctx, &engine, entry.model_id, req, &a.sample.params(), path)?;
+        if a.json {
+            let out = serde_json::json!({"text": text, "model": entry.name, "model_id": entry.model_id, "receipt": path});
+            println!("{out}");
+        } else {
+            println!("{text}");
+            eprintln!("receipt: {} (check it with `flurry verify {}`)", path.display(), path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
         let c = engine.generate(req)?;
         let out = serde_json::json!({
@@ -389,7 +413,7 @@ fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
                 stdout.write_all(text.as_bytes())?;
                 stdout.flush()?;
             }
-            Event::Prefill { .. } => {}
+            Event::Prefill { .. } | Event::Commitments(_) => {}
             Event::Done { tail, .. } => {
                 stdout.write_all(tail.as_bytes())?;
                 writeln!(stdout)?;

@@ -156,6 +156,12 @@ pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
 /// The checksummed address of whoever made `signature` (`r ‖ s ‖ v`, `v` ∈ {0, 1, 27, 28})
 /// over `message` with [`Identity::sign_message`].
 pub fn recover_message_address(message: &[u8], signature: &[u8]) -> Result<String> {
+    recover_prehash_address(&eip191_hash(message), signature)
+}
+
+/// The checksummed address of whoever made `signature` (`r ‖ s ‖ v`, `v` ∈ {0, 1, 27, 28})
+/// over the 32-byte `hash` with [`Identity::sign_prehash`] (an EIP-712 digest, say).
+pub fn recover_prehash_address(hash: &[u8; 32], signature: &[u8]) -> Result<String> {
     let [rs @ .., v] = signature else {
         return Err(Error::InvalidSignature("empty".into()));
     };
@@ -178,7 +184,7 @@ pub fn recover_message_address(message: &[u8], signature: &[u8]) -> Result<Strin
         RecoveryId::from_byte(recid).ok_or_else(|| Error::InvalidSignature(format!("v = {v}")))?;
     let sig = Signature::from_slice(rs)
         .map_err(|_| Error::InvalidSignature("r or s out of range".into()))?;
-    let key = VerifyingKey::recover_from_prehash(&eip191_hash(message), &sig, recid)
+    let key = VerifyingKey::recover_from_prehash(hash, &sig, recid)
         .map_err(|_| Error::InvalidSignature("no key recovers from it".into()))?;
     Ok(checksum_address(&address_of(&key)))
 }

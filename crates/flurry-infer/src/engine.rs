@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::logprob::{MAX_TOP_LOGPROBS, TokenLogprobs, token_logprobs};
+use crate::commit::{ChunkHasher, Commitments};
 use crate::model::{BatchItem, KvCache, Logits, Model, Scratch};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatMessage;
@@ -106,6 +107,9 @@ pub struct GenerateRequest {
     /// Report each generated token's log-probability and this many most likely
     /// alternatives (at most [`MAX_TOP_LOGPROBS`]); `None`: no log-probabilities.
     pub logprobs: Option<usize>,
+    /// Commit to the computation with this salt (the job's id): the engine sends
+    /// [`Event::Commitments`] before [`Event::Done`] (`crate::commit`).
+    pub commit: Option<[u8; 32]>,
 }
 
 impl GenerateRequest {
@@ -127,6 +131,7 @@ impl GenerateRequest {
             max_tokens: 128,
             stop: Vec::new(),
             logprobs: None,
+            commit: None,
         }
     }
 
@@ -145,6 +150,12 @@ impl GenerateRequest {
     /// Sets stop strings.
     pub fn with_stop(mut self, stop: Vec<String>) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Asks for commitments to the computation, salted with the job's id.
+    pub fn with_commit(mut self, salt: [u8; 32]) -> Self {
+        self.commit = Some(salt);
         self
     }
 
@@ -201,6 +212,9 @@ pub enum Event {
         /// Prompt tokens in all.
         total: usize,
     },
+    /// The tokens and chunk commitments of a request that asked for them
+    /// ([`GenerateRequest::with_commit`]); sent just before [`Event::Done`].
+    Commitments(Box<Commitments>),
     /// Generation finished.
     Done {
         /// Why.
@@ -224,6 +238,9 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     /// Per generated token, when the request asked for log-probabilities.
     pub logprobs: Vec<TokenLogprobs>,
+    /// The commitments, when the request asked for them.
+    #[serde(skip)]
+    pub commitments: Option<Commitments>,
     /// Why generation ended.
     pub finish_reason: FinishReason,
     /// Counts and times.
@@ -352,7 +369,7 @@ impl Engine {
         }
         // The channel holds every event a request can produce, so the engine never
         // blocks on a slow reader.
-        let cap = req.max_tokens.min(self.context_length) + self.context_length / PREFILL_CHUNK + 3;
+        let cap = req.max_tokens.min(self.context_length) + self.context_length / PREFILL_CHUNK + 4;
         let (tx, rx) = mpsc::sync_channel(cap);
         let job = Job {
             req,
@@ -378,6 +395,7 @@ impl Engine {
         let mut text = String::new();
         let mut tokens = Vec::new();
         let mut logprobs = Vec::new();
+        let mut commitments = None;
         for ev in rx {
             match ev {
                 Event::Token {
@@ -390,6 +408,7 @@ impl Engine {
                     logprobs.extend(lp.map(|b| *b));
                 }
                 Event::Prefill { .. } => {}
+                Event::Commitments(c) => commitments = Some(*c),
                 Event::Done {
                     reason,
                     timings,
@@ -400,6 +419,7 @@ impl Engine {
                         text,
                         tokens,
                         logprobs,
+                        commitments,
                         finish_reason: reason,
                         timings,
                     });
@@ -434,6 +454,15 @@ struct Seq {
     emitted: usize,
     timings: Timings,
     last: Option<u32>,
+    /// Commitments under way: the hasher, the prompt and the sampled tokens.
+    commit: Option<Committing>,
+}
+
+struct Committing {
+    hasher: ChunkHasher,
+    prompt: Vec<u32>,
+    output: Vec<u32>,
+    eog: bool,
 }
 
 enum Step {
@@ -509,7 +538,14 @@ fn admit(model: &Model, job: Job, context: usize) -> std::result::Result<Seq, Ad
     for &t in &tokens {
         sampler.accept(t);
     }
+    let commit = req.commit.map(|salt| Committing {
+        hasher: ChunkHasher::new(salt, tokens.len()),
+        prompt: tokens.clone(),
+        output: Vec::new(),
+        eog: false,
+    });
     Ok(Seq {
+        commit,
         tx,
         cache: model.new_cache(context),
         sampler,
@@ -584,6 +620,7 @@ fn step_all(
             Some(last) => (vec![last], true),
         })
         .collect();
+    let commits = active.iter().any(|s| s.commit.is_some());
     let mut items: Vec<BatchItem<'_>> = active
         .iter_mut()
         .zip(&inputs)
@@ -593,9 +630,15 @@ fn step_all(
             logits: if *wants { Logits::Last } else { Logits::None },
         })
         .collect();
-    let result = model.forward_batch(&mut items, scratch, pool);
+    let result = if commits {
+        model
+            .forward_batch_hidden(&mut items, scratch, pool)
+            .map(|(l, h)| (l, Some(h)))
+    } else {
+        model.forward_batch(&mut items, scratch, pool).map(|l| (l, None))
+    };
     drop(items);
-    let logits = match result {
+    let (logits, hidden) = match result {
         Ok(l) => l,
         Err(e) => {
             for seq in active.iter() {
@@ -607,9 +650,21 @@ fn step_all(
     };
     let elapsed = ms(t0.elapsed());
     let n_vocab = model.hparams().n_vocab;
+    let e = model.hparams().n_embd;
     let mut row = 0;
+    let mut hidden_row = 0;
     let mut finished = vec![false; active.len()];
-    for (i, (seq, (_, wants))) in active.iter_mut().zip(&inputs).enumerate() {
+    for (i, (seq, (tokens, wants))) in active.iter_mut().zip(&inputs).enumerate() {
+        // This sequence's hidden rows, and the one its next token is sampled from.
+        let rows = hidden.map(|h| &h[hidden_row * e..(hidden_row + tokens.len()) * e]);
+        hidden_row += tokens.len();
+        let mut sampled_from = None;
+        if let (Some(c), Some(rows)) = (seq.commit.as_mut(), rows) {
+            if seq.last.is_none() {
+                c.hasher.push_prompt(tokens, rows);
+            }
+            sampled_from = Some(&rows[rows.len() - e..]);
+        }
         let prefill = seq.last.is_none();
         if prefill {
             seq.timings.prefill_ms += elapsed;
@@ -627,7 +682,10 @@ fn step_all(
         }
         let l = &logits[row * n_vocab..(row + 1) * n_vocab];
         row += 1;
-        finished[i] = matches!(sample_and_emit(model, seq, l, context), Step::Finished);
+        finished[i] = matches!(
+            sample_and_emit(model, seq, l, sampled_from, context),
+            Step::Finished
+        );
     }
     let mut i = 0;
     active.retain(|_| {
@@ -636,9 +694,22 @@ fn step_all(
     });
 }
 
-fn sample_and_emit(model: &Model, seq: &mut Seq, logits: &[f32], context: usize) -> Step {
+/// Samples `seq`'s next token from `logits` (computed from the hidden row `row`, when
+/// the request commits) and streams it.
+fn sample_and_emit(
+    model: &Model,
+    seq: &mut Seq,
+    logits: &[f32],
+    row: Option<&[f32]>,
+    context: usize,
+) -> Step {
     let next = seq.sampler.sample(logits);
     let tok = model.tokenizer();
+    if let (Some(c), Some(row)) = (seq.commit.as_mut(), row) {
+        c.hasher.push_output(next, row);
+        c.output.push(next);
+        c.eog = tok.is_eog(next);
+    }
     if tok.is_eog(next) {
         return finish(seq, FinishReason::Stop);
     }
@@ -706,6 +777,15 @@ fn finish(seq: &mut Seq, reason: FinishReason) -> Step {
     let decoder = std::mem::take(&mut seq.decoder);
     seq.text.push_str(&decoder.finish());
     let tail = seq.text.get(seq.emitted..).unwrap_or_default().to_string();
+    if let Some(c) = seq.commit.take() {
+        let ev = Event::Commitments(Box::new(Commitments {
+            chunks: c.hasher.finish(),
+            prompt: c.prompt,
+            output: c.output,
+            eog: c.eog,
+        }));
+        let _ = seq.tx.try_send(ev);
+    }
     let _ = seq.tx.try_send(Event::Done {
         reason,
         timings: seq.timings.clone(),

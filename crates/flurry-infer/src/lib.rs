@@ -7,6 +7,7 @@
 //! - [`template`]: chat templates from `tokenizer.chat_template` (Jinja, via minijinja).
 //! - [`model`]: the transformer forward pass for the llama and gemma3 families.
 //! - [`sampler`]: seeded, reproducible sampling.
+//! - [`commit`]: per-chunk commitments to a generation, and their recomputation.
 //! - [`engine`]: an engine thread with a bounded request queue and token streaming.
 //! - [`store`]: the model store (`$FLURRY_MODELS`) and [`ModelId`](flurry_primitives::ModelId)s.
 //!
@@ -30,6 +31,7 @@ mod lockstep;
 /// their thread count, batching or SIMD path (`docs/determinism.md`).
 pub const DETERMINISM_PROFILE: &str = "flurry-det-1";
 
+pub mod commit;
 pub mod engine;
 pub mod gguf;
 pub mod logprob;

@@ -467,7 +467,23 @@ impl Model {
     ) -> Result<&'s [f32]> {
         // Running the whole pass inside the pool lets each kernel call hand work to
         // already-awake workers instead of waking them from outside every time.
+        scratch.keep_hidden = false;
         pool.install(|| self.forward_inner(items, scratch, pool))
+    }
+
+    /// [`Model::forward_batch`], also returning the final-norm hidden row (the output
+    /// head's input) of every row, row-major in batch order, `n_embd` values each, for
+    /// commitments ([`crate::commit`]). The rows are the same bits whichever path
+    /// computed them, as the logits are.
+    pub fn forward_batch_hidden<'s>(
+        &self,
+        items: &mut [BatchItem<'_>],
+        scratch: &'s mut Scratch,
+        pool: &rayon::ThreadPool,
+    ) -> Result<(&'s [f32], &'s [f32])> {
+        scratch.keep_hidden = true;
+        pool.install(|| self.forward_inner(items, scratch, pool).map(|_| ()))?;
+        Ok((&scratch.logits, &scratch.hidden))
     }
 
     fn forward_inner<'s>(
@@ -553,6 +569,13 @@ impl Model {
 
         if Self::decodes_as_team(items, pool) {
             self.decode_team(items, s, pool);
+            if s.keep_hidden {
+                let lane = s.lanes[0]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.hidden.resize(t_n * e, 0.0);
+                rms_norm_rows(&lane.x, &mut s.hidden, &self.output_norm, hp.rms_eps, false);
+            }
             return Ok(&s.logits);
         }
 
@@ -644,6 +667,10 @@ impl Model {
             it.cache.len += it.tokens.len();
         }
 
+        if s.keep_hidden {
+            s.hidden.resize(t_n * e, 0.0);
+            rms_norm_rows(&s.x, &mut s.hidden, &self.output_norm, hp.rms_eps, true);
+        }
         // Output head, only for the rows whose logits are wanted.
         let rows = s.out_rows.len();
         s.xb.resize(rows * e, 0.0);
@@ -953,6 +980,11 @@ pub struct Scratch {
     row_acts: Vec<QActs>,
     /// One-row decode: each thread's buffers ([`Model::decode_team`]).
     lanes: Vec<std::sync::Mutex<decode::Lane>>,
+    /// Whether each pass keeps the final-norm rows of all its rows in `hidden`.
+    keep_hidden: bool,
+    /// The last pass's final-norm hidden rows (the output head's input), every row in
+    /// batch order, when `keep_hidden`.
+    hidden: Vec<f32>,
 }
 
 impl Scratch {

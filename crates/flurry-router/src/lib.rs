@@ -166,7 +166,7 @@ impl Started {
                     text.push_str(&t);
                     logprobs.extend(lp.map(|b| *b));
                 }
-                Event::Prefill { .. } => {}
+                Event::Prefill { .. } | Event::Commitments(_) => {}
                 Event::Done {
                     reason,
                     timings,

@@ -99,7 +99,7 @@ async fn answer(
     // Dropping `events` when the peer has gone cancels the generation.
     while let Some(ev) = events.recv().await {
         let frame = match ev {
-            Event::Prefill { .. } => continue,
+            Event::Prefill { .. } | Event::Commitments(_) => continue,
             Event::Token { text, .. } if text.is_empty() => continue,
             Event::Token { text, .. } => InferFrame::Token { text },
             Event::Done {

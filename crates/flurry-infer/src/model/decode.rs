@@ -24,7 +24,7 @@ use crate::quant::{self, QActs};
 #[derive(Default)]
 pub(super) struct Lane {
     /// The residual rows.
-    x: Vec<f32>,
+    pub(super) x: Vec<f32>,
     /// The normalised rows, or a product's output added to the residual.
     xb: Vec<f32>,
     /// The feed-forward activation.
