@@ -83,6 +83,73 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
     uint256 public totalUnbonding;
     mapping(address provider => Provider) internal _providers;
 
+    // ---------------------------------------------------------------- signed jobs (EIP-712)
+    // The messages of docs/verification.md. A provider that signed two receipts with
+    // different results for one request, or a receipt inconsistent with the request it
+    // answers, is slashed by anyone holding the signatures: no arbiter needed.
+
+    struct JobRequest {
+        bytes32 jobId;
+        address client;
+        address provider;
+        bytes32 modelId;
+        bytes32 promptTokensHash;
+        uint32 nPrompt;
+        uint32 temperature;
+        uint32 topK;
+        uint32 topP;
+        uint32 minP;
+        uint32 repeatPenalty;
+        uint32 repeatLastN;
+        uint32 maxTokens;
+        bytes32 stopHash;
+        bytes32 clientSeed;
+        bytes32 auditCommit;
+        uint256 priceIn;
+        uint256 priceOut;
+        uint64 deadline;
+    }
+
+    struct Receipt {
+        bytes32 requestDigest;
+        bytes32 jobId;
+        address provider;
+        bytes32 modelId;
+        bytes32 engineProfile;
+        bytes32 seed;
+        bytes32 promptTokensHash;
+        uint32 nPrompt;
+        bytes32 outputTokensHash;
+        uint32 nOut;
+        uint8 finishReason;
+        bytes32 commitRoot;
+        uint32 nChunks;
+        uint64 tAccept;
+        uint64 tFirst;
+        uint64 tDone;
+    }
+
+    bytes32 public constant JOB_REQUEST_TYPEHASH = keccak256(
+        "JobRequest(bytes32 jobId,address client,address provider,bytes32 modelId,bytes32 promptTokensHash,uint32 nPrompt,uint32 temperature,uint32 topK,uint32 topP,uint32 minP,uint32 repeatPenalty,uint32 repeatLastN,uint32 maxTokens,bytes32 stopHash,bytes32 clientSeed,bytes32 auditCommit,uint256 priceIn,uint256 priceOut,uint64 deadline)"
+    );
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(bytes32 requestDigest,bytes32 jobId,address provider,bytes32 modelId,bytes32 engineProfile,bytes32 seed,bytes32 promptTokensHash,uint32 nPrompt,bytes32 outputTokensHash,uint32 nOut,uint8 finishReason,bytes32 commitRoot,uint32 nChunks,uint64 tAccept,uint64 tFirst,uint64 tDone)"
+    );
+    uint8 internal constant FINISH_EOS = 0;
+    uint8 internal constant FINISH_LENGTH = 2;
+    /// @dev secp256k1n / 2: signatures with a larger s are refused (no malleable twins).
+    uint256 internal constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+
+    /// @notice Jobs already slashed for, by keccak256(provider, jobId): one slash per job.
+    mapping(bytes32 => bool) public slashedJob;
+
+    error BadSignature();
+    error NotEquivocation();
+    error NotInconsistent();
+    error AlreadySlashed(address provider, bytes32 jobId);
+
+    event JobFaultSlashed(address indexed provider, bytes32 indexed jobId, string fault, address challenger);
+
     /// @param owner_ may replace the arbiter (address(0): no owner)
     /// @param arbiter_ the slasher (non-zero)
     /// @param unbondingPeriod_ seconds (<= 2^32)
@@ -186,6 +253,10 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
     ///         Only the arbiter may call.
     function slash(address provider, uint256 amount, address challenger) external nonReentrant {
         if (msg.sender != arbiter) revert NotArbiter(msg.sender);
+        _slash(provider, amount, challenger);
+    }
+
+    function _slash(address provider, uint256 amount, address challenger) internal {
         if (amount == 0) revert ZeroValue();
         Provider storage p = _providers[provider];
         uint256 b = p.bonded;
@@ -207,6 +278,98 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
         emit Slashed(provider, challenger, amount, fromBonded, fromUnbonding, reward, burned);
         if (reward != 0) _send(challenger, reward);
         if (burned != 0) _send(BURN_ADDRESS, burned);
+    }
+
+    /// @notice The EIP-712 domain separator: name "Flurry", version "1", this chain,
+    ///         this contract.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("Flurry"),
+                keccak256("1"),
+                block.chainid,
+                address(this)
+            )
+        );
+    }
+
+    /// @notice The EIP-712 digest a client signs for `q`.
+    function jobRequestDigest(JobRequest calldata q) public view returns (bytes32) {
+        // Every field is a static type, so the encoding is one 32-byte word per field and
+        // may be built in parts (one abi.encode of all of them would overflow the stack).
+        bytes memory a =
+            abi.encode(JOB_REQUEST_TYPEHASH, q.jobId, q.client, q.provider, q.modelId, q.promptTokensHash, q.nPrompt);
+        bytes memory b = abi.encode(q.temperature, q.topK, q.topP, q.minP, q.repeatPenalty, q.repeatLastN, q.maxTokens);
+        bytes memory c = abi.encode(q.stopHash, q.clientSeed, q.auditCommit, q.priceIn, q.priceOut, q.deadline);
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), keccak256(bytes.concat(a, b, c))));
+    }
+
+    /// @notice The EIP-712 digest a provider signs for `r`.
+    function receiptDigest(Receipt calldata r) public view returns (bytes32) {
+        bytes memory a =
+            abi.encode(RECEIPT_TYPEHASH, r.requestDigest, r.jobId, r.provider, r.modelId, r.engineProfile, r.seed);
+        bytes memory b = abi.encode(r.promptTokensHash, r.nPrompt, r.outputTokensHash, r.nOut, r.finishReason);
+        bytes memory c = abi.encode(r.commitRoot, r.nChunks, r.tAccept, r.tFirst, r.tDone);
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), keccak256(bytes.concat(a, b, c))));
+    }
+
+    /// @notice Slashes a provider that signed two receipts with different results for
+    ///         one request (same request digest and job): the engine is deterministic, so
+    ///         at least one of them is false. All its stake; the caller is the challenger.
+    function slashEquivocation(Receipt calldata a, bytes calldata sigA, Receipt calldata b, bytes calldata sigB)
+        external
+        nonReentrant
+    {
+        if (
+            a.provider != b.provider || a.jobId != b.jobId || a.requestDigest != b.requestDigest
+                || (a.outputTokensHash == b.outputTokensHash
+                    && a.commitRoot == b.commitRoot
+                    && a.nOut == b.nOut
+                    && a.finishReason == b.finishReason)
+        ) revert NotEquivocation();
+        if (_signer(receiptDigest(a), sigA) != a.provider || _signer(receiptDigest(b), sigB) != a.provider) {
+            revert BadSignature();
+        }
+        _slashJob(a.provider, a.jobId, "equivocation");
+    }
+
+    /// @notice Slashes a provider whose signed receipt contradicts the request it answers:
+    ///         another model, prompt or seed than the request fixes, more tokens than it
+    ///         allows, or "length" before the limit. The receipt's requestDigest binds the
+    ///         provider to `q`, so the client's signature is not needed.
+    function slashInconsistent(JobRequest calldata q, Receipt calldata r, bytes calldata sigR) external nonReentrant {
+        if (r.requestDigest != jobRequestDigest(q)) revert NotInconsistent();
+        if (_signer(receiptDigest(r), sigR) != r.provider) revert BadSignature();
+        bytes32 seed = keccak256(abi.encodePacked("flurry/seed/v1", q.jobId, q.clientSeed));
+        uint256 allowed = uint256(q.maxTokens) + (r.finishReason == FINISH_EOS ? 1 : 0);
+        bool inconsistent = r.jobId != q.jobId || r.provider != q.provider || r.modelId != q.modelId || r.seed != seed
+            || r.promptTokensHash != q.promptTokensHash || r.nPrompt != q.nPrompt || r.nOut > allowed
+            || r.finishReason > FINISH_LENGTH || (r.finishReason == FINISH_LENGTH && r.nOut != q.maxTokens);
+        if (!inconsistent) revert NotInconsistent();
+        _slashJob(r.provider, r.jobId, "inconsistent");
+    }
+
+    function _slashJob(address provider, bytes32 jobId, string memory fault) internal {
+        bytes32 key = keccak256(abi.encode(provider, jobId));
+        if (slashedJob[key]) revert AlreadySlashed(provider, jobId);
+        slashedJob[key] = true;
+        Provider storage p = _providers[provider];
+        uint256 all = uint256(p.bonded) + uint256(p.unbonding);
+        emit JobFaultSlashed(provider, jobId, fault, msg.sender);
+        _slash(provider, all, msg.sender);
+    }
+
+    /// @dev The address that made `sig` (r ‖ s ‖ v, low s, v 27 or 28) over `digest`.
+    function _signer(bytes32 digest, bytes calldata sig) internal pure returns (address) {
+        if (sig.length != 65) revert BadSignature();
+        bytes32 r = bytes32(sig[0:32]);
+        bytes32 s = bytes32(sig[32:64]);
+        uint8 v = uint8(sig[64]);
+        if (uint256(s) > HALF_N || (v != 27 && v != 28)) revert BadSignature();
+        address who = ecrecover(digest, v, r, s);
+        if (who == address(0)) revert BadSignature();
+        return who;
     }
 
     /// @notice Replaces the arbiter. Callable by the arbiter itself or the owner.

@@ -991,3 +991,145 @@ fn perplexity_reports_like_llama_perplexity_and_refuses_bad_text() {
         "{err}"
     );
 }
+
+/// A job bundle from `flurry ask --receipt` is verified by a node that never saw the
+/// job; a tampered copy fails with what and where; a bundle for a model the verifier
+/// lacks cannot be checked (exit 2). Then a provider that signed two results for one
+/// request is slashed through `flurry market dispute` by another node, and an honest
+/// receipt cannot be disputed.
+#[test]
+fn receipts_are_verified_anywhere_and_equivocation_is_slashed() {
+    use flurry_verify::bundle::Bundle;
+    use flurry_verify::messages::{sign, tokens_hash};
+
+    let a_home = tempfile::tempdir().unwrap();
+    let a = a_home.path();
+    let anvil_path = anvil().to_str().unwrap().to_string();
+    let env = [("FLURRY_ANVIL", anvil_path.as_str())];
+    let mut node = up_local_chain(a);
+    let a_wallet = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    json_of(&flurry_env(a, &["market", "stake", "1", "--json"], &env));
+    let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["stake"], "1000000000000000000", "{w}");
+
+    // A job on A's own engine, signed under A's chain (so it can be disputed there).
+    let r1 = a.join("r1.json");
+    let out = flurry_env(
+        a,
+        &[
+            "ask",
+            "--receipt",
+            r1.to_str().unwrap(),
+            "-n",
+            "12",
+            "--seed",
+            "7",
+            "Name two rivers.",
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b1 = Bundle::read(&r1).unwrap();
+    assert_eq!(b1.domain.chain_id, 31337);
+    assert_eq!(
+        b1.domain.verifying_contract.to_string().to_lowercase(),
+        a_wallet["contracts"]["provider_registry"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    );
+
+    // A node that never saw the job (another home, no key) verifies it.
+    let v_home = tempfile::tempdir().unwrap();
+    let ok = json_of(&flurry(
+        v_home.path(),
+        &["verify", r1.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["audited"], true, "{ok}");
+
+    // A second receipt for the same request, with another token: signed by A's key.
+    let key = flurry_identity::Keystore::load(
+        &a.join("keystore/node.json"),
+        &flurry_identity::read_password_file(&a.join("keystore/password")).unwrap(),
+    )
+    .unwrap();
+    let mut b2 = b1.clone();
+    b2.output_tokens[1] += 1;
+    b2.receipt.outputTokensHash = tokens_hash(&b2.output_tokens);
+    b2.receipt_signature = sign(&b2.receipt, &b2.domain, &key).to_vec().into();
+    let r2 = a.join("r2.json");
+    b2.write(&r2).unwrap();
+    let bad = flurry(v_home.path(), &["verify", r2.to_str().unwrap(), "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let bad: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(bad["check"], "chunk", "{bad}");
+    assert_eq!(bad["kind"], "hidden_state_mismatch", "{bad}");
+
+    // A verifier without the model cannot tell: exit 2, and it says what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flurry"))
+        .args(["verify", r1.to_str().unwrap()])
+        .env("FLURRY_HOME", v_home.path())
+        .env("FLURRY_MODELS", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flurry model import"));
+
+    // B, a challenger on A's chain, slashes A with A's own two signatures.
+    let local: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("chain/local.json")).unwrap())
+            .unwrap();
+    let b_home = tempfile::tempdir().unwrap();
+    let b = b_home.path();
+    let c = &a_wallet["contracts"];
+    std::fs::write(
+        b.join("flurry.toml"),
+        format!(
+            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\n",
+            local["url"].as_str().unwrap(),
+            c["ticket_broker"].as_str().unwrap(),
+            c["provider_registry"].as_str().unwrap(),
+            c["model_registry"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let b_env = [("FLURRY_PASSPHRASE", "b's passphrase")];
+    let b_id = json_of(&flurry_env(b, &["init", "--json"], &b_env));
+    json_of(&flurry_env(
+        a,
+        &[
+            "wallet",
+            "send",
+            b_id["address"].as_str().unwrap(),
+            "1",
+            "--json",
+        ],
+        &env,
+    ));
+    // One honest receipt agrees with its request: refused, with what it means.
+    let out = flurry_env(b, &["market", "dispute", r1.to_str().unwrap()], &b_env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotInconsistent"));
+    let slashed = json_of(&flurry_env(
+        b,
+        &[
+            "market",
+            "dispute",
+            r1.to_str().unwrap(),
+            r2.to_str().unwrap(),
+            "--json",
+        ],
+        &b_env,
+    ));
+    assert_eq!(slashed["fault"], "equivocation", "{slashed}");
+    let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["stake"], "0", "A's stake is gone: {w}");
+    sigterm(&mut node);
+}

@@ -91,6 +91,10 @@ pub struct WalletSummary {
     pub reserve_eth: String,
     /// When `withdraw` becomes possible (unix seconds); 0 when not unlocking.
     pub withdraw_time: u64,
+    /// Stake in the ProviderRegistry (bonded and unbonding), wei.
+    pub stake: String,
+    /// Stake, ETH.
+    pub stake_eth: String,
     /// The contracts, when deployed.
     pub contracts: Option<Contracts>,
 }
@@ -162,7 +166,15 @@ impl Chain {
         let signer = PrivateKeySigner::from_slice(identity.secret_bytes().as_ref())
             .map_err(|_| Error::BadUrl("invalid node key".into()))?;
         let me = signer.address();
+        // The nonce is asked of the chain for every transaction: a cached nonce is
+        // consumed even when the transaction is refused at gas estimation (a dispute
+        // that does not hold, a ticket that cannot be redeemed), and every later one
+        // would then wait forever behind the gap.
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(parsed.clone())
             .erased();
@@ -252,6 +264,56 @@ impl Chain {
         Ok(self.registry()?.bondedOf(provider).call().await?)
     }
 
+    /// The stake of `provider` that a slash can reach (bonded and unbonding).
+    pub async fn stake_of(&self, provider: Address) -> Result<U256> {
+        let p = self.registry()?.getProvider(provider).call().await?;
+        Ok(U256::from(p.bonded) + U256::from(p.unbonding))
+    }
+
+    /// The EIP-712 digest the registry computes for a job request (`docs/verification.md`).
+    pub async fn job_request_digest(&self, q: &ProviderRegistry::JobRequest) -> Result<B256> {
+        Ok(self.registry()?.jobRequestDigest(q.clone()).call().await?)
+    }
+
+    /// The EIP-712 digest the registry computes for a receipt.
+    pub async fn receipt_digest(&self, r: &ProviderRegistry::Receipt) -> Result<B256> {
+        Ok(self.registry()?.receiptDigest(r.clone()).call().await?)
+    }
+
+    /// Slashes a provider that signed two receipts with different results for one
+    /// request; this node is the challenger and gets the challenger's share.
+    pub async fn slash_equivocation(
+        &self,
+        a: (&ProviderRegistry::Receipt, &[u8]),
+        b: (&ProviderRegistry::Receipt, &[u8]),
+    ) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.slashEquivocation(
+            a.0.clone(),
+            Bytes::copy_from_slice(a.1),
+            b.0.clone(),
+            Bytes::copy_from_slice(b.1),
+        );
+        registry_tx("slashEquivocation", call.send().await).await
+    }
+
+    /// Slashes a provider whose signed receipt contradicts the request it answers.
+    pub async fn slash_inconsistent(
+        &self,
+        q: &ProviderRegistry::JobRequest,
+        r: &ProviderRegistry::Receipt,
+        sig: &[u8],
+    ) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.slashInconsistent(q.clone(), r.clone(), Bytes::copy_from_slice(sig));
+        registry_tx("slashInconsistent", call.send().await).await
+    }
+
+    /// The ProviderRegistry's address (the verifying contract of signed jobs).
+    pub fn registry_address(&self) -> Result<Address> {
+        Ok(self.bound()?.provider_registry)
+    }
+
     /// The stake a provider needs to be active.
     pub async fn min_stake(&self) -> Result<U256> {
         Ok(self.registry()?.minStake().call().await?)
@@ -324,13 +386,19 @@ impl Chain {
     /// The node's balance and escrow. Without contracts, deposit and reserve are 0.
     pub async fn wallet(&self) -> Result<WalletSummary> {
         let balance = self.balance(self.me).await?;
-        let escrow = match self.contracts {
-            Some(_) => self.sender_info(self.me).await?,
-            None => SenderInfo {
-                deposit: U256::ZERO,
-                reserve: U256::ZERO,
-                withdraw_time: 0,
-            },
+        let (escrow, stake) = match self.contracts {
+            Some(_) => (
+                self.sender_info(self.me).await?,
+                self.stake_of(self.me).await?,
+            ),
+            None => (
+                SenderInfo {
+                    deposit: U256::ZERO,
+                    reserve: U256::ZERO,
+                    withdraw_time: 0,
+                },
+                U256::ZERO,
+            ),
         };
         let eth = alloy::primitives::utils::format_ether;
         Ok(WalletSummary {
@@ -343,6 +411,8 @@ impl Chain {
             reserve: escrow.reserve.to_string(),
             reserve_eth: eth(escrow.reserve),
             withdraw_time: escrow.withdraw_time,
+            stake: stake.to_string(),
+            stake_eth: eth(stake),
             contracts: self.contracts,
         })
     }

@@ -41,7 +41,7 @@ pub(crate) enum ChainCommand {
 pub(crate) struct KeyArgs {
     /// File holding the key passphrase (mode 0600). Also: FLURRY_PASSPHRASE.
     #[arg(long)]
-    password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +113,7 @@ pub(crate) struct TxArgs {
     key: KeyArgs,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -129,7 +129,7 @@ async fn connect(ctx: &Setup, key: &KeyArgs) -> Result<Chain> {
     Ok(connect_with_key(ctx, key).await?.0)
 }
 
-async fn connect_with_key(
+pub(crate) async fn connect_with_key(
     ctx: &Setup,
     key: &KeyArgs,
 ) -> Result<(Chain, flurry_identity::Identity)> {
@@ -375,6 +375,7 @@ pub(crate) fn wallet(ctx: &Setup, w: WalletCommand) -> Result<ExitCode> {
                     println!("balance:  {} ETH", s.balance_eth);
                     println!("deposit:  {} ETH", s.deposit_eth);
                     println!("reserve:  {} ETH", s.reserve_eth);
+                    println!("stake:    {} ETH", s.stake_eth);
                     if s.withdraw_time != 0 {
                         println!(
                             "unlocking: withdraw possible at unix time {}",

@@ -380,14 +380,24 @@ fn ask(ctx: &Setup, a: AskArgs) -> Result<ExitCode> {
         .with_max_tokens(a.sample.max_tokens)
         .with_stop(a.sample.stop.clone());
     if let Some(path) = &a.receipt {
-        let text =
-            verify_cmd::ask_with_receipt(ctx, &engine, entry.model_id, req, &a.sample.params(), path)?;
+        let text = verify_cmd::ask_with_receipt(
+            ctx,
+            &engine,
+            entry.model_id,
+            req,
+            &a.sample.params(),
+            path,
+        )?;
         if a.json {
             let out = serde_json::json!({"text": text, "model": entry.name, "model_id": entry.model_id, "receipt": path});
             println!("{out}");
         } else {
             println!("{text}");
-            eprintln!("receipt: {} (check it with `flurry verify {}`)", path.display(), path.display());
+            eprintln!(
+                "receipt: {} (check it with `flurry verify {}`)",
+                path.display(),
+                path.display()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }

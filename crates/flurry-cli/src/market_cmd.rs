@@ -60,6 +60,11 @@ pub(crate) enum MarketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Slash a provider on chain with its own signatures: two job bundles whose receipts
+    /// give different results for one request (equivocation), or one whose receipt
+    /// contradicts its request (model, prompt, seed, token count, finish reason). You
+    /// are the challenger and get the challenger's share of the stake.
+    Dispute(crate::verify_cmd::DisputeArgs),
     #[command(flatten)]
     Stake(StakeCommand),
 }
@@ -82,6 +87,7 @@ fn eth_per_mtok(wei: &Value) -> String {
 pub(crate) fn run(ctx: &Setup, c: MarketCommand) -> Result<ExitCode> {
     match c {
         MarketCommand::Stake(s) => chain_cmd::stake(ctx, s),
+        MarketCommand::Dispute(a) => crate::verify_cmd::dispute(ctx, a),
         MarketCommand::Sell {
             model,
             price,

@@ -48,7 +48,11 @@ pub(crate) fn run(ctx: &Setup, a: VerifyArgs) -> Result<ExitCode> {
         return held(&a, &bundle, None);
     }
     let model_id = ModelId::from_bytes(bundle.request.modelId.0);
-    let entry = match ctx.store().list().map(|all| all.into_iter().find(|e| e.model_id == model_id)) {
+    let entry = match ctx
+        .store()
+        .list()
+        .map(|all| all.into_iter().find(|e| e.model_id == model_id))
+    {
         Ok(Some(e)) => e,
         Ok(None) => {
             return cannot(
@@ -68,7 +72,11 @@ pub(crate) fn run(ctx: &Setup, a: VerifyArgs) -> Result<ExitCode> {
     if let Err(f) = audit(&bundle, &model, model_id, threads) {
         return failed(&a, &f);
     }
-    held(&a, &bundle, Some((entry.name, t0.elapsed().as_secs_f64() * 1000.0)))
+    held(
+        &a,
+        &bundle,
+        Some((entry.name, t0.elapsed().as_secs_f64() * 1000.0)),
+    )
 }
 
 fn held(a: &VerifyArgs, b: &Bundle, audited: Option<(String, f64)>) -> Result<ExitCode> {
@@ -156,11 +164,7 @@ pub(crate) fn ask_with_receipt(
         prices: Default::default(),
         deadline: 0,
     };
-    // A local job never meets a chain: chain id 0 and no contract.
-    let domain = Domain {
-        chain_id: 0,
-        verifying_contract: Default::default(),
-    };
+    let domain = chain_domain(ctx, &key);
     let (request, sampling) = spec.request(me);
     let request_sig = sign(&request, &domain, &key);
     let accept = now_ms();
@@ -182,13 +186,129 @@ pub(crate) fn ask_with_receipt(
         done,
     };
     let rc = receipt(&request, &domain, me, &commitments, finish, times);
-    let bundle = assemble(domain, request, request_sig, spec.stop, rc, &key, commitments);
+    let bundle = assemble(
+        domain,
+        request,
+        request_sig,
+        spec.stop,
+        rc,
+        &key,
+        commitments,
+    );
     bundle.write(path)?;
     Ok(c.text)
+}
+
+/// The domain receipts are signed under: the configured chain and its ProviderRegistry
+/// when they answer within 3 s (so the receipt can be disputed there), else chain id 0
+/// and no contract (a job that never meets a chain).
+fn chain_domain(ctx: &Setup, key: &flurry_identity::Identity) -> Domain {
+    let none = Domain {
+        chain_id: 0,
+        verifying_contract: Default::default(),
+    };
+    if ctx.config.chain.mode == flurry_config::ChainMode::Off {
+        return none;
+    }
+    let Ok(rt) = crate::chain_cmd::runtime() else {
+        return none;
+    };
+    rt.block_on(async {
+        let connect = flurry_node::chain::connect(&ctx.paths, &ctx.config.chain, key);
+        match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+            Ok(Ok(chain)) => match chain.registry_address() {
+                Ok(registry) => Domain {
+                    chain_id: chain.chain_id(),
+                    verifying_contract: registry,
+                },
+                Err(_) => none,
+            },
+            _ => none,
+        }
+    })
 }
 
 fn random32() -> Result<[u8; 32]> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(b)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DisputeArgs {
+    /// A job bundle whose receipt contradicts its request, or the first of two bundles
+    /// for one request.
+    pub(crate) file: PathBuf,
+    /// The second bundle of an equivocation: the same request, another result.
+    pub(crate) other: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) key: crate::chain_cmd::KeyArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `flurry market dispute`: submits signature-only evidence to the ProviderRegistry.
+pub(crate) fn dispute(ctx: &Setup, a: DisputeArgs) -> Result<ExitCode> {
+    use alloy::sol_types::SolValue;
+    use flurry_chain::bindings::ProviderRegistry;
+
+    let read = |p: &Path| Bundle::read(p).map_err(|e| anyhow::anyhow!("{e}"));
+    let first = read(&a.file)?;
+    let second = a.other.as_deref().map(read).transpose()?;
+    let rt = crate::chain_cmd::runtime()?;
+    rt.block_on(async {
+        let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &a.key).await?;
+        let domain = Domain {
+            chain_id: chain.chain_id(),
+            verifying_contract: chain.registry_address()?,
+        };
+        for b in std::iter::once(&first).chain(second.as_ref()) {
+            if b.domain != domain {
+                anyhow::bail!(
+                    "the bundle is signed for chain {} and registry {}, this node's chain is {} with registry {}: it can only be disputed there",
+                    b.domain.chain_id,
+                    b.domain.verifying_contract,
+                    domain.chain_id,
+                    domain.verifying_contract
+                );
+            }
+        }
+        let receipt = |b: &Bundle| -> Result<ProviderRegistry::Receipt> {
+            Ok(ProviderRegistry::Receipt::abi_decode(&b.receipt.abi_encode())?)
+        };
+        let (fault, tx) = match &second {
+            Some(b) => {
+                let tx = chain
+                    .slash_equivocation(
+                        (&receipt(&first)?, &first.receipt_signature),
+                        (&receipt(b)?, &b.receipt_signature),
+                    )
+                    .await
+                    .context("the registry refused the equivocation (NotEquivocation: not two results for one request; BadSignature: not both signed by the provider)")?;
+                ("equivocation", tx)
+            }
+            None => {
+                let request = ProviderRegistry::JobRequest::abi_decode(&first.request.abi_encode())?;
+                let tx = chain
+                    .slash_inconsistent(&request, &receipt(&first)?, &first.receipt_signature)
+                    .await
+                    .context("the registry refused (NotInconsistent: the receipt agrees with its request, so the fault, if any, needs re-execution: `flurry verify` says what it is)")?;
+                ("inconsistent", tx)
+            }
+        };
+        let provider = first.receipt.provider;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({"slashed": provider, "fault": fault, "job_id": first.receipt.jobId, "tx": tx.hash})
+            );
+        } else {
+            println!(
+                "Slashed {provider} for {fault} on job {} (transaction {}).",
+                first.receipt.jobId, tx.hash
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -32,8 +32,8 @@ mod keystore;
 mod password;
 
 pub use identity::{
-    Identity, address_of_peer_id, checksum_address, eip191_hash, keccak256, recover_message_address,
-    recover_prehash_address,
+    Identity, address_of_peer_id, checksum_address, eip191_hash, keccak256,
+    recover_message_address, recover_prehash_address,
 };
 pub use keystore::{Keystore, ScryptParams};
 pub use password::read_password_file;

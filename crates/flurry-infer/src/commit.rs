@@ -177,17 +177,17 @@ pub fn recompute(
         .collect();
     // Logits rows of a pass are bounded to about 64 MiB (Gemma's vocabulary is 262,144).
     let pass = (PASS_FLOATS / n_vocab).clamp(8, PASS);
+    // Logits are needed from the last prompt row on (each samples the next token); the
+    // rows before it only need their hidden states, in passes that skip the output head.
+    let want_from = prompt.len() - 1;
     let mut pos = 0;
     while pos < fed.len() {
-        let end = (pos + pass).min(fed.len());
-        let tokens = &fed[pos..end];
-        // Logits are needed from the last prompt row on (each samples the next token).
-        let want_from = prompt.len() - 1;
-        let logits_mode = if end <= want_from {
-            Logits::None
+        let (end, logits_mode) = if pos < want_from {
+            ((pos + PASS).min(want_from), Logits::None)
         } else {
-            Logits::All
+            ((pos + pass).min(fed.len()), Logits::All)
         };
+        let tokens = &fed[pos..end];
         let (logits, hidden) = model.forward_batch_hidden(
             &mut [BatchItem {
                 cache: &mut cache,

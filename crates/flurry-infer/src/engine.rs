@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::logprob::{MAX_TOP_LOGPROBS, TokenLogprobs, token_logprobs};
 use crate::commit::{ChunkHasher, Commitments};
+use crate::logprob::{MAX_TOP_LOGPROBS, TokenLogprobs, token_logprobs};
 use crate::model::{BatchItem, KvCache, Logits, Model, Scratch};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatMessage;
@@ -635,7 +635,9 @@ fn step_all(
             .forward_batch_hidden(&mut items, scratch, pool)
             .map(|(l, h)| (l, Some(h)))
     } else {
-        model.forward_batch(&mut items, scratch, pool).map(|l| (l, None))
+        model
+            .forward_batch(&mut items, scratch, pool)
+            .map(|l| (l, None))
     };
     drop(items);
     let (logits, hidden) = match result {

@@ -12,8 +12,8 @@ use flurry_primitives::ModelId;
 use serde::{Deserialize, Serialize};
 
 use crate::messages::{
-    Domain, Finish, JobRequest, Receipt, derive_seed, engine_profile, merkle_root, sign,
-    stop_hash, tokens_hash,
+    Domain, Finish, JobRequest, Receipt, derive_seed, engine_profile, merkle_root, sign, stop_hash,
+    tokens_hash,
 };
 use crate::{Error, Result};
 

@@ -2,15 +2,15 @@
 //! audit (one re-execution with the claimed model, bit for bit).
 
 use alloy::primitives::B256;
-use flurry_infer::commit::recompute;
+use flurry_infer::commit::{CHUNK, recompute};
 use flurry_infer::model::Model;
 use flurry_primitives::ModelId;
 use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::messages::{
-    Finish, check_signature, derive_seed, digest, engine_profile, merkle_root, n_chunks,
-    stop_hash, tokens_hash,
+    Finish, check_signature, derive_seed, digest, engine_profile, merkle_root, n_chunks, stop_hash,
+    tokens_hash,
 };
 
 /// Why a bundle does not hold: which check failed, of what kind, and where.
@@ -59,7 +59,12 @@ impl std::fmt::Display for Failure {
 
 type Check = std::result::Result<(), Failure>;
 
-fn ensure(ok: bool, check: &'static str, kind: &'static str, detail: impl FnOnce() -> String) -> Check {
+fn ensure(
+    ok: bool,
+    check: &'static str,
+    kind: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Check {
     if ok {
         Ok(())
     } else {
@@ -81,7 +86,10 @@ pub fn check_signed(b: &Bundle) -> Check {
     check_signature(rc, d, &b.receipt_signature, rc.provider)
         .map_err(|e| Failure::new("receipt_signature", "bad_signature", e.to_string()))?;
     ensure(rc.provider == rq.provider, "provider", "mismatch", || {
-        format!("the receipt is {}'s, the request asked {}", rc.provider, rq.provider)
+        format!(
+            "the receipt is {}'s, the request asked {}",
+            rc.provider, rq.provider
+        )
     })?;
     ensure(
         rc.requestDigest == digest(rq, d) && rc.jobId == rq.jobId,
@@ -90,7 +98,10 @@ pub fn check_signed(b: &Bundle) -> Check {
         || "the receipt answers another request (a replayed or misplaced receipt)".into(),
     )?;
     ensure(rc.modelId == rq.modelId, "model_id", "mismatch", || {
-        format!("the receipt claims model {}, the request asked {}", rc.modelId, rq.modelId)
+        format!(
+            "the receipt claims model {}, the request asked {}",
+            rc.modelId, rq.modelId
+        )
     })?;
     ensure(
         rc.seed == derive_seed(rq.jobId, rq.clientSeed),
@@ -98,9 +109,12 @@ pub fn check_signed(b: &Bundle) -> Check {
         "mismatch",
         || "the receipt's seed is not the one derived from the request".into(),
     )?;
-    ensure(rq.stopHash == stop_hash(&b.stop), "stop", "mismatch", || {
-        "the stop strings are not those the request signed".into()
-    })?;
+    ensure(
+        rq.stopHash == stop_hash(&b.stop),
+        "stop",
+        "mismatch",
+        || "the stop strings are not those the request signed".into(),
+    )?;
     let prompt_hash = tokens_hash(&b.prompt_tokens);
     let n_prompt = b.prompt_tokens.len();
     ensure(
@@ -122,26 +136,58 @@ pub fn check_signed(b: &Bundle) -> Check {
         "mismatch",
         || "the output tokens are not those the receipt signed".into(),
     )?;
-    ensure(n_out <= rq.maxTokens as usize + 1, "max_tokens", "exceeded", || {
-        format!("{n_out} output tokens, the request allowed {}", rq.maxTokens)
+    ensure(
+        n_out <= rq.maxTokens as usize + 1,
+        "max_tokens",
+        "exceeded",
+        || {
+            format!(
+                "{n_out} output tokens, the request allowed {}",
+                rq.maxTokens
+            )
+        },
+    )?;
+    let finish = Finish::from_u8(rc.finishReason).ok_or_else(|| {
+        Failure::new(
+            "finish_reason",
+            "unknown",
+            format!("code {}", rc.finishReason),
+        )
     })?;
-    let finish = Finish::from_u8(rc.finishReason)
-        .ok_or_else(|| Failure::new("finish_reason", "unknown", format!("code {}", rc.finishReason)))?;
     // An end-of-generation token is sampled after at most max_tokens others.
-    let generated = n_out - usize::from(finish == Finish::Eos);
-    ensure(generated <= rq.maxTokens as usize, "max_tokens", "exceeded", || {
-        format!("{generated} output tokens, the request allowed {}", rq.maxTokens)
-    })?;
+    let generated = n_out.saturating_sub(usize::from(finish == Finish::Eos));
+    ensure(
+        generated <= rq.maxTokens as usize,
+        "max_tokens",
+        "exceeded",
+        || {
+            format!(
+                "{generated} output tokens, the request allowed {}",
+                rq.maxTokens
+            )
+        },
+    )?;
     match finish {
-        Finish::Length => ensure(generated == rq.maxTokens as usize, "finish_reason", "false_length", || {
-            format!("finish \"length\" after {generated} of {} tokens", rq.maxTokens)
-        })?,
+        Finish::Length => ensure(
+            generated == rq.maxTokens as usize,
+            "finish_reason",
+            "false_length",
+            || {
+                format!(
+                    "finish \"length\" after {generated} of {} tokens",
+                    rq.maxTokens
+                )
+            },
+        )?,
         Finish::Eos => ensure(n_out > 0, "finish_reason", "false_eos", || {
             "finish \"eos\" with no end-of-generation token".into()
         })?,
-        Finish::Stop => ensure(!b.stop.is_empty() && n_out > 0, "finish_reason", "false_stop", || {
-            "finish \"stop\" but the request has no stop strings".into()
-        })?,
+        Finish::Stop => ensure(
+            !b.stop.is_empty() && n_out > 0,
+            "finish_reason",
+            "false_stop",
+            || "finish \"stop\" but the request has no stop strings".into(),
+        )?,
     }
     let chunks: Vec<[u8; 32]> = b.chunks.iter().map(|c| c.0).collect();
     ensure(
@@ -165,15 +211,28 @@ pub fn check_signed(b: &Bundle) -> Check {
 /// sampler would not have drawn.
 pub fn audit(b: &Bundle, model: &Model, model_id: ModelId, threads: usize) -> Check {
     let (rq, rc) = (&b.request, &b.receipt);
-    ensure(B256::from(*model_id.as_bytes()) == rq.modelId, "model_id", "not_this_model", || {
-        format!("the audit was given model {model_id}, the job claims {}", rq.modelId)
-    })?;
-    ensure(rc.engineProfile == engine_profile(), "engine_profile", "unknown", || {
-        format!(
-            "the receipt's engine profile is not {} (only exact re-execution is supported)",
-            flurry_infer::DETERMINISM_PROFILE
-        )
-    })?;
+    ensure(
+        B256::from(*model_id.as_bytes()) == rq.modelId,
+        "model_id",
+        "not_this_model",
+        || {
+            format!(
+                "the audit was given model {model_id}, the job claims {}",
+                rq.modelId
+            )
+        },
+    )?;
+    ensure(
+        rc.engineProfile == engine_profile(),
+        "engine_profile",
+        "unknown",
+        || {
+            format!(
+                "the receipt's engine profile is not {} (only exact re-execution is supported)",
+                flurry_infer::DETERMINISM_PROFILE
+            )
+        },
+    )?;
     let n_ctx = model.hparams().n_ctx_train.max(1);
     ensure(
         b.prompt_tokens.len() + b.output_tokens.len() <= n_ctx,
@@ -182,28 +241,41 @@ pub fn audit(b: &Bundle, model: &Model, model_id: ModelId, threads: usize) -> Ch
         || format!("the job is longer than the model's context of {n_ctx}"),
     )?;
     let vocab = model.hparams().n_vocab;
-    if let Some(p) = b.prompt_tokens.iter().chain(&b.output_tokens).position(|&t| t as usize >= vocab) {
+    if let Some(p) = b.prompt_tokens.iter().position(|&t| t as usize >= vocab) {
         return Err(Failure::new(
-            "output_tokens",
+            "prompt_tokens",
             "outside_vocabulary",
-            format!("token {p} is outside the model's vocabulary of {vocab}"),
+            format!("prompt token {p} is outside the model's vocabulary of {vocab}"),
         ));
     }
+    // A token outside the claimed model's vocabulary proves another model; the chunks
+    // before it are compared first, as the earliest evidence.
+    let cut = b
+        .output_tokens
+        .iter()
+        .position(|&t| t as usize >= vocab)
+        .unwrap_or(b.output_tokens.len());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| Failure::new("audit", "no_threads", e.to_string()))?;
     let salt = rq.jobId.0;
-    let again = recompute(
+    let mut again = recompute(
         model,
         salt,
         &b.prompt_tokens,
-        &b.output_tokens,
+        &b.output_tokens[..cut],
         &rq.sampling(),
         &pool,
     )
     .map_err(|e| Failure::new("audit", "cannot_run", e.to_string()))?;
-    let n_prompt_chunks = b.prompt_tokens.len().div_ceil(flurry_infer::commit::CHUNK);
+    if cut < b.output_tokens.len() {
+        // Only the output chunks wholly before the cut were recomputed in full.
+        let whole = b.prompt_tokens.len().div_ceil(CHUNK) + cut / CHUNK;
+        again.chunks.truncate(whole);
+        again.first_wrong_token = None;
+    }
+    let n_prompt_chunks = b.prompt_tokens.len().div_ceil(CHUNK);
     if let Some(k) = again
         .chunks
         .iter()
@@ -223,6 +295,16 @@ pub fn audit(b: &Bundle, model: &Model, model_id: ModelId, threads: usize) -> Ch
                 format!(
                     "{part} chunk {local}: the claimed model on these tokens gives other hidden states"
                 ),
+            )
+        });
+    }
+    if cut < b.output_tokens.len() {
+        return Err(Failure {
+            position: Some(cut),
+            ..Failure::new(
+                "token",
+                "outside_vocabulary",
+                format!("output token {cut} is outside the claimed model's vocabulary of {vocab}"),
             )
         });
     }
@@ -249,11 +331,19 @@ fn check_finish(b: &Bundle, model: &Model) -> Check {
     let out = &b.output_tokens;
     let finish = Finish::from_u8(b.receipt.finishReason).unwrap_or(Finish::Length);
     let last_eog = out.last().is_some_and(|&t| tok.is_eog(t));
-    let body = if finish == Finish::Eos { &out[..out.len().saturating_sub(1)] } else { &out[..] };
+    let body = if finish == Finish::Eos {
+        &out[..out.len().saturating_sub(1)]
+    } else {
+        &out[..]
+    };
     if let Some(p) = body.iter().position(|&t| tok.is_eog(t)) {
         return Err(Failure {
             position: Some(p),
-            ..Failure::new("finish_reason", "went_on_after_eos", "generation continued after an end-of-generation token")
+            ..Failure::new(
+                "finish_reason",
+                "went_on_after_eos",
+                "generation continued after an end-of-generation token",
+            )
         });
     }
     match finish {
@@ -266,7 +356,11 @@ fn check_finish(b: &Bundle, model: &Model) -> Check {
             let before = tok.decode(&out[..out.len().saturating_sub(1)], false);
             let hit = |t: &str| b.stop.iter().any(|s| t.contains(s.as_str()));
             if !hit(&full) {
-                return Err(Failure::new("finish_reason", "false_stop", "finish \"stop\" but no stop string appears"));
+                return Err(Failure::new(
+                    "finish_reason",
+                    "false_stop",
+                    "finish \"stop\" but no stop string appears",
+                ));
             }
             ensure(!hit(&before), "finish_reason", "went_on_after_stop", || {
                 "generation continued after a stop string".into()
