@@ -12,7 +12,7 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-market bench-chain bench-memory bench-privacy fixtures fuzz help
+.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-market bench-verify bench-chain bench-memory bench-privacy fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-all  everything: the engine with 3 rounds, tickets, private memory (45-60 min on 2 cores)"
 	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
 	@echo "make bench-privacy the privacy scrubber on tests/privacy: recall, precision per type, ms per 2,000-token prompt"
+	@echo "make bench-verify  what verification costs: commitments overhead per job, one audit against the job it checks"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: announce build model chain-deps
@@ -94,6 +95,12 @@ web-test: build-deps test-deps
 bench: build models
 	BENCH_ROUNDS=$${BENCH_ROUNDS:-1} python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
 	$(MAKE) bench-market
+	$(MAKE) bench-verify
+
+# Verification: the provider's overhead for commitments (the same job with and without,
+# interleaved) and one audit's cost against the job it checks, per model.
+bench-verify: build-deps models
+	$(CARGO) run --release --locked -p flurry-verify --example verify_bench
 
 # The market's overhead per job through the API (call for proposals to first token, minus
 # a local first token) and chain transactions per job, with two nodes on one anvil.
@@ -104,7 +111,7 @@ bench-market: build models chain-deps
 	  --flood-bin $(CARGO_TARGET_DIR)/release/examples/cfp_flood
 
 # Everything: the engine with the full 3 rounds, then tickets and the private memory.
-bench-all: bench-engine bench-market bench-chain bench-memory bench-privacy
+bench-all: bench-engine bench-market bench-verify bench-chain bench-memory bench-privacy
 
 bench-engine: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
