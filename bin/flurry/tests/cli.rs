@@ -500,6 +500,34 @@ fn up_local_chain(home: &std::path::Path) -> std::process::Child {
     spawn_up(home, &[("FLURRY_ANVIL", anvil().as_os_str())])
 }
 
+/// Configures home `b` to use the local chain and contracts of the running node at `a`
+/// (rpc mode), with `extra` lines in its `[chain]` section.
+fn on_chain_of(a: &std::path::Path, b: &std::path::Path, extra: &str) {
+    let local: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("chain/local.json")).unwrap())
+            .unwrap();
+    let deployments: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("chain/deployments.json")).unwrap())
+            .unwrap();
+    let c = &deployments["chains"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["contracts"];
+    std::fs::write(
+        b.join("flurry.toml"),
+        format!(
+            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\n{extra}",
+            local["url"].as_str().unwrap(),
+            c["ticket_broker"].as_str().unwrap(),
+            c["provider_registry"].as_str().unwrap(),
+            c["model_registry"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+}
+
 fn json_of(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
@@ -633,10 +661,7 @@ fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
     let anvil_path = anvil().to_str().unwrap().to_string();
     let env = [("FLURRY_ANVIL", anvil_path.as_str())];
     let mut node = up_local_chain(a);
-    let a_wallet = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
-    let local: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.join("chain/local.json")).unwrap())
-            .unwrap();
+    json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
     let nf: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("node.json")).unwrap()).unwrap();
     let a_url = nf["url"].as_str().unwrap();
@@ -644,18 +669,7 @@ fn a_node_pays_another_with_tickets_and_the_winners_are_redeemed() {
     // B uses A's chain and contracts (rpc mode), with its own key.
     let b_home = tempfile::tempdir().unwrap();
     let b = b_home.path();
-    let c = &a_wallet["contracts"];
-    std::fs::write(
-        b.join("flurry.toml"),
-        format!(
-            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\nmax_ticket_ev_eth = \"0.01\"\n",
-            local["url"].as_str().unwrap(),
-            c["ticket_broker"].as_str().unwrap(),
-            c["provider_registry"].as_str().unwrap(),
-            c["model_registry"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    on_chain_of(a, b, "max_ticket_ev_eth = \"0.01\"\n");
     let b_env = [("FLURRY_PASSPHRASE", "b's passphrase")];
     let b_id = json_of(&flurry_env(b, &["init", "--json"], &b_env));
     let b_addr = b_id["address"].as_str().unwrap();
@@ -1083,23 +1097,9 @@ fn receipts_are_verified_anywhere_and_equivocation_is_slashed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("flurry model import"));
 
     // B, a challenger on A's chain, slashes A with A's own two signatures.
-    let local: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.join("chain/local.json")).unwrap())
-            .unwrap();
     let b_home = tempfile::tempdir().unwrap();
     let b = b_home.path();
-    let c = &a_wallet["contracts"];
-    std::fs::write(
-        b.join("flurry.toml"),
-        format!(
-            "[chain]\nmode = \"rpc\"\nrpc_url = \"{}\"\nticket_broker = \"{}\"\nprovider_registry = \"{}\"\nmodel_registry = \"{}\"\n",
-            local["url"].as_str().unwrap(),
-            c["ticket_broker"].as_str().unwrap(),
-            c["provider_registry"].as_str().unwrap(),
-            c["model_registry"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    on_chain_of(a, b, "");
     let b_env = [("FLURRY_PASSPHRASE", "b's passphrase")];
     let b_id = json_of(&flurry_env(b, &["init", "--json"], &b_env));
     json_of(&flurry_env(
