@@ -212,6 +212,9 @@ fn node_commands_have_help() {
         &["id", "--help"],
         &["token", "create", "--help"],
         &["egress", "--help"],
+        &["verify", "--help"],
+        &["market", "dispute", "--help"],
+        &["validate", "--help"],
     ] {
         let out = stdout(&flurry(home.path(), args));
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -1131,5 +1134,52 @@ fn receipts_are_verified_anywhere_and_equivocation_is_slashed() {
     assert_eq!(slashed["fault"], "equivocation", "{slashed}");
     let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
     assert_eq!(w["stake"], "0", "A's stake is gone: {w}");
+
+    // A compute fault (r2 does not reproduce) goes to the arbiter, here A's key (the
+    // local chain's deployer). B is not the arbiter: it can confirm but not slash.
+    json_of(&flurry_env(a, &["market", "stake", "1", "--json"], &env));
+    let out = flurry_env(b, &["validate", r2.to_str().unwrap()], &b_env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only the registry's arbiter"));
+    // An honest job holds: nothing slashed.
+    let held = json_of(&flurry_env(
+        a,
+        &["validate", r1.to_str().unwrap(), "--json"],
+        &env,
+    ));
+    assert_eq!(held["fault"], false, "{held}");
+    // Broken evidence (tokens the receipt does not sign) proves nothing.
+    let mut b4 = b1.clone();
+    b4.output_tokens[0] += 1;
+    let r4 = a.join("r4.json");
+    b4.write(&r4).unwrap();
+    let out = flurry_env(a, &["validate", r4.to_str().unwrap()], &env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proves nothing"));
+    let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["stake"], "1000000000000000000", "{w}");
+    // The arbiter confirms the fault in r2 and slashes, B as the challenger.
+    let out = flurry_env(
+        a,
+        &[
+            "validate",
+            r2.to_str().unwrap(),
+            "--challenger",
+            b_id["address"].as_str().unwrap(),
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fault"], true, "{v}");
+    assert_eq!(v["check"], "chunk", "{v}");
+    let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
+    assert_eq!(w["stake"], "0", "{w}");
     sigterm(&mut node);
 }

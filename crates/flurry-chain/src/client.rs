@@ -309,6 +309,25 @@ impl Chain {
         registry_tx("slashInconsistent", call.send().await).await
     }
 
+    /// The registry's arbiter: the only address that may slash for a compute fault.
+    pub async fn arbiter(&self) -> Result<Address> {
+        Ok(self.registry()?.arbiter().call().await?)
+    }
+
+    /// Slashes `amount` of `provider`'s stake as the arbiter (a compute fault a
+    /// validator confirmed); `challenger` gets the challenger's share (`Address::ZERO`:
+    /// all burned).
+    pub async fn slash(
+        &self,
+        provider: Address,
+        amount: U256,
+        challenger: Address,
+    ) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.slash(provider, amount, challenger);
+        registry_tx("slash", call.send().await).await
+    }
+
     /// The ProviderRegistry's address (the verifying contract of signed jobs).
     pub fn registry_address(&self) -> Result<Address> {
         Ok(self.bound()?.provider_registry)

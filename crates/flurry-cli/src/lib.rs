@@ -119,6 +119,11 @@ enum Command {
     /// and every sampled token bit for bit. Exit 0: it holds; 1: it does not (what
     /// failed and where); 2: it could not be checked (say, the model is missing).
     Verify(verify_cmd::VerifyArgs),
+    /// Arbiter or validator: re-run a disputed job bundle and, when the provider's
+    /// signed receipt does not hold, slash its stake (this node must be the registry's
+    /// arbiter; in local mode the deployer). Exit 0: it holds, nothing slashed; 1: fault
+    /// confirmed and slashed.
+    Validate(verify_cmd::ValidateArgs),
     /// Create the node key (secp256k1: libp2p PeerId and Ethereum address).
     Init(node_cmd::InitArgs),
     /// Show the node's PeerId and Ethereum address.
@@ -300,6 +305,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Bench(b) => bench::run(&ctx, b),
         Command::Perplexity(a) => perplexity_cmd::run(&ctx, a),
         Command::Verify(a) => verify_cmd::run(&ctx, a),
+        Command::Validate(a) => verify_cmd::validate(&ctx, a),
         Command::Chain(c) => chain_cmd::chain(&ctx, c),
         Command::Ingest(a) => memory_cmd::ingest(&ctx, a),
         Command::Memory(m) => memory_cmd::memory(&ctx, m),

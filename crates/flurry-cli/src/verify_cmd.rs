@@ -312,3 +312,108 @@ pub(crate) fn dispute(ctx: &Setup, a: DisputeArgs) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The job bundle a challenger says is false.
+    pub(crate) file: PathBuf,
+    /// Who gets the challenger's share if the fault is confirmed (default: all burned).
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) challenger: Option<String>,
+    /// Threads for the re-execution (default: the engine's setting).
+    #[arg(long, short = 't')]
+    pub(crate) threads: Option<usize>,
+    #[command(flatten)]
+    pub(crate) key: crate::chain_cmd::KeyArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `flurry validate`: the arbiter's side of a compute fault. Re-runs the job in the
+/// bundle; when the provider's signed receipt does not hold, slashes its stake (this
+/// node's key must be the registry's arbiter: in local mode, the deployer).
+pub(crate) fn validate(ctx: &Setup, a: ValidateArgs) -> Result<ExitCode> {
+    let bundle = Bundle::read(&a.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let challenger: alloy::primitives::Address = match &a.challenger {
+        Some(c) => c
+            .parse()
+            .with_context(|| format!("--challenger {c} is not an Ethereum address"))?,
+        None => Default::default(),
+    };
+    let fault = match check_signed(&bundle) {
+        Err(f) if !f.provider_fault() => anyhow::bail!(
+            "the evidence itself does not hold, so it proves nothing against the provider: {f}"
+        ),
+        Err(f) => Some(f),
+        Ok(()) => {
+            let model_id = ModelId::from_bytes(bundle.request.modelId.0);
+            let entry = ctx
+                .store()
+                .list()?
+                .into_iter()
+                .find(|e| e.model_id == model_id)
+                .with_context(|| {
+                    format!("model {model_id} is not in the store: a validator must hold the model the job claims (`flurry model import FILE`)")
+                })?;
+            let model = Model::load(&entry.path)?;
+            let threads = a.threads.unwrap_or(ctx.config.engine.threads).max(1);
+            match audit(&bundle, &model, model_id, threads) {
+                Err(f) if !f.provider_fault() => anyhow::bail!("cannot validate: {f}"),
+                Err(f) => Some(f),
+                Ok(()) => None,
+            }
+        }
+    };
+    let Some(fault) = fault else {
+        if a.json {
+            println!("{}", serde_json::json!({"fault": false, "slashed": false}));
+        } else {
+            println!("The job holds: every commitment and token reproduces. Nothing slashed.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let provider = bundle.receipt.provider;
+    let rt = crate::chain_cmd::runtime()?;
+    let tx = rt.block_on(async {
+        let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &a.key).await?;
+        let domain = Domain {
+            chain_id: chain.chain_id(),
+            verifying_contract: chain.registry_address()?,
+        };
+        if bundle.domain != domain {
+            anyhow::bail!(
+                "the receipt is signed for chain {} and registry {}, not this node's chain ({} with registry {})",
+                bundle.domain.chain_id,
+                bundle.domain.verifying_contract,
+                domain.chain_id,
+                domain.verifying_contract
+            );
+        }
+        let arbiter = chain.arbiter().await?;
+        if arbiter != chain.address() {
+            anyhow::bail!(
+                "fault confirmed ({fault}), but only the registry's arbiter {arbiter} can slash for a compute fault; this node is {}",
+                chain.address()
+            );
+        }
+        let stake = chain.stake_of(provider).await?;
+        if stake.is_zero() {
+            anyhow::bail!("fault confirmed ({fault}), but {provider} has no stake left to slash");
+        }
+        Ok(chain.slash(provider, stake, challenger).await?)
+    })?;
+    if a.json {
+        let mut v = serde_json::to_value(&fault)?;
+        v["fault"] = serde_json::json!(true);
+        v["slashed"] = serde_json::json!(provider);
+        v["tx"] = serde_json::json!(tx.hash);
+        println!("{v}");
+    } else {
+        println!(
+            "Fault confirmed: {fault}. Slashed {provider} (transaction {}).",
+            tx.hash
+        );
+    }
+    Ok(ExitCode::from(1))
+}

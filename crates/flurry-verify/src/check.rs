@@ -44,6 +44,24 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// Whether the failure is the provider's fault, given a bundle whose receipt the
+    /// provider signed for this request: a receipt that contradicts the request, or a
+    /// computation that does not reproduce. Broken evidence (a bad signature, tokens or
+    /// chunks that are not those the receipt commits to) proves nothing against anyone.
+    pub fn provider_fault(&self) -> bool {
+        matches!(
+            (self.check, self.kind),
+            (
+                "seed" | "max_tokens" | "finish_reason" | "chunk" | "token",
+                _
+            ) | ("model_id", "mismatch")
+                | ("prompt_tokens", "receipt_mismatch")
+                | ("output_tokens", "too_long")
+        )
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} check failed ({})", self.check, self.kind)?;
@@ -126,7 +144,7 @@ pub fn check_signed(b: &Bundle) -> Check {
     ensure(
         rc.promptTokensHash == prompt_hash && rc.nPrompt as usize == n_prompt,
         "prompt_tokens",
-        "mismatch",
+        "receipt_mismatch",
         || "the receipt's prompt is not the request's".into(),
     )?;
     let n_out = b.output_tokens.len();
