@@ -86,4 +86,43 @@ contract GasBench is Test, Tickets {
             "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
         );
     }
+
+    /// Two receipts of one request with different outputs: the whole stake slashed.
+    function test_gas_slashEquivocation() public {
+        uint256 pk = 0xB0B;
+        address provider = vm.addr(pk);
+        vm.deal(provider, 2 ether);
+        vm.prank(provider);
+        reg.stake{value: 1 ether}();
+        ProviderRegistry.Receipt memory a;
+        a.requestDigest = keccak256("request");
+        a.jobId = keccak256("job");
+        a.provider = provider;
+        a.outputTokensHash = keccak256("output A");
+        a.commitRoot = keccak256("root A");
+        a.nOut = 16;
+        a.finishReason = 2;
+        ProviderRegistry.Receipt memory b = _copy(a);
+        b.outputTokensHash = keccak256("output B");
+        bytes memory sa = _signReceipt(pk, a);
+        bytes memory sb = _signReceipt(pk, b);
+        vm.prank(recipient);
+        reg.slashEquivocation(a, sa, b, sb);
+        assertEq(reg.bondedOf(provider), 0, "slashed");
+    }
+
+    function _copy(ProviderRegistry.Receipt memory a) internal pure returns (ProviderRegistry.Receipt memory b) {
+        b.requestDigest = a.requestDigest;
+        b.jobId = a.jobId;
+        b.provider = a.provider;
+        b.outputTokensHash = a.outputTokensHash;
+        b.commitRoot = a.commitRoot;
+        b.nOut = a.nOut;
+        b.finishReason = a.finishReason;
+    }
+
+    function _signReceipt(uint256 pk, ProviderRegistry.Receipt memory r) internal view returns (bytes memory) {
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(pk, reg.receiptDigest(r));
+        return abi.encodePacked(rr, s, v);
+    }
 }
