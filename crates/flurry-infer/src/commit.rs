@@ -225,3 +225,77 @@ pub fn recompute(
         first_wrong_token: first_wrong,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rows(n: usize, e: usize) -> Vec<f32> {
+        (0..n * e).map(|i| (i as f32).sin()).collect()
+    }
+
+    proptest! {
+        /// The hashes do not depend on how positions arrive: the engine feeds prompt
+        /// chunks of its own size (and batches), an audit feeds passes of another.
+        #[test]
+        fn chunk_hashes_do_not_depend_on_how_the_prompt_is_fed(
+            n_prompt in 1usize..100,
+            n_out in 0usize..70,
+            cuts in proptest::collection::vec(1usize..40, 1..8),
+        ) {
+            let e = 4;
+            let tokens: Vec<u32> = (0..n_prompt as u32).collect();
+            let r = rows(n_prompt + n_out, e);
+            let whole = {
+                let mut h = ChunkHasher::new([1; 32], n_prompt);
+                h.push_prompt(&tokens, &r[..n_prompt * e]);
+                for j in 0..n_out {
+                    h.push_output(1000 + j as u32, &r[(n_prompt + j) * e..(n_prompt + j + 1) * e]);
+                }
+                h.finish()
+            };
+            let mut h = ChunkHasher::new([1; 32], n_prompt);
+            let (mut at, mut k) = (0, 0);
+            while at < n_prompt {
+                let end = (at + cuts[k % cuts.len()]).min(n_prompt);
+                h.push_prompt(&tokens[at..end], &r[at * e..end * e]);
+                at = end;
+                k += 1;
+            }
+            for j in 0..n_out {
+                h.push_output(1000 + j as u32, &r[(n_prompt + j) * e..(n_prompt + j + 1) * e]);
+            }
+            let pieces = h.finish();
+            prop_assert_eq!(pieces.len(), n_prompt.div_ceil(CHUNK) + n_out.div_ceil(CHUNK));
+            prop_assert_eq!(whole, pieces);
+        }
+    }
+
+    #[test]
+    fn salt_index_tokens_and_rows_each_change_the_hash() {
+        let e = 4;
+        let base = |salt: [u8; 32], tok: u32, bump: f32| {
+            let mut r = rows(2, e);
+            r[5] += bump;
+            let mut h = ChunkHasher::new(salt, 1);
+            h.push_prompt(&[7], &r[..e]);
+            h.push_output(tok, &r[e..]);
+            h.finish()
+        };
+        let a = base([1; 32], 9, 0.0);
+        assert_eq!(a.len(), 2);
+        assert_ne!(a, base([2; 32], 9, 0.0), "another job");
+        assert_ne!(a[1], base([1; 32], 10, 0.0)[1], "another token");
+        // One ulp in one hidden value of the output row.
+        let ulp = f32::from_bits(rows(2, e)[5].to_bits() + 1) - rows(2, e)[5];
+        assert_ne!(a[1], base([1; 32], 9, ulp)[1], "another hidden state");
+        // A prompt chunk and an output chunk with the same contents differ by index.
+        let mut p = ChunkHasher::new([1; 32], 1);
+        p.push_prompt(&[7], &rows(1, e));
+        let mut o = ChunkHasher::new([1; 32], 0);
+        o.idx = OUTPUT_BIT;
+        o.push_output(7, &rows(1, e));
+        assert_ne!(p.finish(), o.finish());
+    }
+}

@@ -386,3 +386,43 @@ fn check_finish(b: &Bundle, model: &Model) -> Check {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+
+    #[test]
+    fn only_faults_the_provider_signed_count_against_it() {
+        let f = |check, kind| Failure::new(check, kind, "");
+        for (check, kind) in [
+            ("chunk", "hidden_state_mismatch"),
+            ("token", "not_sampled"),
+            ("token", "outside_vocabulary"),
+            ("seed", "mismatch"),
+            ("model_id", "mismatch"),
+            ("prompt_tokens", "receipt_mismatch"),
+            ("max_tokens", "exceeded"),
+            ("finish_reason", "false_length"),
+            ("output_tokens", "too_long"),
+        ] {
+            assert!(f(check, kind).provider_fault(), "{check}/{kind}");
+        }
+        // Broken evidence, or the verifier's own problem: nobody's fault on chain.
+        for (check, kind) in [
+            ("request_signature", "bad_signature"),
+            ("receipt_signature", "bad_signature"),
+            ("request_digest", "mismatch"),
+            ("provider", "mismatch"),
+            ("stop", "mismatch"),
+            ("prompt_tokens", "mismatch"),
+            ("prompt_tokens", "outside_vocabulary"),
+            ("output_tokens", "mismatch"),
+            ("commit_root", "mismatch"),
+            ("model_id", "not_this_model"),
+            ("engine_profile", "unknown"),
+            ("audit", "cannot_run"),
+        ] {
+            assert!(!f(check, kind).provider_fault(), "{check}/{kind}");
+        }
+    }
+}
