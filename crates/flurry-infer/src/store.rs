@@ -314,15 +314,22 @@ fn model_name(p: &Path) -> String {
     n.strip_suffix(".gguf").map(str::to_string).unwrap_or(n)
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
+/// Writes `data` to `path` crash-safely: a temporary file beside it, synced, renamed
+/// into place, and the directory synced; a crash leaves the old file or the new one.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp)?;
     f.write_all(data)?;
     f.sync_all()?;
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = dir {
+        sync_dir(dir);
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) {

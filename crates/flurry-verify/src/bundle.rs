@@ -105,22 +105,8 @@ impl Bundle {
     /// [`Error::Io`] when the file cannot be written.
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("a bundle serialises");
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let tmp = path.with_extension("tmp-bundle");
-        let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&json).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        if let Some(d) = dir
-            && let Ok(d) = std::fs::File::open(d)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        flurry_infer::store::write_atomic(path, &json)
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))
     }
 }
 

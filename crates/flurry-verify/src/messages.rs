@@ -12,7 +12,7 @@ use crate::{Error, Result};
 
 sol! {
     /// What the client asks for, signed by the client.
-    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
     struct JobRequest {
         bytes32 jobId;
         address client;
@@ -36,7 +36,7 @@ sol! {
     }
 
     /// What the provider did, signed by the provider.
-    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
     struct Receipt {
         bytes32 requestDigest;
         bytes32 jobId;

@@ -261,4 +261,40 @@ fn hostile_bundle_files_are_refused_with_a_reason() {
         let e = Bundle::read(&p).unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
     }
+    // A well-formed bundle, then the same with what a job never holds.
+    let good = Bundle {
+        version: 1,
+        domain: domain(),
+        request: Default::default(),
+        request_signature: Default::default(),
+        stop: vec![],
+        receipt: Default::default(),
+        receipt_signature: Default::default(),
+        prompt_tokens: vec![1, 2, 3],
+        output_tokens: vec![4],
+        chunks: vec![B256::ZERO; 2],
+    };
+    let json = serde_json::to_value(&good).unwrap();
+    Bundle::from_json(json.to_string().as_bytes()).unwrap();
+    let mut extra = json.clone();
+    extra["note"] = serde_json::json!("trust me");
+    let e = Bundle::from_json(extra.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field"), "{e}");
+    for (field, value) in [
+        (
+            "output_tokens",
+            serde_json::json!(vec![0u32; (1 << 20) + 1]),
+        ),
+        ("stop", serde_json::json!(vec!["x"; 65])),
+        ("stop", serde_json::json!(["x".repeat(1025)])),
+    ] {
+        let mut big = json.clone();
+        big[field] = value;
+        let e = Bundle::from_json(big.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than a job can"), "{field}: {e}");
+    }
 }
