@@ -341,7 +341,7 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
     function slashInconsistent(JobRequest calldata q, Receipt calldata r, bytes calldata sigR) external nonReentrant {
         if (r.requestDigest != jobRequestDigest(q)) revert NotInconsistent();
         if (_signer(receiptDigest(r), sigR) != r.provider) revert BadSignature();
-        bytes32 seed = keccak256(abi.encodePacked("flurry/seed/v1", q.jobId, q.clientSeed));
+        bytes32 seed = keccak256(abi.encodePacked("flurry/seed/v2", q.clientSeed));
         uint256 allowed = uint256(q.maxTokens) + (r.finishReason == FINISH_EOS ? 1 : 0);
         bool inconsistent = r.jobId != q.jobId || r.provider != q.provider || r.modelId != q.modelId || r.seed != seed
             || r.promptTokensHash != q.promptTokensHash || r.nPrompt != q.nPrompt || r.nOut > allowed

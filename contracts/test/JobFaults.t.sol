@@ -39,7 +39,7 @@ contract JobFaultsTest is Test {
         r.jobId = q.jobId;
         r.provider = provider;
         r.modelId = q.modelId;
-        r.seed = keccak256(abi.encodePacked("flurry/seed/v1", q.jobId, q.clientSeed));
+        r.seed = keccak256(abi.encodePacked("flurry/seed/v2", q.clientSeed));
         r.promptTokensHash = q.promptTokensHash;
         r.nPrompt = q.nPrompt;
         r.outputTokensHash = keccak256("output A");

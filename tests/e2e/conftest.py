@@ -74,8 +74,9 @@ class Node:
     """One `flurry up` process in `home`. Use `start()`; `stop()` always ends it."""
 
     def __init__(self, home: Path, listen: str = "127.0.0.1:0", config: str | None = None,
-                 args: tuple[str, ...] = ()):
+                 args: tuple[str, ...] = (), env: dict | None = None):
         self.home = Path(home)
+        self.env = dict(env or {})
         self.home.mkdir(parents=True, exist_ok=True)
         self.listen = listen
         self.args = tuple(args)
@@ -97,7 +98,7 @@ class Node:
         try:
             self.proc = subprocess.Popen(
                 [flurry_bin(), "up", "--listen", self.listen, *self.args],
-                env=node_env(self.home),
+                env={**node_env(self.home), **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -251,9 +252,9 @@ def node_factory(tmp_path):
     counter = iter(range(1000))
 
     def make(home: Path | None = None, config: str | None = None, listen="127.0.0.1:0",
-             start: bool = True, args: tuple[str, ...] = ()) -> Node:
+             start: bool = True, args: tuple[str, ...] = (), env: dict | None = None) -> Node:
         node = Node(home or tmp_path / f"home{next(counter)}", listen=listen, config=config,
-                    args=args)
+                    args=args, env=env)
         nodes.append(node)
         if start:
             node.start()

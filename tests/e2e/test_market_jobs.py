@@ -88,6 +88,13 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
     assert paid <= (r.usage.prompt_tokens + r.usage.completion_tokens + 16 + 64) \
         * price_per_token, m
     assert len(m["receipt"]) == 1 and m["receipt"][0]["tickets"], m
+    # The buyer holds the model, so the job carried its signed request and the seller's
+    # signed receipt, which holds (audited or not, as the lottery drew it).
+    assert m["receipts"] is True, m
+    checked = wait_for("the job's receipt to be checked",
+                       lambda: buyer.get("/api/market/audits").json()["audits"], 60)
+    assert [(a["provider"], a["verdict"]) for a in checked] == [(ids["cheap"], "held")], checked
+    assert checked[0]["job_id"] == m["job_id"] and checked[0]["rate"] == 0.45, checked
     sold = cli_json(cheap.home, "market", "jobs", "--json")["jobs"]
     assert len(sold) == 1 and sold[0]["role"] == "sold" and sold[0]["peer"] == \
         buyer.get("/api/node").json()["peer_id"], sold
@@ -126,6 +133,11 @@ def test_a_job_is_awarded_to_the_cheapest_staked_seller_paid_per_token_and_survi
     assert m["receipt"][0]["tokens"] >= 5 and m["receipt"][1]["tokens"] > 0, m
     assert m["receipt"][0]["tokens"] + m["receipt"][1]["tokens"] == m["tokens"], m
     print(f"market: failover after {m['receipt'][0]['tokens']} tokens")
+    # The provider that took over signed a receipt for the whole answer, which holds.
+    checked = wait_for("the failover job's receipt to be checked",
+                       lambda: [a for a in buyer.get("/api/market/audits").json()["audits"]
+                                if a["job_id"] == m["job_id"]], 60)
+    assert [(a["provider"], a["verdict"]) for a in checked] == [(ids["dear"], "held")], checked
     # The buyer remembers who failed it: the dead seller's offer (alive until it expires)
     # carries the failure, the other seller its finished job.
     rep = {o["peer_id"]: o["reputation"] for o in buyer.get("/api/market/offers").json()["offers"]}

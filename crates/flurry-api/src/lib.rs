@@ -278,6 +278,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/market", get(market::status))
         .route("/api/market/offers", get(market::offers))
         .route("/api/market/jobs", get(market::jobs))
+        .route("/api/market/audits", get(market::audits))
         .route("/api/market/sell", post(market::sell))
         .route("/api/market/stop", post(market::stop))
         .route("/api/tickets/params", post(wallet::ticket_params))

@@ -1,6 +1,7 @@
 //! The open market's routes: `GET /api/market` (what this node sells, the book's
 //! counters), `GET /api/market/offers` (live offers of staked sellers), `GET
-//! /api/market/jobs` (jobs bought and sold), `POST
+//! /api/market/jobs` (jobs bought and sold), `GET /api/market/audits` (the checks of
+//! jobs bought with receipts), `POST
 //! /api/market/sell` and `POST /api/market/stop` (admin: they commit the node's machine).
 
 use axum::Json;
@@ -46,6 +47,11 @@ pub(crate) fn market_error(e: flurry_market::Error) -> ApiError {
 /// `GET /api/market/jobs`: the jobs this node bought and sold since it started.
 pub(crate) async fn jobs(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "jobs": market_of(&st)?.jobs() })))
+}
+
+/// `GET /api/market/audits`: the checks of jobs bought with receipts.
+pub(crate) async fn audits(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "audits": market_of(&st)?.audits() })))
 }
 
 pub(crate) async fn status(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -54,6 +54,13 @@ pub(crate) enum MarketCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The checks of jobs bought with receipts (the last 1,000), oldest first: each
+    /// job's receipt is checked, and a random sample re-run here (`[market]` rates).
+    Audits {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// What this node sells, and how many offers it has heard and refused.
     Status {
         /// Print JSON.
@@ -212,6 +219,45 @@ pub(crate) fn run(ctx: &Setup, c: MarketCommand) -> Result<ExitCode> {
                     j["paid_wei"].as_str().unwrap_or(""),
                     j["peer"].as_str().unwrap_or(""),
                     j["status"].as_str().unwrap_or(""),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MarketCommand::Audits { json } => {
+            let v = node(ctx)?.get("/api/market/audits")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let audits = v["audits"].as_array().cloned().unwrap_or_default();
+            if audits.is_empty() {
+                println!(
+                    "No jobs bought with receipts yet (a job carries one when this node holds the model it buys)."
+                );
+            }
+            for a in &audits {
+                let what = match a["failure"].as_object() {
+                    Some(f) => format!(
+                        "{} {}: {}",
+                        f["check"].as_str().unwrap_or(""),
+                        f["kind"].as_str().unwrap_or(""),
+                        f["detail"].as_str().unwrap_or("")
+                    ),
+                    None => a["detail"].as_str().unwrap_or("").to_string(),
+                };
+                println!(
+                    "{:<9} {:<6} {:<16} {}  {}  {}",
+                    a["verdict"].as_str().unwrap_or(""),
+                    a["level"].as_str().unwrap_or(""),
+                    a["job_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(16)
+                        .collect::<String>(),
+                    a["provider"].as_str().unwrap_or(""),
+                    what,
+                    a["bundle"].as_str().unwrap_or(""),
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -145,6 +145,13 @@ impl Paths {
         self.home.join("market.json")
     }
 
+    /// `$FLURRY_HOME/market-receipts`: the job bundles of market jobs bought with
+    /// receipts (evidence for `flurry verify` and `flurry validate`); the audits are kept
+    /// beside it in `market-audits.json`.
+    pub fn market_receipts_dir(&self) -> PathBuf {
+        self.home.join("market-receipts")
+    }
+
     /// `$FLURRY_HOME/market-jobs.json`: the market jobs this node bought and sold.
     pub fn market_jobs_file(&self) -> PathBuf {
         self.home.join("market-jobs.json")
@@ -200,6 +207,49 @@ pub struct FileConfig {
     pub memory: MemorySection,
     /// `[privacy]`: what may leave the node, per destination.
     pub privacy: PrivacySection,
+    /// `[market]`: how jobs bought on the open market are checked.
+    pub market: MarketSection,
+}
+
+/// `[market]` section: audits of jobs bought (docs/verification.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketSection {
+    /// The share of a seller's jobs audited (re-executed here) once past probation.
+    /// Default 0.025.
+    pub audit_rate: f64,
+    /// The share audited while a (seller, model) pair is on probation. Default 0.45.
+    pub probation_audit_rate: f64,
+    /// Jobs a (seller, model) pair stays on probation. Default 100.
+    pub probation_jobs: u64,
+}
+
+impl Default for MarketSection {
+    fn default() -> Self {
+        Self {
+            audit_rate: 0.025,
+            probation_audit_rate: 0.45,
+            probation_jobs: 100,
+        }
+    }
+}
+
+impl MarketSection {
+    /// Checks the rates are shares (0 to 1).
+    ///
+    /// # Errors
+    /// A rate outside 0..=1, named.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (name, v) in [
+            ("audit_rate", self.audit_rate),
+            ("probation_audit_rate", self.probation_audit_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("[market] {name} = {v}: a share from 0 to 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What may leave the node for a destination (`[privacy]`).
@@ -793,6 +843,7 @@ impl FileConfig {
         {
             return Err("[api] max_connections, max_streams_per_client, header_timeout_secs and write_timeout_secs must be at least 1".into());
         }
+        cfg.market.validate()?;
         if cfg.net.infer_total_timeout_secs == 0 {
             return Err(
                 "[net] infer_total_timeout_secs must be at least 1 (600 is the default)".into(),

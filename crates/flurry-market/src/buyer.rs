@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flurry_chain::{Address, U256};
+use flurry_chain::{Address, B256, U256};
 use flurry_net::infer::{self, DEFAULT_MAX_ANSWER_TOKENS, MAX_TEXT_BYTES_PER_TOKEN};
 use flurry_net::{ErrorCode, InferFrame, InferRequest, PeerStream};
 use futures_util::stream::FuturesUnordered;
@@ -13,6 +13,8 @@ use futures_util::{AsyncWriteExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::AuditRecord;
+use crate::audit::Prepared;
 use crate::job::{self, Ask, Bid, JOB_VERSION, JobFrame, Prices, Reply};
 use crate::{Error, JobRecord, Listed, Market, unix_now};
 
@@ -53,6 +55,9 @@ pub struct Bought {
     pub award_ms: f64,
     /// The receipt: the job, what each provider was paid, and the hashes of the tickets.
     pub receipt: Vec<Payment>,
+    /// Whether the job carries a signed request, so its provider signs a receipt that
+    /// this node checks and may audit (`flurry market audits`).
+    pub receipts: bool,
 }
 
 /// What one provider was paid for a job.
@@ -119,14 +124,22 @@ impl Market {
     ) -> Result<Purchase, Error> {
         let pay = self.payments.get().cloned().ok_or(Error::NoChain)?;
         let me = self.identity.peer_id();
+        let distrusted = self
+            .audits
+            .lock()
+            .map(|a| a.distrusted())
+            .unwrap_or_default();
         let offers: Vec<Listed> = self
             .offers(Some(model), false)
             .await?
             .into_iter()
             .filter(|o| o.offer.peer_id != me && max_price.is_none_or(|m| o.offer.price() <= m))
+            .filter(|o| !distrusted.contains(&o.offer.peer_id))
             .collect();
         let offers = if offers.is_empty() && job::is_model_id(model) {
-            self.providers_of(model).await
+            let mut found = self.providers_of(model).await;
+            found.retain(|o| !distrusted.contains(&o.offer.peer_id));
+            found
         } else {
             offers
         };
@@ -148,6 +161,7 @@ impl Market {
             // Failover continues an answer only with the seed that began it.
             request.seed = Some(rand_u64());
         }
+        let prepared = self.prepare(&model_id, &mut request).await;
         let started = Instant::now();
         let mut awards = self
             .call_for_proposals(&offers, &model_id, pay.sender.address(), max_price)
@@ -165,8 +179,11 @@ impl Market {
                 .then(wa.1.cmp(&wb.1))
                 .then(a.rtt.total_cmp(&b.rtt))
         });
+        let mut job_id = [0u8; 32];
+        let _ = getrandom::fill(&mut job_id);
         let report = Arc::new(Mutex::new(Bought {
-            job_id: format!("{:016x}", rand_u64()),
+            job_id: hex::encode(job_id),
+            receipts: prepared.is_some(),
             model_id: model_id.clone(),
             bids: awards.len(),
             award_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -177,7 +194,9 @@ impl Market {
         let market = self.clone();
         let r = report.clone();
         tokio::spawn(async move {
-            market.run_purchase(awards, model_id, request, tx, r).await;
+            market
+                .run_purchase(awards, model_id, request, prepared, tx, r)
+                .await;
         });
         Ok(Purchase { frames: rx, report })
     }
@@ -282,11 +301,135 @@ impl Market {
         out
     }
 
+    /// Signs the job's requests when this node holds the model: tokenizes the prompt
+    /// with its chat template, fixes the token limit, and derives the client seed from
+    /// the request's seed (so the same seed gives the same answer, as with the API).
+    /// `None` (the job carries no receipt) without the model, receipts or a chain.
+    async fn prepare(&self, model_id: &str, request: &mut InferRequest) -> Option<Arc<Prepared>> {
+        let models = self.models.get()?.clone();
+        self.receipts.get()?;
+        let chain = self.chain.as_ref()?;
+        let domain = flurry_verify::messages::Domain {
+            chain_id: chain.chain_id(),
+            verifying_contract: chain.registry_address().ok()?,
+        };
+        let id: flurry_primitives::ModelId = model_id.parse().ok()?;
+        let messages = request.messages.clone();
+        let model = tokio::task::spawn_blocking(move || models.by_id(&id))
+            .await
+            .ok()??;
+        let msgs: Vec<flurry_infer::template::ChatMessage> = messages
+            .into_iter()
+            .map(|m| flurry_infer::template::ChatMessage::new(m.role, m.content))
+            .collect();
+        let prompt_tokens = match model.template().tokenize(model.tokenizer(), &msgs, true) {
+            Ok(t) if t.len() <= job::MAX_PROMPT_TOKENS => t,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tokenize the prompt; the job carries no receipt");
+                return None;
+            }
+        };
+        let max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_ANSWER_TOKENS);
+        request.max_tokens = Some(max_tokens);
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).ok()?;
+        Some(Arc::new(Prepared {
+            domain,
+            model_id: id,
+            prompt_tokens,
+            sampling: crate::audit::sampling_of(request),
+            max_tokens,
+            stop: request.stop.clone(),
+            client_seed: flurry_verify::messages::client_seed_of(request.seed.unwrap_or(0)),
+            audit_secret: B256::from(secret),
+        }))
+    }
+
+    /// Checks a finished job's receipt (tier 0), audits it when the lottery draws it,
+    /// and keeps the verdict; a seller whose check fails is never bought from again.
+    fn check_bought(
+        self: &Arc<Self>,
+        prepared: &Prepared,
+        signed: job::SignedJob,
+        provider: String,
+        parts: Option<Parts>,
+    ) {
+        let Some((dir, policy)) = self.receipts.get().cloned() else {
+            return;
+        };
+        let job_hex = hex::encode(signed.request.jobId);
+        let path = dir.join(format!("{job_hex}.json"));
+        let model_hex = prepared.model_id.to_string();
+        let Some(parts) = parts else {
+            let record = AuditRecord {
+                job_id: job_hex,
+                provider,
+                model_id: model_hex,
+                at: crate::unix_now(),
+                level: "none".into(),
+                rate: 0.0,
+                verdict: "failed".into(),
+                failure: Some(crate::audit::Found {
+                    check: "receipt".into(),
+                    kind: "missing".into(),
+                    chunk: None,
+                    position: None,
+                    detail: "the seller finished a job with a signed request but sent no receipt"
+                        .into(),
+                }),
+                detail: String::new(),
+                bundle: String::new(),
+                ms: 0.0,
+            };
+            if let Ok(mut a) = self.audits.lock() {
+                a.push(record);
+            }
+            return;
+        };
+        let bundle = flurry_verify::bundle::Bundle {
+            version: flurry_verify::bundle::VERSION,
+            domain: signed.domain,
+            request: signed.request,
+            request_signature: signed.signature,
+            stop: signed.stop,
+            receipt: parts.receipt,
+            receipt_signature: parts.signature,
+            prompt_tokens: signed.prompt_tokens,
+            output_tokens: parts.output_tokens,
+            chunks: parts.chunks,
+        };
+        let rate = self
+            .audits
+            .lock()
+            .map(|mut a| a.next_rate(&provider, &model_hex, &policy))
+            .unwrap_or(policy.rate);
+        let secret = prepared.audit_secret;
+        let models = self.models.get().cloned();
+        let audits = self.audits.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = bundle.write(&path) {
+                tracing::warn!(error = %e, "cannot keep a job bundle");
+            }
+            let record =
+                crate::audit::check(&bundle, &path, &provider, rate, secret, models.as_ref());
+            if record.verdict == "failed" {
+                tracing::warn!(%provider, job = %record.job_id, failure = ?record.failure, evidence = %record.bundle, "a market seller's job does not hold: it is not bought from again");
+            } else {
+                tracing::info!(%provider, job = %record.job_id, level = %record.level, verdict = %record.verdict, ms = record.ms, "market job checked");
+            }
+            if let Ok(mut a) = audits.lock() {
+                a.push(record);
+            }
+        });
+    }
+
     async fn run_purchase(
         self: Arc<Self>,
         awards: Vec<Award>,
         model_id: String,
         request: InferRequest,
+        prepared: Option<Arc<Prepared>>,
         tx: mpsc::Sender<Result<InferFrame, String>>,
         report: Arc<Mutex<Bought>>,
     ) {
@@ -306,12 +449,38 @@ impl Market {
                     ..Payment::default()
                 });
             }
+            let signed = prepared.as_ref().map(|p| {
+                let job_id = report
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.job_id.parse::<B256>().ok())
+                    .unwrap_or_default();
+                p.sign(
+                    job_id,
+                    award.payee,
+                    (award.prices.output, award.prices.prompt),
+                    &self.identity,
+                )
+            });
+            let mut parts = None;
             match self
-                .attempt(award, &model_id, &request, &mut got, &tx, &report)
+                .attempt(
+                    award,
+                    &model_id,
+                    &request,
+                    signed.clone(),
+                    &mut parts,
+                    &mut got,
+                    &tx,
+                    &report,
+                )
                 .await
             {
                 Attempt::Finished => {
                     self.rate(&award.peer_id, true);
+                    if let (Some(p), Some(s)) = (&prepared, signed) {
+                        self.check_bought(p, s, award.peer_id.clone(), parts);
+                    }
                     outcome = Some("done".to_string());
                     break;
                 }
@@ -358,11 +527,14 @@ impl Market {
 
     /// One provider's part of a job: from the award to `done`, or to a failure that
     /// sends the job to the next bidder.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         award: &Award,
         model_id: &str,
         request: &InferRequest,
+        signed: Option<job::SignedJob>,
+        parts: &mut Option<Parts>,
         got: &mut Got,
         tx: &mpsc::Sender<Result<InferFrame, String>>,
         report: &Arc<Mutex<Bought>>,
@@ -417,6 +589,7 @@ impl Market {
             skip,
             prefix: (skip > 0).then(|| job::prefix_digest(&got.texts)),
             tickets,
+            signed: signed.map(Box::new),
         };
         let stream = match send(&self.net, &award.peer_id, &ask).await {
             Ok(s) => s,
@@ -454,7 +627,7 @@ impl Market {
                 FIRST_FRAME_TIMEOUT
             };
             let next = tokio::select! {
-                n = tokio::time::timeout(wait, infer::read_frame::<_, JobFrame>(&mut rd, infer::MAX_FRAME_BYTES)) => n,
+                n = tokio::time::timeout(wait, infer::read_frame::<_, JobFrame>(&mut rd, job::MAX_JOB_FRAME_BYTES)) => n,
                 () = tx.closed() => return Attempt::Gone,
             };
             let frame = match next {
@@ -481,6 +654,23 @@ impl Market {
                     if let Ok(c) = credit_wei.parse::<U256>() {
                         paid = paid.min(c);
                     }
+                    continue;
+                }
+                JobFrame::Receipt {
+                    receipt,
+                    signature,
+                    output_tokens,
+                    chunks,
+                } => {
+                    if parts.is_some() || output_tokens.len() as u64 > max_tokens + 1 {
+                        return Attempt::Failover("a receipt sent twice, or too long".into());
+                    }
+                    *parts = Some(Parts {
+                        receipt,
+                        signature,
+                        output_tokens,
+                        chunks,
+                    });
                     continue;
                 }
                 other => match other.into_infer() {
@@ -594,6 +784,15 @@ fn check_params(
         return Err("their tickets are worth more than the bid's".into());
     }
     Ok(())
+}
+
+/// A provider's receipt for a job, with the tokens and chunks it commits to.
+#[derive(Debug)]
+struct Parts {
+    receipt: flurry_verify::messages::Receipt,
+    signature: job::Bytes,
+    output_tokens: Vec<u32>,
+    chunks: Vec<B256>,
 }
 
 /// What the buyer holds of the answer across providers.
@@ -827,12 +1026,17 @@ mod tests {
         let mut a = check_bid(&listed(&seller), bid(&seller, me), me, None).unwrap();
         let b = a.clone();
         assert_eq!(a.weight(), b.weight());
-        a.reputation = Reputation { jobs: 1, failed: 2 };
+        a.reputation = Reputation {
+            jobs: 1,
+            failed: 2,
+            ..Reputation::default()
+        };
         assert!(a.weight().0 > b.weight().0 * 1.4);
         let newcomer = Reputation::default();
         let steady = Reputation {
             jobs: 99,
             failed: 1,
+            ..Reputation::default()
         };
         assert!(newcomer.failure_rate() == 0.0 && steady.failure_rate() < 0.011);
     }

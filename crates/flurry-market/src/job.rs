@@ -12,18 +12,27 @@
 //!   `error`) while the buyer sends [`Ask::Pay`] frames with more tickets as tokens
 //!   arrive. The seller never sends a token the tickets received do not cover.
 
-use flurry_chain::U256;
 use flurry_chain::ticket::{SignedTicket, TicketParams};
+use flurry_chain::{B256, U256};
 use flurry_net::{ErrorCode, InferFrame, InferRequest};
+use flurry_verify::messages::{Domain, JobRequest, Receipt};
 use serde::{Deserialize, Serialize};
+
+/// Bytes, as alloy's type (hex in JSON).
+pub type Bytes = flurry_verify::Bytes;
 
 /// The protocol name.
 pub const MARKET_PROTOCOL: &str = "/flurry/market/1";
 /// The message version this node speaks.
 pub const JOB_VERSION: u32 = 1;
-/// Largest first frame (a job carries a request of up to `/flurry/infer/1`'s bound and
-/// its up-front tickets).
-pub const MAX_ASK_BYTES: usize = flurry_net::infer::MAX_REQUEST_BYTES + 64 * 1024;
+/// Largest first frame (a job carries a request of up to `/flurry/infer/1`'s bound, its
+/// up-front tickets, and the signed request with its prompt tokens).
+pub const MAX_ASK_BYTES: usize = flurry_net::infer::MAX_REQUEST_BYTES + 64 * 1024 + 768 * 1024;
+/// Most prompt tokens a signed request may carry.
+pub const MAX_PROMPT_TOKENS: usize = 65_536;
+/// Largest frame a seller sends on a job (its receipt, with the output tokens and chunk
+/// commitments, is the largest).
+pub const MAX_JOB_FRAME_BYTES: usize = 1 << 20;
 /// Largest payment frame.
 pub const MAX_PAY_BYTES: usize = 64 * 1024;
 /// Largest answer to a call for proposals.
@@ -68,12 +77,34 @@ pub enum Ask {
         prefix: Option<String>,
         /// Tickets paid up front.
         tickets: Vec<SignedTicket>,
+        /// The request signed by the buyer, for a job with a receipt
+        /// (`docs/verification.md`): the seller runs its prompt tokens with its sampling
+        /// and seed, commits to the answer and signs a receipt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Box<SignedJob>>,
     },
     /// More tickets, on a job's stream.
     Pay {
         /// The tickets.
         tickets: Vec<SignedTicket>,
     },
+}
+
+/// A job request signed by the buyer (EIP-712, `docs/verification.md`), with what its
+/// hashes stand for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedJob {
+    /// The domain it is signed under: the chain and ProviderRegistry both sides use.
+    pub domain: Domain,
+    /// The request.
+    pub request: JobRequest,
+    /// The buyer's signature of its digest.
+    pub signature: Bytes,
+    /// The prompt's token ids (the request carries their hash).
+    pub prompt_tokens: Vec<u32>,
+    /// The stop strings (the request carries their hash).
+    pub stop: Vec<String>,
 }
 
 /// A seller's bid: its terms for this buyer.
@@ -143,6 +174,19 @@ pub enum JobFrame {
         /// The text.
         text: String,
     },
+    /// The provider's signed receipt for a job with a signed request, sent just before
+    /// `done`.
+    Receipt {
+        /// The receipt.
+        receipt: Receipt,
+        /// The provider's signature of its digest.
+        signature: Bytes,
+        /// The sampled token ids (with a final end-of-generation token when the receipt
+        /// says `eos`).
+        output_tokens: Vec<u32>,
+        /// The chunk commitments the receipt's root is over.
+        chunks: Vec<B256>,
+    },
     /// See [`InferFrame::Done`].
     Done {
         /// `stop` or `length`.
@@ -186,7 +230,7 @@ impl JobFrame {
     /// The frame of the answer, for all but [`JobFrame::Params`].
     pub fn into_infer(self) -> Option<InferFrame> {
         Some(match self {
-            Self::Params { .. } => return None,
+            Self::Params { .. } | Self::Receipt { .. } => return None,
             Self::Start {
                 model,
                 prompt_tokens,

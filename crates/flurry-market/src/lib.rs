@@ -7,6 +7,7 @@
 //! live offers in a bounded [`OfferBook`]; a buyer lists them with each seller's stake,
 //! read from the chain, and ignores sellers without enough of it.
 
+pub mod audit;
 pub mod book;
 pub mod buyer;
 pub mod job;
@@ -24,6 +25,7 @@ use flurry_identity::Identity;
 use flurry_net::{Net, Verdict};
 use serde::Serialize;
 
+pub use audit::{AuditPolicy, AuditRecord, Models};
 pub use book::OfferBook;
 pub use buyer::{Bought, Payment, Purchase};
 pub use offer::{Offer, SignedOffer};
@@ -166,6 +168,14 @@ pub struct Reputation {
     pub jobs: u64,
     /// Jobs it failed.
     pub failed: u64,
+    /// Its jobs whose checks failed here (a receipt that does not hold, an audit that
+    /// does not reproduce): such a seller is never bought from again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub audits_failed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Reputation {
@@ -240,7 +250,7 @@ pub fn save_sales(path: &Path, sales: &[Sale]) -> Result<(), Refused> {
 }
 
 /// Writes `value` as JSON to `path` atomically (temporary file, fsync, rename).
-fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Refused> {
+pub(crate) fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Refused> {
     use std::io::Write;
     let io = |e: std::io::Error| Refused(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_extension("json.tmp");
@@ -287,6 +297,12 @@ pub struct Market {
     jobs_file: OnceLock<PathBuf>,
     /// One write of the jobs file at a time.
     jobs_write: Arc<Mutex<()>>,
+    /// The models this node holds: jobs bought of them carry a signed request and are
+    /// audited.
+    models: OnceLock<Arc<dyn Models>>,
+    /// Where bought jobs' bundles go, and the audit rates.
+    receipts: OnceLock<(PathBuf, AuditPolicy)>,
+    audits: audit::Shared,
 }
 
 impl std::fmt::Debug for Market {
@@ -327,12 +343,50 @@ impl Market {
             reputation: Mutex::new(HashMap::new()),
             jobs_file: OnceLock::new(),
             jobs_write: Arc::default(),
+            models: OnceLock::new(),
+            receipts: OnceLock::new(),
+            audits: Arc::default(),
         })
     }
 
     /// Lets the market take and make payments (once; later calls are ignored).
     pub fn set_payments(&self, payments: Payments) {
         let _ = self.payments.set(Arc::new(payments));
+    }
+
+    /// Lets the market sign requests for, and audit, jobs of the models `models` holds;
+    /// bundles go to `dir` (created), the audits to `dir/../market-audits.json`, drawn
+    /// at `policy`'s rates (once; later calls are ignored).
+    pub fn set_receipts(&self, models: Arc<dyn Models>, dir: PathBuf, policy: AuditPolicy) {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(
+                "cannot create {}: {e}; jobs bought carry no receipt",
+                dir.display()
+            );
+            return;
+        }
+        let file = dir.parent().map_or_else(
+            || PathBuf::from("market-audits.json"),
+            |p| p.join("market-audits.json"),
+        );
+        if let Ok(mut a) = self.audits.lock() {
+            *a = audit::Audits::load(file);
+        }
+        let _ = self.models.set(models);
+        let _ = self.receipts.set((dir, policy));
+    }
+
+    /// The checks of jobs bought with receipts (the last 1,000), oldest first.
+    pub fn audits(&self) -> Vec<AuditRecord> {
+        self.audits.lock().map(|a| a.list()).unwrap_or_default()
+    }
+
+    /// Whether a failed check convicted `peer`: it is never bought from again.
+    pub fn distrusted(&self, peer: &str) -> bool {
+        self.audits
+            .lock()
+            .map(|a| a.distrusted().contains(peer))
+            .unwrap_or(false)
     }
 
     /// Serves `/flurry/market/1`: bids, and paid jobs handed to `jobs` to run on the local
@@ -411,10 +465,22 @@ impl Market {
 
     /// This node's experience of `peer` as a provider.
     pub fn reputation_of(&self, peer: &str) -> Reputation {
-        self.reputation
+        let mut rep = self
+            .reputation
             .lock()
             .map(|r| r.get(peer).copied().unwrap_or_default())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        rep.audits_failed = self
+            .audits
+            .lock()
+            .map(|a| {
+                a.list()
+                    .iter()
+                    .filter(|r| r.provider == peer && r.verdict == "failed")
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        rep
     }
 
     fn rate(&self, peer: &str, finished: bool) {

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use flurry_chain::U256;
 use flurry_chain::ticket::SignedTicket;
+use flurry_net::Committed;
 use flurry_net::infer::{self, CodecError};
 use flurry_net::{ErrorCode, Inbound, InferFrame, PeerStream};
+use flurry_verify::messages::{Domain, Finish};
 use futures_util::AsyncWriteExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::job::{self, Ask, Bid, JOB_VERSION, JobFrame, Prices, Reply};
+use crate::job::{self, Ask, Bid, JOB_VERSION, JobFrame, Prices, Reply, SignedJob};
 use crate::{JobRecord, Market, Sale, unix_now};
 
 /// Streams served at once, all peers together.
@@ -268,6 +270,7 @@ async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc
             skip,
             prefix,
             tickets,
+            signed,
         } => {
             let order = Order {
                 v,
@@ -276,6 +279,7 @@ async fn handle(m: &Arc<Market>, peer: &str, mut stream: PeerStream, jobs: &mpsc
                 skip,
                 prefix,
                 tickets,
+                signed,
             };
             match admit_job(m, peer, jobs, order).await {
                 Ok(job) => serve_job(m, peer, stream, job).await,
@@ -474,6 +478,14 @@ struct Order {
     skip: u32,
     prefix: Option<String>,
     tickets: Vec<SignedTicket>,
+    signed: Option<Box<SignedJob>>,
+}
+
+/// A job with a signed request: what the receipt needs once the answer is done.
+struct Receipted {
+    signed: Box<SignedJob>,
+    accepted_ms: u64,
+    committed: oneshot::Receiver<Committed>,
 }
 
 /// A job admitted, paid up front and queued on the engine.
@@ -488,6 +500,7 @@ struct Admitted {
     rotate: bool,
     rx: mpsc::Receiver<InferFrame>,
     slot: JobSlot,
+    receipted: Option<Receipted>,
 }
 
 async fn admit_job(
@@ -503,10 +516,52 @@ async fn admit_job(
         skip,
         prefix,
         tickets,
+        signed,
     } = order;
     let (sale, prices, pay) =
         terms(m, v, &model_id).map_err(|(code, msg)| InferFrame::error(code, msg))?;
     request.validate()?;
+    let buyer = buyer_address(peer).map_err(|(c, msg)| InferFrame::error(c, msg))?;
+    let accepted_ms = flurry_verify::bundle::now_ms();
+    let mut commit = None;
+    let mut receipted = None;
+    if let Some(signed) = signed {
+        let domain = m
+            .chain
+            .as_ref()
+            .and_then(|c| {
+                Some(Domain {
+                    chain_id: c.chain_id(),
+                    verifying_contract: c.registry_address().ok()?,
+                })
+            })
+            .ok_or_else(|| {
+                InferFrame::error(ErrorCode::Internal, "this node runs without a chain")
+            })?;
+        let me = flurry_verify::bundle::address_of(&m.identity);
+        check_signed_job(&signed, buyer, me, &sale.model_id, domain, skip, unix_now())
+            .map_err(|e| InferFrame::error(ErrorCode::BadRequest, e))?;
+        // The signed request decides what runs.
+        let q = &signed.request;
+        let sampling = q.sampling();
+        request.temperature = Some(sampling.temperature);
+        request.top_p = Some(sampling.top_p);
+        request.top_k = u32::try_from(sampling.top_k).ok();
+        request.seed = Some(sampling.seed);
+        request.max_tokens = Some(q.maxTokens);
+        request.stop.clone_from(&signed.stop);
+        let (out, committed) = oneshot::channel();
+        commit = Some(flurry_net::Commit {
+            job_id: q.jobId.0,
+            prompt_tokens: signed.prompt_tokens.clone(),
+            out,
+        });
+        receipted = Some(Receipted {
+            signed,
+            accepted_ms,
+            committed,
+        });
+    }
     let max_tokens = request
         .max_tokens
         .unwrap_or(infer::DEFAULT_MAX_ANSWER_TOKENS);
@@ -516,7 +571,6 @@ async fn admit_job(
             "skip must be below max_tokens",
         ));
     }
-    let buyer = buyer_address(peer).map_err(|(c, msg)| InferFrame::error(c, msg))?;
     let slot = m.admission.job(peer, &sale)?;
     let Settled {
         value: credit,
@@ -539,6 +593,7 @@ async fn admit_job(
         name: "market".into(),
         request,
         reply: tx,
+        commit,
     };
     jobs.try_send(inbound).map_err(|_| {
         InferFrame::error(
@@ -557,7 +612,115 @@ async fn admit_job(
         rotate,
         rx,
         slot,
+        receipted,
     })
+}
+
+/// The signed receipt for a finished job with a signed request.
+async fn receipt_frame(
+    m: &Market,
+    r: Receipted,
+    finish_reason: &str,
+    first_ms: u64,
+) -> Result<JobFrame, String> {
+    let c = tokio::time::timeout(Duration::from_secs(5), r.committed)
+        .await
+        .map_err(|_| "the engine sent no commitments".to_string())?
+        .map_err(|_| "the engine sent no commitments".to_string())?;
+    let c = flurry_infer::commit::Commitments {
+        prompt: c.prompt,
+        output: c.output,
+        eog: c.eog,
+        chunks: c.chunks,
+    };
+    let finish = if c.eog {
+        Finish::Eos
+    } else if finish_reason == "stop" {
+        Finish::Stop
+    } else {
+        Finish::Length
+    };
+    let done = flurry_verify::bundle::now_ms();
+    let times = flurry_verify::bundle::Times {
+        accept: r.accepted_ms,
+        first: if first_ms == 0 { done } else { first_ms },
+        done,
+    };
+    let me = flurry_verify::bundle::address_of(&m.identity);
+    let receipt =
+        flurry_verify::bundle::receipt(&r.signed.request, &r.signed.domain, me, &c, finish, times);
+    let signature = flurry_verify::messages::sign(&receipt, &r.signed.domain, &m.identity);
+    Ok(JobFrame::Receipt {
+        receipt,
+        signature: job::Bytes::copy_from_slice(&signature),
+        output_tokens: c.output,
+        chunks: c.chunks.into_iter().map(flurry_chain::B256::from).collect(),
+    })
+}
+
+/// Checks a buyer's signed request before it runs: signed by the buyer, for this
+/// provider, model and chain, its hashes matching the tokens and stop strings it comes
+/// with, sampling this node runs, within bounds and before its deadline.
+fn check_signed_job(
+    s: &SignedJob,
+    buyer: flurry_chain::Address,
+    me: flurry_chain::Address,
+    model_id: &str,
+    domain: Domain,
+    skip: u32,
+    now: u64,
+) -> Result<(), String> {
+    use flurry_verify::messages::{check_signature, stop_hash, tokens_hash};
+    let q = &s.request;
+    if s.domain != domain {
+        return Err(format!(
+            "the request is signed for chain {} and registry {}; this seller's are {} and {}",
+            s.domain.chain_id,
+            s.domain.verifying_contract,
+            domain.chain_id,
+            domain.verifying_contract
+        ));
+    }
+    if q.client != buyer {
+        return Err("the request names another client than you".into());
+    }
+    check_signature(q, &s.domain, &s.signature, buyer)
+        .map_err(|e| format!("the request's signature: {e}"))?;
+    if q.provider != me {
+        return Err("the request names another provider".into());
+    }
+    if hex::encode(q.modelId) != model_id {
+        return Err("the request is for another model than the one bid".into());
+    }
+    if s.prompt_tokens.is_empty() || s.prompt_tokens.len() > job::MAX_PROMPT_TOKENS {
+        return Err(format!(
+            "a signed request carries 1 to {} prompt tokens",
+            job::MAX_PROMPT_TOKENS
+        ));
+    }
+    if q.promptTokensHash != tokens_hash(&s.prompt_tokens)
+        || q.nPrompt as usize != s.prompt_tokens.len()
+    {
+        return Err("the prompt tokens are not those the request signs".into());
+    }
+    if q.stopHash != stop_hash(&s.stop) {
+        return Err("the stop strings are not those the request signs".into());
+    }
+    if q.maxTokens == 0 || q.maxTokens <= skip {
+        return Err("max_tokens must be at least 1 and above the tokens skipped".into());
+    }
+    let want = flurry_infer::sampler::SamplingParams::default();
+    let got = q.sampling();
+    if got.min_p.to_bits() != want.min_p.to_bits()
+        || got.repeat_penalty.to_bits() != want.repeat_penalty.to_bits()
+        || got.repeat_last_n != want.repeat_last_n
+    {
+        return Err("min_p and repetition penalties are not offered on the market".into());
+    }
+    if q.deadline != 0 && q.deadline < now {
+        return Err("the request's deadline has passed".into());
+    }
+    Ok(())
 }
 
 /// Streams an admitted job's frames to the buyer, each token only once the tickets
@@ -574,7 +737,10 @@ async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitte
         rotate,
         mut rx,
         slot,
+        receipted,
     } = job;
+    let mut receipted = receipted;
+    let mut first_ms = 0u64;
     // The tokens generated again after a failover, to compare with the buyer's.
     let mut replayed: Vec<String> = Vec::new();
     let started = unix_now();
@@ -686,6 +852,20 @@ async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitte
         }
         if matches!(frame, InferFrame::Token { .. }) {
             sent += 1;
+            if first_ms == 0 {
+                first_ms = flurry_verify::bundle::now_ms();
+            }
+        }
+        if let InferFrame::Done { finish_reason, .. } = &frame
+            && let Some(r) = receipted.take()
+        {
+            let frame = match receipt_frame(m, r, finish_reason, first_ms).await {
+                Ok(f) => f,
+                Err(e) => break 'job Err(InferFrame::error(ErrorCode::Internal, e)),
+            };
+            if !write_job(&mut wr, frame).await {
+                break 'job Ok("buyer stopped reading".into());
+            }
         }
         let last = frame.is_last();
         let status = match &frame {
@@ -742,4 +922,130 @@ async fn serve_job(m: &Arc<Market>, peer: &str, stream: PeerStream, job: Admitte
         upfront_wei: paid_before.to_string(),
     });
     drop(slot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Prepared;
+    use flurry_chain::{Address, B256};
+    use flurry_identity::Identity;
+    use flurry_primitives::ModelId;
+
+    fn domain() -> Domain {
+        Domain {
+            chain_id: 31337,
+            verifying_contract: Address::repeat_byte(5),
+        }
+    }
+
+    fn prepared() -> Prepared {
+        Prepared {
+            domain: domain(),
+            model_id: ModelId::from_bytes([0xab; 32]),
+            prompt_tokens: vec![1, 2, 3],
+            sampling: flurry_infer::sampler::SamplingParams::default(),
+            max_tokens: 16,
+            stop: vec!["\n\n".into()],
+            client_seed: B256::repeat_byte(1),
+            audit_secret: B256::repeat_byte(2),
+        }
+    }
+
+    /// Attack: a buyer (or someone replaying a buyer's request) sends a signed request
+    /// that does not match the job: signed by another key, for another provider, model
+    /// or chain, with tokens or stop strings its hashes do not cover, sampling the
+    /// market does not offer, too many tokens, or a deadline gone by.
+    #[test]
+    fn signed_requests_that_do_not_match_the_job_are_refused() {
+        let buyer = Identity::generate().unwrap();
+        let seller = Identity::generate().unwrap();
+        let b = flurry_verify::bundle::address_of(&buyer);
+        let me = flurry_verify::bundle::address_of(&seller);
+        let model = "ab".repeat(32);
+        let job = |p: &Prepared, key: &Identity| {
+            p.sign(B256::repeat_byte(9), me, (1_000_000, 1_000_000), key)
+        };
+        let ok = job(&prepared(), &buyer);
+        let check = |s: &SignedJob| check_signed_job(s, b, me, &model, domain(), 0, 100);
+        assert_eq!(check(&ok), Ok(()));
+        // Signed by someone else than the buyer on the stream.
+        let thief = Identity::generate().unwrap();
+        assert!(
+            check(&job(&prepared(), &thief))
+                .unwrap_err()
+                .contains("another client")
+        );
+        let mut forged = ok.clone();
+        forged.request.client = b;
+        forged.signature = job(&prepared(), &thief).signature;
+        assert!(check(&forged).unwrap_err().contains("signature"));
+        // A field changed after signing.
+        let mut edited = ok.clone();
+        edited.request.maxTokens = 4096;
+        assert!(check(&edited).unwrap_err().contains("signature"));
+        // Another provider, model or chain.
+        let other = Identity::generate().unwrap();
+        let for_other = flurry_verify::bundle::address_of(&other);
+        assert!(
+            check_signed_job(&ok, b, for_other, &model, domain(), 0, 100)
+                .unwrap_err()
+                .contains("another provider")
+        );
+        assert!(
+            check_signed_job(&ok, b, me, &"cd".repeat(32), domain(), 0, 100)
+                .unwrap_err()
+                .contains("another model")
+        );
+        let elsewhere = Domain {
+            chain_id: 1,
+            ..domain()
+        };
+        assert!(
+            check_signed_job(&ok, b, me, &model, elsewhere, 0, 100)
+                .unwrap_err()
+                .contains("chain")
+        );
+        // Tokens or stop strings the signature does not cover.
+        let mut tokens = ok.clone();
+        tokens.prompt_tokens.push(4);
+        assert!(check(&tokens).unwrap_err().contains("prompt tokens"));
+        let mut stop = ok.clone();
+        stop.stop.clear();
+        assert!(check(&stop).unwrap_err().contains("stop strings"));
+        let mut huge = prepared();
+        huge.prompt_tokens = vec![1; job::MAX_PROMPT_TOKENS + 1];
+        assert!(
+            check(&job(&huge, &buyer))
+                .unwrap_err()
+                .contains("prompt tokens")
+        );
+        // Sampling the market does not offer, a zero or skipped-over limit, a deadline.
+        let mut penalty = prepared();
+        penalty.sampling.repeat_penalty = 1.3;
+        assert!(
+            check(&job(&penalty, &buyer))
+                .unwrap_err()
+                .contains("penalties")
+        );
+        let mut none = prepared();
+        none.max_tokens = 0;
+        assert!(
+            check(&job(&none, &buyer))
+                .unwrap_err()
+                .contains("max_tokens")
+        );
+        assert!(
+            check_signed_job(&ok, b, me, &model, domain(), 16, 100)
+                .unwrap_err()
+                .contains("max_tokens")
+        );
+        let mut late = ok.clone();
+        late.request.deadline = 50;
+        late.signature = {
+            let sig = flurry_verify::messages::sign(&late.request, &domain(), &buyer);
+            job::Bytes::copy_from_slice(&sig)
+        };
+        assert!(check(&late).unwrap_err().contains("deadline"));
+    }
 }

@@ -412,6 +412,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         skip: 0,
         prefix: None,
         tickets,
+        signed: None,
     };
     write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
     let mut tokens = 0u64;
@@ -453,6 +454,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
             skip: 3,
             prefix: Some(prefix),
             tickets,
+            signed: None,
         };
         write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
         let mut texts = Vec::new();
@@ -486,6 +488,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         skip: 0,
         prefix: None,
         tickets: Vec::new(),
+        signed: None,
     };
     write_frame(&mut s, &unpaid, job::MAX_ASK_BYTES)
         .await
@@ -507,6 +510,7 @@ async fn buyers_pay_per_token_and_one_that_stops_paying_is_cut_off() {
         skip: 0,
         prefix: None,
         tickets: forged,
+        signed: None,
     };
     write_frame(&mut s, &ask, job::MAX_ASK_BYTES).await.unwrap();
     let (code, message) = first_error(&mut s).await;

@@ -285,6 +285,33 @@ pub struct Inbound {
     pub request: InferRequest,
     /// Where the answer goes.
     pub reply: mpsc::Sender<InferFrame>,
+    /// Run it as a committed job (a market job with a signed request): on these prompt
+    /// tokens, with chunk commitments salted by the job id (`docs/verification.md`).
+    pub commit: Option<Commit>,
+}
+
+/// A job whose answer is committed to, chunk by chunk (`docs/verification.md`).
+#[derive(Debug)]
+pub struct Commit {
+    /// The job id, the salt of every chunk commitment.
+    pub job_id: [u8; 32],
+    /// The prompt's token ids, as the client signed them (the messages are not used).
+    pub prompt_tokens: Vec<u32>,
+    /// Where the commitments go, before the answer's `done` frame.
+    pub out: tokio::sync::oneshot::Sender<Committed>,
+}
+
+/// What a committed job produced.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The prompt's token ids.
+    pub prompt: Vec<u32>,
+    /// The sampled token ids, with the final end-of-generation token when `eog`.
+    pub output: Vec<u32>,
+    /// The chunk commitments.
+    pub chunks: Vec<[u8; 32]>,
+    /// Generation ended on an end-of-generation token.
+    pub eog: bool,
 }
 
 /// An inference request under way on a peer.

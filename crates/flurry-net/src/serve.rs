@@ -202,6 +202,7 @@ async fn serve(peer: PeerId, name: String, mut stream: Stream, inbound: mpsc::Se
         name,
         request,
         reply: tx,
+        commit: None,
     };
     if let Err(e) = inbound.try_send(job) {
         let frame = match e {

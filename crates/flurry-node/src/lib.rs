@@ -385,6 +385,7 @@ pub fn up(
         }
     };
     let embeddings = Arc::new(flurry_agent::EmbedHost::new(&paths.models));
+    let held_models = models.clone();
     let agent = Arc::new(Agent {
         history,
         models,
@@ -465,6 +466,15 @@ pub fn up(
                 );
                 rt.block_on(market.start()).map_err(|e| e.to_string())?;
                 market.set_jobs_file(paths.market_jobs_file());
+                market.set_receipts(
+                    Arc::new(HeldModels(held_models.clone(), config.engine.threads)),
+                    paths.market_receipts_dir(),
+                    flurry_market::AuditPolicy {
+                        rate: config.market.audit_rate,
+                        probation_rate: config.market.probation_audit_rate,
+                        probation_jobs: config.market.probation_jobs,
+                    },
+                );
                 if let Some(c) = &node_chain {
                     match c.chain.domain() {
                         Ok(domain) => market.set_payments(flurry_market::Payments {
@@ -692,5 +702,25 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
+    }
+}
+
+/// The models in this node's store, for the market's signed requests and audits.
+struct HeldModels(Arc<ModelHost>, usize);
+
+impl flurry_market::Models for HeldModels {
+    fn by_id(
+        &self,
+        model_id: &flurry_primitives::ModelId,
+    ) -> Option<Arc<flurry_infer::model::Model>> {
+        let m = self.0.get(Some(&model_id.to_string())).ok()?;
+        (m.entry.model_id == *model_id).then(|| m.engine.model().clone())
+    }
+
+    fn threads(&self) -> usize {
+        match self.1 {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
     }
 }

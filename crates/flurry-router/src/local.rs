@@ -19,6 +19,18 @@ const BRIDGE_CAPACITY: usize = 64;
 impl Router {
     /// Loads the model, tokenizes and queues the request on this node.
     pub async fn start_local(&self, spec: GenSpec) -> Result<Started, Error> {
+        self.start_committed(spec, None).await
+    }
+
+    /// [`Router::start_local`], with chunk commitments salted by `commit` (a job id)
+    /// when it is given: the engine sends `Event::Commitments` before `Done`, and the
+    /// answer must fit the context whole (a job cut short by the context would end
+    /// `length` before its `max_tokens`, which its receipt cannot say).
+    pub async fn start_committed(
+        &self,
+        spec: GenSpec,
+        commit: Option<[u8; 32]>,
+    ) -> Result<Started, Error> {
         spec.sampling.validate().map_err(Error::Sampling)?;
         let agent = self.agent.clone();
         let cap = self.limits.max_tokens;
@@ -43,13 +55,27 @@ impl Router {
                 }
                 let tokens = model.engine.tokenize(&prompt)?;
                 let room = model.engine.context_length() - tokens.len();
-                let max_tokens = spec.max_tokens.unwrap_or(cap).min(room).max(1);
+                let max_tokens = spec.max_tokens.unwrap_or(cap);
+                if commit.is_some() && max_tokens > room {
+                    return Err(Error::invalid(
+                        "max_tokens",
+                        format!(
+                            "a committed job must fit the context whole: {} prompt tokens and {max_tokens} to generate exceed {}",
+                            tokens.len(),
+                            model.engine.context_length()
+                        ),
+                    ));
+                }
+                let max_tokens = max_tokens.min(room).max(1);
                 let n = tokens.len();
-                let req = GenerateRequest::new(Prompt::Tokens(tokens))
+                let mut req = GenerateRequest::new(Prompt::Tokens(tokens))
                     .with_sampling(spec.sampling)
                     .with_max_tokens(max_tokens)
                     .with_stop(spec.stop)
                     .with_logprobs(spec.logprobs);
+                if let Some(job_id) = commit {
+                    req = req.with_commit(job_id);
+                }
                 let events = model.engine.submit(req)?;
                 Ok((model, n, events, citations))
             };

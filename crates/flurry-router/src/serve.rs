@@ -1,11 +1,12 @@
-//! Serving circle members' inference requests with the local engine.
+//! Serving peers' inference requests (circle members', and market buyers' jobs, committed
+//! to when the buyer signed the request) with the local engine.
 
 use std::sync::Arc;
 
 use flurry_infer::engine::{Event, FinishReason, Prompt, Timings};
 use flurry_infer::sampler::SamplingParams;
 use flurry_infer::template::ChatMessage;
-use flurry_net::{ErrorCode, Inbound, InferFrame, InferRequest};
+use flurry_net::{Commit, Committed, ErrorCode, Inbound, InferFrame, InferRequest};
 use tokio::sync::mpsc;
 
 use crate::{Error, GenSpec, Router, Started, check_stop, random_seed};
@@ -29,9 +30,10 @@ pub async fn serve_peers(
                 name,
                 request,
                 reply,
+                commit,
             } = job;
-            tracing::info!(peer = %peer_id, %name, messages = request.messages.len(), "inference for a circle member");
-            if let Err(frame) = answer(&router, request, &reply, &*on_done).await {
+            tracing::info!(peer = %peer_id, %name, messages = request.messages.len(), committed = commit.is_some(), "inference for a peer");
+            if let Err(frame) = answer(&router, request, commit, &reply, &*on_done).await {
                 let _ = reply.send(frame).await;
             }
         });
@@ -41,6 +43,7 @@ pub async fn serve_peers(
 async fn answer(
     router: &Router,
     r: InferRequest,
+    commit: Option<Commit>,
     reply: &mpsc::Sender<InferFrame>,
     on_done: &(impl Fn(&Timings) + ?Sized),
 ) -> Result<(), InferFrame> {
@@ -61,14 +64,23 @@ async fn answer(
         .check_max_tokens(max_tokens, "max_tokens")
         .map_err(|e| bad(e.to_string()))?;
     check_stop(&r.stop, "stop").map_err(|e| bad(e.to_string()))?;
+    let (prompt, salt, mut commit_out) = match commit {
+        // A committed job runs the very tokens the client signed.
+        Some(c) => (Prompt::Tokens(c.prompt_tokens), Some(c.job_id), Some(c.out)),
+        None => (
+            Prompt::Chat(
+                r.messages
+                    .into_iter()
+                    .map(|m| ChatMessage::new(m.role, m.content))
+                    .collect(),
+            ),
+            None,
+            None,
+        ),
+    };
     let spec = GenSpec {
         model: r.model,
-        prompt: Prompt::Chat(
-            r.messages
-                .into_iter()
-                .map(|m| ChatMessage::new(m.role, m.content))
-                .collect(),
-        ),
+        prompt,
         sampling,
         max_tokens,
         stop: r.stop,
@@ -78,7 +90,7 @@ async fn answer(
         logprobs: None,
         max_price: None,
     };
-    let started = router.start_local(spec).await.map_err(refusal)?;
+    let started = router.start_committed(spec, salt).await.map_err(refusal)?;
     let Started {
         mut events,
         model,
@@ -99,7 +111,18 @@ async fn answer(
     // Dropping `events` when the peer has gone cancels the generation.
     while let Some(ev) = events.recv().await {
         let frame = match ev {
-            Event::Prefill { .. } | Event::Commitments(_) => continue,
+            Event::Prefill { .. } => continue,
+            Event::Commitments(c) => {
+                if let Some(out) = commit_out.take() {
+                    let _ = out.send(Committed {
+                        prompt: c.prompt,
+                        output: c.output,
+                        chunks: c.chunks,
+                        eog: c.eog,
+                    });
+                }
+                continue;
+            }
             Event::Token { text, .. } if text.is_empty() => continue,
             Event::Token { text, .. } => InferFrame::Token { text },
             Event::Done {

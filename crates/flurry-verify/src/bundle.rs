@@ -209,7 +209,7 @@ pub fn receipt(
         provider,
         modelId: request.modelId,
         engineProfile: engine_profile(),
-        seed: derive_seed(request.jobId, request.clientSeed),
+        seed: derive_seed(request.clientSeed),
         promptTokensHash: tokens_hash(&c.prompt),
         nPrompt: c.prompt.len() as u32,
         outputTokensHash: tokens_hash(&c.output),

@@ -122,7 +122,7 @@ pub fn check_signed(b: &Bundle) -> Check {
         )
     })?;
     ensure(
-        rc.seed == derive_seed(rq.jobId, rq.clientSeed),
+        rc.seed == derive_seed(rq.clientSeed),
         "seed",
         "mismatch",
         || "the receipt's seed is not the one derived from the request".into(),

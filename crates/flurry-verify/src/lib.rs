@@ -12,6 +12,8 @@ pub mod bundle;
 pub mod check;
 pub mod messages;
 
+pub use alloy::primitives::Bytes;
+
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -134,11 +134,21 @@ pub fn engine_profile() -> B256 {
     B256::from(keccak256(flurry_infer::DETERMINISM_PROFILE.as_bytes()))
 }
 
-/// The job's seed: keccak256("flurry/seed/v1" ‖ job id ‖ client seed).
-pub fn derive_seed(job_id: B256, client_seed: B256) -> B256 {
-    let mut buf = b"flurry/seed/v1".to_vec();
-    buf.extend_from_slice(job_id.as_slice());
+/// The job's seed: keccak256("flurry/seed/v2" ‖ client seed). The client alone picks
+/// it (the provider cannot bias it); a client that sends the same client seed again
+/// gets the same draw, as a `seed` does with OpenAI's and Ollama's APIs (the job id is
+/// left out of it for that reason: see `docs/verification.md`).
+pub fn derive_seed(client_seed: B256) -> B256 {
+    let mut buf = b"flurry/seed/v2".to_vec();
     buf.extend_from_slice(client_seed.as_slice());
+    B256::from(keccak256(&buf))
+}
+
+/// The client seed for an API request's 64-bit `seed`: keccak256("flurry/client-seed/v1"
+/// ‖ seed, big-endian).
+pub fn client_seed_of(seed: u64) -> B256 {
+    let mut buf = b"flurry/client-seed/v1".to_vec();
+    buf.extend_from_slice(&seed.to_be_bytes());
     B256::from(keccak256(&buf))
 }
 
@@ -204,7 +214,7 @@ impl JobRequest {
             min_p: f32::from_bits(self.minP),
             repeat_penalty: f32::from_bits(self.repeatPenalty),
             repeat_last_n: self.repeatLastN as usize,
-            seed: sampler_seed(derive_seed(self.jobId, self.clientSeed)),
+            seed: sampler_seed(derive_seed(self.clientSeed)),
         }
     }
 
