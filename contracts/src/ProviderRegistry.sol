@@ -150,6 +150,42 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
 
     event JobFaultSlashed(address indexed provider, bytes32 indexed jobId, string fault, address challenger);
 
+    // ---------------------------------------------------------------- compute-fault disputes
+    // A fault that only re-execution shows (the receipt agrees with its request, but the
+    // computation does not reproduce) is decided by the arbiter: the challenger opens a
+    // dispute over a provider-signed receipt with a bond and the hash of the job bundle
+    // (the evidence it hands to the arbiter); the arbiter re-runs the job and resolves
+    // it. A confirmed fault slashes the provider's whole stake (the challenger's share to
+    // the challenger) and returns the bond; a rejected dispute burns the bond. The arbiter
+    // may be a committee contract whose members vote (docs/verification.md).
+
+    struct Dispute {
+        address challenger;
+        address provider;
+        bytes32 jobId;
+        bytes32 evidence;
+        uint256 bond;
+        uint64 opened;
+        uint8 state;
+    }
+
+    uint8 public constant DISPUTE_OPEN = 1;
+    uint8 public constant DISPUTE_FAULT = 2;
+    uint8 public constant DISPUTE_REJECTED = 3;
+
+    /// @notice Disputes by id (from 1).
+    mapping(uint256 id => Dispute) public disputes;
+    /// @notice Disputes opened so far (the last id).
+    uint256 public disputeCount;
+
+    error WrongBond(uint256 sent, uint256 required);
+    error NotOpen(uint256 id);
+
+    event DisputeOpened(
+        uint256 indexed id, address indexed provider, bytes32 indexed jobId, address challenger, bytes32 evidence
+    );
+    event DisputeResolved(uint256 indexed id, bool fault, address arbiter);
+
     /// @param owner_ may replace the arbiter (address(0): no owner)
     /// @param arbiter_ the slasher (non-zero)
     /// @param unbondingPeriod_ seconds (<= 2^32)
@@ -358,6 +394,64 @@ contract ProviderRegistry is ReentrancyGuard, IReserveGate {
         uint256 all = uint256(p.bonded) + uint256(p.unbonding);
         emit JobFaultSlashed(provider, jobId, fault, msg.sender);
         _slash(provider, all, msg.sender);
+    }
+
+    /// @notice The bond a challenger puts up to open a dispute: a tenth of the minimum
+    ///         stake (at least 1 wei), burned if the arbiter finds no fault.
+    function disputeBond() public view returns (uint256) {
+        uint256 b = minStake / 10;
+        return b == 0 ? 1 : b;
+    }
+
+    /// @notice Opens a dispute over a receipt `r` its provider signed (`sigR`), with the
+    ///         hash of the job bundle the arbiter is to re-run (`evidence`). The caller is
+    ///         the challenger and sends exactly `disputeBond()`.
+    function openDispute(Receipt calldata r, bytes calldata sigR, bytes32 evidence)
+        external
+        payable
+        nonReentrant
+        returns (uint256 id)
+    {
+        uint256 bond = disputeBond();
+        if (msg.value != bond) revert WrongBond(msg.value, bond);
+        if (_signer(receiptDigest(r), sigR) != r.provider) revert BadSignature();
+        if (slashedJob[keccak256(abi.encode(r.provider, r.jobId))]) revert AlreadySlashed(r.provider, r.jobId);
+        id = ++disputeCount;
+        disputes[id] = Dispute({
+            challenger: msg.sender,
+            provider: r.provider,
+            jobId: r.jobId,
+            evidence: evidence,
+            bond: bond,
+            opened: uint64(block.timestamp),
+            state: DISPUTE_OPEN
+        });
+        emit DisputeOpened(id, r.provider, r.jobId, msg.sender, evidence);
+    }
+
+    /// @notice The arbiter's verdict on dispute `id`: a fault slashes the provider's whole
+    ///         stake (once per job; the challenger's share to the challenger) and returns
+    ///         the bond; no fault burns the bond.
+    function resolveDispute(uint256 id, bool fault) external nonReentrant {
+        if (msg.sender != arbiter) revert NotArbiter(msg.sender);
+        Dispute storage d = disputes[id];
+        if (d.state != DISPUTE_OPEN) revert NotOpen(id);
+        d.state = fault ? DISPUTE_FAULT : DISPUTE_REJECTED;
+        emit DisputeResolved(id, fault, msg.sender);
+        uint256 bond = d.bond;
+        if (!fault) {
+            _send(BURN_ADDRESS, bond);
+            return;
+        }
+        bytes32 key = keccak256(abi.encode(d.provider, d.jobId));
+        Provider storage p = _providers[d.provider];
+        uint256 all = uint256(p.bonded) + uint256(p.unbonding);
+        if (!slashedJob[key] && all != 0) {
+            slashedJob[key] = true;
+            emit JobFaultSlashed(d.provider, d.jobId, "compute", d.challenger);
+            _slash(d.provider, all, d.challenger);
+        }
+        _send(d.challenger, bond);
     }
 
     /// @dev The address that made `sig` (r ‖ s ‖ v, low s, v 27 or 28) over `digest`.

@@ -111,6 +111,30 @@ contract GasBench is Test, Tickets {
         assertEq(reg.bondedOf(provider), 0, "slashed");
     }
 
+    /// A compute-fault dispute opened with its bond, then confirmed by the arbiter: the
+    /// whole stake split, the bond returned.
+    function test_gas_dispute() public {
+        uint256 pk = 0xB0B;
+        address provider = vm.addr(pk);
+        vm.deal(provider, 2 ether);
+        vm.prank(provider);
+        reg.stake{value: 1 ether}();
+        ProviderRegistry.Receipt memory r;
+        r.requestDigest = keccak256("request");
+        r.jobId = keccak256("job");
+        r.provider = provider;
+        r.outputTokensHash = keccak256("output");
+        r.commitRoot = keccak256("root");
+        r.nOut = 16;
+        r.finishReason = 2;
+        bytes memory sig = _signReceipt(pk, r);
+        uint256 bond = reg.disputeBond();
+        vm.prank(recipient);
+        uint256 id = reg.openDispute{value: bond}(r, sig, keccak256("bundle"));
+        reg.resolveDispute(id, true);
+        assertEq(reg.bondedOf(provider), 0, "slashed");
+    }
+
     function _copy(ProviderRegistry.Receipt memory a) internal pure returns (ProviderRegistry.Receipt memory b) {
         b.requestDigest = a.requestDigest;
         b.jobId = a.jobId;

@@ -5,7 +5,8 @@ model swap). Every job carries the buyer's signed request and the seller's signe
 receipt; the buyer's audit (every job while on probation, as configured) re-runs the
 cheater's job with the real model and catches it at the first chunk, never buys from
 it again, and the evidence, disputed through the registry's arbiter (`flurry validate`:
-in local mode the deployer, which is the buyer here), slashes its stake.
+in local mode the deployer, which is the buyer here) after the buyer opens a dispute
+with a bond, slashes its stake.
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ def test_a_seller_that_swaps_the_model_is_caught_by_the_audit_slashed_and_droppe
     # The cheater's offer claims SmolLM2: nothing in it gives the swap away.
     assert {o["model_id"] for o in offers} == {smol}, offers
     cli_json(buyer.home, "wallet", "deposit", "2", "--json")
-    buyer_address = buyer.get("/api/node").json()["address"]
     client = openai.OpenAI(base_url=buyer.url + "/v1", api_key="unused", max_retries=0,
                            timeout=300)
 
@@ -118,23 +118,35 @@ def test_a_seller_that_swaps_the_model_is_caught_by_the_audit_slashed_and_droppe
     v = run_cli(buyer.home, "verify", held[0]["bundle"], "--json", timeout=120)
     assert v.returncode == 0 and json.loads(v.stdout)["ok"] is True, v.stdout + v.stderr
 
-    # The dispute: the registry's arbiter (the deployer in local mode: the buyer) re-runs
-    # the evidence, confirms the fault and slashes the cheater's stake, the challenger's
-    # share to the buyer.
+    # The dispute: the buyer re-runs the evidence itself, then opens a dispute on chain
+    # with a bond and the bundle's hash; the registry's arbiter (the deployer in local
+    # mode: the buyer here too) re-runs it and confirms the fault, which slashes the
+    # cheater's stake, the challenger's share and the bond going to the buyer.
     stake = lambda node: int(cli_json(node.home, "wallet", "balance", "--json")["stake"])  # noqa: E731
     assert stake(cheater) > 0
-    d = run_cli(buyer.home, "validate", str(evidence), "--challenger", buyer_address, "--json",
+    refused = run_cli(buyer.home, "market", "dispute", held[0]["bundle"], timeout=180)
+    assert refused.returncode != 0 and "the job holds" in refused.stderr, refused.stderr
+    opened = cli_json(buyer.home, "market", "dispute", str(evidence), "--json", timeout=180)
+    assert opened["fault"] == "compute" and opened["failure"]["check"] == "chunk", opened
+    d = run_cli(buyer.home, "validate", str(evidence), "--dispute", opened["dispute"], "--json",
                 timeout=180)
     assert d.returncode == 1, d.stdout + d.stderr
     out = json.loads(d.stdout)
     assert out["fault"] is True and out["check"] == "chunk", out
+    assert out["dispute"] == opened["dispute"], out
     assert out["slashed"].lower() == cheater.get("/api/node").json()["address"].lower(), out
     assert stake(cheater) == 0
     assert stake(honest) > 0
+    # Decided once; and a bundle that is not a dispute's evidence is refused for it.
+    again = run_cli(buyer.home, "validate", str(evidence), "--dispute", opened["dispute"])
+    assert again.returncode != 0 and "not open" in again.stderr, again.stderr
+    other = run_cli(buyer.home, "validate", held[0]["bundle"], "--dispute", opened["dispute"])
+    assert other.returncode != 0, other.stderr
     # The honest seller's job holds for the arbiter too: nothing is slashed.
     d = run_cli(buyer.home, "validate", held[0]["bundle"], "--json", timeout=180)
     assert d.returncode == 0 and json.loads(d.stdout) == {"fault": False, "slashed": False}, \
         d.stdout + d.stderr
+    assert stake(honest) > 0
     # The cheater, slashed, is no longer listed as a staked seller.
     wait_for("the slashed seller to leave the staked offers",
              lambda: [o["peer_id"] for o in buyer.get("/api/market/offers").json()["offers"]]

@@ -1116,10 +1116,11 @@ fn receipts_are_verified_anywhere_and_equivocation_is_slashed() {
         ],
         &env,
     ));
-    // One honest receipt agrees with its request: refused, with what it means.
+    // An honest job reproduces: no dispute is opened (its bond would be lost), and the
+    // challenger is told why.
     let out = flurry_env(b, &["market", "dispute", r1.to_str().unwrap()], &b_env);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NotInconsistent"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the job holds"));
     let slashed = json_of(&flurry_env(
         b,
         &[

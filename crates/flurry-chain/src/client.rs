@@ -328,6 +328,67 @@ impl Chain {
         registry_tx("slash", call.send().await).await
     }
 
+    /// The bond a challenger puts up to open a dispute (burned if the arbiter finds no
+    /// fault).
+    pub async fn dispute_bond(&self) -> Result<U256> {
+        Ok(self.registry()?.disputeBond().call().await?)
+    }
+
+    /// Opens a dispute over the provider-signed receipt `r` for a compute fault, with the
+    /// bond and the hash of the job bundle the arbiter is to re-run. Returns the
+    /// transaction and the dispute's id.
+    pub async fn open_dispute(
+        &self,
+        r: &ProviderRegistry::Receipt,
+        sig: &[u8],
+        evidence: B256,
+    ) -> Result<(TxInfo, U256)> {
+        let registry = self.registry()?;
+        let bond = registry.disputeBond().call().await?;
+        let call = registry
+            .openDispute(r.clone(), Bytes::copy_from_slice(sig), evidence)
+            .value(bond);
+        let tx = registry_tx("openDispute", call.send().await).await?;
+        // The newest dispute of this challenger over this job (others may have opened
+        // disputes in the same blocks).
+        let last: U256 = registry.disputeCount().call().await?;
+        let me = self.address();
+        let mut id = last;
+        while id > U256::ZERO && last - id < U256::from(256u16) {
+            let d = registry.disputes(id).call().await?;
+            if d.challenger == me && d.jobId == r.jobId && d.evidence == evidence {
+                return Ok((tx, id));
+            }
+            id -= U256::from(1u8);
+        }
+        Err(Error::Reverted {
+            call: "openDispute",
+            reason: "the dispute was opened but not found among the latest".into(),
+        })
+    }
+
+    /// Dispute `id`: challenger, provider, job, evidence hash, bond and state (1 open,
+    /// 2 fault, 3 rejected; 0: no such dispute).
+    pub async fn dispute(&self, id: U256) -> Result<DisputeInfo> {
+        let d = self.registry()?.disputes(id).call().await?;
+        Ok(DisputeInfo {
+            challenger: d.challenger,
+            provider: d.provider,
+            job_id: d.jobId,
+            evidence: d.evidence,
+            bond: d.bond,
+            state: d.state,
+        })
+    }
+
+    /// The arbiter's verdict on dispute `id` (a fault slashes the provider and returns
+    /// the bond; no fault burns the bond).
+    pub async fn resolve_dispute(&self, id: U256, fault: bool) -> Result<TxInfo> {
+        let registry = self.registry()?;
+        let call = registry.resolveDispute(id, fault);
+        registry_tx("resolveDispute", call.send().await).await
+    }
+
     /// The ProviderRegistry's address (the verifying contract of signed jobs).
     pub fn registry_address(&self) -> Result<Address> {
         Ok(self.bound()?.provider_registry)
@@ -587,6 +648,23 @@ async fn registry_tx(call: &'static str, sent: Sent) -> Result<TxInfo> {
             .map_or_else(|_| format!("0x{}", hex::encode(data)), |e| format!("{e:?}"))
     })
     .await
+}
+
+/// A compute-fault dispute on the ProviderRegistry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisputeInfo {
+    /// Who opened it.
+    pub challenger: Address,
+    /// The provider disputed.
+    pub provider: Address,
+    /// The job.
+    pub job_id: B256,
+    /// The hash of the job bundle (keccak256 of the file's bytes).
+    pub evidence: B256,
+    /// The bond, wei.
+    pub bond: U256,
+    /// 1 open, 2 fault, 3 rejected (0: no such dispute).
+    pub state: u8,
 }
 
 /// A contract transaction as sent (or refused at once).

@@ -24,7 +24,9 @@ pub mod ticket;
 
 pub use alloy::primitives::utils::{format_ether, parse_ether};
 pub use alloy::primitives::{Address, B256, U256, keccak256};
-pub use client::{BatchOutcome, Chain, Contracts, DeployParams, SenderInfo, TxInfo, WalletSummary};
+pub use client::{
+    BatchOutcome, Chain, Contracts, DeployParams, DisputeInfo, SenderInfo, TxInfo, WalletSummary,
+};
 pub use deployments::{Deployment, Deployments};
 pub use local::{LocalChain, checkout_dir, find_anvil, stop_stale_anvil};
 pub use receiver::{

@@ -236,11 +236,16 @@ fn random32() -> Result<[u8; 32]> {
 
 #[derive(Debug, Args)]
 pub(crate) struct DisputeArgs {
-    /// A job bundle whose receipt contradicts its request, or the first of two bundles
+    /// A job bundle whose receipt contradicts its request, or whose computation does not
+    /// reproduce (a failed audit: `flurry market audits`); or the first of two bundles
     /// for one request.
     pub(crate) file: PathBuf,
     /// The second bundle of an equivocation: the same request, another result.
     pub(crate) other: Option<PathBuf>,
+    /// Threads for the re-execution that checks a compute fault first (default: the
+    /// engine's setting).
+    #[arg(long, short = 't')]
+    pub(crate) threads: Option<usize>,
     #[command(flatten)]
     pub(crate) key: crate::chain_cmd::KeyArgs,
     /// Print JSON.
@@ -248,37 +253,94 @@ pub(crate) struct DisputeArgs {
     pub(crate) json: bool,
 }
 
-/// `flurry market dispute`: submits signature-only evidence to the ProviderRegistry.
+/// The fault in `bundle`, if any: a provider-signed one found by the checks that need no
+/// model, else by re-running the job with the model from the store.
+fn fault_of(ctx: &Setup, bundle: &Bundle, threads: Option<usize>) -> Result<Option<Failure>> {
+    match check_signed(bundle) {
+        Err(f) if !f.provider_fault() => anyhow::bail!(
+            "the evidence itself does not hold, so it proves nothing against the provider: {f}"
+        ),
+        Err(f) => Ok(Some(f)),
+        Ok(()) => {
+            let model_id = ModelId::from_bytes(bundle.request.modelId.0);
+            let entry = ctx
+                .store()
+                .list()?
+                .into_iter()
+                .find(|e| e.model_id == model_id)
+                .with_context(|| {
+                    format!("model {model_id} is not in the store: the job can only be re-run with the model it claims (`flurry model import FILE`)")
+                })?;
+            let model = Model::load(&entry.path)?;
+            let threads = threads.unwrap_or(ctx.config.engine.threads).max(1);
+            match audit(bundle, &model, model_id, threads) {
+                Err(f) if !f.provider_fault() => anyhow::bail!("cannot re-run the job: {f}"),
+                Err(f) => Ok(Some(f)),
+                Ok(()) => Ok(None),
+            }
+        }
+    }
+}
+
+/// Reads a bundle and the keccak256 of its bytes (the evidence hash a dispute records).
+fn read_evidence(path: &Path) -> Result<(Bundle, alloy::primitives::B256)> {
+    let bundle = Bundle::read(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((bundle, alloy::primitives::keccak256(&bytes)))
+}
+
+fn check_domain(b: &Bundle, chain: &flurry_chain::Chain) -> Result<()> {
+    let domain = Domain {
+        chain_id: chain.chain_id(),
+        verifying_contract: chain.registry_address()?,
+    };
+    if b.domain != domain {
+        anyhow::bail!(
+            "the bundle is signed for chain {} and registry {}, this node's chain is {} with registry {}: it can only be disputed there",
+            b.domain.chain_id,
+            b.domain.verifying_contract,
+            domain.chain_id,
+            domain.verifying_contract
+        );
+    }
+    Ok(())
+}
+
+/// `flurry market dispute`: slashes on signature-only evidence, or opens a dispute for a
+/// compute fault (after re-running the job here) for the arbiter to decide.
 pub(crate) fn dispute(ctx: &Setup, a: DisputeArgs) -> Result<ExitCode> {
     use alloy::sol_types::SolValue;
     use flurry_chain::bindings::ProviderRegistry;
 
-    let read = |p: &Path| Bundle::read(p).map_err(|e| anyhow::anyhow!("{e}"));
-    let first = read(&a.file)?;
-    let second = a.other.as_deref().map(read).transpose()?;
+    let (first, evidence) = read_evidence(&a.file)?;
+    let second = a
+        .other
+        .as_deref()
+        .map(|p| Bundle::read(p).map_err(|e| anyhow::anyhow!("{e}")))
+        .transpose()?;
+    // A compute fault is checked here before the bond is put up.
+    let fault = match &second {
+        Some(_) => None,
+        None => match fault_of(ctx, &first, a.threads)? {
+            Some(f) => Some(f),
+            None => anyhow::bail!(
+                "the job holds: every commitment and token reproduces here, so a dispute would lose its bond"
+            ),
+        },
+    };
     let rt = crate::chain_cmd::runtime()?;
     rt.block_on(async {
         let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &a.key).await?;
-        let domain = Domain {
-            chain_id: chain.chain_id(),
-            verifying_contract: chain.registry_address()?,
-        };
         for b in std::iter::once(&first).chain(second.as_ref()) {
-            if b.domain != domain {
-                anyhow::bail!(
-                    "the bundle is signed for chain {} and registry {}, this node's chain is {} with registry {}: it can only be disputed there",
-                    b.domain.chain_id,
-                    b.domain.verifying_contract,
-                    domain.chain_id,
-                    domain.verifying_contract
-                );
-            }
+            check_domain(b, &chain)?;
         }
         let receipt = |b: &Bundle| -> Result<ProviderRegistry::Receipt> {
             Ok(ProviderRegistry::Receipt::abi_decode(&b.receipt.abi_encode())?)
         };
-        let (fault, tx) = match &second {
-            Some(b) => {
+        let provider = first.receipt.provider;
+        let job = first.receipt.jobId;
+        let (what, tx, id) = match (&second, &fault) {
+            (Some(b), _) => {
                 let tx = chain
                     .slash_equivocation(
                         (&receipt(&first)?, &first.receipt_signature),
@@ -286,27 +348,47 @@ pub(crate) fn dispute(ctx: &Setup, a: DisputeArgs) -> Result<ExitCode> {
                     )
                     .await
                     .context("the registry refused the equivocation (NotEquivocation: not two results for one request; BadSignature: not both signed by the provider)")?;
-                ("equivocation", tx)
+                ("equivocation", tx, None)
             }
-            None => {
+            (None, Some(f)) if f.check != "chunk" && f.check != "token" => {
                 let request = ProviderRegistry::JobRequest::abi_decode(&first.request.abi_encode())?;
                 let tx = chain
                     .slash_inconsistent(&request, &receipt(&first)?, &first.receipt_signature)
                     .await
-                    .context("the registry refused (NotInconsistent: the receipt agrees with its request, so the fault, if any, needs re-execution: `flurry verify` says what it is)")?;
-                ("inconsistent", tx)
+                    .context("the registry refused (NotInconsistent: the receipt agrees with its request as far as the chain can tell)")?;
+                ("inconsistent", tx, None)
+            }
+            (None, _) => {
+                let (tx, id) = chain
+                    .open_dispute(&receipt(&first)?, &first.receipt_signature, evidence)
+                    .await
+                    .context("the registry refused the dispute (WrongBond, BadSignature: not the provider's receipt, AlreadySlashed: this job was slashed for already)")?;
+                ("compute", tx, Some(id))
             }
         };
-        let provider = first.receipt.provider;
         if a.json {
+            let mut v = serde_json::json!({"fault": what, "provider": provider, "job_id": job, "tx": tx.hash});
+            match id {
+                Some(id) => {
+                    v["dispute"] = serde_json::json!(id.to_string());
+                    v["evidence"] = serde_json::json!(evidence);
+                    v["failure"] = serde_json::to_value(fault.as_ref())?;
+                }
+                None => v["slashed"] = serde_json::json!(provider),
+            }
+            println!("{v}");
+        } else if let Some(id) = id {
+            let f = fault.as_ref().map(ToString::to_string).unwrap_or_default();
             println!(
-                "{}",
-                serde_json::json!({"slashed": provider, "fault": fault, "job_id": first.receipt.jobId, "tx": tx.hash})
+                "Opened dispute {id} against {provider} for job {job} ({f}); transaction {}.\nThe registry's arbiter decides it: give it {} and have it run `flurry validate {} --dispute {id}` (a confirmed fault slashes the provider and returns your bond).",
+                tx.hash,
+                a.file.display(),
+                a.file.display()
             );
         } else {
             println!(
-                "Slashed {provider} for {fault} on job {} (transaction {}).",
-                first.receipt.jobId, tx.hash
+                "Slashed {provider} for {what} on job {job} (transaction {}).",
+                tx.hash
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -317,7 +399,12 @@ pub(crate) fn dispute(ctx: &Setup, a: DisputeArgs) -> Result<ExitCode> {
 pub(crate) struct ValidateArgs {
     /// The job bundle a challenger says is false.
     pub(crate) file: PathBuf,
-    /// Who gets the challenger's share if the fault is confirmed (default: all burned).
+    /// Decide this dispute opened on chain (`flurry market dispute`): the bundle must be
+    /// its evidence; the verdict is sent to the registry.
+    #[arg(long, value_name = "ID")]
+    pub(crate) dispute: Option<String>,
+    /// Without `--dispute`: who gets the challenger's share if the fault is confirmed
+    /// (default: all burned).
     #[arg(long, value_name = "ADDRESS")]
     pub(crate) challenger: Option<String>,
     /// Threads for the re-execution (default: the engine's setting).
@@ -331,89 +418,106 @@ pub(crate) struct ValidateArgs {
 }
 
 /// `flurry validate`: the arbiter's side of a compute fault. Re-runs the job in the
-/// bundle; when the provider's signed receipt does not hold, slashes its stake (this
-/// node's key must be the registry's arbiter: in local mode, the deployer).
+/// bundle and, with `--dispute`, sends the verdict on that dispute to the registry;
+/// without it, slashes the provider directly when its signed receipt does not hold.
+/// This node's key must be the registry's arbiter (in local mode, the deployer).
+/// Exit 1 when a fault is confirmed.
 pub(crate) fn validate(ctx: &Setup, a: ValidateArgs) -> Result<ExitCode> {
-    let bundle = Bundle::read(&a.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (bundle, evidence) = read_evidence(&a.file)?;
     let challenger: alloy::primitives::Address = match &a.challenger {
         Some(c) => c
             .parse()
             .with_context(|| format!("--challenger {c} is not an Ethereum address"))?,
         None => Default::default(),
     };
-    let fault = match check_signed(&bundle) {
-        Err(f) if !f.provider_fault() => anyhow::bail!(
-            "the evidence itself does not hold, so it proves nothing against the provider: {f}"
-        ),
-        Err(f) => Some(f),
-        Ok(()) => {
-            let model_id = ModelId::from_bytes(bundle.request.modelId.0);
-            let entry = ctx
-                .store()
-                .list()?
-                .into_iter()
-                .find(|e| e.model_id == model_id)
-                .with_context(|| {
-                    format!("model {model_id} is not in the store: a validator must hold the model the job claims (`flurry model import FILE`)")
-                })?;
-            let model = Model::load(&entry.path)?;
-            let threads = a.threads.unwrap_or(ctx.config.engine.threads).max(1);
-            match audit(&bundle, &model, model_id, threads) {
-                Err(f) if !f.provider_fault() => anyhow::bail!("cannot validate: {f}"),
-                Err(f) => Some(f),
-                Ok(()) => None,
+    let dispute: Option<alloy::primitives::U256> = a
+        .dispute
+        .as_deref()
+        .map(|d| {
+            d.parse()
+                .with_context(|| format!("--dispute {d} is not a dispute id"))
+        })
+        .transpose()?;
+    let provider = bundle.receipt.provider;
+    let rt = crate::chain_cmd::runtime()?;
+    // The dispute is checked against the evidence before the job is re-run.
+    let chain = rt.block_on(async {
+        let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &a.key).await?;
+        check_domain(&bundle, &chain)?;
+        let arbiter = chain.arbiter().await?;
+        if arbiter != chain.address() {
+            anyhow::bail!(
+                "only the registry's arbiter {arbiter} can decide a compute fault; this node is {}",
+                chain.address()
+            );
+        }
+        if let Some(id) = dispute {
+            let d = chain.dispute(id).await?;
+            if d.state != 1 {
+                anyhow::bail!(
+                    "dispute {id} is not open ({})",
+                    match d.state {
+                        0 => "no such dispute",
+                        2 => "decided: fault",
+                        _ => "decided: no fault",
+                    }
+                );
+            }
+            if d.evidence != evidence || d.provider != provider || d.job_id != bundle.receipt.jobId
+            {
+                anyhow::bail!(
+                    "{} is not the evidence of dispute {id} (its hash, provider or job differ)",
+                    a.file.display()
+                );
             }
         }
-    };
+        Ok(chain)
+    })?;
+    let fault = fault_of(ctx, &bundle, a.threads)?;
+    let tx = rt.block_on(async {
+        match (dispute, &fault) {
+            (Some(id), f) => Ok(Some(chain.resolve_dispute(id, f.is_some()).await?)),
+            (None, None) => Ok(None),
+            (None, Some(f)) => {
+                let stake = chain.stake_of(provider).await?;
+                if stake.is_zero() {
+                    anyhow::bail!(
+                        "fault confirmed ({f}), but {provider} has no stake left to slash"
+                    );
+                }
+                Ok(Some(chain.slash(provider, stake, challenger).await?))
+            }
+        }
+    })?;
     let Some(fault) = fault else {
         if a.json {
-            println!("{}", serde_json::json!({"fault": false, "slashed": false}));
+            let mut v = serde_json::json!({"fault": false, "slashed": false});
+            if let (Some(id), Some(tx)) = (dispute, &tx) {
+                v["dispute"] = serde_json::json!(id.to_string());
+                v["tx"] = serde_json::json!(tx.hash);
+            }
+            println!("{v}");
+        } else if dispute.is_some() {
+            println!(
+                "The job holds: every commitment and token reproduces. The dispute is rejected; its bond is burned."
+            );
         } else {
             println!("The job holds: every commitment and token reproduces. Nothing slashed.");
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let provider = bundle.receipt.provider;
-    let rt = crate::chain_cmd::runtime()?;
-    let tx = rt.block_on(async {
-        let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &a.key).await?;
-        let domain = Domain {
-            chain_id: chain.chain_id(),
-            verifying_contract: chain.registry_address()?,
-        };
-        if bundle.domain != domain {
-            anyhow::bail!(
-                "the receipt is signed for chain {} and registry {}, not this node's chain ({} with registry {})",
-                bundle.domain.chain_id,
-                bundle.domain.verifying_contract,
-                domain.chain_id,
-                domain.verifying_contract
-            );
-        }
-        let arbiter = chain.arbiter().await?;
-        if arbiter != chain.address() {
-            anyhow::bail!(
-                "fault confirmed ({fault}), but only the registry's arbiter {arbiter} can slash for a compute fault; this node is {}",
-                chain.address()
-            );
-        }
-        let stake = chain.stake_of(provider).await?;
-        if stake.is_zero() {
-            anyhow::bail!("fault confirmed ({fault}), but {provider} has no stake left to slash");
-        }
-        Ok(chain.slash(provider, stake, challenger).await?)
-    })?;
+    let tx = tx.map(|t| t.hash).unwrap_or_default();
     if a.json {
         let mut v = serde_json::to_value(&fault)?;
         v["fault"] = serde_json::json!(true);
         v["slashed"] = serde_json::json!(provider);
-        v["tx"] = serde_json::json!(tx.hash);
+        v["tx"] = serde_json::json!(tx);
+        if let Some(id) = dispute {
+            v["dispute"] = serde_json::json!(id.to_string());
+        }
         println!("{v}");
     } else {
-        println!(
-            "Fault confirmed: {fault}. Slashed {provider} (transaction {}).",
-            tx.hash
-        );
+        println!("Fault confirmed: {fault}. Slashed {provider} (transaction {tx}).");
     }
     Ok(ExitCode::from(1))
 }

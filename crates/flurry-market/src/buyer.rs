@@ -94,6 +94,18 @@ struct Award {
     reputation: crate::Reputation,
 }
 
+/// The award's order: the weight (price raised by failures), then the prompt price, then
+/// the speed this node measured (a provider not yet timed first: it gets its chance),
+/// then the round trip.
+fn award_order(a: &Award, b: &Award) -> std::cmp::Ordering {
+    let (wa, wb) = (a.weight(), b.weight());
+    let speed = |x: &Award| x.reputation.ms_per_token.unwrap_or(0.0);
+    wa.0.total_cmp(&wb.0)
+        .then(wa.1.cmp(&wb.1))
+        .then(speed(a).total_cmp(&speed(b)))
+        .then(a.rtt.total_cmp(&b.rtt))
+}
+
 impl Award {
     /// What the award weighs: the price of generated tokens raised by the provider's
     /// failure rate (a provider that failed half its jobs costs as much as one asking
@@ -173,12 +185,7 @@ impl Market {
                 CFP_TIMEOUT.as_secs()
             )));
         }
-        awards.sort_by(|a, b| {
-            let (wa, wb) = (a.weight(), b.weight());
-            wa.0.total_cmp(&wb.0)
-                .then(wa.1.cmp(&wb.1))
-                .then(a.rtt.total_cmp(&b.rtt))
-        });
+        awards.sort_by(award_order);
         let mut job_id = [0u8; 32];
         let _ = getrandom::fill(&mut job_id);
         let report = Arc::new(Mutex::new(Bought {
@@ -478,6 +485,9 @@ impl Market {
             {
                 Attempt::Finished => {
                     self.rate(&award.peer_id, true);
+                    if let Some(ms) = got.ms_per_token.take() {
+                        self.timed(&award.peer_id, ms);
+                    }
                     if let (Some(p), Some(s)) = (&prepared, signed) {
                         self.check_bought(p, s, award.peer_id.clone(), parts);
                     }
@@ -696,6 +706,9 @@ impl Market {
                         return Attempt::Failover("a token before start".into());
                     };
                     mine += 1;
+                    if mine == 1 {
+                        got.first_token = Some(Instant::now());
+                    }
                     got.tokens += 1;
                     got.text_bytes += text.len();
                     got.texts.push(text.clone());
@@ -743,6 +756,10 @@ impl Market {
                 }
                 InferFrame::Done { finish_reason, .. } => {
                     account(sent, &hashes, mine, got.tokens);
+                    got.ms_per_token = got
+                        .first_token
+                        .filter(|_| mine >= 2)
+                        .map(|t| t.elapsed().as_secs_f64() * 1e3 / (mine - 1) as f64);
                     let done = InferFrame::Done {
                         finish_reason: finish_reason.clone(),
                         completion_tokens: u32::try_from(got.tokens).unwrap_or(u32::MAX),
@@ -803,6 +820,9 @@ struct Got {
     text_bytes: usize,
     /// The tokens' texts (bounded with `text_bytes`), for the next provider's check.
     texts: Vec<String>,
+    /// When the last provider's first token came, and the speed it kept after it.
+    first_token: Option<std::time::Instant>,
+    ms_per_token: Option<f64>,
 }
 
 enum Attempt {
@@ -1017,6 +1037,31 @@ mod tests {
         assert!(check_params(&fresh, &award, &old).is_ok());
         fresh.face_value *= U256::from(2u8);
         assert!(check_params(&fresh, &award, &old).is_err());
+    }
+
+    #[test]
+    fn at_one_price_the_faster_provider_is_awarded_and_a_newcomer_is_tried() {
+        let seller = flurry_identity::Identity::generate().unwrap();
+        let me = Address::repeat_byte(1);
+        let mut slow = check_bid(&listed(&seller), bid(&seller, me), me, None).unwrap();
+        let mut fast = slow.clone();
+        let mut new = slow.clone();
+        slow.reputation.ms_per_token = Some(90.0);
+        fast.reputation.ms_per_token = Some(20.0);
+        new.reputation.ms_per_token = None;
+        slow.peer_id = "slow".into();
+        fast.peer_id = "fast".into();
+        new.peer_id = "new".into();
+        let mut v = [slow.clone(), fast.clone(), new.clone()];
+        v.sort_by(award_order);
+        let order: Vec<&str> = v.iter().map(|a| a.peer_id.as_str()).collect();
+        assert_eq!(order, ["new", "fast", "slow"]);
+        // Speed never beats price.
+        let mut cheap_slow = slow.clone();
+        cheap_slow.prices.output -= 1;
+        let mut v = [fast, cheap_slow];
+        v.sort_by(award_order);
+        assert_eq!(v[0].peer_id, "slow");
     }
 
     #[test]

@@ -160,9 +160,9 @@ pub struct Listed {
     pub reputation: Reputation,
 }
 
-/// What this node has seen of a provider: jobs it finished, and jobs it failed (died,
-/// stalled, broke the protocol, refused after the award).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// What this node has seen of a provider: jobs it finished, jobs it failed (died,
+/// stalled, broke the protocol, refused after the award), checks it failed, its speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Reputation {
     /// Jobs it finished.
     pub jobs: u64,
@@ -172,6 +172,10 @@ pub struct Reputation {
     /// does not reproduce): such a seller is never bought from again.
     #[serde(skip_serializing_if = "is_zero")]
     pub audits_failed: u64,
+    /// How fast it generated for this node: milliseconds per token after the first,
+    /// a moving average over its jobs (`None` until it finished one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ms_per_token: Option<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -481,6 +485,22 @@ impl Market {
             })
             .unwrap_or(0);
         rep
+    }
+
+    /// Folds one job's speed into `peer`'s reputation (a moving average, a fifth for
+    /// the newest job).
+    fn timed(&self, peer: &str, ms_per_token: f64) {
+        if !ms_per_token.is_finite() || ms_per_token < 0.0 {
+            return;
+        }
+        if let Ok(mut r) = self.reputation.lock()
+            && let Some(e) = r.get_mut(peer)
+        {
+            e.ms_per_token = Some(match e.ms_per_token {
+                Some(old) => 0.8 * old + 0.2 * ms_per_token,
+                None => ms_per_token,
+            });
+        }
     }
 
     fn rate(&self, peer: &str, finished: bool) {
