@@ -192,6 +192,15 @@ def test_circle_inference_through_the_api_and_cli(circle):
     assert extra["peer"]["peer_id"] == b_id and extra["peer"]["name"] == "bob"
     assert extra["peer"]["relayed"] is False
 
+    # Bob signed a receipt for the job; alice, who holds the model, checked that bob ran
+    # the request she sent, countersigned it, and keeps the bundle, which any node with
+    # the model verifies bit for bit.
+    receipts = wait_for("alice's receipt of the circle job",
+                        lambda: list((alice.home / "circle-receipts").glob("*.json")), 30)
+    assert len(receipts) == 1, receipts
+    v = run_cli(bob.home, "verify", str(receipts[0]), "--json", timeout=120)
+    assert v.returncode == 0 and json.loads(v.stdout)["ok"] is True, v.stdout + v.stderr
+
     # Same request run on bob itself: the same seed gives the same text.
     local = openai.OpenAI(base_url=bob.url + "/v1", api_key="unused", max_retries=0)
     r2 = local.chat.completions.create(

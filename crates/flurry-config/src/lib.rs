@@ -152,6 +152,12 @@ impl Paths {
         self.home.join("market-receipts")
     }
 
+    /// `$FLURRY_HOME/circle-receipts`: the countersigned job bundles of circle jobs this
+    /// node asked a peer for.
+    pub fn circle_receipts_dir(&self) -> PathBuf {
+        self.home.join("circle-receipts")
+    }
+
     /// `$FLURRY_HOME/market-jobs.json`: the market jobs this node bought and sold.
     pub fn market_jobs_file(&self) -> PathBuf {
         self.home.join("market-jobs.json")

@@ -689,6 +689,7 @@ impl Market {
                 },
             };
             match &frame {
+                InferFrame::Receipt { .. } => continue,
                 InferFrame::Start {
                     prompt_tokens: p, ..
                 } => {

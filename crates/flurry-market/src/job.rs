@@ -48,6 +48,8 @@ pub const DEFAULT_TOKENS_PER_TICKET: u32 = 16;
 pub const DEFAULT_PAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a buyer sends.
+// One value per stream, read once: boxing the award would only move it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Ask {
@@ -222,6 +224,11 @@ impl From<InferFrame> for JobFrame {
                 completion_tokens,
             },
             InferFrame::Error { code, message } => Self::Error { code, message },
+            // Circle receipts never come from a market job (the seller drops the ask).
+            InferFrame::Receipt { .. } => Self::Error {
+                code: ErrorCode::Internal,
+                message: "a circle receipt has no place in a market job".into(),
+            },
         }
     }
 }

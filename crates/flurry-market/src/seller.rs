@@ -521,6 +521,8 @@ async fn admit_job(
     let (sale, prices, pay) =
         terms(m, v, &model_id).map_err(|(code, msg)| InferFrame::error(code, msg))?;
     request.validate()?;
+    // A market job's receipt is the market's (`signed`), not the circle's.
+    request.receipt = None;
     let buyer = buyer_address(peer).map_err(|(c, msg)| InferFrame::error(c, msg))?;
     let accepted_ms = flurry_verify::bundle::now_ms();
     let mut commit = None;

@@ -308,7 +308,7 @@ async fn buy(buyer: &Arc<Market>, max_tokens: u32) -> (String, flurry_market::Bo
         match f.unwrap() {
             InferFrame::Token { text: t } => text.push_str(&t),
             InferFrame::Done { .. } => break,
-            InferFrame::Start { .. } => {}
+            InferFrame::Start { .. } | InferFrame::Receipt { .. } => {}
             InferFrame::Error { message, .. } => panic!("{message}"),
         }
     }

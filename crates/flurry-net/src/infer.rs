@@ -80,6 +80,12 @@ pub struct InferRequest {
     /// Stop strings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// Ask for a signed receipt of this job (`docs/verification.md`): the job id the
+    /// client picked, 64 lowercase hex digits. The server runs the job with chunk
+    /// commitments and sends a `receipt` frame before `done`; `max_tokens` is then
+    /// required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl InferRequest {
@@ -95,6 +101,7 @@ impl InferRequest {
             top_k: None,
             seed: None,
             stop: Vec::new(),
+            receipt: None,
         }
     }
 
@@ -122,6 +129,14 @@ impl InferRequest {
             .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
         {
             return bad(format!("unknown role {:?}", m.role));
+        }
+        if let Some(id) = &self.receipt {
+            if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return bad("receipt: a job id of 64 lowercase hex digits".into());
+            }
+            if self.max_tokens.is_none() {
+                return bad("a job with a receipt needs max_tokens".into());
+            }
         }
         Ok(())
     }
@@ -175,6 +190,13 @@ pub enum InferFrame {
         finish_reason: String,
         /// Tokens generated.
         completion_tokens: u32,
+    },
+    /// The signed receipt of a job that asked for one, just before `done`: a job
+    /// bundle without the client's signature and prompt tokens, which the client adds
+    /// after checking it (`docs/verification.md`). Opaque here.
+    Receipt {
+        /// The bundle, as JSON.
+        bundle: serde_json::Value,
     },
     /// The request was refused or failed; the stream ends.
     Error {
@@ -237,6 +259,7 @@ pub struct AnswerGuard {
     ended: bool,
     token_frames: u64,
     text_bytes: u64,
+    receipts: u32,
 }
 
 impl AnswerGuard {
@@ -248,6 +271,7 @@ impl AnswerGuard {
             ended: false,
             token_frames: 0,
             text_bytes: 0,
+            receipts: 0,
         }
     }
 
@@ -284,6 +308,10 @@ impl AnswerGuard {
                     ));
                 }
             }
+            InferFrame::Receipt { .. } if self.receipts > 0 => {
+                return Err("the peer sent two receipts".into());
+            }
+            InferFrame::Receipt { .. } => self.receipts += 1,
             InferFrame::Done { .. } => {}
         }
         self.ended = frame.is_last();

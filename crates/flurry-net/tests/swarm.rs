@@ -132,7 +132,7 @@ async fn collect(mut call: flurry_net::InferCall) -> Result<String, (ErrorCode, 
     while let Some(f) = call.frames.recv().await {
         match f.expect("stream intact") {
             InferFrame::Token { text: t } => text.push_str(&t),
-            InferFrame::Start { .. } => {}
+            InferFrame::Start { .. } | InferFrame::Receipt { .. } => {}
             InferFrame::Done { .. } => return Ok(text),
             InferFrame::Error { code, message } => return Err((code, message)),
         }

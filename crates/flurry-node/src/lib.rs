@@ -424,6 +424,11 @@ pub fn up(
     state.memory = memory;
     state.memory_roots = flurry_api::MemoryRoots::ConfigFile(paths.config_file());
     state.router.privacy = flurry_privacy::PolicySource::ConfigFile(paths.config_file());
+    state.router.receipts = Some(flurry_router::receipt::Receipts {
+        key: Arc::new(id.clone()),
+        models: held_models.clone(),
+        dir: paths.circle_receipts_dir(),
+    });
     state.router.egress = match flurry_agent::EgressLog::open(
         &paths.egress_db(),
         &flurry_agent::HistoryKey::egress_from_identity(&id),

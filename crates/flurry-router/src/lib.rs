@@ -14,6 +14,7 @@ mod error;
 mod local;
 mod market;
 mod p2p;
+pub mod receipt;
 mod remote;
 mod serve;
 
@@ -76,6 +77,9 @@ pub struct Router {
     pub privacy: flurry_privacy::PolicySource,
     /// The open market, for models written `market/NAME`; `None` = off.
     pub market: Option<Arc<flurry_market::Market>>,
+    /// Receipts of circle jobs: the node key signs them (as provider) and countersigns
+    /// them (as requester); `None` = circle jobs carry none.
+    pub receipts: Option<receipt::Receipts>,
 }
 
 /// What a request asks for, after parsing.
@@ -198,6 +202,7 @@ impl Router {
             p2p: None,
             privacy: flurry_privacy::PolicySource::default(),
             market: None,
+            receipts: None,
         }
     }
 

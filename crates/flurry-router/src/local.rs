@@ -19,17 +19,19 @@ const BRIDGE_CAPACITY: usize = 64;
 impl Router {
     /// Loads the model, tokenizes and queues the request on this node.
     pub async fn start_local(&self, spec: GenSpec) -> Result<Started, Error> {
-        self.start_committed(spec, None).await
+        self.start_committed(spec, None, false).await
     }
 
     /// [`Router::start_local`], with chunk commitments salted by `commit` (a job id)
-    /// when it is given: the engine sends `Event::Commitments` before `Done`, and the
+    /// when it is given: the engine sends `Event::Commitments` before `Done`. A committed
     /// answer must fit the context whole (a job cut short by the context would end
-    /// `length` before its `max_tokens`, which its receipt cannot say).
+    /// `length` before its `max_tokens`, which its receipt cannot say): when it would
+    /// not, the job is refused if `required`, else run without commitments.
     pub async fn start_committed(
         &self,
         spec: GenSpec,
         commit: Option<[u8; 32]>,
+        required: bool,
     ) -> Result<Started, Error> {
         spec.sampling.validate().map_err(Error::Sampling)?;
         let agent = self.agent.clone();
@@ -56,6 +58,7 @@ impl Router {
                 let tokens = model.engine.tokenize(&prompt)?;
                 let room = model.engine.context_length() - tokens.len();
                 let max_tokens = spec.max_tokens.unwrap_or(cap);
+                let commit = commit.filter(|_| required || max_tokens <= room);
                 if commit.is_some() && max_tokens > room {
                     return Err(Error::invalid(
                         "max_tokens",

@@ -56,6 +56,7 @@ impl Router {
                     &format!("market (model {model})"),
                     "market inference request",
                 ),
+                None,
             )
             .await?;
         let started = Instant::now();
@@ -104,7 +105,15 @@ impl Router {
             }
         });
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(relay(frames, tx, label, started, prompt_tokens, restorer));
+        tokio::spawn(relay(
+            frames,
+            tx,
+            label,
+            started,
+            prompt_tokens,
+            restorer,
+            None,
+        ));
         Ok(Started {
             model: None,
             model_name: format!("market/{model_name}"),

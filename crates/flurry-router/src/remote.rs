@@ -16,6 +16,7 @@ use flurry_net::{InferFrame, InferMessage, InferRequest, Member};
 use flurry_privacy::{Decision, Destination, Restorer, Scrubbed};
 use tokio::sync::mpsc;
 
+use crate::receipt::{Asked, Receipts};
 use crate::{Error, GenSpec, PeerUsed, Router, Started};
 
 /// Events buffered between a peer's frames and the caller.
@@ -88,6 +89,16 @@ impl Router {
         } else {
             format!("{} ({})", member.name, member.peer_id)
         };
+        // A receipt, when this node can check and countersign one.
+        let receipt = self.receipts.clone().and_then(|r| {
+            let provider = flurry_identity::address_of_peer_id(&member.peer_id)
+                .ok()?
+                .parse()
+                .ok()?;
+            let mut job_id = [0u8; 32];
+            getrandom::fill(&mut job_id).ok()?;
+            Some((r, job_id, provider))
+        });
         let (request, restorer) = self
             .leave(
                 Destination::Circle,
@@ -95,8 +106,26 @@ impl Router {
                 model,
                 &spec,
                 (&format!("peer {label}"), "inference request"),
+                receipt.as_ref().map(|r| r.1),
             )
             .await?;
+        let receipt = receipt.map(|(r, job_id, provider)| {
+            let mut sampling = flurry_market::audit::sampling_of(&request);
+            sampling.seed = request.seed.unwrap_or_default();
+            let asked = Asked {
+                job_id,
+                provider,
+                messages: request
+                    .messages
+                    .iter()
+                    .map(|m| ChatMessage::new(m.role.clone(), m.content.clone()))
+                    .collect(),
+                sampling,
+                max_tokens: request.max_tokens.unwrap_or_default(),
+                stop: request.stop.clone(),
+            };
+            (r, asked)
+        });
         let started = Instant::now();
         let mut call = p
             .net
@@ -121,6 +150,7 @@ impl Router {
             started,
             prompt_tokens,
             restorer,
+            receipt,
         ));
         Ok(Started {
             model: None,
@@ -166,15 +196,24 @@ impl Router {
         model: Option<String>,
         spec: &GenSpec,
         what: (&str, &str),
+        receipt: Option<[u8; 32]>,
     ) -> Result<(InferRequest, Option<Restorer>), Error> {
         let (msgs, rule, restorer) = self.outgoing(to, msgs, spec.privacy).await?;
-        let request = infer_request(
+        let mut request = infer_request(
             msgs,
             model,
             &spec.sampling,
             spec.max_tokens,
             spec.stop.clone(),
         );
+        if let Some(job_id) = receipt {
+            request.receipt = Some(hex::encode(job_id));
+            request.max_tokens = Some(
+                request
+                    .max_tokens
+                    .unwrap_or(flurry_net::infer::DEFAULT_MAX_ANSWER_TOKENS),
+            );
+        }
         flurry_net::infer::encode(&request, flurry_net::infer::MAX_REQUEST_BYTES)
             .map_err(Error::RequestTooLarge)?;
         let Some(log) = &self.egress else {
@@ -269,8 +308,10 @@ pub(crate) async fn relay(
     started: Instant,
     prompt_tokens: usize,
     mut restorer: Option<Restorer>,
+    receipt: Option<(Receipts, Asked)>,
 ) {
     let mut completion = 0usize;
+    let mut bundle = None;
     let mut first_token: Option<Instant> = None;
     while let Some(f) = frames.recv().await {
         let ev = match f {
@@ -315,9 +356,17 @@ pub(crate) async fn relay(
                 Event::Error(format!("peer {label}: {message} ({code:?})"))
             }
             Ok(InferFrame::Start { .. }) => Event::Error(format!("peer {label} sent start twice")),
+            Ok(InferFrame::Receipt { bundle: b }) => {
+                bundle = Some(b);
+                continue;
+            }
             Err(e) => Event::Error(e.to_string()),
         };
-        let last = matches!(ev, Event::Done { .. } | Event::Error(_));
+        let done = matches!(ev, Event::Done { .. });
+        let last = done || matches!(ev, Event::Error(_));
+        if done && let Some((r, asked)) = &receipt {
+            keep_receipt(r.clone(), asked.clone(), bundle.take(), label.clone());
+        }
         if tx.send(ev).await.is_err() || last {
             return;
         }
@@ -327,6 +376,23 @@ pub(crate) async fn relay(
             "peer {label}: the answer was cut off"
         )))
         .await;
+}
+
+/// Checks and countersigns a circle job's receipt off the async threads, and says how
+/// it went in the log (the bundle is in `$FLURRY_HOME/circle-receipts`).
+fn keep_receipt(r: Receipts, asked: Asked, bundle: Option<serde_json::Value>, label: String) {
+    tokio::task::spawn_blocking(move || {
+        let Some(b) = bundle else {
+            tracing::warn!(peer = %label, "the peer sent no receipt for a job that asked for one");
+            return;
+        };
+        match crate::receipt::countersign(&r, &asked, b) {
+            Ok(path) => {
+                tracing::info!(peer = %label, bundle = %path.display(), "circle job receipt checked and countersigned")
+            }
+            Err(e) => tracing::warn!(peer = %label, "circle job receipt not countersigned: {e}"),
+        }
+    });
 }
 
 #[cfg(test)]
@@ -381,7 +447,7 @@ mod tests {
         ] {
             ftx.send(Ok(f)).await.unwrap();
         }
-        relay(frames, tx, "bob".into(), Instant::now(), 3, None).await;
+        relay(frames, tx, "bob".into(), Instant::now(), 3, None, None).await;
         assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "a"));
         assert!(matches!(rx.recv().await, Some(Event::Token { text, .. }) if text == "b"));
         let Some(Event::Done {
@@ -402,7 +468,7 @@ mod tests {
             .await
             .unwrap();
         drop(ftx);
-        relay(frames, tx, "bob".into(), Instant::now(), 1, None).await;
+        relay(frames, tx, "bob".into(), Instant::now(), 1, None, None).await;
         assert!(matches!(rx.recv().await, Some(Event::Token { .. })));
         assert!(
             matches!(rx.recv().await, Some(Event::Error(e)) if e == "peer bob: the answer was cut off")

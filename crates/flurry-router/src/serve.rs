@@ -9,7 +9,9 @@ use flurry_infer::template::ChatMessage;
 use flurry_net::{Commit, Committed, ErrorCode, Inbound, InferFrame, InferRequest};
 use tokio::sync::mpsc;
 
+use crate::receipt::Stated;
 use crate::{Error, GenSpec, Router, Started, check_stop, random_seed};
+use flurry_verify::messages::Finish;
 
 /// Runs circle members' requests on the local engine until the swarm stops. The
 /// private memory is never used for them: nothing of it leaves the node. `on_done` is
@@ -33,7 +35,8 @@ pub async fn serve_peers(
                 commit,
             } = job;
             tracing::info!(peer = %peer_id, %name, messages = request.messages.len(), committed = commit.is_some(), "inference for a peer");
-            if let Err(frame) = answer(&router, request, commit, &reply, &*on_done).await {
+            if let Err(frame) = answer(&router, &peer_id, request, commit, &reply, &*on_done).await
+            {
                 let _ = reply.send(frame).await;
             }
         });
@@ -42,6 +45,7 @@ pub async fn serve_peers(
 
 async fn answer(
     router: &Router,
+    peer_id: &str,
     r: InferRequest,
     commit: Option<Commit>,
     reply: &mpsc::Sender<InferFrame>,
@@ -64,6 +68,26 @@ async fn answer(
         .check_max_tokens(max_tokens, "max_tokens")
         .map_err(|e| bad(e.to_string()))?;
     check_stop(&r.stop, "stop").map_err(|e| bad(e.to_string()))?;
+    // A circle job that asks for a receipt (a market job's comes through `commit`).
+    let stated = match (&r.receipt, &commit, &router.receipts) {
+        (Some(id), None, Some(_)) => {
+            let mut job_id = [0u8; 32];
+            hex::decode_to_slice(id, &mut job_id).map_err(|e| bad(format!("receipt: {e}")))?;
+            let client = flurry_identity::address_of_peer_id(peer_id)
+                .ok()
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| bad("a receipt is signed for a secp256k1 peer id only".into()))?;
+            Some(Stated {
+                job_id,
+                client,
+                sampling: sampling.clone(),
+                max_tokens: r.max_tokens.unwrap_or(0),
+                stop: r.stop.clone(),
+                accept_ms: flurry_verify::bundle::now_ms(),
+            })
+        }
+        _ => None,
+    };
     let (prompt, salt, mut commit_out) = match commit {
         // A committed job runs the very tokens the client signed.
         Some(c) => (Prompt::Tokens(c.prompt_tokens), Some(c.job_id), Some(c.out)),
@@ -74,7 +98,7 @@ async fn answer(
                     .map(|m| ChatMessage::new(m.role, m.content))
                     .collect(),
             ),
-            None,
+            stated.as_ref().map(|s| s.job_id),
             None,
         ),
     };
@@ -90,7 +114,13 @@ async fn answer(
         logprobs: None,
         max_price: None,
     };
-    let started = router.start_committed(spec, salt).await.map_err(refusal)?;
+    // A market job's commitments are required (its buyer signed for them); a circle
+    // job that cannot fit them runs without a receipt.
+    let required = commit_out.is_some();
+    let started = router
+        .start_committed(spec, salt, required)
+        .await
+        .map_err(refusal)?;
     let Started {
         mut events,
         model,
@@ -98,7 +128,10 @@ async fn answer(
         prompt_tokens,
         ..
     } = started;
-    let _model = model;
+    let model_id = model.as_ref().map(|m| m.entry.model_id);
+    let mut stated = stated;
+    let mut held: Option<flurry_infer::commit::Commitments> = None;
+    let mut first_ms = 0u64;
     let send = |f: InferFrame| async move { reply.send(f).await.is_ok() };
     if !send(InferFrame::Start {
         model: model_name,
@@ -112,6 +145,10 @@ async fn answer(
     while let Some(ev) = events.recv().await {
         let frame = match ev {
             Event::Prefill { .. } => continue,
+            Event::Commitments(c) if stated.is_some() => {
+                held = Some(*c);
+                continue;
+            }
             Event::Commitments(c) => {
                 if let Some(out) = commit_out.take() {
                     let _ = out.send(Committed {
@@ -124,7 +161,12 @@ async fn answer(
                 continue;
             }
             Event::Token { text, .. } if text.is_empty() => continue,
-            Event::Token { text, .. } => InferFrame::Token { text },
+            Event::Token { text, .. } => {
+                if first_ms == 0 {
+                    first_ms = flurry_verify::bundle::now_ms();
+                }
+                InferFrame::Token { text }
+            }
             Event::Done {
                 reason,
                 timings,
@@ -133,6 +175,24 @@ async fn answer(
                 on_done(&timings);
                 if !tail.is_empty() && !send(InferFrame::Token { text: tail }).await {
                     return Ok(());
+                }
+                if let (Some(s), Some(c), Some(id), Some(rc)) =
+                    (stated.take(), held.take(), model_id, &router.receipts)
+                {
+                    let finish = match reason {
+                        _ if c.eog => Finish::Eos,
+                        FinishReason::Stop => Finish::Stop,
+                        FinishReason::Length => Finish::Length,
+                    };
+                    let bundle = s.bundle(&rc.key, id, c, finish, first_ms);
+                    match serde_json::to_value(&bundle) {
+                        Ok(bundle) => {
+                            if !send(InferFrame::Receipt { bundle }).await {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "no receipt"),
+                    }
                 }
                 InferFrame::Done {
                     finish_reason: match reason {

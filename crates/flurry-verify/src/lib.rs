@@ -12,7 +12,7 @@ pub mod bundle;
 pub mod check;
 pub mod messages;
 
-pub use alloy::primitives::Bytes;
+pub use alloy::primitives::{Address, B256, Bytes};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -134,29 +134,29 @@ pub fn engine_profile() -> B256 {
     B256::from(keccak256(flurry_infer::DETERMINISM_PROFILE.as_bytes()))
 }
 
-/// The job's seed: keccak256("flurry/seed/v2" ‖ client seed). The client alone picks
-/// it (the provider cannot bias it); a client that sends the same client seed again
-/// gets the same draw, as a `seed` does with OpenAI's and Ollama's APIs (the job id is
-/// left out of it for that reason: see `docs/verification.md`).
+/// The job's seed, as the receipt states it: keccak256("flurry/seed/v2" ‖ client seed).
+/// It binds the receipt to the client's seed (the contract checks it).
 pub fn derive_seed(client_seed: B256) -> B256 {
     let mut buf = b"flurry/seed/v2".to_vec();
     buf.extend_from_slice(client_seed.as_slice());
     B256::from(keccak256(&buf))
 }
 
-/// The client seed for an API request's 64-bit `seed`: keccak256("flurry/client-seed/v1"
-/// ‖ seed, big-endian).
-pub fn client_seed_of(seed: u64) -> B256 {
-    let mut buf = b"flurry/client-seed/v1".to_vec();
-    buf.extend_from_slice(&seed.to_be_bytes());
-    B256::from(keccak256(&buf))
+/// The sampler's 64-bit seed: the client seed's first 8 bytes, big-endian. The client
+/// alone picks it, so the provider cannot bias the draw, and an API request's `seed`
+/// gives the same answer with a receipt as without ([`client_seed_of`]).
+pub fn sampler_seed(client_seed: B256) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&client_seed[..8]);
+    u64::from_be_bytes(b)
 }
 
-/// The sampler's 64-bit seed: the first 8 bytes of the job's seed, big-endian.
-pub fn sampler_seed(seed: B256) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&seed[..8]);
-    u64::from_be_bytes(b)
+/// The client seed for an API request's 64-bit `seed`: the seed, big-endian, then 24
+/// zero bytes.
+pub fn client_seed_of(seed: u64) -> B256 {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&seed.to_be_bytes());
+    B256::from(b)
 }
 
 /// The chunks a job of `n_prompt` and `n_out` tokens has.
@@ -214,7 +214,7 @@ impl JobRequest {
             min_p: f32::from_bits(self.minP),
             repeat_penalty: f32::from_bits(self.repeatPenalty),
             repeat_last_n: self.repeatLastN as usize,
-            seed: sampler_seed(derive_seed(self.clientSeed)),
+            seed: sampler_seed(self.clientSeed),
         }
     }
 
