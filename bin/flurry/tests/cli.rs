@@ -214,7 +214,10 @@ fn node_commands_have_help() {
         &["egress", "--help"],
         &["verify", "--help"],
         &["market", "dispute", "--help"],
+        &["market", "audits", "--help"],
         &["validate", "--help"],
+        &["model", "register", "--help"],
+        &["model", "lineage", "--help"],
     ] {
         let out = stdout(&flurry(home.path(), args));
         assert!(out.contains("Usage"), "{args:?}: {out}");
@@ -1182,5 +1185,135 @@ fn receipts_are_verified_anywhere_and_equivocation_is_slashed() {
     assert_eq!(v["check"], "chunk", "{v}");
     let w = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env));
     assert_eq!(w["stake"], "0", "{w}");
+    sigterm(&mut node);
+}
+
+/// `flurry model register|info|lineage` on the local chain: a model is registered once,
+/// by its owner, with its licence; a derived model names its parent, which must be
+/// registered first; the lineage walks back to the root; a stranger cannot register a
+/// model that is someone else's, nor a parent that does not exist.
+#[test]
+fn models_are_registered_on_chain_with_their_lineage() {
+    const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1";
+    const GEMMA: &str = "gemma-3-270m-q4_k_m";
+    let a_home = tempfile::tempdir().unwrap();
+    let a = a_home.path();
+    let anvil_path = anvil().to_str().unwrap().to_string();
+    let env = [("FLURRY_ANVIL", anvil_path.as_str())];
+    let mut node = up_local_chain(a);
+    let me = json_of(&flurry_env(a, &["wallet", "balance", "--json"], &env))["address"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let ids: std::collections::HashMap<String, String> =
+        serde_json::from_slice::<Vec<serde_json::Value>>(
+            &flurry(a, &["model", "list", "--json"]).stdout,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["model_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let (smol, gemma) = (&ids[SMOL], &ids[GEMMA]);
+
+    // Not registered yet: info says so, lineage refuses.
+    let info = json_of(&flurry_env(a, &["model", "info", SMOL, "--json"], &env));
+    assert!(info["registry"].is_null(), "{info}");
+    let out = flurry_env(a, &["model", "lineage", smol], &env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not registered"));
+
+    // A parent that is not registered, or not a ModelId, is refused before anything is sent.
+    for (parent, says) in [(smol.as_str(), "not registered"), ("abc", "not a ModelId")] {
+        let out = flurry_env(
+            a,
+            &[
+                "model",
+                "register",
+                GEMMA,
+                "--parent",
+                parent,
+                "--licence",
+                "Gemma",
+            ],
+            &env,
+        );
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{parent}"
+        );
+    }
+
+    // The root, then a model derived from it.
+    let r = json_of(&flurry_env(
+        a,
+        &[
+            "model",
+            "register",
+            SMOL,
+            "--licence",
+            "Apache-2.0",
+            "--json",
+        ],
+        &env,
+    ));
+    assert_eq!(r["model_id"], smol.as_str(), "{r}");
+    assert_eq!(r["record"]["licence"], "Apache-2.0", "{r}");
+    assert_eq!(r["record"]["depth"], 0, "{r}");
+    json_of(&flurry_env(
+        a,
+        &[
+            "model",
+            "register",
+            GEMMA,
+            "--parent",
+            smol,
+            "--licence",
+            "Gemma",
+            "--json",
+        ],
+        &env,
+    ));
+    let info = json_of(&flurry_env(a, &["model", "info", GEMMA, "--json"], &env));
+    assert_eq!(
+        info["registry"]["owner"].as_str().unwrap().to_lowercase(),
+        me
+    );
+    assert_eq!(info["registry"]["parent"], format!("0x{smol}"), "{info}");
+    let l = json_of(&flurry_env(a, &["model", "lineage", GEMMA, "--json"], &env));
+    let walked: Vec<(&str, &str)> = l["lineage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["licence"].as_str().unwrap()))
+        .collect();
+    assert_eq!(walked, [(GEMMA, "Gemma"), (SMOL, "Apache-2.0")]);
+    assert_eq!(l["lineage"][0]["model_id"], format!("0x{gemma}"), "{l}");
+    assert_eq!(l["lineage"][1]["depth"], 0, "{l}");
+
+    // A stranger on the same chain cannot register the model again under its name.
+    let b_home = tempfile::tempdir().unwrap();
+    let b = b_home.path();
+    on_chain_of(a, b, "");
+    let b_env = [("FLURRY_PASSPHRASE", "b's passphrase")];
+    json_of(&flurry_env(b, &["init", "--json"], &b_env));
+    let out = flurry_env(b, &["model", "register", SMOL, "--licence", "MIT"], &b_env);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        err.contains("registered already") && err.contains(&me),
+        "{err}"
+    );
+    let l = json_of(&flurry_env(
+        b,
+        &["model", "lineage", smol, "--json"],
+        &b_env,
+    ));
+    assert_eq!(l["lineage"][0]["licence"], "Apache-2.0", "{l}");
     sigterm(&mut node);
 }

@@ -237,6 +237,56 @@ impl Chain {
         ))
     }
 
+    fn models(&self) -> Result<ModelRegistry::ModelRegistryInstance<DynProvider>> {
+        Ok(ModelRegistry::new(
+            self.bound()?.model_registry,
+            self.provider.clone(),
+        ))
+    }
+
+    /// Registers a model in the ModelRegistry, owned by this node: its ModelId, the
+    /// model it came from (`B256::ZERO` for a root), its licence (SPDX) and where to
+    /// fetch it.
+    pub async fn register_model(
+        &self,
+        model_id: B256,
+        parent: B256,
+        licence: &str,
+        content_uri: &str,
+    ) -> Result<TxInfo> {
+        let models = self.models()?;
+        let call = models.register(
+            model_id,
+            parent,
+            licence.to_string(),
+            content_uri.to_string(),
+        );
+        let sent = call.send().await;
+        contract_tx("register", sent, |data| {
+            ModelRegistry::ModelRegistryErrors::abi_decode(data)
+                .map_or_else(|_| format!("0x{}", hex::encode(data)), |e| format!("{e:?}"))
+        })
+        .await
+    }
+
+    /// The ModelRegistry's record of `model_id`, `None` when it is not registered.
+    pub async fn model_record(&self, model_id: B256) -> Result<Option<ModelRecord>> {
+        let models = self.models()?;
+        if !models.exists(model_id).call().await? {
+            return Ok(None);
+        }
+        let m = models.getModel(model_id).call().await?;
+        Ok(Some(ModelRecord {
+            model_id,
+            owner: m.owner,
+            registered_at: m.registeredAt,
+            depth: m.depth,
+            parent: m.parent,
+            licence: m.licence,
+            content_uri: m.contentUri,
+        }))
+    }
+
     fn registry(&self) -> Result<ProviderRegistry::ProviderRegistryInstance<DynProvider>> {
         Ok(ProviderRegistry::new(
             self.bound()?.provider_registry,
@@ -648,6 +698,25 @@ async fn registry_tx(call: &'static str, sent: Sent) -> Result<TxInfo> {
             .map_or_else(|_| format!("0x{}", hex::encode(data)), |e| format!("{e:?}"))
     })
     .await
+}
+
+/// A model's entry in the ModelRegistry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelRecord {
+    /// Its ModelId (the BLAKE3 root of the file).
+    pub model_id: B256,
+    /// Who registered it (may update it and hand it on).
+    pub owner: Address,
+    /// Unix seconds of the block it was registered in.
+    pub registered_at: u64,
+    /// 0 for a root model, its parent's depth + 1 otherwise.
+    pub depth: u32,
+    /// The model it came from (`0x0…0` for a root).
+    pub parent: B256,
+    /// Its licence (an SPDX expression).
+    pub licence: String,
+    /// Where its file can be fetched.
+    pub content_uri: String,
 }
 
 /// A compute-fault dispute on the ProviderRegistry.

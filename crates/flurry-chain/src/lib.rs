@@ -25,7 +25,8 @@ pub mod ticket;
 pub use alloy::primitives::utils::{format_ether, parse_ether};
 pub use alloy::primitives::{Address, B256, U256, keccak256};
 pub use client::{
-    BatchOutcome, Chain, Contracts, DeployParams, DisputeInfo, SenderInfo, TxInfo, WalletSummary,
+    BatchOutcome, Chain, Contracts, DeployParams, DisputeInfo, ModelRecord, SenderInfo, TxInfo,
+    WalletSummary,
 };
 pub use deployments::{Deployment, Deployments};
 pub use local::{LocalChain, checkout_dir, find_anvil, stop_stale_anvil};

@@ -1,4 +1,4 @@
-//! `flurry model list|import|info`.
+//! `flurry model list|import|info|register|lineage`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 use flurry_infer::store::ModelInfo;
+use flurry_primitives::ModelId;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Setup;
@@ -23,7 +24,8 @@ pub(crate) enum ModelCommand {
         /// The GGUF file.
         file: PathBuf,
     },
-    /// Show a model's architecture, size, quantisation, context, template and ModelId.
+    /// Show a model's architecture, size, quantisation, context, template and ModelId,
+    /// and its ModelRegistry entry when the chain answers.
     Info {
         /// Name, ModelId prefix, or path.
         model: String,
@@ -31,6 +33,86 @@ pub(crate) enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register a model of the store in the ModelRegistry, owned by this node: its
+    /// ModelId (hashed again from the file), the model it came from, its licence.
+    Register {
+        /// Name, ModelId prefix, or path.
+        model: String,
+        /// The ModelId of the model this one was fine-tuned, quantised or merged from
+        /// (registered already). None: a root model.
+        #[arg(long, value_name = "MODELID")]
+        parent: Option<String>,
+        /// Its licence, an SPDX expression (default: the file's `general.license`).
+        #[arg(long, value_name = "SPDX")]
+        licence: Option<String>,
+        /// Where the file can be fetched (default: flurry://MODELID).
+        #[arg(long)]
+        uri: Option<String>,
+        #[command(flatten)]
+        key: crate::chain_cmd::KeyArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk a model's lineage in the ModelRegistry: the model, then the model it came
+    /// from, and so on to a root.
+    Lineage {
+        /// A ModelId (64 hex digits), or a model of the store.
+        model: String,
+        #[command(flatten)]
+        key: crate::chain_cmd::KeyArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The deepest lineage walked.
+const MAX_LINEAGE: usize = 64;
+
+/// A ModelId from 64 hex digits, or from a model of the store.
+fn model_id_of(store: &flurry_infer::store::ModelStore, spec: &str) -> Result<ModelId> {
+    if spec.len() == 64
+        && let Ok(id) = spec.parse::<ModelId>()
+    {
+        return Ok(id);
+    }
+    Ok(store.resolve(spec)?.model_id)
+}
+
+fn b256(id: &ModelId) -> alloy::primitives::B256 {
+    alloy::primitives::B256::from(*id.as_bytes())
+}
+
+/// The registry's entry of `id` when the configured chain answers within 3 s (`None`
+/// otherwise: no chain, or it is down).
+fn registration(ctx: &Setup, id: &ModelId) -> Option<Option<flurry_chain::ModelRecord>> {
+    if ctx.config.chain.mode == flurry_config::ChainMode::Off {
+        return None;
+    }
+    let rt = crate::chain_cmd::runtime().ok()?;
+    rt.block_on(async {
+        let key = crate::chain_cmd::KeyArgs {
+            password_file: None,
+        };
+        let look = async {
+            let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &key).await?;
+            Ok::<_, anyhow::Error>(chain.model_record(b256(id)).await?)
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(3), look)
+            .await
+            .ok()?
+            .ok()
+    })
+}
+
+fn print_record(r: &flurry_chain::ModelRecord, local: Option<&str>) {
+    let name = local.map(|n| format!(" ({n})")).unwrap_or_default();
+    println!("{}{name}", r.model_id);
+    println!("  owner      {}", r.owner);
+    println!("  licence    {}", r.licence);
+    println!("  content    {}", r.content_uri);
+    println!("  depth      {}", r.depth);
 }
 
 pub(crate) fn run(ctx: &Setup, cmd: ModelCommand) -> Result<ExitCode> {
@@ -73,8 +155,14 @@ pub(crate) fn run(ctx: &Setup, cmd: ModelCommand) -> Result<ExitCode> {
         ModelCommand::Info { model, json } => {
             let entry = store.resolve(&model)?;
             let info = ModelInfo::read(entry)?;
+            let registered = registration(ctx, &info.entry.model_id);
             if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                let mut v = serde_json::to_value(&info)?;
+                v["registry"] = match &registered {
+                    Some(r) => serde_json::to_value(r)?,
+                    None => serde_json::json!("unknown"),
+                };
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 let e = &info.entry;
                 println!("name           {}", e.name);
@@ -93,9 +181,153 @@ pub(crate) fn run(ctx: &Setup, cmd: ModelCommand) -> Result<ExitCode> {
                 if let Some(l) = &info.license {
                     println!("license        {l}");
                 }
+                match &registered {
+                    Some(Some(r)) => {
+                        println!("registry       owner {}, licence {}", r.owner, r.licence);
+                        if r.depth > 0 {
+                            println!("parent         {} (`flurry model lineage`)", r.parent);
+                        }
+                    }
+                    Some(None) => {
+                        println!("registry       not registered (`flurry model register`)");
+                    }
+                    None => println!("registry       (no chain answered)"),
+                }
                 match &info.chat_template {
                     Some(t) => println!("chat template  (from file)\n{t}"),
                     None => println!("chat template  (none in file; built-in fallback)"),
+                }
+            }
+        }
+        ModelCommand::Register {
+            model,
+            parent,
+            licence,
+            uri,
+            key,
+            json,
+        } => {
+            let entry = store.resolve(&model)?;
+            // The id goes on chain under this node's name: hashed again, never taken
+            // from the id cache.
+            let id = flurry_infer::store::hash_file(&entry.path, |_| {})?;
+            let info = ModelInfo::read(entry)?;
+            let licence = match licence.or(info.license.clone()) {
+                Some(l) if !l.trim().is_empty() && l.len() <= 256 => l,
+                Some(_) => anyhow::bail!("--licence: an SPDX expression of 1 to 256 characters"),
+                None => anyhow::bail!(
+                    "{} names no licence (general.license): give one with --licence SPDX, e.g. --licence Apache-2.0",
+                    info.entry.name
+                ),
+            };
+            let parent = match parent {
+                Some(p) => Some(p.parse::<ModelId>().map_err(|_| {
+                    anyhow::anyhow!("--parent {p} is not a ModelId (64 hex digits; `flurry model list` shows them)")
+                })?),
+                None => None,
+            };
+            if parent == Some(id) {
+                anyhow::bail!("a model cannot be its own parent");
+            }
+            let uri = uri.unwrap_or_else(|| format!("flurry://{id}"));
+            if uri.len() > 1024 {
+                anyhow::bail!("--uri: at most 1024 characters");
+            }
+            let rt = crate::chain_cmd::runtime()?;
+            let (tx, record) = rt.block_on(async {
+                let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &key).await?;
+                if let Some(p) = &parent
+                    && chain.model_record(b256(p)).await?.is_none()
+                {
+                    anyhow::bail!(
+                        "the parent {p} is not registered: register it first (its owner runs `flurry model register`)"
+                    );
+                }
+                if let Some(r) = chain.model_record(b256(&id)).await? {
+                    anyhow::bail!(
+                        "{id} is registered already, by {} (licence {}): a ModelId is registered once",
+                        r.owner,
+                        r.licence
+                    );
+                }
+                let tx = chain
+                    .register_model(
+                        b256(&id),
+                        parent.as_ref().map(b256).unwrap_or_default(),
+                        &licence,
+                        &uri,
+                    )
+                    .await?;
+                let record = chain.model_record(b256(&id)).await?;
+                Ok((tx, record))
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"model_id": id.to_string(), "name": info.entry.name, "tx": tx.hash, "record": record})
+                );
+            } else {
+                println!(
+                    "Registered {} ({id}), licence {licence}{} (transaction {}).",
+                    info.entry.name,
+                    parent.map(|p| format!(", from {p}")).unwrap_or_default(),
+                    tx.hash
+                );
+            }
+        }
+        ModelCommand::Lineage { model, key, json } => {
+            let id = model_id_of(&store, &model)?;
+            let local: std::collections::HashMap<ModelId, String> = store
+                .list()?
+                .into_iter()
+                .map(|e| (e.model_id, e.name))
+                .collect();
+            let rt = crate::chain_cmd::runtime()?;
+            let chain_of = rt.block_on(async {
+                let (chain, _) = crate::chain_cmd::connect_with_key(ctx, &key).await?;
+                let mut out = Vec::new();
+                let mut cur = b256(&id);
+                while out.len() < MAX_LINEAGE {
+                    let Some(r) = chain.model_record(cur).await? else {
+                        if out.is_empty() {
+                            anyhow::bail!(
+                                "{id} is not registered in the ModelRegistry (`flurry model register`)"
+                            );
+                        }
+                        break;
+                    };
+                    let parent = r.parent;
+                    let root = r.depth == 0;
+                    out.push(r);
+                    if root {
+                        break;
+                    }
+                    cur = parent;
+                }
+                Ok(out)
+            })?;
+            if json {
+                let v: Vec<serde_json::Value> = chain_of
+                    .iter()
+                    .map(|r| {
+                        let mut v = serde_json::to_value(r).unwrap_or_default();
+                        v["name"] =
+                            serde_json::json!(local.get(&ModelId::from_bytes(r.model_id.0)));
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "lineage": v }));
+            } else {
+                for (i, r) in chain_of.iter().enumerate() {
+                    if i > 0 {
+                        println!("  ↑ came from");
+                    }
+                    print_record(
+                        r,
+                        local
+                            .get(&ModelId::from_bytes(r.model_id.0))
+                            .map(String::as_str),
+                    );
                 }
             }
         }
