@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use flurry_infer::engine::{Engine, EngineConfig};
 use flurry_infer::model::Model;
 use flurry_infer::store::{ModelEntry, ModelStore};
+use flurry_primitives::ModelId;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -49,6 +50,8 @@ pub struct ModelHost {
     loaded: Mutex<Vec<Arc<LoadedModel>>>,
     /// Held while loading, so two requests for one model load it once.
     loading: Mutex<()>,
+    /// The last model read without an engine ([`ModelHost::weights`]).
+    bare: Mutex<Option<(ModelId, Arc<Model>)>>,
     epoch: Instant,
 }
 
@@ -68,6 +71,7 @@ impl ModelHost {
             max_loaded: max_loaded.max(1),
             loaded: Mutex::new(Vec::new()),
             loading: Mutex::new(()),
+            bare: Mutex::new(None),
             epoch: Instant::now(),
         }
     }
@@ -75,6 +79,32 @@ impl ModelHost {
     /// The configured default model spec.
     pub fn default_spec(&self) -> &str {
         &self.default
+    }
+
+    /// The model whose file has `model_id`, to read without running it (its tokenizer
+    /// and template, an audit's re-execution): the loaded one when it is loaded, else
+    /// mapped from the store without an engine (so no loaded model is unloaded for it)
+    /// and kept for the next call, one at a time. `None` when the store does not hold
+    /// it. Blocking.
+    pub fn weights(&self, model_id: &ModelId) -> Result<Option<Arc<Model>>> {
+        if let Some(m) = self.lock().iter().find(|m| m.entry.model_id == *model_id) {
+            return Ok(Some(m.engine.model().clone()));
+        }
+        let mut bare = self.bare.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = bare.as_ref().filter(|(id, _)| id == model_id) {
+            return Ok(Some(m.clone()));
+        }
+        let Some(entry) = self
+            .store
+            .list()?
+            .into_iter()
+            .find(|e| e.model_id == *model_id)
+        else {
+            return Ok(None);
+        };
+        let m = Arc::new(Model::load(&entry.path)?);
+        *bare = Some((entry.model_id, m.clone()));
+        Ok(Some(m))
     }
 
     /// Installed models.
@@ -193,5 +223,54 @@ impl ModelHost {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
+
+    /// The model store; fails (never skips) when the default model is missing.
+    fn models_dir() -> std::path::PathBuf {
+        let dir = std::env::var_os("FLURRY_MODELS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".flurry/models")
+            });
+        assert!(
+            dir.join(format!("{MODEL}.gguf")).is_file(),
+            "model not found in {}: run `make models` first",
+            dir.display()
+        );
+        dir
+    }
+
+    /// Reading a model's weights (a market buyer's tokenizer, an audit) starts no engine
+    /// and unloads nothing; a loaded model is shared, not mapped twice.
+    #[test]
+    fn weights_are_read_without_an_engine_and_shared_with_a_loaded_model() {
+        let host = ModelHost::new(
+            ModelStore::new(models_dir()),
+            EngineConfig::default().with_threads(1),
+            MODEL.into(),
+            1,
+        );
+        assert!(
+            host.weights(&ModelId::from_bytes([7; 32]))
+                .unwrap()
+                .is_none()
+        );
+        let id = host.resolve(Some(MODEL)).unwrap().model_id;
+        let bare = host.weights(&id).unwrap().expect("held");
+        assert!(host.loaded().is_empty(), "no engine started");
+        assert!(
+            Arc::ptr_eq(&bare, &host.weights(&id).unwrap().unwrap()),
+            "kept"
+        );
+        let loaded = host.get(Some(MODEL)).unwrap();
+        let shared = host.weights(&id).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&shared, loaded.engine.model()));
     }
 }

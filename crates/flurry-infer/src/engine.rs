@@ -775,6 +775,33 @@ fn sample_and_emit(
     Step::Continue
 }
 
+/// The text the engine streams for `output` (sampled token ids, a final
+/// end-of-generation token included or not) under `stop`: the tokens decoded as they
+/// come, cut at the first stop string, which ends the answer (the same steps as the
+/// engine's, so an answer's text can be checked against the tokens a receipt commits
+/// to).
+pub fn answer_text(tok: &crate::tokenizer::Tokenizer, output: &[u32], stop: &[String]) -> String {
+    let mut decoder = StreamDecoder::new();
+    let mut text = String::new();
+    for &id in output {
+        if tok.is_eog(id) {
+            break;
+        }
+        text.push_str(&decoder.push(tok, id));
+        if let Some(p) = stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
+            text.truncate(p);
+            return text;
+        }
+    }
+    text.push_str(&decoder.finish());
+    text
+}
+
 fn finish(seq: &mut Seq, reason: FinishReason) -> Step {
     let decoder = std::mem::take(&mut seq.decoder);
     seq.text.push_str(&decoder.finish());

@@ -274,8 +274,8 @@ impl Audits {
     }
 }
 
-/// Checks a bought job's bundle: tier 0 always, then, when drawn at `rate`, the audit
-/// with the model. Blocking.
+/// Checks a bought job's bundle: tier 0 and the text received against the committed
+/// tokens always, then, when drawn at `rate`, the audit with the model. Blocking.
 pub(crate) fn check(
     bundle: &Bundle,
     path: &Path,
@@ -283,6 +283,7 @@ pub(crate) fn check(
     rate: f64,
     secret: B256,
     models: Option<&Arc<dyn Models>>,
+    text: &str,
 ) -> AuditRecord {
     let started = std::time::Instant::now();
     let model_id = ModelId::from_bytes(bundle.request.modelId.0);
@@ -312,15 +313,22 @@ pub(crate) fn check(
         }
         r.failure = Some(Found::from(f));
     };
+    let model = models.and_then(|m| m.by_id(&model_id).map(|x| (x, m.threads())));
     if let Err(f) = check::check_signed(bundle) {
         fail(&mut r, &f, f.check != "request_signature");
+    } else if let Some(Err(f)) = model
+        .as_ref()
+        .map(|(m, _)| check::check_text(bundle, m, text))
+    {
+        // The seller committed to one answer and sent another.
+        fail(&mut r, &f, true);
     } else if drawn(
         secret,
         flurry_verify::messages::digest(&bundle.receipt, &bundle.domain),
         rate,
     ) {
         r.level = "audit".into();
-        match models.and_then(|m| m.by_id(&model_id).map(|x| (x, m.threads()))) {
+        match model {
             None => {
                 r.verdict = "unchecked".into();
                 r.detail = format!("model {model_id} is not held here any more");

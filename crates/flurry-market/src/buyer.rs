@@ -361,6 +361,7 @@ impl Market {
         signed: job::SignedJob,
         provider: String,
         parts: Option<Parts>,
+        text: String,
     ) {
         let Some((dir, policy)) = self.receipts.get().cloned() else {
             return;
@@ -418,8 +419,15 @@ impl Market {
             if let Err(e) = bundle.write(&path) {
                 tracing::warn!(error = %e, "cannot keep a job bundle");
             }
-            let record =
-                crate::audit::check(&bundle, &path, &provider, rate, secret, models.as_ref());
+            let record = crate::audit::check(
+                &bundle,
+                &path,
+                &provider,
+                rate,
+                secret,
+                models.as_ref(),
+                &text,
+            );
             if record.verdict == "failed" {
                 tracing::warn!(%provider, job = %record.job_id, failure = ?record.failure, evidence = %record.bundle, "a market seller's job does not hold: it is not bought from again");
             } else {
@@ -489,7 +497,7 @@ impl Market {
                         self.timed(&award.peer_id, ms);
                     }
                     if let (Some(p), Some(s)) = (&prepared, signed) {
-                        self.check_bought(p, s, award.peer_id.clone(), parts);
+                        self.check_bought(p, s, award.peer_id.clone(), parts, got.texts.concat());
                     }
                     outcome = Some("done".to_string());
                     break;

@@ -718,8 +718,7 @@ impl flurry_market::Models for HeldModels {
         &self,
         model_id: &flurry_primitives::ModelId,
     ) -> Option<Arc<flurry_infer::model::Model>> {
-        let m = self.0.get(Some(&model_id.to_string())).ok()?;
-        (m.entry.model_id == *model_id).then(|| m.engine.model().clone())
+        self.0.weights(model_id).ok().flatten()
     }
 
     fn threads(&self) -> usize {

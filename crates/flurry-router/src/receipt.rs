@@ -167,15 +167,10 @@ pub(crate) fn countersign(
     if fields_differ {
         return Err("the peer states another request than the one sent (job, client, provider, sampling, limit, stop strings or seed)".into());
     }
-    let held = r
-        .models
-        .get(Some(&model_id.to_string()))
-        .ok()
-        .filter(|m| m.entry.model_id == model_id)
-        .ok_or_else(|| {
-            format!("model {model_id} is not held here, so its receipt cannot be checked")
-        })?;
-    let tokens = tokenize(held.engine.model(), &asked.messages)?;
+    let held = r.models.weights(&model_id).ok().flatten().ok_or_else(|| {
+        format!("model {model_id} is not held here, so its receipt cannot be checked")
+    })?;
+    let tokens = tokenize(&held, &asked.messages)?;
     if flurry_verify::messages::tokens_hash(&tokens) != q.promptTokensHash
         || tokens.len() != q.nPrompt as usize
     {

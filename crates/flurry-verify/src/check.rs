@@ -25,7 +25,8 @@ pub struct Failure {
     /// The failing chunk (prompt chunks first, then output chunks), for `chunk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk: Option<usize>,
-    /// The failing output position, for `token` and `finish_reason`.
+    /// The failing output position, for `token` and `finish_reason`; the first byte that
+    /// differs, for `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
     /// A sentence for people.
@@ -222,6 +223,36 @@ pub fn check_signed(b: &Bundle) -> Check {
 /// The audit: runs the job again with `model` (whose file's BLAKE3 is `model_id`) on
 /// `threads` threads, recomputes every chunk commitment and draws every output token
 /// again from the seed; then the finish reason against the tokenizer and stop strings.
+/// Whether `text`, the answer a client received, is what the bundle's output tokens
+/// give: decoded and cut at a stop string exactly as the engine streams them. Only the
+/// client can run this check (the text is not signed): a provider that commits to one
+/// answer and sends another fails it.
+///
+/// # Errors
+/// [`Failure`] `text`/`mismatch` with the first byte where they differ.
+pub fn check_text(b: &Bundle, model: &Model, text: &str) -> Check {
+    let want = flurry_infer::engine::answer_text(model.tokenizer(), &b.output_tokens, &b.stop);
+    if want == text {
+        return Ok(());
+    }
+    let at = want
+        .bytes()
+        .zip(text.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut f = Failure::new(
+        "text",
+        "mismatch",
+        format!(
+            "the answer received differs from the committed tokens at byte {at} ({} bytes received, {} committed)",
+            text.len(),
+            want.len()
+        ),
+    );
+    f.position = Some(at);
+    Err(f)
+}
+
 /// Call [`check_signed`] first.
 ///
 /// # Errors

@@ -89,6 +89,29 @@ fn every_cheat_is_caught_for_its_reason() {
     verify(&good, &m).unwrap();
     assert_eq!(good.output_tokens.len(), 40, "a story runs to max_tokens");
 
+    // Another answer sent than the one committed to (an ad slipped in, a word changed):
+    // the client compares the text it received with the committed tokens.
+    {
+        use flurry_verify::check::check_text;
+        let text =
+            flurry_infer::engine::answer_text(m.model.tokenizer(), &good.output_tokens, &good.stop);
+        assert!(text.contains(' '), "{text}");
+        check_text(&good, &m.model, &text).unwrap();
+        let ad = format!("{text} Visit example.com!");
+        let f = check_text(&good, &m.model, &ad).unwrap_err();
+        assert_eq!(
+            (f.check, f.kind, f.position),
+            ("text", "mismatch", Some(text.len()))
+        );
+        let word = text.replacen(' ', "  ", 1);
+        let f = check_text(&good, &m.model, &word).unwrap_err();
+        assert_eq!(f.position, text.find(' ').map(|i| i + 1));
+        assert!(
+            !f.provider_fault(),
+            "the text is not signed: only the client can tell"
+        );
+    }
+
     // Model swap: Gemma 3 ran the tokens, the receipt claims SmolLM2.
     {
         let other = load(&model_path(GEMMA3));

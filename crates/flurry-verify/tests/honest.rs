@@ -7,7 +7,7 @@ mod common;
 use std::time::Instant;
 
 use flurry_infer::sampler::SamplingParams;
-use flurry_verify::check::{audit, check_signed};
+use flurry_verify::check::{audit, check_signed, check_text};
 
 use common::*;
 
@@ -71,7 +71,13 @@ fn run_jobs(file: &str, n: usize, batch: usize) -> usize {
                 } else {
                     m.model.tokenizer().encode(&text, true, false)
                 };
-                Ask::new(prompt, sampling(s), max)
+                let mut ask = Ask::new(prompt, sampling(s), max);
+                // Every fifth job with stop strings (common ones, so some jobs end on
+                // them).
+                if s % 5 == 0 {
+                    ask.stop = vec![" the".into(), ".".into(), "\n".into()];
+                }
+                ask
             })
             .collect();
         let rxs: Vec<_> = asks
@@ -82,8 +88,12 @@ fn run_jobs(file: &str, n: usize, batch: usize) -> usize {
             })
             .collect();
         for (a, rx) in asks.iter().zip(rxs) {
-            let (c, reason) = collect(rx);
+            let (c, reason, text) = collect_text(rx);
             let b = bundle(&parties, a, m.id, c, reason);
+            // The text streamed is what the committed tokens give.
+            if let Err(f) = check_text(&b, &m.model, &text) {
+                panic!("{file} job {checked}: {f}");
+            }
             // A verifier that never saw the job: from the JSON file's bytes.
             let json = serde_json::to_vec(&b).unwrap();
             let b = flurry_verify::bundle::Bundle::from_json(&json).unwrap();

@@ -156,15 +156,29 @@ pub(crate) fn submit(
 }
 
 /// Collects a submitted job's commitments and finish reason.
+#[allow(dead_code)]
 pub(crate) fn collect(
     rx: std::sync::mpsc::Receiver<flurry_infer::engine::Event>,
 ) -> (Commitments, FinishReason) {
+    let (c, reason, _) = collect_text(rx);
+    (c, reason)
+}
+
+/// Collects a submitted job's commitments, finish reason, and the text it streamed.
+pub(crate) fn collect_text(
+    rx: std::sync::mpsc::Receiver<flurry_infer::engine::Event>,
+) -> (Commitments, FinishReason, String) {
     use flurry_infer::engine::Event;
     let mut c = None;
+    let mut text = String::new();
     for ev in rx {
         match ev {
             Event::Commitments(x) => c = Some(*x),
-            Event::Done { reason, .. } => return (c.expect("commitments before done"), reason),
+            Event::Token { text: t, .. } => text.push_str(&t),
+            Event::Done { reason, tail, .. } => {
+                text.push_str(&tail);
+                return (c.expect("commitments before done"), reason, text);
+            }
             Event::Error(e) => panic!("engine error: {e}"),
             _ => {}
         }
