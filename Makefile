@@ -12,7 +12,7 @@ MEMORY_BENCH_ARGS ?=
 
 FLURRY_DEBUG := $(CARGO_TARGET_DIR)/debug/flurry
 
-.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-market bench-verify bench-chain bench-memory bench-privacy fixtures fuzz help
+.PHONY: build-deps run announce build install model models test lint unit e2e web-test netns-test test-deps contracts-test chain-deps bench bench-all bench-engine bench-market bench-verify bench-share bench-chain bench-memory bench-privacy fixtures fuzz help
 
 help:
 	@echo "make run     build, fetch the default model, start the node (web UI on http://127.0.0.1:7878)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-memory  memory search quality (recall@5, MRR), ingestion, latency, RSS (30-50 min on 2 cores; MEMORY_BENCH_ARGS=--quick: ~7)"
 	@echo "make bench-privacy the privacy scrubber on tests/privacy: recall, precision per type, ms per 2,000-token prompt"
 	@echo "make bench-verify  what verification costs: commitments overhead per job, one audit against the job it checks"
+	@echo "make bench-share   model sharing: verification GB/s, pulls from 1 and 3 peers on loopback"
 	@echo "make models  fetch both default models into \$$FLURRY_MODELS"
 
 run: announce build model chain-deps
@@ -96,6 +97,12 @@ bench: build models
 	BENCH_ROUNDS=$${BENCH_ROUNDS:-1} python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)
 	$(MAKE) bench-market
 	$(MAKE) bench-verify
+	$(MAKE) bench-share
+
+# Model sharing: piece-layer hashing and piece checks in GB/s against reading the file,
+# and pulls between real nodes on loopback from 1 and 3 peers against a file copy.
+bench-share: build-deps
+	$(CARGO) run --release --locked -p flurry-share --example share_bench
 
 # Verification: the provider's overhead for commitments (the same job with and without,
 # interleaved) and one audit's cost against the job it checks, per model.
@@ -111,7 +118,7 @@ bench-market: build models chain-deps
 	  --flood-bin $(CARGO_TARGET_DIR)/release/examples/cfp_flood
 
 # Everything: the engine with the full 3 rounds, then tickets and the private memory.
-bench-all: bench-engine bench-market bench-verify bench-chain bench-memory bench-privacy
+bench-all: bench-engine bench-market bench-verify bench-share bench-chain bench-memory bench-privacy
 
 bench-engine: build models
 	python3 scripts/bench.py --flurry $(FLURRY) --llama-bin "$$(scripts/build-llama-cpp.sh)" --threads $(BENCH_THREADS)

@@ -15,7 +15,10 @@ test asserts the upgrade to a direct connection. A second run with hole punching
 stays on the relay; comparing the two gives the relay's overhead on tokens/s. A third
 run puts the open market across the NATs: anvil runs on the relay's public address (a
 public RPC), b stakes and sells, and a finds b's offer by gossip through the relay,
-buys a job from it by peer id alone (relayed) and pays it with tickets.
+buys a job from it by peer id alone (relayed) and pays it with tickets. In the first two
+runs b also publishes its model and a fresh node behind a's NAT, with an empty model
+store, pulls it from b by peer id alone (through the relay, then over the punched
+path), every piece checked.
 
 Usage: netns_test.py FLURRY_BINARY [--json-out FILE]. Needs root (CAP_NET_ADMIN) and
 iptables. Where namespaces cannot be created it fails (exit 1): a test that cannot run
@@ -320,7 +323,10 @@ def scenario(binary: str, root: Path, relay_addrs: list[str], hole_punching: boo
         # Egress: every request a sent is logged with bob as destination.
         eg = json.loads(cli(binary, a, "egress", "--json"))
         assert sum(1 for r in eg["records"] if ids["b"] in r["destination"]) == RUNS, eg
+        pulled = share(binary, root, label, b, ids["b"], relay_addrs, port + 10,
+                       hole_punching)
         return {
+            "pull": pulled,
             "relayed_connect_ms": round(watch["relayed_s"] * 1e3, 1),
             "direct_after_ms": round(watch["direct_s"] * 1e3, 1) if watch["direct_s"] else None,
             "direct_addr": watch["direct_addr"],
@@ -459,6 +465,50 @@ def market(binary: str, root: Path, relay_addrs: list[str], anvil_url: str) -> d
             p.stop()
 
 
+def share(binary: str, root: Path, label: str, b: Proc, b_id: str, relay_addrs: list[str],
+          port: int, hole_punching: bool) -> dict:
+    """b publishes its model; a new node in a's namespace with an empty store pulls it
+    from b by peer id alone and lands the same bytes."""
+    pub = json.loads(cli(binary, b, "model", "publish", MODEL, "--json"))
+    home = root / f"{label}-puller"
+    home.mkdir()
+    store = root / f"{label}-store"
+    store.mkdir()
+    (home / "flurry.toml").write_text(config(hole_punching)
+                                      + '[model]\ndefault = "no-model-here"\n')
+    c = Proc(f"{label}-puller", NS["a"], home,
+             ["up", "--listen", "127.0.0.1:7879", "--p2p-listen", f"/ip4/0.0.0.0/tcp/{port}",
+              "--p2p-listen", f"/ip4/0.0.0.0/udp/{port}/quic-v1",
+              *[x for r in relay_addrs for x in ("--relay", r)], "--no-mdns"],
+             binary, {"FLURRY_MODELS": str(store)})
+    try:
+        deadline = time.monotonic() + 60
+        while not json.loads(cli(binary, c, "net", "status", "--json"))["reservations"]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the puller got no reservation\n{c.tail()}")
+            time.sleep(0.25)
+        t = time.monotonic()
+        out = cli(binary, c, "model", "pull", pub["model"], "--from", b_id, "--json",
+                  timeout=300)
+        took = time.monotonic() - t
+        last = json.loads(out.strip().splitlines()[-1])
+        assert last["status"] == "success" and last["model_id"] == pub["model"], last
+        landed = store / f"{pub['name']}.gguf"
+        source = Path(os.environ.get("FLURRY_MODELS", Path.home() / ".flurry" / "models"))
+        assert landed.read_bytes() == (source / f"{MODEL}.gguf").read_bytes(), "not the same bytes"
+        peers = json.loads(cli(binary, c, "peers", "--json"))["peers"]
+        pb = next(p for p in peers if p["peer_id"] == b_id)
+        if not hole_punching:
+            assert pb["relayed"] is True, pb
+        return {"bytes": pub["size"], "seconds": round(took, 2),
+                "mb_per_s": round(pub["size"] / took / 1e6, 1), "relayed": pb["relayed"]}
+    except Exception:
+        print(c.tail(), file=sys.stderr)
+        raise
+    finally:
+        c.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("flurry")
@@ -485,7 +535,9 @@ def main() -> int:
         check_topology()
         rhome = root / "relay"
         rhome.mkdir()
-        (rhome / "flurry.toml").write_text("[net]\nmdns = false\nautonat_private_addresses = true\n")
+        # Circuits may carry a whole model (the default caps one at 64 MiB).
+        (rhome / "flurry.toml").write_text("[net]\nmdns = false\nautonat_private_addresses = true\n"
+                                           "relay_max_circuit_bytes = 268435456\n")
         relay = Proc("relay", NS["relay"], rhome,
                      ["relay", "--listen", API, "--p2p-listen", f"/ip4/{RELAY_IP}/tcp/4001",
                       "--p2p-listen", f"/ip4/{RELAY_IP}/udp/4001/quic-v1"], binary)
@@ -531,7 +583,9 @@ def main() -> int:
             f"direct_after_ms={punched['direct_after_ms']} "
             f"relayed_tok_s={relayed['tokens_per_s']} direct_tok_s={punched['tokens_per_s']} "
             f"relayed/direct={result['relay_tokens_per_s_ratio']} "
-            f"market_offer_heard_s={sold['offer_heard_s']} market_job_s={sold['job_s']}"
+            f"market_offer_heard_s={sold['offer_heard_s']} market_job_s={sold['job_s']} "
+            f"pull_relayed_mb_s={relayed['pull']['mb_per_s']} "
+            f"pull_punched_mb_s={punched['pull']['mb_per_s']}"
         )
         if args.json_out:
             Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ mod openai;
 mod p2p;
 mod privacy;
 mod server;
+mod share;
 pub mod tokens;
 mod wallet;
 mod web;
@@ -165,6 +166,8 @@ pub struct ApiState {
     pub wallet: Option<Wallet>,
     /// The open market (offers); `None` when the network is off.
     pub market: Option<Arc<flurry_market::Market>>,
+    /// Model sharing (publish, pull); `None` when the network is off.
+    pub sharing: Option<Arc<flurry_share::Sharing>>,
     /// The embedding model for `/v1/embeddings`; `None` = not offered.
     pub embeddings: Option<Arc<flurry_agent::EmbedHost>>,
     /// The private memory for `/api/memory/*`; `None` = not open.
@@ -211,6 +214,7 @@ impl ApiState {
             shutting_down: AtomicBool::new(false),
             wallet: None,
             market: None,
+            sharing: None,
             embeddings: None,
             memory: None,
             ingesting: AtomicBool::new(false),
@@ -281,6 +285,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/market/audits", get(market::audits))
         .route("/api/market/sell", post(market::sell))
         .route("/api/market/stop", post(market::stop))
+        .route("/api/pull", post(share::pull))
+        .route("/api/models/publish", post(share::publish))
+        .route("/api/models/unpublish", post(share::unpublish))
+        .route("/api/models/published", get(share::published))
+        .route("/api/models/announced", get(share::announced))
         .route("/api/tickets/params", post(wallet::ticket_params))
         .route("/api/tickets", post(wallet::submit_tickets))
         .route(

@@ -1,9 +1,9 @@
-//! `flurry model list|import|info|register|lineage`.
+//! `flurry model list|import|info|register|lineage|publish|unpublish|published|announced|pull`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use flurry_infer::store::ModelInfo;
 use flurry_primitives::ModelId;
@@ -65,6 +65,48 @@ pub(crate) enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Serve a model of the store to peers (by its ModelId only, within `[share]`
+    /// limits) and announce it: a DHT provider record and a gossip announcement with its
+    /// name, size, architecture, quantisation and licence. Needs a running node; the node
+    /// publishes it again when it restarts.
+    Publish {
+        /// Name or ModelId prefix of a model in the store.
+        model: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop serving a published model.
+    Unpublish {
+        /// Its name or ModelId prefix.
+        model: String,
+    },
+    /// List the models this node publishes.
+    Published {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the models peers announced in the last ten minutes, with their publishers.
+    Announced {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull a model from the peers that publish it: several at once, every 1 MiB piece
+    /// checked against the ModelId's BLAKE3 tree as it arrives, a peer that sends bad
+    /// bytes banned, and an interrupted pull resumed from what is verified on disk. A name
+    /// is resolved only through its publishers' announcements (`flurry model announced`).
+    Pull {
+        /// A ModelId (64 hex digits), or a name peers announced.
+        model: String,
+        /// Pull from this peer only (and take the name from its announcement).
+        #[arg(long, value_name = "PEER")]
+        from: Option<String>,
+        /// Print JSON lines of progress and the result instead of a progress bar.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The deepest lineage walked.
@@ -115,9 +157,178 @@ fn print_record(r: &flurry_chain::ModelRecord, local: Option<&str>) {
     println!("  depth      {}", r.depth);
 }
 
+fn node(ctx: &Setup) -> Result<crate::remote::Remote> {
+    crate::remote::Remote::find(&ctx.paths).context(
+        "no node is running for this FLURRY_HOME: start one with `flurry up` (models are shared by the node)",
+    )
+}
+
+fn pull(ctx: &Setup, model: &str, from: Option<&str>, json: bool) -> Result<ExitCode> {
+    use crate::remote::Line;
+    let node = node(ctx)?;
+    let mut body = serde_json::json!({ "model": model });
+    if let Some(f) = from {
+        body["from"] = f.into();
+    }
+    let rx = node.stream("/api/pull", &body)?;
+    let bar = ProgressBar::hidden();
+    if !json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ({eta})",
+            )?
+            .progress_chars("=> "),
+        );
+    }
+    loop {
+        let v = match rx.recv() {
+            Ok(Line::Json(v)) => v,
+            Ok(Line::Failed(e)) => bail!("the pull's progress stopped: {e}"),
+            Ok(Line::End) | Err(_) => bail!(
+                "the node ended the pull without a result; run the same command again to resume"
+            ),
+        };
+        if json {
+            println!("{v}");
+        }
+        if let Some(e) = v.get("error").and_then(serde_json::Value::as_str) {
+            bar.abandon();
+            bail!("{e}");
+        }
+        let status = v
+            .get("status")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        if let (Some(total), Some(done)) = (
+            v.get("total").and_then(serde_json::Value::as_u64),
+            v.get("completed").and_then(serde_json::Value::as_u64),
+        ) {
+            bar.set_length(total);
+            bar.set_position(done);
+            let peers = v
+                .get("peers")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            bar.set_message(format!(
+                "pulling from {peers} peer{}",
+                if peers == 1 { "" } else { "s" }
+            ));
+        }
+        if status.starts_with("peer") && !json {
+            bar.suspend(|| {
+                eprintln!(
+                    "{status}: {} ({})",
+                    v["peer"].as_str().unwrap_or("?"),
+                    v["reason"].as_str().unwrap_or("")
+                );
+            });
+        }
+        if status == "success" {
+            bar.finish_and_clear();
+            if !json {
+                let name = v["model"].as_str().unwrap_or("?");
+                let id = v["model_id"].as_str().unwrap_or("?");
+                match v.get("pulled").filter(|p| !p.is_null()) {
+                    None => println!("{name} ({id}) is in the store already"),
+                    Some(p) => println!(
+                        "pulled {name} ({id}): {} from {} peer{} in {:.1} s{}",
+                        human(p["bytes"].as_u64().unwrap_or(0)),
+                        p["from"].as_object().map_or(0, serde_json::Map::len),
+                        if p["from"].as_object().map_or(0, serde_json::Map::len) == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                        p["secs"].as_f64().unwrap_or(0.0),
+                        match p["resumed"].as_u64().unwrap_or(0) {
+                            0 => String::new(),
+                            r => format!(", resumed after {}", human(r)),
+                        }
+                    ),
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
 pub(crate) fn run(ctx: &Setup, cmd: ModelCommand) -> Result<ExitCode> {
     let store = ctx.store();
     match cmd {
+        ModelCommand::Publish { model, json } => {
+            let a = node(ctx)?.post(
+                "/api/models/publish",
+                &serde_json::json!({ "model": model }),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                println!(
+                    "published {} ({}, {}): peers can pull it with `flurry model pull {}`",
+                    a["name"].as_str().unwrap_or("?"),
+                    a["model"].as_str().unwrap_or("?"),
+                    human(a["size"].as_u64().unwrap_or(0)),
+                    a["model"].as_str().unwrap_or("?"),
+                );
+            }
+        }
+        ModelCommand::Unpublish { model } => {
+            let v = node(ctx)?.post(
+                "/api/models/unpublish",
+                &serde_json::json!({ "model": model }),
+            )?;
+            println!(
+                "{} is no longer served",
+                v["model_id"].as_str().unwrap_or("?")
+            );
+        }
+        ModelCommand::Published { json } => {
+            let v = node(ctx)?.get("/api/models/published")?;
+            let list = v["models"].as_array().cloned().unwrap_or_default();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no model is published: `flurry model publish NAME`");
+            } else {
+                println!("{:<40} {:<14} {:>10}", "NAME", "ID", "SIZE");
+                for m in list {
+                    println!(
+                        "{:<40} {:<14} {:>10}",
+                        m["name"].as_str().unwrap_or("?"),
+                        m["model"].as_str().unwrap_or("?").get(..12).unwrap_or("?"),
+                        human(m["size"].as_u64().unwrap_or(0))
+                    );
+                }
+            }
+        }
+        ModelCommand::Announced { json } => {
+            let v = node(ctx)?.get("/api/models/announced")?;
+            let list = v["models"].as_array().cloned().unwrap_or_default();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no peer has announced a model in the last ten minutes");
+            } else {
+                println!(
+                    "{:<32} {:<14} {:>10} {:<16} PUBLISHER",
+                    "NAME", "ID", "SIZE", "QUANT"
+                );
+                for m in list {
+                    println!(
+                        "{:<32} {:<14} {:>10} {:<16} {}",
+                        m["name"].as_str().unwrap_or("?"),
+                        m["model"].as_str().unwrap_or("?").get(..12).unwrap_or("?"),
+                        human(m["size"].as_u64().unwrap_or(0)),
+                        m["quantization"].as_str().unwrap_or("?"),
+                        m["publisher"].as_str().unwrap_or("?"),
+                    );
+                }
+            }
+        }
+        ModelCommand::Pull { model, from, json } => {
+            return pull(ctx, &model, from.as_deref(), json);
+        }
         ModelCommand::List { json } => {
             let list = store.list()?;
             if json {

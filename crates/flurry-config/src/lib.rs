@@ -145,6 +145,12 @@ impl Paths {
         self.home.join("market.json")
     }
 
+    /// `$FLURRY_HOME/published.json`: the models this node publishes, published again at
+    /// the next start.
+    pub fn published_file(&self) -> PathBuf {
+        self.home.join("published.json")
+    }
+
     /// `$FLURRY_HOME/market-receipts`: the job bundles of market jobs bought with
     /// receipts (evidence for `flurry verify` and `flurry validate`); the audits are kept
     /// beside it in `market-audits.json`.
@@ -215,6 +221,30 @@ pub struct FileConfig {
     pub privacy: PrivacySection,
     /// `[market]`: how jobs bought on the open market are checked.
     pub market: MarketSection,
+    /// `[share]`: serving published models to peers.
+    pub share: ShareSection,
+}
+
+/// `[share]` section: how this node serves the models it publishes (docs/sharing.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShareSection {
+    /// Transfers served at once, all peers together. Default 8.
+    pub concurrent: usize,
+    /// Bytes one peer may pull per minute; 0 for no limit. Default 1 GiB.
+    pub bytes_per_peer_per_min: u64,
+    /// Serve published models to circle members only. Default false.
+    pub circle_only: bool,
+}
+
+impl Default for ShareSection {
+    fn default() -> Self {
+        Self {
+            concurrent: 8,
+            bytes_per_peer_per_min: 1 << 30,
+            circle_only: false,
+        }
+    }
 }
 
 /// `[market]` section: audits of jobs bought (docs/verification.md).

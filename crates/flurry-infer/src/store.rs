@@ -214,6 +214,70 @@ impl ModelStore {
         Ok(entry)
     }
 
+    /// Lands a finished file that lies inside the store's directory (a completed pull)
+    /// as `<name>.gguf`, after checking that it is a valid model whose BLAKE3 is
+    /// `expected`; a file that is not is deleted. When another model has the name, it
+    /// lands as `<name>-<short id>.gguf`; when the same model is there, the file is
+    /// dropped and the existing entry returned. The rename is atomic and the directory
+    /// synced.
+    pub fn adopt(&self, file: &Path, name: &str, expected: ModelId) -> Result<ModelEntry> {
+        let refuse = |e: Error| {
+            let _ = fs::remove_file(file);
+            Err(e)
+        };
+        if let Err(e) = Gguf::open(file) {
+            return refuse(e);
+        }
+        let io = |source| Error::Io {
+            path: file.to_path_buf(),
+            source,
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_mmap_rayon(file).map_err(io)?;
+        let actual: ModelId = hasher.finalize().into();
+        if actual != expected {
+            return refuse(Error::InvalidRequest(format!(
+                "the file hashes to {actual}, not {expected}"
+            )));
+        }
+        let mut dest = self.dir.join(format!("{name}.gguf"));
+        if dest.exists() {
+            let existing = self.entry(&dest)?;
+            if existing.model_id == expected {
+                let _ = fs::remove_file(file);
+                return Ok(existing);
+            }
+            dest = self.dir.join(format!("{name}-{}.gguf", expected.short()));
+        }
+        fs::rename(file, &dest).map_err(io)?;
+        sync_dir(&self.dir);
+        let meta = fs::metadata(&dest).map_err(io)?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let cache = self
+            .dir
+            .join(".ids")
+            .join(format!("{}.json", file_name(&dest)));
+        let c = CachedId {
+            size: meta.len(),
+            mtime_ns,
+            model_id: actual,
+        };
+        let _ = write_atomic(
+            &cache,
+            serde_json::to_string(&c).unwrap_or_default().as_bytes(),
+        );
+        Ok(ModelEntry {
+            name: model_name(&dest),
+            path: dest,
+            size: meta.len(),
+            model_id: actual,
+        })
+    }
+
     /// Finds a model by path, exact name, case-insensitive name, or ModelId prefix
     /// (at least 4 hex characters).
     pub fn resolve(&self, spec: &str) -> Result<ModelEntry> {

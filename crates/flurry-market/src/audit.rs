@@ -275,7 +275,8 @@ impl Audits {
 }
 
 /// Checks a bought job's bundle: tier 0 and the text received against the committed
-/// tokens always, then, when drawn at `rate`, the audit with the model. Blocking.
+/// tokens always, then, when drawn at `rate` or when the text does not match, the audit
+/// with the model. Blocking.
 pub(crate) fn check(
     bundle: &Bundle,
     path: &Path,
@@ -314,30 +315,37 @@ pub(crate) fn check(
         r.failure = Some(Found::from(f));
     };
     let model = models.and_then(|m| m.by_id(&model_id).map(|x| (x, m.threads())));
-    if let Err(f) = check::check_signed(bundle) {
+    let signed = check::check_signed(bundle);
+    // The seller committed to one answer and sent another: that is against the seller
+    // here, but the text is not signed, so the job is audited for evidence others can
+    // check whatever the lottery says.
+    let text = match (&signed, &model) {
+        (Ok(()), Some((m, _))) => check::check_text(bundle, m, text).err(),
+        _ => None,
+    };
+    if let Err(f) = signed {
         fail(&mut r, &f, f.check != "request_signature");
-    } else if let Some(Err(f)) = model
-        .as_ref()
-        .map(|(m, _)| check::check_text(bundle, m, text))
+    } else if text.is_some()
+        || drawn(
+            secret,
+            flurry_verify::messages::digest(&bundle.receipt, &bundle.domain),
+            rate,
+        )
     {
-        // The seller committed to one answer and sent another.
-        fail(&mut r, &f, true);
-    } else if drawn(
-        secret,
-        flurry_verify::messages::digest(&bundle.receipt, &bundle.domain),
-        rate,
-    ) {
         r.level = "audit".into();
         match model {
             None => {
                 r.verdict = "unchecked".into();
                 r.detail = format!("model {model_id} is not held here any more");
             }
-            Some((model, threads)) => {
-                if let Err(f) = check::audit(bundle, &model, model_id, threads) {
-                    fail(&mut r, &f, f.provider_fault());
+            Some((model, threads)) => match check::audit(bundle, &model, model_id, threads) {
+                Err(f) => fail(&mut r, &f, f.provider_fault()),
+                Ok(()) => {
+                    if let Some(f) = &text {
+                        fail(&mut r, f, true);
+                    }
                 }
-            }
+            },
         }
     }
     r.ms = started.elapsed().as_secs_f64() * 1e3;

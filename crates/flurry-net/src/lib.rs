@@ -516,6 +516,14 @@ impl Net {
         }
     }
 
+    /// Whether `peer_id` is a member of the circle (as last given to [`Net::set_circle`]).
+    pub fn in_circle(&self, peer_id: &str) -> bool {
+        let Ok(peer) = peer_id.parse::<PeerId>() else {
+            return false;
+        };
+        self.allowed.read().is_ok_and(|a| a.contains_key(&peer))
+    }
+
     /// This node's peer id.
     pub fn peer_id(&self) -> &str {
         &self.peer_id

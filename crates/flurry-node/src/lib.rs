@@ -494,15 +494,36 @@ pub fn up(
                         Err(e) => tracing::warn!("the market cannot pay or be paid: {e}"),
                     }
                 }
+                // Published models are served from the store by ModelId, within limits.
+                let admit: flurry_share::Admit = if config.share.circle_only {
+                    let net = net.clone();
+                    Arc::new(move |peer: &str| net.in_circle(peer))
+                } else {
+                    Arc::new(|_: &str| true)
+                };
+                let sharing = rt
+                    .block_on(flurry_share::Sharing::start(
+                        net.clone(),
+                        ModelStore::new(&paths.models),
+                        paths.published_file(),
+                        flurry_share::ServeLimits {
+                            concurrent: config.share.concurrent,
+                            bytes_per_peer_per_min: config.share.bytes_per_peer_per_min,
+                            ..flurry_share::ServeLimits::default()
+                        },
+                        admit,
+                    ))
+                    .map_err(|e| e.to_string())?;
                 let p =
                     flurry_router::P2p::new(net, paths.circle_file()).map_err(|e| e.to_string())?;
-                rt.spawn(net_events(events, market.clone()));
-                Ok((p, inbound, market))
+                rt.spawn(net_events(events, market.clone(), sharing.clone()));
+                Ok((p, inbound, market, sharing))
             }) {
-            Ok((p, inbound, market)) => {
+            Ok((p, inbound, market, sharing)) => {
                 state.router.p2p = Some(Arc::new(p));
                 state.router.market = Some(market.clone());
                 state.market = Some(market);
+                state.sharing = Some(sharing);
                 Some(inbound)
             }
             Err(e) => return Err(Error::Net(e)),
@@ -659,10 +680,12 @@ async fn serve(
     Ok(())
 }
 
-/// Logs what the swarm reports, and hands market offers heard by gossip to the market.
+/// Logs what the swarm reports, and hands market offers and model announcements heard
+/// by gossip to the market and to model sharing.
 async fn net_events(
     mut events: tokio::sync::mpsc::Receiver<flurry_net::NetEvent>,
     market: Arc<flurry_market::Market>,
+    sharing: Arc<flurry_share::Sharing>,
 ) {
     use flurry_net::NetEvent as E;
     while let Some(ev) = events.recv().await {
@@ -686,6 +709,8 @@ async fn net_events(
             } => {
                 if topic == flurry_market::OFFERS_TOPIC {
                     market.on_gossip(source.as_deref(), &data);
+                } else if topic == flurry_share::MODELS_TOPIC {
+                    sharing.on_gossip(source.as_deref(), &data);
                 } else {
                     tracing::debug!(%topic, "gossip message");
                 }
