@@ -493,7 +493,8 @@ def share(binary: str, root: Path, label: str, b: Proc, b_id: str, relay_addrs: 
         took = time.monotonic() - t
         last = json.loads(out.strip().splitlines()[-1])
         assert last["status"] == "success" and last["model_id"] == pub["model"], last
-        landed = store / f"{pub['name']}.gguf"
+        # By id, before the puller heard b's announcement: it lands under its id.
+        landed = store / f"{last['model']}.gguf"
         source = Path(os.environ.get("FLURRY_MODELS", Path.home() / ".flurry" / "models"))
         assert landed.read_bytes() == (source / f"{MODEL}.gguf").read_bytes(), "not the same bytes"
         peers = json.loads(cli(binary, c, "peers", "--json"))["peers"]
