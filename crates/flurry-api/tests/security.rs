@@ -230,8 +230,8 @@ fn with_token(mut r: Request<Body>, token: &str) -> Request<Body> {
 }
 
 /// Attack: a token given to a chat app (scope `chat`) ingests files, forgets
-/// documents, pays, buys on the market, reads the wallet, changes the circle or dials
-/// peers; a `read`
+/// documents, pays, buys on the market, reads the wallet, changes the circle, dials
+/// peers, pulls or publishes models; a `read`
 /// token generates; a revoked token keeps working until the node restarts. Before,
 /// every token could do everything and the node read tokens.json only at start.
 #[tokio::test]
@@ -267,6 +267,10 @@ async fn token_scopes_and_revocation() {
             r#"{"model":"default","price":"0.001"}"#,
         ),
         ("POST", "/api/market/stop", "{}"),
+        // Pulling writes the model store; publishing spends the node's uplink.
+        ("POST", "/api/pull", r#"{"model":"x"}"#),
+        ("POST", "/api/models/publish", r#"{"model":"x"}"#),
+        ("POST", "/api/models/unpublish", r#"{"model":"x"}"#),
         // Buying on the market spends the node's money.
         (
             "POST",
